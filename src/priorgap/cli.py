@@ -1,0 +1,29 @@
+"""What every stage script shares: its command line and how it fails."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import PriorgapError
+
+
+def stage_args(description: str, inputs: list[str], outputs: list[str], argv=None) -> argparse.Namespace:
+    """Positional input and output folders (as in dvc.yaml), plus --params."""
+    p = argparse.ArgumentParser(description=description)
+    for name in inputs + outputs:
+        p.add_argument(name, type=Path)
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    return p.parse_args(argv)
+
+
+def run_stage(stage: str, main, argv=None) -> None:
+    """Run `main(argv)`; a PriorgapError becomes one line on stderr and exit status 1."""
+    try:
+        main(argv)
+    except PriorgapError as e:
+        print(f"{stage}: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"{stage}: interrupted", file=sys.stderr)
+        sys.exit(130)

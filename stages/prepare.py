@@ -1,0 +1,50 @@
+"""Stage prepare: MNIST -> data/mnist/{train,val,test}.npz (uint8 images N x 28 x 28, labels).
+
+    python stages/prepare.py data/raw data/mnist [--params params.yaml]
+
+Reads params: data.val_size, data.seed, data.train_size.
+"""
+import sys
+from pathlib import Path
+
+# Import the library next to this script, so a DVC experiment copy runs its own code.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import numpy as np  # noqa: E402
+
+from priorgap import config, mnist, tracking  # noqa: E402
+from priorgap.cli import run_stage, stage_args  # noqa: E402
+from priorgap.outputs import atomic_dir, write_json  # noqa: E402
+
+
+def main(argv=None):
+    args = stage_args(__doc__.splitlines()[0], ["raw_dir"], ["out_dir"], argv)
+    data = config.load(args.params, "data")
+    train_idx, val_idx = mnist.split_indices(data.val_size, data.train_size, data.seed)
+
+    with tracking.stage_run("prepare", config.flatten("data", data), args.params) as run:
+        arrays, source = mnist.load(args.raw_dir)
+        x, y = arrays["train_images"], arrays["train_labels"]
+        splits = {
+            "train": (x[train_idx], y[train_idx]),
+            "val": (x[val_idx], y[val_idx]),
+            "test": (arrays["test_images"], arrays["test_labels"]),
+        }
+        meta = {
+            "source": source,
+            "sizes": {name: int(len(labels)) for name, (_, labels) in splits.items()},
+            "md5": {fname: md5 for fname, md5 in mnist.FILES.values()},
+        }
+        with atomic_dir(args.out_dir) as tmp:
+            for name, (images, labels) in splits.items():
+                np.savez(tmp / f"{name}.npz", images=images, labels=labels)
+            write_json(tmp / "meta.json", meta)
+
+        run.set_tags({"data_source": source})
+        run.log_metrics({f"n_{name}": n for name, n in meta["sizes"].items()}, summary=True)
+        run.log_artifact(args.out_dir / "meta.json")
+        print(f"prepare: MNIST from {source}: " + ", ".join(f"{k} {v}" for k, v in meta["sizes"].items()))
+
+
+if __name__ == "__main__":
+    run_stage("prepare", main)

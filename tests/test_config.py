@@ -1,0 +1,79 @@
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, write_params
+
+from priorgap import config
+
+
+def test_repository_params_load():
+    data, model, train = config.load(ROOT / "params.yaml", "data", "model", "train")
+    assert model.encoder.depth == 2 and model.encoder.width == 500 and model.latent_dim == 2
+    assert isinstance(train.lr, float) and train.lr > 0
+    assert config.flatten("model", model)["model.encoder.depth"] == 2
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"data.val_size": -5}, "data.val_size must be an integer >= 0, got -5"),
+        ({"data.seed": "zero"}, "data.seed must be an integer"),
+        ({"data.train_size": 0}, "data.train_size must be an integer >= 1 or null"),
+        ({"model.latent_dim": 0}, "model.latent_dim must be an integer >= 1, got 0"),
+        ({"model.encoder.depth": -1}, "model.encoder.depth must be an integer >= 1, got -1"),
+        ({"model.encoder.width": 2.5}, "model.encoder.width must be an integer"),
+        ({"train.lr": 0}, "train.lr must be a number > 0.0, got 0"),
+        ({"train.device": "tpu"}, "train.device must be one of 'auto', 'cpu', 'cuda', got 'tpu'"),
+        ({"train.epochs": True}, "train.epochs must be an integer"),
+        ({"model.encoder.dropout": 0.1}, "unknown key model.encoder.dropout (allowed under model.encoder: depth, width)"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, override, message):
+    path = write_params(tmp_path / "params.yaml", **override)
+    with pytest.raises(config.ConfigError) as err:
+        config.load(path, "data", "model", "train")
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_key_and_unknown_section(tmp_path):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    del params["train"]["beta"]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(config.ConfigError, match="missing key train.beta"):
+        config.load(tmp_path / "p.yaml", "train")
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["modle"] = {"latent_dim": 3}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(config.ConfigError, match="unknown section modle"):
+        config.load(tmp_path / "p.yaml", "data")
+
+
+def test_scientific_notation_is_a_number(tmp_path):
+    # PyYAML reads `1e-3` (no dot) as a string; users write it anyway.
+    path = tmp_path / "p.yaml"
+    path.write_text((ROOT / "params.yaml").read_text().replace("lr: 1.0e-3", "lr: 1e-3"))
+    assert config.load(path, "train").lr == pytest.approx(1e-3)
+
+
+def _sections_read_by(script: Path) -> list[str]:
+    calls = re.findall(r"config\.load\(args\.params,([^)]*)\)", script.read_text())
+    return [s for call in calls for s in re.findall(r'"(\w+)"', call)]
+
+
+def test_each_stage_declares_exactly_the_params_it_reads():
+    """A stage that reads an undeclared key has a dependency DVC cannot see; one that declares
+    an unread key re-runs for nothing. Both are caught here."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    data, model, train = config.load(ROOT / "params.yaml", "data", "model", "train")
+    for name, stage in stages.items():
+        script = ROOT / "stages" / f"{name}.py"
+        assert script.is_file(), f"stage {name} has no script {script}"
+        assert f"stages/{name}.py" in stage["deps"]
+        expected = set()
+        for section in _sections_read_by(script):
+            expected |= set(config.flatten(section, config.load(ROOT / "params.yaml", section)))
+        assert set(stage.get("params", [])) == expected, name
