@@ -106,7 +106,7 @@ def from_torchvision(raw_dir: Path) -> dict[str, bytes] | None:
             MNIST(root=str(raw_dir), train=train, download=True)
     except Exception as e:  # torchvision raises RuntimeError/URLError/OSError depending on where it failed
         reason = " ".join(str(e).split())[:160]
-        print(f"prepare: torchvision download failed ({type(e).__name__}: {reason}); trying the next source")
+        print(f"mnist: torchvision download failed ({type(e).__name__}: {reason}); trying the next source")
         return None
     finally:
         socket.setdefaulttimeout(old)

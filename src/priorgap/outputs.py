@@ -50,3 +50,13 @@ def _finite(obj):
 def write_json(path, obj) -> None:
     path = Path(path)
     path.write_text(json.dumps(_finite(obj), indent=2, sort_keys=False) + "\n")
+
+
+def write_csv(path, rows: list[dict]) -> None:
+    """Rows of one dict each, columns in the first row's key order (what `dvc plots` reads)."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

@@ -124,9 +124,14 @@ class StageRun:
 
         clean = {k: float(v) for k, v in metrics.items() if v is not None}
         mlflow.log_metrics(clean, step=step)
-        if summary:  # the pipeline row shows headline figures as <stage>.<name>
-            for k, v in clean.items():
-                self.client.log_metric(self.parent_id, f"{self.stage}.{k}", v)
+        if summary:
+            self.summarize(clean)
+
+    def summarize(self, metrics: dict) -> None:
+        """Headline figures on the pipeline run only, as <stage>.<name> (one row per experiment)."""
+        for k, v in metrics.items():
+            if v is not None:
+                self.client.log_metric(self.parent_id, f"{self.stage}.{k}", float(v))
 
     def set_tags(self, tags: dict) -> None:
         import mlflow

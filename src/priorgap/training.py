@@ -1,0 +1,147 @@
+"""Training and evaluating the VAE with the data held in memory as one tensor.
+
+Likelihoods are in nats per image and comparable with the literature: training sees a fresh
+Bernoulli draw of the pixels in every batch (dynamic binarisation, seeded), evaluation sees one
+fixed seeded binarisation of the split and fixed noise, so two evaluations of one model agree.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import PriorgapError
+from .vae import VAE, N_PIXELS
+
+EVAL_SEED = 20_160_101  # the fixed binarisation and noise used by every evaluation
+
+
+class TrainingError(PriorgapError):
+    pass
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("params.yaml: train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def load_split(mnist_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, 28, 28) and labels of one prepared split."""
+    path = Path(mnist_dir) / f"{split}.npz"
+    if not path.is_file():
+        raise PriorgapError(f"{path} not found; run `dvc repro prepare` first")
+    try:
+        with np.load(path) as f:
+            images, labels = f["images"], f["labels"]
+    except Exception as e:
+        raise PriorgapError(f"{path}: unreadable ({type(e).__name__}: {e}); re-run `dvc repro prepare`") from None
+    if images.dtype != np.uint8 or images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise PriorgapError(f"{path}: expected uint8 images N x 28 x 28 with N labels; re-run `dvc repro prepare`")
+    return images, labels
+
+
+def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float32 (N, 784) in [0, 1], on `device`."""
+    # np.require copies only read-only arrays (torch warns about those)
+    x = torch.from_numpy(np.require(images.reshape(len(images), N_PIXELS), requirements="W")).to(device)
+    return x.float().div_(255.0)
+
+
+def binarize(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One Bernoulli draw per pixel (u < x with u uniform; 3x faster than torch.bernoulli on CPU)."""
+    return torch.rand(x.shape, generator=generator, device=x.device).lt_(x).float()
+
+
+def fixed_binarization(x: torch.Tensor, seed: int = EVAL_SEED) -> torch.Tensor:
+    return binarize(x, torch.Generator(device=x.device).manual_seed(seed))
+
+
+@torch.no_grad()
+def evaluate(model: VAE, x_binary: torch.Tensor, batch_size: int = 2000) -> dict[str, float]:
+    """Mean ELBO, reconstruction term -log p(x|z) and KL over a fixed binarised split, in nats."""
+    model.eval()
+    g = torch.Generator(device=x_binary.device).manual_seed(EVAL_SEED)
+    recon_sum = kl_sum = 0.0
+    for i in range(0, len(x_binary), batch_size):
+        recon, kl = model(x_binary[i : i + batch_size], g)
+        recon_sum += recon.sum().item()
+        kl_sum += kl.sum().item()
+    n = len(x_binary)
+    return {"elbo": -(recon_sum + kl_sum) / n, "recon": recon_sum / n, "kl": kl_sum / n}
+
+
+def kl_weight(beta: float, warmup_epochs: int, progress: float) -> float:
+    """beta, ramped linearly from 0 over the first `warmup_epochs` (progress counts epochs)."""
+    return beta if warmup_epochs == 0 else beta * min(1.0, progress / warmup_epochs)
+
+
+def train(model: VAE, train_x: torch.Tensor, val_binary: torch.Tensor, params, on_epoch=None) -> list[dict]:
+    """Adam on dynamically binarised mini-batches; returns one row of figures per epoch.
+
+    `params` is the `train` section of params.yaml. A non-finite loss stops training with a
+    TrainingError (checked once per epoch, so a GPU is not synchronised after every step).
+    """
+    device = train_x.device
+    g = torch.Generator(device=device).manual_seed(params.seed)
+    # fused: one kernel per step instead of a dozen per parameter (1.7 s -> 0.2 s per epoch on CPU)
+    opt = torch.optim.Adam(model.parameters(), lr=params.lr, fused=True)
+    n, bs = len(train_x), params.batch_size
+    steps = math.ceil(n / bs)
+    history = []
+    for epoch in range(1, params.epochs + 1):
+        model.train()
+        start = time.perf_counter()
+        # One gather per epoch, then every batch is a contiguous slice of it.
+        shuffled = train_x[torch.randperm(n, generator=g, device=device)]
+        sums = torch.zeros(2, device=device)
+        for step in range(steps):
+            xb = binarize(shuffled[step * bs : (step + 1) * bs], g)
+            recon, kl = model(xb, g)
+            recon, kl = recon.mean(), kl.mean()
+            beta = kl_weight(params.beta, params.kl_warmup_epochs, epoch - 1 + step / steps)
+            loss = recon + beta * kl
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums += torch.stack([recon.detach(), kl.detach()]) * len(xb)
+        recon_sum, kl_sum = sums.tolist()
+        seconds = time.perf_counter() - start
+        if not (math.isfinite(recon_sum) and math.isfinite(kl_sum)):
+            raise TrainingError(
+                f"training loss became non-finite in epoch {epoch} (recon {recon_sum / n}, KL {kl_sum / n}); "
+                f"lower train.lr (now {params.lr}) or check the prepared data"
+            )
+        val = evaluate(model, val_binary)
+        row = {
+            "epoch": epoch,
+            "train_elbo": -(recon_sum + kl_sum) / n,
+            "train_recon": recon_sum / n,
+            "train_kl": kl_sum / n,
+            "val_elbo": val["elbo"],
+            "val_recon": val["recon"],
+            "val_kl": val["kl"],
+            "beta": kl_weight(params.beta, params.kl_warmup_epochs, epoch),
+            "seconds": seconds,
+        }
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+    return history
+
+
+@torch.no_grad()
+def encode(model: VAE, x: torch.Tensor, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """mu and logvar of Q(z|x) for every row of x, as float32 numpy arrays."""
+    model.eval()
+    mus, logvars = [], []
+    for i in range(0, len(x), batch_size):
+        mu, logvar = model.encode(x[i : i + batch_size])
+        mus.append(mu.cpu())
+        logvars.append(logvar.cpu())
+    return torch.cat(mus).numpy(), torch.cat(logvars).numpy()

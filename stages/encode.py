@@ -1,0 +1,39 @@
+"""Stage encode: data/mnist + data/vae/model.pt -> data/codes/{train,test}.npz.
+
+    python stages/encode.py data/mnist data/vae data/codes [--params params.yaml]
+
+Reads no params. Each file holds `mu` and `logvar` (float32, N x latent_dim) of Q(z|x) and the
+digit `labels`: a format later stages and outside tools rely on. The training split's codes
+define the aggregate posterior. Encoding runs on the CPU (a second of work), which keeps the
+codes identical whichever machine trained the model.
+"""
+import sys
+from pathlib import Path
+
+# Import the library next to this script, so a DVC experiment copy runs its own code.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import numpy as np  # noqa: E402
+
+from priorgap import tracking, training, vae  # noqa: E402
+from priorgap.cli import run_stage, stage_args  # noqa: E402
+from priorgap.outputs import atomic_dir  # noqa: E402
+
+
+def main(argv=None):
+    args = stage_args(__doc__.splitlines()[0], ["mnist_dir", "vae_dir"], ["out_dir"], argv)
+    with tracking.stage_run("encode", {}, args.params) as run:
+        model = vae.load(args.vae_dir / "model.pt")
+        sizes = {}
+        with atomic_dir(args.out_dir) as tmp:
+            for split in ("train", "test"):
+                images, labels = training.load_split(args.mnist_dir, split)
+                mu, logvar = training.encode(model, training.to_tensor(images, "cpu"))
+                np.savez(tmp / f"{split}.npz", mu=mu, logvar=logvar, labels=labels)
+                sizes[f"n_{split}"] = len(labels)
+        run.log_metrics({**sizes, "latent_dim": model.cfg.latent_dim})
+        print(f"encode: {sizes['n_train']} training and {sizes['n_test']} test codes of dimension {model.cfg.latent_dim}")
+
+
+if __name__ == "__main__":
+    run_stage("encode", main)

@@ -1,0 +1,141 @@
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from priorgap import training, vae
+
+
+@pytest.mark.parametrize("depth, width, latent", [(1, 16, 1), (2, 32, 2), (3, 8, 10), (4, 24, 50)])
+def test_shapes_for_depths_and_latent_sizes(depth, width, latent):
+    cfg = vae.VAEConfig(latent, depth, width, depth, width)
+    model = vae.VAE(cfg)
+    linears = [m for m in model.encoder if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == depth + 1  # hidden layers + output layer
+    x = torch.rand(7, 784)
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (7, latent)
+    assert model.decode(mu).shape == (7, 784)
+    recon, kl = model(x)
+    assert recon.shape == kl.shape == (7,)
+
+
+def test_decoder_mirrors_encoder_unless_set():
+    from priorgap.config import DecoderShape, MLPShape, ModelParams
+
+    p = ModelParams(latent_dim=3, encoder=MLPShape(2, 100), decoder=DecoderShape(None, None))
+    assert vae.VAEConfig.from_params(p) == vae.VAEConfig(3, 2, 100, 2, 100)
+    p = ModelParams(latent_dim=3, encoder=MLPShape(2, 100), decoder=DecoderShape(1, 50))
+    assert vae.VAEConfig.from_params(p) == vae.VAEConfig(3, 2, 100, 1, 50)
+
+
+def test_analytic_kl_matches_monte_carlo():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(4, 3) * 1.5, torch.randn(4, 3)
+    analytic = vae.kl_to_standard_normal(mu, logvar)
+    m = 400_000
+    z = mu + torch.randn(m, 4, 3) * torch.exp(0.5 * logvar)
+    log_q = vae.gaussian_log_prob(z, mu, logvar)
+    log_p = vae.gaussian_log_prob(z, torch.zeros(3), torch.zeros(3))
+    samples = (log_q - log_p).double()
+    mc, se = samples.mean(0), samples.std(0) / math.sqrt(m)
+    assert torch.all((mc - analytic.double()).abs() < 4 * se), (mc, analytic, se)
+
+
+def test_bernoulli_nll_equals_bce_with_logits_and_its_gradient():
+    torch.manual_seed(0)
+    logits = (torch.randn(16, 784, dtype=torch.float64) * 8).requires_grad_()
+    x = (torch.rand(16, 784, dtype=torch.float64) < 0.3).double()
+    ours = vae.BernoulliNLL.apply(logits, x)
+    ref = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+    torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-9)
+    assert torch.autograd.gradcheck(lambda l: vae.BernoulliNLL.apply(l, x[:2]), (logits[:2].detach().requires_grad_(),))
+
+
+def test_binarization_has_the_pixel_intensity_as_mean():
+    x = torch.full((2000, 784), 0.3)
+    x[:, :10] = 0.0
+    x[:, 10:20] = 1.0
+    b = training.binarize(x, torch.Generator().manual_seed(0))
+    assert set(b.unique().tolist()) == {0.0, 1.0}
+    assert b[:, :10].sum() == 0 and b[:, 10:20].min() == 1
+    # mean of 2000*764 Bernoulli(0.3) draws: standard error 0.00037
+    assert abs(b[:, 20:].mean().item() - 0.3) < 0.002
+
+
+def _params(**kw):
+    base = dict(epochs=3, batch_size=100, lr=1e-3, seed=0, beta=1.0, kl_warmup_epochs=0)
+    return SimpleNamespace(**{**base, **kw})
+
+
+def _small_real_data(mnist_arrays, n=2000):
+    x = training.to_tensor(mnist_arrays["train_images"][:n], "cpu")
+    val = training.fixed_binarization(training.to_tensor(mnist_arrays["train_images"][n : n + 500], "cpu"))
+    return x, val
+
+
+def test_elbo_improves_on_real_mnist(mnist_arrays):
+    x, val = _small_real_data(mnist_arrays)
+    torch.manual_seed(0)
+    model = vae.VAE(vae.VAEConfig(2, 1, 64, 1, 64))
+    before = training.evaluate(model, val)["elbo"]
+    history = training.train(model, x, val, _params(epochs=3))
+    # an untrained decoder pays ~log 2 per pixel (543 nats); three epochs must learn the pixel means
+    assert before < -500
+    assert history[-1]["val_elbo"] > -240
+    assert history[-1]["val_elbo"] > history[0]["val_elbo"]
+    assert history[-1]["train_elbo"] > history[0]["train_elbo"]
+
+
+def test_same_seed_same_numbers_on_cpu(mnist_arrays):
+    x, val = _small_real_data(mnist_arrays, n=600)
+    runs = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        model = vae.VAE(vae.VAEConfig(2, 1, 32, 1, 32))
+        runs.append(training.train(model, x, val, _params(epochs=2, seed=seed))[-1]["val_elbo"])
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_kl_warmup_ramps_beta():
+    assert training.kl_weight(1.0, 0, 0.0) == 1.0
+    assert training.kl_weight(2.0, 4, 1.0) == 0.5
+    assert training.kl_weight(2.0, 4, 10.0) == 2.0
+
+
+def test_non_finite_loss_stops_training(mnist_arrays):
+    x, val = _small_real_data(mnist_arrays, n=300)
+    model = vae.VAE(vae.VAEConfig(2, 1, 16, 1, 16))
+    with torch.no_grad():
+        model.encoder[0].weight[0, 0] = float("nan")
+    with pytest.raises(training.TrainingError, match="non-finite in epoch 1.*lower train.lr"):
+        training.train(model, x, val, _params(epochs=2))
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    model = vae.VAE(vae.VAEConfig(3, 2, 20, 1, 10))
+    vae.save(model, tmp_path / "model.pt")
+    torch.load(tmp_path / "model.pt", weights_only=True)  # the contract for outside tools
+    back = vae.load(tmp_path / "model.pt")
+    assert back.cfg == model.cfg
+    x = torch.rand(5, 784)
+    torch.testing.assert_close(back.encode(x), model.encode(x))
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(vae.PriorgapError, match="bad.pt: not a valid VAE checkpoint"):
+        vae.load(tmp_path / "bad.pt")
+    with pytest.raises(vae.PriorgapError, match="run `dvc repro train`"):
+        vae.load(tmp_path / "missing.pt")
+
+
+def test_encode_matches_the_model(mnist_arrays):
+    model = vae.VAE(vae.VAEConfig(4, 1, 16, 1, 16))
+    x = training.to_tensor(mnist_arrays["test_images"][:5000], "cpu")
+    mu, logvar = training.encode(model, x, batch_size=1024)
+    assert mu.dtype == np.float32 and mu.shape == (5000, 4)
+    ref_mu, ref_lv = model.encode(x[4000:])
+    np.testing.assert_allclose(mu[4000:], ref_mu.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(logvar[4000:], ref_lv.detach().numpy(), rtol=1e-5, atol=1e-6)
