@@ -85,3 +85,24 @@ def test_dvc_experiment_name_is_a_tag_and_splits_rows(tmp_path, mlflow_store, mo
     names = sorted(r.info.run_name for r in runs if r.data.tags.get("priorgap.kind") == "pipeline")
     assert names == ["exp-a", "exp-b"]
     assert {r.data.tags["dvc_exp_name"] for r in runs} == {"exp-a", "exp-b"}
+
+
+def test_pipeline_key_ignores_outputs_but_not_code(tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "lib.py").write_text("x = 1\n")
+    (tmp_path / "metrics.json").write_text("{}\n")
+    (tmp_path / "params.yaml").write_text("a: 1\n")
+    for cmd in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *cmd], check=True)
+    key = tracking.pipeline_key(tmp_path / "params.yaml")
+    (tmp_path / "metrics.json").write_text('{"elbo": -99}\n')  # a stage wrote its git-tracked metrics
+    assert tracking.pipeline_key(tmp_path / "params.yaml") == key
+    (tmp_path / "src" / "lib.py").write_text("x = 2\n")  # uncommitted code change: a new pipeline run
+    assert tracking.pipeline_key(tmp_path / "params.yaml") != key
+    (tmp_path / "src" / "lib.py").write_text("x = 1\n")
+    (tmp_path / "params.yaml").write_text("a: 2\n")
+    assert tracking.pipeline_key(tmp_path / "params.yaml") != key

@@ -8,7 +8,7 @@ DVC_ROOT to the parent repository there, so every copy writes to the one store. 
 Grouping: one *pipeline run* (parent) per experiment, one *stage run* (child) per stage that
 actually executes. DVC skips cached stages without running them, so a stage never assumes its
 upstream stages logged anything in this pipeline run; the parent is found again by a key:
-the DVC experiment name (when set), the git commit, the working-tree diff and params.yaml. The
+the DVC experiment name (when set), the git commit, uncommitted code changes and params.yaml. The
 same code and params land in the same row; any change opens a new one.
 
 `import mlflow` costs about 2 s: it is imported only once a stage's params have validated.
@@ -101,8 +101,9 @@ def pipeline_key(params_path: Path) -> str:
     h = hashlib.sha256()
     h.update(os.environ.get("DVC_EXP_NAME", "").encode())
     h.update(git_commit().encode())
-    # dvc.lock changes after every stage, so it must not split one pipeline run into several.
-    h.update(_git("diff", "HEAD", "--", ".", ":(exclude)dvc.lock", ":(exclude)params.yaml").encode())
+    # Only code counts: dvc.lock and git-tracked metrics change after every stage and must not
+    # split one pipeline run into several.
+    h.update(_git("diff", "HEAD", "--", "src", "stages", "dvc.yaml").encode())
     h.update(Path(params_path).read_bytes())
     return h.hexdigest()[:16]
 
