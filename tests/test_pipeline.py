@@ -10,13 +10,18 @@ from conftest import ROOT, mlflow_runs, write_params
 
 sys.path.insert(0, str(ROOT / "stages"))
 import encode  # noqa: E402
+import fit_posterior  # noqa: E402
 import prepare  # noqa: E402
 import train  # noqa: E402
+
+from priorgap import densities  # noqa: E402
 
 SMALL = {
     "data.train_size": 1500, "data.val_size": 300,
     "model.encoder.width": 64, "model.latent_dim": 3,
     "train.epochs": 2, "train.batch_size": 100,
+    "posterior.n_samples": 2000, "posterior.mmd.n_samples": 300, "posterior.mmd.permutations": 50,
+    "posterior.flow.steps": 50,
 }
 
 
@@ -33,6 +38,7 @@ def pipeline(tmp_path_factory, raw_dir):
     prepare.main([str(raw_dir), str(data / "mnist"), "--params", str(params)])
     train.main([str(data / "mnist"), str(data / "vae"), "--params", str(params)])
     encode.main([str(data / "mnist"), str(data / "vae"), str(data / "codes"), "--params", str(params)])
+    fit_posterior.main([str(data / "codes"), str(data / "posterior"), "--params", str(params)])
     yield root, data, f"sqlite:///{root / 'mlflow.db'}"
     mp.undo()
 
@@ -69,7 +75,7 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
     parents = mlflow_runs(uri, kind="pipeline")
     assert len(parents) == 1
     children = mlflow_runs(uri, kind="stage")
-    assert [r.data.tags["priorgap.stage"] for r in children] == ["prepare", "train", "encode"]
+    assert [r.data.tags["priorgap.stage"] for r in children] == ["prepare", "train", "encode", "fit_posterior"]
     assert all(r.info.status == "FINISHED" for r in children)
     trained = children[1]
     assert trained.data.params["model.encoder.width"] == "64"
@@ -109,3 +115,55 @@ def test_diverging_training_fails_cleanly(pipeline, tmp_path, monkeypatch):
         train.main([str(data / "mnist"), str(tmp_path / "vae"), "--params", str(params)])
     assert not (tmp_path / "vae").exists()  # nothing half-written
     assert mlflow_runs(uri, stage="train")[-1].info.status == "FAILED"
+
+
+METRIC_KEYS = {"kl_q_p", "kl_q_p_se", "kl_p_q", "kl_p_q_se", "avg_kl", "mutual_info", "mean_norm", "cov_eig_min",
+               "cov_eig_max", "gaussian_kl", "ks_max", "ks_mean", "mmd2", "mmd_pvalue", "active_units", "holes"}
+
+
+def test_fit_posterior_outputs(pipeline):
+    _, data, uri = pipeline
+    out = data / "posterior"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics)
+    assert metrics["latent_dim"] == 3 and metrics["n_codes"] == 1500
+    assert 0 <= metrics["mutual_info"] <= metrics["log_n"] + 4 * metrics["kl_q_p_se"]
+    assert set(metrics["densities"]) == set(densities.NAMES)
+    assert metrics["densities"]["prior"]["kl_q_g"] == metrics["kl_q_p"]
+    for name in densities.NAMES:
+        g = densities.load(out / "densities" / f"{name}.pt")
+        assert g.sample(10, seed=0).shape == (10, 3)
+    assert (out / "ks.csv").read_text().splitlines()[0] == "dim,ks,pvalue"
+    assert {p.name for p in (out / "figures").iterdir()} == {
+        "latent_mu.png", "latent_pairs.png", "marginals.png", "qq.png", "cov_spectrum.png"}
+    run = mlflow_runs(uri, stage="fit_posterior")[-1]
+    assert run.data.params["posterior.gmm.components"] == "10"
+    assert "gmm.kl_q_g" in run.data.metrics and "kl_q_p" in run.data.metrics
+
+
+def test_fit_posterior_runs_on_codes_a_test_wrote(tmp_path, mlflow_store, monkeypatch):
+    """Any codes file of the contract's format will do, whatever produced it."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    codes = tmp_path / "codes"
+    codes.mkdir()
+    for split, n in (("train", 3000), ("test", 500)):
+        np.savez(codes / f"{split}.npz", mu=rng.normal(0, 0.8, (n, 1)).astype(np.float32),
+                 logvar=np.full((n, 1), np.log(0.36), np.float32), labels=rng.integers(0, 10, n).astype(np.uint8))
+    params = write_params(tmp_path / "params.yaml", **{**SMALL, "posterior.gmm.components": 2})
+    fit_posterior.main([str(codes), str(tmp_path / "posterior"), "--params", str(params)])
+    m = json.loads((tmp_path / "posterior" / "metrics.json").read_text())
+    # q -> N(0, 0.64 + 0.36) = N(0, 1): nothing to see
+    assert abs(m["kl_q_p"]) < 4 * m["kl_q_p_se"] + 0.01
+    assert m["densities"]["gaussian"]["kl_q_g"] < 0.02
+
+
+def test_fit_posterior_refuses_missing_codes(tmp_path, mlflow_store):
+    params = write_params(tmp_path / "params.yaml")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "fit_posterior.py"), str(tmp_path / "codes"), str(tmp_path / "out"),
+         "--params", str(params)], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"fit_posterior: error: {tmp_path / 'codes' / 'train.npz'} not found; run `dvc repro encode` first")
+    assert not (tmp_path / "out").exists()

@@ -70,10 +70,43 @@ class TrainParams:
     device: Literal["auto", "cpu", "cuda"]  # auto = CUDA when available
 
 
+@dataclass(frozen=True)
+class MMDParams:
+    n_samples: int = _ge(2)  # draws from q and from N(0,I) each
+    permutations: int = _ge(1)
+
+
+@dataclass(frozen=True)
+class GMMParams:
+    components: int = _ge(1)
+    covariance_type: Literal["full", "tied", "diag", "spherical"]
+    fit_on: Literal["mu", "z"]  # the codes' means, or one z ~ Q(z|x) per image
+
+
+@dataclass(frozen=True)
+class FlowParams:
+    transforms: int = _ge(1)
+    hidden: int = _ge(1)
+    steps: int = _ge(1)
+    batch_size: int = _ge(1)
+    lr: float = _gt(0.0)
+
+
+@dataclass(frozen=True)
+class PosteriorParams:
+    seed: int = _ge(0)
+    n_samples: int = _ge(2)  # M: Monte Carlo draws for the KL estimates
+    chunk_size: int = _ge(1)  # rows of the M x N log-density matrix held at once (memory bound)
+    mmd: MMDParams
+    gmm: GMMParams
+    flow: FlowParams
+
+
 SECTIONS = {
     "data": DataParams,
     "model": ModelParams,
     "train": TrainParams,
+    "posterior": PosteriorParams,
 }
 
 

@@ -1,0 +1,132 @@
+"""How far is the aggregate posterior q from N(0, I)? Every figure in nats unless named otherwise."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import aggregate
+from .densities import Aggregate, Codes
+from .vae import kl_to_standard_normal
+
+ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active if Cov_x(mu) exceeds this
+HOLE_PERCENTILE = 1.0
+
+
+def mc_mean(values: torch.Tensor) -> tuple[float, float]:
+    """Monte Carlo mean and its standard error."""
+    values = values.double()
+    return values.mean().item(), (values.std() / math.sqrt(len(values))).item()
+
+
+def gaussian_kl_to_standard_normal(mean: torch.Tensor, cov: torch.Tensor) -> float:
+    """KL(N(mean, cov) || N(0, I)) = (tr cov + |mean|^2 - d - log det cov) / 2."""
+    d = len(mean)
+    return 0.5 * (torch.trace(cov) + mean @ mean - d - torch.linalg.slogdet(cov).logabsdet).item()
+
+
+def mmd2_test(x: torch.Tensor, y: torch.Tensor, permutations: int, seed: int) -> tuple[float, float]:
+    """Unbiased squared MMD with a Gaussian kernel of median-distance bandwidth, and its
+    permutation p-value. All permutations are scored at once: with indicator rows A of the
+    relabelled first sample, the within- and between-sample kernel sums are row sums of
+    (A K) * A, (A K) * (1 - A) and ((1 - A) K) * (1 - A)."""
+    z = torch.cat([x, y]).double()
+    n, m = len(x), len(y)
+    d2 = torch.cdist(z, z).square_()
+    off = ~torch.eye(n + m, dtype=torch.bool)
+    bandwidth2 = d2[off].median()
+    k = torch.exp(-d2 / (2 * bandwidth2)) if bandwidth2 > 0 else torch.ones_like(d2)
+    k.fill_diagonal_(0.0)  # the unbiased estimator leaves out i == j
+
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.zeros(permutations + 1, n + m, dtype=torch.float64)
+    labels[0, :n] = 1.0  # the observed split first
+    shuffled = torch.rand(permutations, n + m, generator=g).argsort(dim=1)[:, :n]
+    labels[1:].scatter_(1, shuffled, 1.0)
+    ak = labels @ k
+    bk = k.sum(0) - ak
+    sxx = (ak * labels).sum(1)
+    syy = (bk * (1 - labels)).sum(1)
+    sxy = (ak * (1 - labels)).sum(1)
+    mmd2 = sxx / (n * (n - 1)) + syy / (m * (m - 1)) - 2 * sxy / (n * m)
+    pvalue = (1 + (mmd2[1:] >= mmd2[0]).sum().item()) / (1 + permutations)
+    return mmd2[0].item(), pvalue
+
+
+@dataclass
+class Match:
+    """The diagnostics and the draws they came from (reused to score fitted densities)."""
+
+    metrics: dict
+    ks: list[dict]  # per dimension
+    z_q: torch.Tensor  # M draws from q
+    log_q_at_q: torch.Tensor  # log q at those draws
+
+
+def match_diagnostics(codes: Codes, params) -> Match:
+    """`params` is the `posterior` section of params.yaml."""
+    from scipy import stats
+
+    m, d, chunk = params.n_samples, codes.dim, params.chunk_size
+    g = torch.Generator().manual_seed(params.seed)
+    z_q = aggregate.sample(codes.mu, codes.logvar, m, g)
+    z_p = torch.randn(m, d, generator=g)
+    log_q_at_q = aggregate.log_q(z_q, codes.mu, codes.logvar, chunk)
+    log_q_at_p = aggregate.log_q(z_p, codes.mu, codes.logvar, chunk)
+    kl_q_p, kl_q_p_se = mc_mean(log_q_at_q - aggregate.log_standard_normal(z_q))
+    kl_p_q, kl_p_q_se = mc_mean(aggregate.log_standard_normal(z_p) - log_q_at_p)
+    avg_kl = kl_to_standard_normal(codes.mu.double(), codes.logvar.double()).mean().item()
+
+    mean, cov = aggregate.moments(codes.mu, codes.logvar)
+    eig = torch.linalg.eigvalsh(cov)
+    ks = stats.ks_1samp(z_q.double().numpy(), stats.norm.cdf, axis=0)
+    ks_stat, ks_p = np.atleast_1d(ks.statistic), np.atleast_1d(ks.pvalue)
+    n_mmd = min(params.mmd.n_samples, m)
+    mmd2, mmd_p = mmd2_test(z_q[:n_mmd], z_p[:n_mmd], params.mmd.permutations, params.seed)
+    threshold = torch.quantile(log_q_at_q, HOLE_PERCENTILE / 100)
+
+    metrics = {
+        "kl_q_p": kl_q_p,
+        "kl_q_p_se": kl_q_p_se,
+        "kl_p_q": kl_p_q,
+        "kl_p_q_se": kl_p_q_se,
+        "avg_kl": avg_kl,
+        "mutual_info": avg_kl - kl_q_p,
+        "log_n": math.log(len(codes.mu)),  # the ceiling of mutual_info
+        "mean_norm": mean.norm().item(),
+        "cov_eig_min": eig.min().item(),
+        "cov_eig_max": eig.max().item(),
+        "gaussian_kl": gaussian_kl_to_standard_normal(mean, cov),
+        "ks_max": float(ks_stat.max()),
+        "ks_mean": float(ks_stat.mean()),
+        "mmd2": mmd2,
+        "mmd_pvalue": mmd_p,
+        "active_units": int((torch.var(codes.mu.double(), dim=0, correction=0) > ACTIVE_THRESHOLD).sum()),
+        "holes": (log_q_at_p < threshold).double().mean().item(),
+        "n_codes": len(codes.mu),
+        "latent_dim": d,
+    }
+    table = [{"dim": j, "ks": float(s), "pvalue": float(p)} for j, (s, p) in enumerate(zip(ks_stat, ks_p))]
+    return Match(metrics, table, z_q, log_q_at_q)
+
+
+def score_density(density, codes: Codes, test: Codes, match: Match, params) -> dict:
+    """How well a fitted density g describes q: held-out log-likelihood of the test codes
+    (nats per dimension; one z ~ Q(z|x) per test image) and both KL directions to q."""
+    z_test = test.sample(len(test.mu), params.seed + 1)
+    test_ll = density.log_prob(z_test).mean().item() / codes.dim
+    if isinstance(density, Aggregate):
+        # q against itself: both KLs are 0 by definition, and computing them costs three M x N passes
+        return {"test_ll_per_dim": test_ll, "kl_q_g": 0.0, "kl_q_g_se": 0.0, "kl_g_q": 0.0, "kl_g_q_se": 0.0}
+    kl_q_g, kl_q_g_se = mc_mean(match.log_q_at_q - density.log_prob(match.z_q))
+    z_g = density.sample(params.n_samples, params.seed + 2)
+    kl_g_q, kl_g_q_se = mc_mean(density.log_prob(z_g) - aggregate.log_q(z_g, codes.mu, codes.logvar, params.chunk_size))
+    return {
+        "test_ll_per_dim": test_ll,
+        "kl_q_g": kl_q_g,
+        "kl_q_g_se": kl_q_g_se,
+        "kl_g_q": kl_g_q,
+        "kl_g_q_se": kl_g_q_se,
+    }

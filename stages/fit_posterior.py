@@ -1,0 +1,71 @@
+"""Stage fit_posterior: data/codes -> data/posterior/{metrics.json, ks.csv, densities/, figures/}.
+
+    python stages/fit_posterior.py data/codes data/posterior [--params params.yaml]
+
+Reads params: posterior.*. Measures how far the aggregate posterior q of the training codes is
+from N(0, I), and fits the latent densities that the evaluate stage samples from.
+"""
+import sys
+import time
+from pathlib import Path
+
+# Import the library next to this script, so a DVC experiment copy runs its own code.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from priorgap import PriorgapError, aggregate, config, densities, diagnostics, plots, tracking  # noqa: E402
+from priorgap.cli import run_stage, stage_args  # noqa: E402
+from priorgap.outputs import atomic_dir, write_csv, write_json  # noqa: E402
+
+
+def main(argv=None):
+    args = stage_args(__doc__.splitlines()[0], ["codes_dir"], ["out_dir"], argv)
+    params = config.load(args.params, "posterior")
+
+    with tracking.stage_run("fit_posterior", config.flatten("posterior", params), args.params) as run:
+        codes = densities.Codes.load(args.codes_dir / "train.npz")
+        test = densities.Codes.load(args.codes_dir / "test.npz")
+        if test.dim != codes.dim:
+            raise PriorgapError(f"{args.codes_dir}: train and test codes differ in latent size ({codes.dim} vs {test.dim}); re-run `dvc repro encode`")
+
+        start = time.perf_counter()
+        match = diagnostics.match_diagnostics(codes, params)
+        timings = {"seconds_diagnostics": time.perf_counter() - start}
+        fitted, scores = {}, {}
+        for name in densities.NAMES:
+            start = time.perf_counter()
+            fitted[name] = densities.fit_density(name, codes, params)
+            scores[name] = diagnostics.score_density(fitted[name], codes, test, match, params)
+            timings[f"seconds_{name}"] = time.perf_counter() - start
+        metrics = {**match.metrics, "densities": scores, **timings}
+
+        mu, labels, z_q = codes.mu.numpy(), codes.labels, match.z_q.numpy()
+        with atomic_dir(args.out_dir) as tmp:
+            (tmp / "densities").mkdir()
+            for name, density in fitted.items():
+                densities.save(density, tmp / "densities" / f"{name}.pt")
+            write_json(tmp / "metrics.json", metrics)
+            write_csv(tmp / "ks.csv", match.ks)
+            figures = tmp / "figures"
+            figures.mkdir()
+            plots.latent_scatter(mu, labels, figures / "latent_mu.png")
+            if codes.dim > 2:
+                plots.pair_grid(mu, labels, figures / "latent_pairs.png")
+            plots.marginal_histograms(z_q, match.ks, figures / "marginals.png")
+            plots.qq_plot(z_q, figures / "qq.png")
+            plots.eigen_spectrum(aggregate.moments(codes.mu, codes.logvar)[1].numpy(), figures / "cov_spectrum.png")
+
+        headline = {k: v for k, v in metrics.items() if k != "densities"}
+        per_density = {f"{name}.{k}": v for name, s in scores.items() for k, v in s.items()}
+        run.log_metrics({**headline, **per_density}, summary=True)
+        for name in ("metrics.json", "ks.csv", "figures"):
+            run.log_artifact(args.out_dir / name, folder="figures" if name == "figures" else None)
+        m = metrics
+        print(
+            f"fit_posterior: KL(q||p) {m['kl_q_p']:.3f} ± {m['kl_q_p_se']:.3f}, KL(p||q) {m['kl_p_q']:.3f} ± "
+            f"{m['kl_p_q_se']:.3f}, mutual info {m['mutual_info']:.3f} (log N {m['log_n']:.2f}), active units "
+            f"{m['active_units']}/{m['latent_dim']}, holes {m['holes']:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    run_stage("fit_posterior", main)
