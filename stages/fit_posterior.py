@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from priorgap import PriorgapError, aggregate, config, densities, diagnostics, plots, tracking  # noqa: E402
 from priorgap.cli import run_stage, stage_args  # noqa: E402
-from priorgap.outputs import atomic_dir, write_csv, write_json  # noqa: E402
+from priorgap.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
 
 
 def main(argv=None):
@@ -54,9 +54,7 @@ def main(argv=None):
             plots.qq_plot(z_q, figures / "qq.png")
             plots.eigen_spectrum(aggregate.moments(codes.mu, codes.logvar)[1].numpy(), figures / "cov_spectrum.png")
 
-        headline = {k: v for k, v in metrics.items() if k != "densities"}
-        per_density = {f"{name}.{k}": v for name, s in scores.items() for k, v in s.items()}
-        run.log_metrics({**headline, **per_density}, summary=True)
+        run.log_metrics(flatten_dict(metrics), summary=True)
         for name in ("metrics.json", "ks.csv", "figures"):
             run.log_artifact(args.out_dir / name, folder="figures" if name == "figures" else None)
         m = metrics

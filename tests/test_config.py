@@ -68,12 +68,15 @@ def test_each_stage_declares_exactly_the_params_it_reads():
     """A stage that reads an undeclared key has a dependency DVC cannot see; one that declares
     an unread key re-runs for nothing. Both are caught here."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    data, model, train = config.load(ROOT / "params.yaml", "data", "model", "train")
     for name, stage in stages.items():
         script = ROOT / "stages" / f"{name}.py"
         assert script.is_file(), f"stage {name} has no script {script}"
         assert f"stages/{name}.py" in stage["deps"]
+        declared = stage.get("params", [])
+        if {"params.yaml": None} in declared:  # the whole file: only for a stage that reads it all
+            assert "config.load_all(args.params)" in script.read_text(), name
+            continue
         expected = set()
         for section in _sections_read_by(script):
             expected |= set(config.flatten(section, config.load(ROOT / "params.yaml", section)))
-        assert set(stage.get("params", [])) == expected, name
+        assert set(declared) == expected, name

@@ -10,6 +10,8 @@ from conftest import ROOT, mlflow_runs, write_params
 
 sys.path.insert(0, str(ROOT / "stages"))
 import encode  # noqa: E402
+import evaluate  # noqa: E402
+import evaluator  # noqa: E402
 import fit_posterior  # noqa: E402
 import prepare  # noqa: E402
 import train  # noqa: E402
@@ -22,7 +24,14 @@ SMALL = {
     "train.epochs": 2, "train.batch_size": 100,
     "posterior.n_samples": 2000, "posterior.mmd.n_samples": 300, "posterior.mmd.permutations": 50,
     "posterior.flow.steps": 50,
+    "evaluator.epochs": 4,
+    "eval.n_samples": 400, "eval.nn_samples": 100, "eval.iwae_k": 20, "eval.iwae_images": 50,
 }
+
+
+def run_evaluate(data, params):
+    evaluate.main([str(data / "mnist"), str(data / "vae"), str(data / "posterior"), str(data / "evaluator"),
+                   str(data / "eval"), "--params", str(params)])
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +48,8 @@ def pipeline(tmp_path_factory, raw_dir):
     train.main([str(data / "mnist"), str(data / "vae"), "--params", str(params)])
     encode.main([str(data / "mnist"), str(data / "vae"), str(data / "codes"), "--params", str(params)])
     fit_posterior.main([str(data / "codes"), str(data / "posterior"), "--params", str(params)])
+    evaluator.main([str(data / "mnist"), str(data / "evaluator"), "--params", str(params)])
+    run_evaluate(data, params)
     yield root, data, f"sqlite:///{root / 'mlflow.db'}"
     mp.undo()
 
@@ -75,7 +86,8 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
     parents = mlflow_runs(uri, kind="pipeline")
     assert len(parents) == 1
     children = mlflow_runs(uri, kind="stage")
-    assert [r.data.tags["priorgap.stage"] for r in children] == ["prepare", "train", "encode", "fit_posterior"]
+    assert [r.data.tags["priorgap.stage"] for r in children] == [
+        "prepare", "train", "encode", "fit_posterior", "evaluator", "evaluate"]
     assert all(r.info.status == "FINISHED" for r in children)
     trained = children[1]
     assert trained.data.params["model.encoder.width"] == "64"
@@ -105,6 +117,62 @@ def test_bad_model_param_fails_before_any_work(tmp_path, override, message):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip() == message
+
+
+def test_evaluator_and_evaluate_outputs(pipeline):
+    _, data, _ = pipeline
+    acc = json.loads((data / "evaluator" / "metrics.json").read_text())["test_accuracy"]
+    assert acc > 0.85  # four epochs on 1,500 images; the default run reaches 0.99 (README)
+    m = json.loads((data / "eval" / "metrics.json").read_text())
+    assert m["iwae_images"] == 50 and m["iwae_k"] == 20
+    assert 80 < m["iwae_nll"] < 300
+    for name in (*densities.NAMES, "floor", "reconstruction"):
+        assert {"fd", "precision", "recall", "density", "coverage", "class_kl", "confident", "nn_train_distance"} <= set(m[name])
+    assert m["floor"]["fd"] < m["prior"]["fd"]  # real digits are closer to real digits than samples are
+    table = (data / "eval" / "table.csv").read_text().splitlines()
+    assert table[0].startswith("sampler,fd,precision,recall") and len(table) == 8
+    assert {p.name for p in (data / "eval" / "samples").iterdir()} == {f"{n}.png" for n in densities.NAMES}
+    assert (data / "eval" / "comparison.png").stat().st_size > 10_000
+
+
+HEADLINE = {"train.test_elbo", "evaluate.iwae_nll", "fit_posterior.kl_q_p", "fit_posterior.kl_p_q",
+            "fit_posterior.mutual_info", "fit_posterior.active_units", "fit_posterior.holes", "evaluator.test_accuracy",
+            *(f"evaluate.{n}.{k}" for n in densities.NAMES for k in ("fd", "precision", "recall"))}
+
+
+def test_pipeline_row_holds_every_param_and_headline_metric(pipeline):
+    root, _, uri = pipeline
+    import mlflow
+
+    from priorgap import config
+
+    parent = mlflow.MlflowClient(uri).get_run(mlflow_runs(uri, kind="pipeline")[0].info.run_id)
+    assert HEADLINE <= set(parent.data.metrics)
+    every = config.load_all(root / "params.yaml")
+    assert parent.data.params == {k: str(v) for k, v in every.items()}
+
+
+def test_row_is_complete_when_upstream_stages_were_cached(pipeline, tmp_path, monkeypatch):
+    """DVC restores cached stages without running them: only evaluate runs in the new pipeline
+    run, and its row must still carry the upstream figures and every param."""
+    root, data, uri = pipeline
+    monkeypatch.chdir(root)
+    params = write_params(root / "params.yaml", **{**SMALL, "eval.seed": 1})
+    try:
+        run_evaluate(data, params)
+    finally:
+        write_params(root / "params.yaml", **SMALL)
+    rows = mlflow_runs(uri, kind="pipeline")
+    assert len(rows) == 2
+    import mlflow
+
+    new = mlflow.MlflowClient(uri).get_run(rows[-1].info.run_id)
+    assert [r.data.tags["priorgap.stage"] for r in mlflow_runs(uri, kind="stage")
+            if r.data.tags["mlflow.parentRunId"] == new.info.run_id] == ["evaluate"]
+    assert HEADLINE <= set(new.data.metrics)
+    assert new.data.params["eval.seed"] == "1" and new.data.params["model.latent_dim"] == "3"
+    old = mlflow.MlflowClient(uri).get_run(rows[0].info.run_id)
+    assert new.data.metrics["train.test_elbo"] == old.data.metrics["train.test_elbo"]
 
 
 def test_diverging_training_fails_cleanly(pipeline, tmp_path, monkeypatch):
@@ -138,7 +206,7 @@ def test_fit_posterior_outputs(pipeline):
         "latent_mu.png", "latent_pairs.png", "marginals.png", "qq.png", "cov_spectrum.png"}
     run = mlflow_runs(uri, stage="fit_posterior")[-1]
     assert run.data.params["posterior.gmm.components"] == "10"
-    assert "gmm.kl_q_g" in run.data.metrics and "kl_q_p" in run.data.metrics
+    assert "densities.gmm.kl_q_g" in run.data.metrics and "kl_q_p" in run.data.metrics
 
 
 def test_fit_posterior_runs_on_codes_a_test_wrote(tmp_path, mlflow_store, monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from priorgap import training, vae
+from priorgap import PriorgapError, training, vae
 
 
 @pytest.mark.parametrize("depth, width, latent", [(1, 16, 1), (2, 32, 2), (3, 8, 10), (4, 24, 50)])
@@ -125,9 +125,9 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
     x = torch.rand(5, 784)
     torch.testing.assert_close(back.encode(x), model.encode(x))
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(vae.PriorgapError, match="bad.pt: not a valid VAE checkpoint"):
+    with pytest.raises(PriorgapError, match="bad.pt: not a valid VAE checkpoint"):
         vae.load(tmp_path / "bad.pt")
-    with pytest.raises(vae.PriorgapError, match="run `dvc repro train`"):
+    with pytest.raises(PriorgapError, match="run `dvc repro train`"):
         vae.load(tmp_path / "missing.pt")
 
 

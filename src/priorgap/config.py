@@ -102,11 +102,34 @@ class PosteriorParams:
     flow: FlowParams
 
 
+@dataclass(frozen=True)
+class EvaluatorParams:
+    channels: int = _ge(1)  # of the first conv layer; the second has twice as many
+    epochs: int = _ge(1)
+    batch_size: int = _ge(1)
+    lr: float = _gt(0.0)
+    seed: int = _ge(0)
+    device: Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    seed: int = _ge(0)
+    n_samples: int = _ge(2)  # decoded samples per sampler
+    k: int = _ge(1)  # neighbours for precision/recall/density/coverage
+    nn_samples: int = _ge(1)  # samples per sampler measured against every training image
+    iwae_k: int = _ge(1)
+    iwae_images: int = _ge(1)
+    device: Literal["auto", "cpu", "cuda"]
+
+
 SECTIONS = {
     "data": DataParams,
     "model": ModelParams,
     "train": TrainParams,
     "posterior": PosteriorParams,
+    "evaluator": EvaluatorParams,
+    "eval": EvalParams,
 }
 
 
@@ -232,4 +255,12 @@ def flatten(section: str, params) -> dict:
             out[prefix] = value
 
     walk(section, params)
+    return out
+
+
+def load_all(path: Path) -> dict:
+    """Every param of every section as {dotted name: value}, validated: the pipeline run's row."""
+    out = {}
+    for name in SECTIONS:
+        out.update(flatten(name, load(path, name)))
     return out

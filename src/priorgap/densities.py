@@ -151,16 +151,17 @@ class Aggregate:
 class Flow:
     name = "flow"
 
-    def __init__(self, dim: int, transforms: int, hidden: int):
+    def __init__(self, dim: int, transforms: int, hidden: int, seed: int = 0):
         import zuko
 
         self.config = {"dim": dim, "transforms": transforms, "hidden": hidden}
-        self.net = zuko.flows.NSF(features=dim, transforms=transforms, hidden_features=[hidden, hidden])
+        with torch.random.fork_rng(devices=[]):  # seeded initial weights, global RNG untouched
+            torch.manual_seed(seed)
+            self.net = zuko.flows.NSF(features=dim, transforms=transforms, hidden_features=[hidden, hidden])
 
     def fit(self, codes: Codes, steps: int, batch_size: int, lr: float, seed: int) -> "Flow":
         """Maximum likelihood on fresh draws from q each step: q is known exactly, so the flow
         never sees the same point twice and cannot overfit the N codes."""
-        torch.manual_seed(seed)
         g = torch.Generator().manual_seed(seed)
         opt = torch.optim.Adam(self.net.parameters(), lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
@@ -206,7 +207,7 @@ def fit_density(name: str, codes: Codes, params):
         return Aggregate(codes.mu, codes.logvar, params.chunk_size)
     if name == "flow":
         f = params.flow
-        return Flow(codes.dim, f.transforms, f.hidden).fit(codes, f.steps, f.batch_size, f.lr, params.seed)
+        return Flow(codes.dim, f.transforms, f.hidden, params.seed).fit(codes, f.steps, f.batch_size, f.lr, params.seed)
     raise ValueError(f"unknown density {name!r}")
 
 

@@ -60,3 +60,15 @@ def write_csv(path, rows: list[dict]) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def flatten_dict(d: dict, prefix: str = "") -> dict:
+    """{'gmm': {'fd': 1.0}} -> {'gmm.fd': 1.0}: nested metrics as DVC and MLflow name them."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict):
+            out.update(flatten_dict(v, key))
+        else:
+            out[key] = v
+    return out

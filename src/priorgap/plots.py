@@ -164,3 +164,45 @@ def eigen_spectrum(cov, path):
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     _save(fig, path)
+
+
+# --- samples and their quality ------------------------------------------------------------------
+
+
+def sample_grid(images, path, title, nrow=10):
+    """The first nrow^2 images (N, 784) in [0, 1] as one grid (torchvision's make_grid)."""
+    import torch
+    from torchvision.utils import make_grid
+
+    grid = make_grid(torch.as_tensor(images[: nrow * nrow]).reshape(-1, 1, 28, 28), nrow=nrow, padding=2, pad_value=1.0)
+    fig, ax = plt.subplots(figsize=(5.2, 5.6))
+    ax.imshow(grid[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+    ax.set_title(title, fontsize=10)
+    ax.axis("off")
+    _save(fig, path)
+
+
+def sampler_comparison(rows: dict, references: dict, path):
+    """Frechet distance per sampler, and precision / recall / coverage, with the two references."""
+    names = list(rows) + list(references)
+    values = {**rows, **references}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.4))
+    colors = ["tab:blue"] * len(rows) + ["grey"] * len(references)
+    ax1.barh(names, [values[n]["fd"] for n in names], color=colors)
+    for i, n in enumerate(names):
+        ax1.annotate(f"{values[n]['fd']:.1f}", (values[n]["fd"], i), textcoords="offset points", xytext=(3, -3), fontsize=8)
+    ax1.invert_yaxis()
+    ax1.set_xlabel("Frechet distance in the evaluator's features (lower is better)")
+    ax1.set_title("grey: references (floor = test vs training images)", fontsize=9)
+    width = 0.27
+    ys = np.arange(len(names))
+    for j, (key, color) in enumerate([("precision", "tab:green"), ("recall", "tab:orange"), ("coverage", "tab:purple")]):
+        ax2.barh(ys + (j - 1) * width, [values[n][key] for n in names], height=width, color=color, label=key)
+    ax2.set_yticks(ys, names)
+    ax2.invert_yaxis()
+    ax2.set_xlim(0, 1)
+    ax2.set_xlabel("k-NN precision, recall (Kynkaanniemi et al.) and coverage (Naeem et al.)")
+    ax2.legend(fontsize=8, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    ax2.grid(alpha=0.3, axis="x")
+    fig.suptitle("decoded samples of each latent density against the MNIST test set")
+    _save(fig, path)

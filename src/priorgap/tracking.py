@@ -128,11 +128,12 @@ class StageRun:
         if summary:
             self.summarize(clean)
 
-    def summarize(self, metrics: dict) -> None:
+    def summarize(self, metrics: dict, stage: str | None = None) -> None:
         """Headline figures on the pipeline run only, as <stage>.<name> (one row per experiment)."""
-        for k, v in metrics.items():
-            if v is not None:
-                self.client.log_metric(self.parent_id, f"{self.stage}.{k}", float(v))
+        _log_to(self.client, self.parent_id, metrics={f"{stage or self.stage}.{k}": v for k, v in metrics.items()})
+
+    def summarize_params(self, params: dict) -> None:
+        _log_to(self.client, self.parent_id, params=params)
 
     def set_tags(self, tags: dict) -> None:
         import mlflow
@@ -148,6 +149,19 @@ class StageRun:
             mlflow.log_artifacts(str(path), artifact_path=folder)
         else:
             mlflow.log_artifact(str(path), artifact_path=folder)
+
+
+def _log_to(client, run_id: str, metrics: dict | None = None, params: dict | None = None) -> None:
+    """One batched write (SQLite commits per call: a hundred single writes take a second)."""
+    import time
+
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    ms = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if v is not None]
+    ps = [Param(k, str(v)) for k, v in (params or {}).items()]
+    for i in range(0, max(len(ms), len(ps)), 100):  # MLflow's per-request limits
+        client.log_batch(run_id, metrics=ms[i : i + 100], params=ps[i : i + 100])
 
 
 def _experiment_id(client, uri: str) -> str:
@@ -206,8 +220,7 @@ def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"),
         with mlflow.start_run(experiment_id=exp_id, run_name=stage, parent_run_id=parent_id, tags=run_tags) as run:
             if params:
                 mlflow.log_params(params)
-                for k, v in params.items():  # the pipeline row carries every stage's params
-                    client.log_param(parent_id, k, v)
+                _log_to(client, parent_id, params=params)  # the pipeline row carries every stage's params
             yield StageRun(client, run.info.run_id, parent_id, stage)
         status = "FINISHED"
     finally:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from . import PriorgapError
+from . import checkpoints
 
 N_PIXELS = 28 * 28
 
@@ -98,22 +98,34 @@ def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -
     return -0.5 * ((z - mu).square() * torch.exp(-logvar) + logvar + math.log(2 * math.pi)).sum(-1)
 
 
+@torch.no_grad()
+def iwae_bound(model: VAE, x: torch.Tensor, k: int, generator: torch.Generator, max_rows: int = 8192) -> torch.Tensor:
+    """Importance-weighted bound (Burda et al. 2015) on log p(x) per image, in nats:
+    log (1/k) sum_j p(x|z_j) p(z_j) / Q(z_j|x) with z_j ~ Q(z|x). k = 1 is the ELBO; the bound
+    rises towards log p(x) as k grows. Images are taken a few at a time so that at most
+    `max_rows` decoder rows are held at once."""
+    model.eval()
+    out = []
+    per_batch = max(1, max_rows // k)
+    zero = torch.zeros((), device=x.device)
+    for start in range(0, len(x), per_batch):
+        xb = x[start : start + per_batch]
+        mu, logvar = model.encode(xb)
+        eps = torch.randn((k, *mu.shape), generator=generator, device=x.device)
+        z = mu + eps * torch.exp(0.5 * logvar)  # (k, b, d)
+        logits = model.decode(z.reshape(-1, z.shape[-1]))
+        log_px_z = -BernoulliNLL.apply(logits, xb.repeat(k, 1)).view(k, -1)
+        log_w = log_px_z + gaussian_log_prob(z, zero, zero) - gaussian_log_prob(z, mu, logvar)
+        out.append(torch.logsumexp(log_w.double(), dim=0) - math.log(k))
+    return torch.cat(out)
+
+
 # --- checkpoints --------------------------------------------------------------------------------
 
 
 def save(model: VAE, path: Path) -> None:
-    # Plain dicts of tensors and ints: loadable with torch.load(weights_only=True).
-    torch.save({"config": asdict(model.cfg), "state_dict": model.state_dict()}, path)
+    checkpoints.save(model, path)
 
 
 def load(path: Path, device: str | torch.device = "cpu") -> VAE:
-    path = Path(path)
-    if not path.is_file():
-        raise PriorgapError(f"{path}: VAE checkpoint not found; run `dvc repro train` first")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-        model = VAE(VAEConfig(**ckpt["config"]))
-        model.load_state_dict(ckpt["state_dict"])
-    except Exception as e:  # torch raises many types for a bad file; all mean the same to a user
-        raise PriorgapError(f"{path}: not a valid VAE checkpoint ({type(e).__name__}); re-run `dvc repro train`") from None
-    return model.to(device).eval()
+    return checkpoints.load(path, lambda cfg: VAE(VAEConfig(**cfg)), "VAE", "train", device)

@@ -1,0 +1,110 @@
+"""Sample-quality metrics between generated and real images, in the evaluator's feature space.
+
+  fd                      Frechet distance between Gaussians fitted to the two feature sets
+  precision, recall       Kynkaanniemi et al. (2019): the share of one set inside the union of the
+                          other's k-nearest-neighbour balls
+  density, coverage       Naeem et al. (2020): how many real balls a sample falls in (/ k), and the
+                          share of real balls that hold at least one sample
+  class_kl, confident     KL(test class frequencies || predicted class histogram of the samples),
+                          and the share of samples classified with probability >= 0.9
+  nn_train_distance       mean pixel-space distance from a sample to its nearest training image
+
+Pairwise distances are matmul-form and chunked, so memory is chunk x N whatever the set sizes.
+"""
+from __future__ import annotations
+
+import torch
+
+CONFIDENT = 0.9
+
+
+def frechet_distance(f1: torch.Tensor, f2: torch.Tensor) -> float:
+    """|m1 - m2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)), in float64.
+
+    tr (S1 S2)^(1/2) = sum of square roots of the eigenvalues of S1^(1/2) S2 S1^(1/2), which is
+    symmetric positive semi-definite, so two symmetric eigendecompositions replace sqrtm."""
+    f1, f2 = f1.double(), f2.double()
+    m1, m2 = f1.mean(0), f2.mean(0)
+    s1, s2 = torch.cov(f1.T), torch.cov(f2.T)
+    w, v = torch.linalg.eigh(s1)
+    root1 = (v * w.clamp(min=0).sqrt()) @ v.T
+    cross = torch.linalg.eigvalsh(root1 @ s2 @ root1).clamp(min=0).sqrt().sum()
+    return ((m1 - m2).square().sum() + torch.trace(s1) + torch.trace(s2) - 2 * cross).item()
+
+
+def _sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """|a_i - b_j|^2 as |a_i|^2 - 2 a_i.b_j + |b_j|^2: one fused matmul, then in-place ops."""
+    d2 = torch.addmm(b.square().sum(1), a, b.T, alpha=-2.0)
+    return d2.add_(a.square().sum(1, keepdim=True)).clamp_(min=0)
+
+
+def knn_radii(x: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
+    """Distance from each row of x to its k-th nearest other row."""
+    out = []
+    for start in range(0, len(x), chunk):
+        d2 = _sq_dists(x[start : start + chunk], x)
+        # k + 1 smallest: the row itself is at distance 0
+        out.append(d2.topk(k + 1, dim=1, largest=False).values[:, k])
+    return torch.cat(out).sqrt_()
+
+
+def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, real_radii: torch.Tensor | None = None,
+         chunk: int = 2048) -> dict[str, float]:
+    """float32 is plenty for ball membership in 128 dimensions, and twice as fast as float64.
+    Pass `real_radii` (knn_radii(real, k)) to score many sample sets against one real set."""
+    real, fake = real.float(), fake.float()
+    r_real = knn_radii(real, k, chunk) if real_radii is None else real_radii
+    r_fake = knn_radii(fake, k, chunk)
+    inside_real = torch.zeros(len(fake), dtype=torch.bool, device=fake.device)  # fake in some real ball
+    balls_hit = torch.zeros(len(fake), dtype=torch.float64, device=fake.device)  # number of real balls holding it
+    covered = torch.zeros(len(real), dtype=torch.bool, device=fake.device)  # real ball holding some fake
+    inside_fake = torch.zeros(len(real), dtype=torch.bool, device=fake.device)  # real in some fake ball
+    r2_real, r2_fake = r_real.square(), r_fake.square()  # compare squared distances: no sqrt pass
+    for start in range(0, len(fake), chunk):
+        d2 = _sq_dists(fake[start : start + chunk], real)  # (chunk, n_real)
+        in_real_ball = d2 <= r2_real
+        inside_real[start : start + chunk] = in_real_ball.any(1)
+        balls_hit[start : start + chunk] = in_real_ball.sum(1, dtype=torch.float64)
+        covered |= in_real_ball.any(0)
+        inside_fake |= (d2 <= r2_fake[start : start + chunk, None]).any(0)
+    return {
+        "precision": inside_real.double().mean().item(),
+        "recall": inside_fake.double().mean().item(),
+        "density": (balls_hit.sum() / (k * len(fake))).item(),
+        "coverage": covered.double().mean().item(),
+    }
+
+
+def class_balance(probs: torch.Tensor, test_labels: torch.Tensor) -> dict[str, float]:
+    """KL from the test set's class frequencies to the samples' predicted-class histogram.
+
+    One pseudo-count per class keeps the KL finite when a digit is never generated (it is then
+    large, about log(n / 10) nats for that class's share, rather than infinite)."""
+    p = torch.bincount(test_labels.long(), minlength=10).double()
+    p /= p.sum()
+    counts = torch.bincount(probs.argmax(1), minlength=10).double() + 1.0
+    q = counts / counts.sum()
+    return {
+        "class_kl": (p * (p / q).log()).sum().item(),
+        "confident": (probs.max(1).values >= CONFIDENT).double().mean().item(),
+    }
+
+
+def nearest_distance(x: torch.Tensor, pool: torch.Tensor, chunk: int = 1024) -> float:
+    """Mean Euclidean distance from each row of x to its nearest row of pool (pixel space)."""
+    best = []
+    for start in range(0, len(x), chunk):
+        best.append(_sq_dists(x[start : start + chunk].float(), pool.float()).amin(1).sqrt())
+    return torch.cat(best).mean().item()
+
+
+def report(samples: torch.Tensor, feats: torch.Tensor, probs: torch.Tensor, real_feats: torch.Tensor,
+           real_radii: torch.Tensor, test_labels: torch.Tensor, train_pixels: torch.Tensor, k: int,
+           nn_samples: int) -> dict[str, float]:
+    """Every metric for one set of generated images (pixels in [0, 1]) against a real set."""
+    return {
+        "fd": frechet_distance(feats, real_feats),
+        **prdc(real_feats, feats, k, real_radii),
+        **class_balance(probs, test_labels),
+        "nn_train_distance": nearest_distance(samples[:nn_samples], train_pixels),
+    }

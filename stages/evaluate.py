@@ -1,0 +1,108 @@
+"""Stage evaluate: decoded samples of every fitted density against the MNIST test set.
+
+    python stages/evaluate.py data/mnist data/vae data/posterior data/evaluator data/eval [--params params.yaml]
+
+Reads params: eval.* for its own work, and every param (with the upstream metrics files) to
+fill the pipeline run's row in MLflow, also when DVC restored the upstream stages from its cache.
+Writes data/eval/{metrics.json, table.csv, comparison.png, samples/<sampler>.png}.
+"""
+import json
+import sys
+import time
+from pathlib import Path
+
+# Import the library next to this script, so a DVC experiment copy runs its own code.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import torch  # noqa: E402
+
+from priorgap import PriorgapError, config, densities, evaluator, plots, tracking, training, vae  # noqa: E402
+from priorgap.cli import run_stage, stage_args  # noqa: E402
+from priorgap.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
+from priorgap.sample_quality import knn_radii, report  # noqa: E402
+
+def read_metrics(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise PriorgapError(f"{path}: unreadable metrics ({type(e).__name__}); re-run `dvc repro`") from None
+
+
+def main(argv=None):
+    args = stage_args(__doc__.splitlines()[0], ["mnist_dir", "vae_dir", "posterior_dir", "evaluator_dir"], ["out_dir"], argv)
+    params = config.load(args.params, "eval")
+    every_param = config.load_all(args.params)
+    device = training.pick_device(params.device)
+
+    with tracking.stage_run("evaluate", config.flatten("eval", params), args.params, tags={"device": str(device)}) as run:
+        start = time.perf_counter()
+        model = vae.load(args.vae_dir / "model.pt", device)
+        clf = evaluator.load(args.evaluator_dir / "model.pt", device)
+        samplers = {name: densities.load(args.posterior_dir / "densities" / f"{name}.pt") for name in densities.NAMES}
+        test_images, test_labels = training.load_split(args.mnist_dir, "test")
+        train_images, _ = training.load_split(args.mnist_dir, "train")
+        test_x, train_x = training.to_tensor(test_images, device), training.to_tensor(train_images, device)
+        test_y = torch.from_numpy(test_labels).long().to(device)
+        real_feats, _ = evaluator.apply(clf, test_x)
+        real_radii = knn_radii(real_feats, params.k)
+
+        def score(images, real=real_feats, radii=real_radii):
+            feats, probs = evaluator.apply(clf, images)
+            return report(images, feats, probs, real, radii, test_y, train_x, params.k, params.nn_samples)
+
+        decoded = {}
+        rows = {}
+        with torch.no_grad():
+            for name, density in samplers.items():
+                z = density.sample(params.n_samples, params.seed).to(device)
+                decoded[name] = torch.cat([torch.sigmoid(model.decode(c)) for c in z.split(4096)])  # Bernoulli means
+                rows[name] = score(decoded[name])
+            # references: two independent draws of real digits (the floor), and what the VAE can
+            # reproduce at all (reconstructions of the test images from their means)
+            g = torch.Generator().manual_seed(params.seed)
+            train_pick = torch.randperm(len(train_x), generator=g)[: params.n_samples].to(device)
+            train_feats = evaluator.apply(clf, train_x[train_pick])[0]
+            references = {
+                "floor": score(test_x, real=train_feats, radii=knn_radii(train_feats, params.k)),
+                "reconstruction": score(torch.cat([torch.sigmoid(model.decode(model.encode(c)[0])) for c in test_x.split(4096)])),
+            }
+            test_bin = training.fixed_binarization(test_x[: params.iwae_images])
+            iwae = vae.iwae_bound(model, test_bin, params.iwae_k, torch.Generator(device=device).manual_seed(params.seed))
+        metrics = {
+            "iwae_nll": -iwae.mean().item(),
+            "iwae_nll_se": (iwae.std() / len(iwae) ** 0.5).item(),
+            "iwae_k": params.iwae_k,
+            "iwae_images": len(test_bin),
+            **rows,
+            **references,
+            "seconds": time.perf_counter() - start,
+        }
+        table = [{"sampler": name, **row} for name, row in {**rows, **references}.items()]
+
+        with atomic_dir(args.out_dir) as tmp:
+            write_json(tmp / "metrics.json", metrics)
+            write_csv(tmp / "table.csv", table)
+            (tmp / "samples").mkdir()
+            for name, images in decoded.items():
+                r = rows[name]
+                plots.sample_grid(images.cpu(), tmp / "samples" / f"{name}.png",
+                                  f"{name}: FD {r['fd']:.2f}, precision {r['precision']:.2f}, recall {r['recall']:.2f}")
+            plots.sampler_comparison(rows, references, tmp / "comparison.png")
+
+        run.log_metrics(flatten_dict(metrics), summary=True)
+        for name in ("metrics.json", "table.csv", "comparison.png", "samples"):
+            run.log_artifact(args.out_dir / name, folder="samples" if name == "samples" else None)
+        # The pipeline row: every param and the upstream stages' figures, read from their metrics
+        # files, so the row is complete even when DVC skipped those stages as cached.
+        run.summarize_params(every_param)
+        for stage, directory in (("train", args.vae_dir), ("fit_posterior", args.posterior_dir), ("evaluator", args.evaluator_dir)):
+            run.summarize(flatten_dict(read_metrics(directory / "metrics.json")), stage=stage)
+
+        print(f"evaluate: IWAE NLL {metrics['iwae_nll']:.2f} nats (k={params.iwae_k}, {len(test_bin)} images)")
+        for name, row in {**rows, **references}.items():
+            print(f"  {name:15s} FD {row['fd']:8.3f}  precision {row['precision']:.3f}  recall {row['recall']:.3f}"
+                  f"  density {row['density']:.3f}  coverage {row['coverage']:.3f}  class KL {row['class_kl']:.3f}")
+
+
+if __name__ == "__main__":
+    run_stage("evaluate", main)

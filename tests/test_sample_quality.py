@@ -1,0 +1,107 @@
+"""Sample-quality metrics and the IWAE bound against closed forms and hand-worked answers."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg
+
+from priorgap import sample_quality as sq
+from priorgap import vae
+
+
+def test_frechet_distance_matches_the_closed_form_for_gaussians():
+    g = torch.Generator().manual_seed(0)
+    n, d = 200_000, 3
+    m1, m2 = torch.tensor([0.0, 1.0, -1.0]), torch.tensor([0.5, 1.0, 0.0])
+    s1, s2 = torch.tensor([1.0, 2.0, 0.5]), torch.tensor([1.5, 1.0, 0.5])  # standard deviations
+    f1 = m1 + s1 * torch.randn(n, d, generator=g, dtype=torch.float64)
+    f2 = m2 + s2 * torch.randn(n, d, generator=g, dtype=torch.float64)
+    # diagonal covariances commute: FD = |m1 - m2|^2 + sum (s1 - s2)^2 = 1.25 + 1.25 = ... exactly:
+    exact = ((m1 - m2) ** 2).sum().item() + ((s1 - s2) ** 2).sum().item()
+    # sampling error of the moments of 200,000 draws: ~0.01
+    assert sq.frechet_distance(f1, f2) == pytest.approx(exact, abs=0.03)
+
+
+def test_frechet_distance_equals_the_sqrtm_formula_on_the_same_moments():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(500, 6)) @ rng.normal(size=(6, 6))
+    b = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6)) + 1.0
+    s1, s2 = np.cov(a.T), np.cov(b.T)
+    ref = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
+    assert sq.frechet_distance(torch.tensor(a), torch.tensor(b)) == pytest.approx(ref, rel=1e-8)
+    assert sq.frechet_distance(torch.tensor(a), torch.tensor(a)) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_prdc_on_a_hand_worked_example():
+    # k = 1. Real radii: 0 -> 1, 1 -> 1, 3 -> 2, 7 -> 4. Fake radii: 0.5 -> 19.5, 20 -> 19.5.
+    real = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
+    fake = torch.tensor([[0.5], [20.0]])
+    out = sq.prdc(real, fake, k=1)
+    assert out["precision"] == 0.5  # 0.5 lies in the balls of 0 and 1; 20 in none
+    assert out["recall"] == 1.0  # every real point lies within 19.5 of a fake one
+    assert out["density"] == 1.0  # (2 balls + 0 balls) / (k * 2 fakes)
+    assert out["coverage"] == 0.5  # the balls of 0 and 1 hold a fake; those of 3 and 7 do not
+
+
+def test_prdc_extremes():
+    g = torch.Generator().manual_seed(2)
+    real = torch.randn(500, 4, generator=g)
+    same = sq.prdc(real, real.clone(), k=5)
+    assert same["precision"] == same["recall"] == same["coverage"] == 1.0
+    far = sq.prdc(real, real + 100.0, k=5)
+    assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+
+
+def test_knn_radius_is_the_kth_other_point():
+    x = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
+    torch.testing.assert_close(sq.knn_radii(x, 1), torch.tensor([1.0, 1.0, 2.0, 4.0]))
+    torch.testing.assert_close(sq.knn_radii(x, 2, chunk=3), torch.tensor([3.0, 2.0, 3.0, 6.0]))
+
+
+def test_class_balance():
+    labels = torch.arange(10).repeat(100)  # uniform test classes
+    one_class = torch.zeros(1000, 10)
+    one_class[:, 3] = 1.0
+    out = sq.class_balance(one_class, labels)
+    q = np.full(10, 1 / 1010)
+    q[3] = 1001 / 1010  # one pseudo-count per class
+    assert out["class_kl"] == pytest.approx(float((0.1 * np.log(0.1 / q)).sum()))
+    assert out["confident"] == 1.0
+    balanced = torch.nn.functional.one_hot(labels, 10).float() * 0.5 + 0.05
+    out = sq.class_balance(balanced, labels)
+    assert out["class_kl"] == pytest.approx(0.0, abs=1e-12)
+    assert out["confident"] == 0.0  # top probability 0.55 < 0.9
+
+
+def test_nearest_distance():
+    pool = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    assert sq.nearest_distance(torch.tensor([[0.0, 1.0], [3.0, 4.0]]), pool, chunk=1) == pytest.approx(0.5)
+
+
+def _constant_decoder_vae():
+    """A VAE whose decoder ignores z: p(x|z) = p(x), so log p(x) is known in closed form."""
+    torch.manual_seed(0)
+    model = vae.VAE(vae.VAEConfig(1, 1, 8, 1, 8))
+    with torch.no_grad():
+        model.decoder[-1].weight.zero_()
+        model.decoder[-1].bias.copy_(torch.linspace(-3, 3, 784))
+        model.encoder[-1].bias.copy_(torch.tensor([0.8, math.log(0.36)]))  # Q(z|x) = N(~0.8, ~0.6^2)
+        model.encoder[-1].weight.mul_(0.1)
+    return model
+
+
+def test_iwae_tightens_with_k_and_stays_below_log_likelihood():
+    model = _constant_decoder_vae()
+    n = 200
+    x = (torch.rand(n, 784, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    log_px = -vae.BernoulliNLL.apply(model.decoder[-1].bias.expand(n, 784), x).double()
+    bounds = {k: vae.iwae_bound(model, x, k, torch.Generator().manual_seed(k)) for k in (1, 10, 100, 3000)}
+    gaps = {k: log_px - b for k, b in bounds.items()}
+    # k = 1 is the ELBO: its gap to log p(x) is a one-sample estimate of KL(Q(z|x) || N(0,1))
+    kl = vae.kl_to_standard_normal(*model.encode(x)).double()
+    se = gaps[1].std().item() / math.sqrt(n)
+    assert abs(gaps[1].mean().item() - kl.mean().item()) < 4 * se
+    means = [gaps[k].mean().item() for k in (1, 10, 100, 3000)]
+    assert means[0] > means[1] > means[2] > means[3] > 0  # tighter with k, never above log p(x) on average
+    assert means[3] < 0.05
