@@ -206,3 +206,49 @@ def sampler_comparison(rows: dict, references: dict, path):
     ax2.grid(alpha=0.3, axis="x")
     fig.suptitle("decoded samples of each latent density against the MNIST test set")
     _save(fig, path)
+
+
+# --- the study across experiments ---------------------------------------------------------------
+
+
+def _by_latent_size(ax, rows, metric, label_prefix="", style="-", color=None):
+    """One line per encoder depth: mean over seeds against latent size, bars = standard deviation."""
+    from .study import DEPTH, LATENT, summary
+
+    stats = summary(rows, metric, (DEPTH, LATENT))
+    for i, depth in enumerate(sorted({k[0] for k in stats})):
+        keys = [k for k in stats if k[0] == depth]
+        xs = [k[1] for k in keys]
+        ax.errorbar(xs, [stats[k][0] for k in keys], yerr=[stats[k][1] for k in keys], marker="o", capsize=3,
+                    ls=style, color=color or f"C{i}", label=f"{label_prefix}depth {depth:g}")
+    ax.set_xscale("log")
+    ax.set_xticks(sorted({k[1] for k in stats}), [f"{x:g}" for x in sorted({k[1] for k in stats})])
+    ax.minorticks_off()
+    ax.set_xlabel("latent size")
+    ax.grid(alpha=0.3)
+
+
+def study_match(rows, path):
+    metrics = [("fit_posterior.kl_q_p", "KL(q || N(0,I)) (nats)"), ("fit_posterior.kl_p_q", "KL(N(0,I) || q) (nats)"),
+               ("fit_posterior.mutual_info", "index-code mutual information (nats)"),
+               ("fit_posterior.active_units", "active units"), ("fit_posterior.holes", "holes (share of prior draws)"),
+               ("fit_posterior.ks_mean", "mean KS statistic per dimension")]
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
+    for ax, (metric, title) in zip(axes.flat, metrics):
+        _by_latent_size(ax, rows, metric)
+        ax.set_title(title, fontsize=10)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle("how well the aggregate posterior matches N(0,I): mean ± sd over seeds")
+    _save(fig, path)
+
+
+def study_samplers(rows, path, samplers=("prior", "gmm", "aggregate")):
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    for ax, (key, title) in zip(axes, [("fd", "Frechet distance (lower is better)"), ("precision", "precision"),
+                                       ("recall", "recall")]):
+        for j, sampler in enumerate(samplers):
+            _by_latent_size(ax, rows, f"evaluate.{sampler}.{key}", f"{sampler}, ", ("-", "--", ":")[j % 3], None)
+        ax.set_title(title, fontsize=10)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("decoded samples against the test set: N(0,I) vs fitted densities")
+    _save(fig, path)
