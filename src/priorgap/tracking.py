@@ -225,3 +225,9 @@ def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"),
         status = "FINISHED"
     finally:
         client.update_run(parent_id, status=status)
+
+
+if __name__ == "__main__":
+    # `python -m priorgap.tracking`: create the store and the experiment now, before parallel
+    # workers (`dvc queue start -j N`) would race on SQLite's first schema migration.
+    print(f"MLflow store {tracking_uri()}: experiment id {ensure_store()}")

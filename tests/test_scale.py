@@ -1,0 +1,140 @@
+"""The sweep and the multi-machine set-up, end to end with real DVC, git and an MLflow server.
+
+Each test clones this repository (its committed HEAD) into a temporary folder and runs tiny
+experiments there (1,000 training images, one epoch, small metric sample sizes): a few minutes
+in all on 2 CPU cores.
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, mlflow_runs
+
+BIN = str(Path(sys.executable).parent)  # the environment's dvc, mlflow and python
+TINY = {
+    ("data", "train_size"): 1000, ("data", "val_size"): 200, ("model", "encoder", "width"): 32,
+    ("train", "epochs"): 1, ("posterior", "n_samples"): 500, ("posterior", "mmd", "n_samples"): 200,
+    ("posterior", "mmd", "permutations"): 20, ("posterior", "flow", "steps"): 20, ("evaluator", "epochs"): 1,
+    ("eval", "n_samples"): 200, ("eval", "nn_samples"): 50, ("eval", "iwae_k"): 5, ("eval", "iwae_images"): 20,
+}
+
+
+def sh(cmd: str, cwd: Path, env: dict, timeout: int = 600) -> str:
+    proc = subprocess.run(cmd, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def environment(tracking_uri: str | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
+    env.update(PATH=f"{BIN}:{env['PATH']}", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1")
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    return env
+
+
+def tiny_clone(src, dest: Path, env: dict) -> Path:
+    sh(f"git clone -q {src} {dest}", dest.parent, env)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    for keys, value in TINY.items():
+        node = params
+        for k in keys[:-1]:
+            node = node[k]
+        node[keys[-1]] = value
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh("git commit -qam 'tiny params for the test'", dest, env)
+    return dest
+
+
+def test_queue_with_two_workers_loses_no_run(tmp_path):
+    env = environment()
+    repo = tiny_clone(ROOT, tmp_path / "repo", env)
+    # as README says: the shared upstream stages once, and the store before the workers start
+    sh("dvc repro -q evaluator && python -m priorgap.tracking && git add -A && git commit -qm upstream", repo, env)
+    sh("dvc exp run --queue -q -S model.latent_dim=2,3 -S train.seed=0,1", repo, env)
+    sh("dvc queue start -j 2", repo, env)
+    deadline = time.monotonic() + 480
+    while "Queued" in (status := sh("dvc queue status", repo, env)) or "Running" in status:
+        assert time.monotonic() < deadline, status
+        time.sleep(3)
+    assert status.count("Success") == 4, status
+    names = set(sh("dvc exp list --name-only", repo, env).split())
+    assert len(names) == 4
+
+    uri = f"sqlite:///{repo / 'mlflow.db'}"  # the parent repository's store, not the queue's copies
+    rows = mlflow_runs(uri, kind="pipeline")
+    exp_rows = {r.data.tags.get("dvc_exp_name"): r for r in rows if r.data.tags.get("dvc_exp_name")}
+    assert set(exp_rows) == names
+    for row in exp_rows.values():
+        assert row.info.status == "FINISHED"
+        assert "evaluate.prior.fd" in row.data.metrics and "train.test_elbo" in row.data.metrics
+    combos = {(r.data.params["model.latent_dim"], r.data.params["train.seed"]) for r in exp_rows.values()}
+    assert combos == {("2", "0"), ("2", "1"), ("3", "0"), ("3", "1")}
+    assert len(mlflow_runs(uri, stage="evaluate")) == 4
+    assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_machines_share_one_server_and_remotes(tmp_path):
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [f"{BIN}/mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
+                time.sleep(1)
+        env = environment(uri)
+        # the shared git remote (bare) and DVC remote (a folder), set up once from a first clone
+        seed = tiny_clone(ROOT, tmp_path / "seed", env)
+        sh(f"git init -q --bare {tmp_path / 'origin.git'} && git remote set-url origin {tmp_path / 'origin.git'}", seed, env)
+        sh(f"dvc remote add -d shared {tmp_path / 'dvc-remote'} && dvc repro -q evaluator && dvc push -q "
+           "&& git add -A && git commit -qm 'remote and shared stages' && git push -q origin HEAD:main", seed, env)
+
+        machines = {}
+        for name, latent in (("a", 2), ("b", 3)):
+            repo = tmp_path / f"machine-{name}"
+            sh(f"git clone -q -b main {tmp_path / 'origin.git'} {repo}", tmp_path, env)
+            sh(f"dvc pull -q && dvc exp run -q -n exp-{name} -S model.latent_dim={latent} && dvc exp push -q origin exp-{name}",
+               repo, env)
+            machines[name] = repo
+        sh("dvc exp pull -q origin exp-b", machines["a"], env)
+        sh("dvc exp pull -q origin exp-a", machines["b"], env)
+        for repo in machines.values():
+            assert set(sh("dvc exp list --name-only", repo, env).split()) == {"exp-a", "exp-b"}
+            shown = sh("dvc exp show --no-pager --csv", repo, env)
+            assert "exp-a" in shown and "exp-b" in shown
+
+        import mlflow
+
+        client = mlflow.MlflowClient(uri)
+        exp = client.get_experiment_by_name("priorgap")
+        rows = client.search_runs([exp.experiment_id], "tags.`priorgap.kind` = 'pipeline'")
+        assert {r.data.tags.get("dvc_exp_name") for r in rows} >= {"exp-a", "exp-b"}
+        sh(f"python stages/report.py --out {tmp_path / 'reports'}", machines["a"], env)
+        report = (tmp_path / "reports" / "study.md").read_text()
+        assert "| exp-a |" in report and "| exp-b |" in report
+        assert ": cannot be decided.**" in report  # one depth, one seed: the report must not conclude
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
