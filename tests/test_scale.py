@@ -115,7 +115,7 @@ def test_two_machines_share_one_server_and_remotes(tmp_path):
         for name, latent in (("a", 2), ("b", 3)):
             repo = tmp_path / f"machine-{name}"
             sh(f"git clone -q -b main {tmp_path / 'origin.git'} {repo}", tmp_path, env)
-            sh(f"dvc pull -q && dvc exp run -q -n exp-{name} -S model.latent_dim={latent} && dvc exp push -q origin exp-{name}",
+            sh(f"dvc pull -q --with-deps evaluator && dvc exp run -q -n exp-{name} -S model.latent_dim={latent} && dvc exp push -q origin exp-{name}",
                repo, env)
             machines[name] = repo
         sh("dvc exp pull -q origin exp-b", machines["a"], env)
