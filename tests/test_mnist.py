@@ -1,5 +1,4 @@
 import gzip
-import io
 import os
 import pickle
 from pathlib import Path

@@ -12,7 +12,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 import yaml
 from conftest import ROOT, mlflow_runs
 

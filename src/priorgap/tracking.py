@@ -16,6 +16,7 @@ same code and params land in the same row; any change opens a new one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import subprocess
@@ -93,6 +94,11 @@ def _git(*args: str) -> str:
 
 
 def git_commit() -> str:
+    return _commit_at(os.getcwd())
+
+
+@functools.lru_cache(maxsize=8)  # asked three times per stage; HEAD does not move during one
+def _commit_at(cwd: str) -> str:
     return _git("rev-parse", "HEAD").strip() or "unknown"
 
 
