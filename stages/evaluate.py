@@ -19,7 +19,7 @@ import torch  # noqa: E402
 from priorgap import PriorgapError, config, densities, evaluator, plots, tracking, training, vae  # noqa: E402
 from priorgap.cli import run_stage, stage_args  # noqa: E402
 from priorgap.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
-from priorgap.sample_quality import knn_radii, report  # noqa: E402
+from priorgap.sample_quality import knn_radii, report, versus  # noqa: E402
 
 def read_metrics(path: Path) -> dict:
     try:
@@ -45,10 +45,27 @@ def main(argv=None):
         test_y = torch.from_numpy(test_labels).long().to(device)
         real_feats, _ = evaluator.apply(clf, test_x)
         real_radii = knn_radii(real_feats, params.k)
+        # The test codes come from the fixed binarisation of the test images, as in encode and in
+        # the ELBO: reconstructions decode one z ~ Q(z|x) per test image, which is what a perfect
+        # sampler of the population's codes would give through this decoder.
+        test_bin = training.fixed_binarization(test_x)
+        g = torch.Generator(device=device).manual_seed(params.seed)
+        with torch.no_grad():
+            recon = []
+            for c in test_bin.split(4096):
+                mu, logvar = model.encode(c)
+                z = mu + torch.randn(mu.shape, generator=g, device=device) * torch.exp(0.5 * logvar)
+                recon.append(torch.sigmoid(model.decode(z)))
+            recon = torch.cat(recon)
+            recon_feats, _ = evaluator.apply(clf, recon)
+        recon_radii = knn_radii(recon_feats, params.k)
 
-        def score(images, real=real_feats, radii=real_radii):
+        def score(images, real=real_feats, radii=real_radii, vs_recon=True):
             feats, probs = evaluator.apply(clf, images)
-            return report(images, feats, probs, real, radii, test_y, train_x, params.k, params.nn_samples)
+            row = report(images, feats, probs, real, radii, test_y, train_x, params.k, params.nn_samples)
+            if vs_recon:  # the same figures with the decoder held fixed
+                row["vs_recon"] = {k: v for k, v in versus(feats, recon_feats, recon_radii, params.k).items() if k != "density"}
+            return row
 
         decoded = {}
         rows = {}
@@ -57,27 +74,24 @@ def main(argv=None):
                 z = density.sample(params.n_samples, params.seed).to(device)
                 decoded[name] = torch.cat([torch.sigmoid(model.decode(c)) for c in z.split(4096)])  # Bernoulli means
                 rows[name] = score(decoded[name])
-            # references: two independent draws of real digits (the floor), and what the VAE can
-            # reproduce at all (reconstructions of the test images from their means)
-            g = torch.Generator().manual_seed(params.seed)
-            train_pick = torch.randperm(len(train_x), generator=g)[: params.n_samples].to(device)
+            # references: two independent draws of real digits (the floor), and the reconstructions
+            pick = torch.Generator().manual_seed(params.seed)
+            train_pick = torch.randperm(len(train_x), generator=pick)[: params.n_samples].to(device)
             train_feats = evaluator.apply(clf, train_x[train_pick])[0]
             references = {
-                "floor": score(test_x, real=train_feats, radii=knn_radii(train_feats, params.k)),
-                "reconstruction": score(torch.cat([torch.sigmoid(model.decode(model.encode(c)[0])) for c in test_x.split(4096)])),
+                "floor": score(test_x, real=train_feats, radii=knn_radii(train_feats, params.k), vs_recon=False),
+                "reconstruction": score(recon, vs_recon=False),
             }
-            test_bin = training.fixed_binarization(test_x[: params.iwae_images])
-            iwae = vae.iwae_bound(model, test_bin, params.iwae_k, torch.Generator(device=device).manual_seed(params.seed))
+            iwae = vae.iwae_bound(model, test_bin[: params.iwae_images], params.iwae_k,
+                                  torch.Generator(device=device).manual_seed(params.seed))
         metrics = {
             "iwae_nll": -iwae.mean().item(),
             "iwae_nll_se": (iwae.std() / len(iwae) ** 0.5).item(),
-            "iwae_k": params.iwae_k,
-            "iwae_images": len(test_bin),
             **rows,
             **references,
             "seconds": time.perf_counter() - start,
         }
-        table = [{"sampler": name, **row} for name, row in {**rows, **references}.items()]
+        table = [{"sampler": name, **flatten_dict(row)} for name, row in {**rows, **references}.items()]
 
         with atomic_dir(args.out_dir) as tmp:
             write_json(tmp / "metrics.json", metrics)
@@ -98,10 +112,12 @@ def main(argv=None):
         for stage, directory in (("train", args.vae_dir), ("fit_posterior", args.posterior_dir), ("evaluator", args.evaluator_dir)):
             run.summarize(flatten_dict(read_metrics(directory / "metrics.json")), stage=stage)
 
-        print(f"evaluate: IWAE NLL {metrics['iwae_nll']:.2f} nats (k={params.iwae_k}, {len(test_bin)} images)")
+        print(f"evaluate: IWAE NLL {metrics['iwae_nll']:.2f} nats (k={params.iwae_k}, {len(iwae)} images)")
         for name, row in {**rows, **references}.items():
+            vr = row.get("vs_recon", {})
             print(f"  {name:15s} FD {row['fd']:8.3f}  precision {row['precision']:.3f}  recall {row['recall']:.3f}"
-                  f"  density {row['density']:.3f}  coverage {row['coverage']:.3f}  class KL {row['class_kl']:.3f}")
+                  f"  coverage {row['coverage']:.3f}  | vs recon FD {vr.get('fd', float('nan')):7.3f}"
+                  f"  recall {vr.get('recall', float('nan')):.3f}  | nn-train {row['nn_train_distance']:.2f}")
 
 
 if __name__ == "__main__":

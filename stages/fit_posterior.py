@@ -28,15 +28,15 @@ def main(argv=None):
             raise PriorgapError(f"{args.codes_dir}: train and test codes differ in latent size ({codes.dim} vs {test.dim}); re-run `dvc repro encode`")
 
         start = time.perf_counter()
-        match = diagnostics.match_diagnostics(codes, params)
+        match = diagnostics.match_diagnostics(codes, test, params)
         timings = {"seconds_diagnostics": time.perf_counter() - start}
         fitted, scores = {}, {}
         for name in densities.NAMES:
             start = time.perf_counter()
             fitted[name] = densities.fit_density(name, codes, params)
-            scores[name] = diagnostics.score_density(fitted[name], codes, test, match, params)
+            scores[name] = diagnostics.score_density(fitted[name], codes, match, params)
             timings[f"seconds_{name}"] = time.perf_counter() - start
-        metrics = {**match.metrics, "densities": scores, **timings}
+        metrics = {**match.metrics, **diagnostics.population_bound(scores), "densities": scores, **timings}
 
         mu, labels, z_q = codes.mu.numpy(), codes.labels, match.z_q.numpy()
         with atomic_dir(args.out_dir) as tmp:
@@ -59,10 +59,13 @@ def main(argv=None):
             run.log_artifact(args.out_dir / name, folder="figures" if name == "figures" else None)
         m = metrics
         print(
-            f"fit_posterior: KL(q||p) {m['kl_q_p']:.3f} ± {m['kl_q_p_se']:.3f}, KL(p||q) {m['kl_p_q']:.3f} ± "
-            f"{m['kl_p_q_se']:.3f}, mutual info {m['mutual_info']:.3f} (log N {m['log_n']:.2f}), active units "
-            f"{m['active_units']}/{m['latent_dim']}, holes {m['holes']:.3f}"
+            f"fit_posterior: KL(q||p) {m['kl_q_p']:.3f} ± {m['kl_q_p_se']:.3f} (training mixture), held-out "
+            f"lower bound {m['kl_lower_bound']:.3f} ± {m['kl_lower_bound_se']:.3f}; mutual info {m['mutual_info']:.3f} "
+            f"({m['mi_margin']:.2f} below log N); active units {m['active_units']}/{codes.dim}; holes {m['holes']:.3f} "
+            f"(held-out threshold {m['holes_heldout']:.3f})"
         )
+        for name, sc in scores.items():
+            print(f"  {name:10s} held-out gain {sc['heldout_gain']:8.3f}  KL(q||g) {sc['kl_q_g']:9.3f}  KL(g||q) {sc['kl_g_q']:9.3f}")
 
 
 if __name__ == "__main__":

@@ -27,13 +27,15 @@ def test_repository_params_load():
         ({"train.lr": 0}, "train.lr must be a number > 0.0, got 0"),
         ({"train.device": "tpu"}, "train.device must be one of 'auto', 'cpu', 'cuda', got 'tpu'"),
         ({"train.epochs": True}, "train.epochs must be an integer"),
+        ({"posterior.two_stage.kl_warmup": 1.5}, "posterior.two_stage.kl_warmup must be a number >= 0.0 and <= 1.0, got 1.5"),
+        ({"posterior.gmm.fit_on": "means"}, "posterior.gmm.fit_on must be one of 'mu', 'z', got 'means'"),
         ({"model.encoder.dropout": 0.1}, "unknown key model.encoder.dropout (allowed under model.encoder: depth, width)"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, override, message):
     path = write_params(tmp_path / "params.yaml", **override)
     with pytest.raises(config.ConfigError) as err:
-        config.load(path, "data", "model", "train")
+        config.load(path, "data", "model", "train", "posterior")
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 

@@ -105,3 +105,17 @@ def test_iwae_tightens_with_k_and_stays_below_log_likelihood():
     means = [gaps[k].mean().item() for k in (1, 10, 100, 3000)]
     assert means[0] > means[1] > means[2] > means[3] > 0  # tighter with k, never above log p(x) on average
     assert means[3] < 0.05
+
+
+def test_prdc_agrees_with_the_prdc_package():
+    """The reference implementation of Naeem et al. (2020), on the same features. It compares with
+    < where we use <=: with continuous features a tie has probability 0, so the figures agree exactly
+    up to float32 rounding of distances at a ball's edge (none expected among 600 x 500 pairs)."""
+    import prdc as prdc_pkg  # a dev dependency: missing, the test fails rather than skips
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(600, 16)).astype(np.float32)
+    fake = (rng.normal(size=(500, 16)) * 1.2 + 0.3).astype(np.float32)
+    ref = prdc_pkg.compute_prdc(real, fake, nearest_k=5)
+    ours = sq.prdc(torch.from_numpy(real), torch.from_numpy(fake), k=5)
+    for key in ("precision", "recall", "density", "coverage"):
+        assert ours[key] == pytest.approx(float(ref[key]), abs=1e-12), key

@@ -19,7 +19,8 @@ BIN = str(Path(sys.executable).parent)  # the environment's dvc, mlflow and pyth
 TINY = {
     ("data", "train_size"): 1000, ("data", "val_size"): 200, ("model", "encoder", "width"): 32,
     ("train", "epochs"): 1, ("posterior", "n_samples"): 500, ("posterior", "mmd", "n_samples"): 200,
-    ("posterior", "mmd", "permutations"): 20, ("posterior", "flow", "steps"): 20, ("evaluator", "epochs"): 1,
+    ("posterior", "mmd", "permutations"): 20, ("posterior", "flow", "steps"): 20, ("posterior", "two_stage", "steps"): 20,
+    ("posterior", "two_stage", "importance_samples"): 4, ("evaluator", "epochs"): 1,
     ("eval", "n_samples"): 200, ("eval", "nn_samples"): 50, ("eval", "iwae_k"): 5, ("eval", "iwae_images"): 20,
 }
 

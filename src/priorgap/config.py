@@ -80,7 +80,7 @@ class MMDParams:
 class GMMParams:
     components: int = _ge(1)
     covariance_type: Literal["full", "tied", "diag", "spherical"]
-    fit_on: Literal["mu", "z"]  # the codes' means, or one z ~ Q(z|x) per image
+    fit_on: Literal["mu", "z"]  # one z ~ Q(z|x) per image, or the means widened by the posterior variance
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,16 @@ class FlowParams:
 
 
 @dataclass(frozen=True)
+class TwoStageParams:
+    hidden: int = _ge(1)
+    steps: int = _ge(1)
+    batch_size: int = _ge(1)
+    lr: float = _gt(0.0)
+    kl_warmup: float = field(metadata={"min": 0.0, "max": 1.0})  # share of steps over which the KL weight ramps 0 -> 1
+    importance_samples: int = _ge(1)  # draws per z for the importance-weighted log g(z)
+
+
+@dataclass(frozen=True)
 class PosteriorParams:
     seed: int = _ge(0)
     n_samples: int = _ge(2)  # M: Monte Carlo draws for the KL estimates
@@ -100,6 +110,7 @@ class PosteriorParams:
     mmd: MMDParams
     gmm: GMMParams
     flow: FlowParams
+    two_stage: TwoStageParams
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,8 @@ def _describe(tp, meta=None) -> str:
         text += f" > {meta['gt']}"
     elif "min" in meta:
         text += f" >= {meta['min']}"
+    if "max" in meta:
+        text += f" and <= {meta['max']}"
     return text
 
 
@@ -192,7 +205,7 @@ def _value(tp, raw, key: str, meta, allowed: str = ""):
         raise TypeError(f"unsupported param type {tp}")
     if not ok:
         raise bad()
-    if ("min" in meta and raw < meta["min"]) or ("gt" in meta and raw <= meta["gt"]):
+    if ("min" in meta and raw < meta["min"]) or ("gt" in meta and raw <= meta["gt"]) or ("max" in meta and raw > meta["max"]):
         raise bad()
     return raw
 

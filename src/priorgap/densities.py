@@ -7,12 +7,14 @@
 
   prior      N(0, I), what users sample from today
   gaussian   the full-covariance Gaussian with q's mean and covariance (q's moment match)
-  gmm        scikit-learn's GaussianMixture, fitted on mu (default, as in "From Variational to
-             Deterministic Autoencoders") or on one z ~ Q(z|x) per image (as pythae)
-  aggregate  q itself: pick i at random, then z ~ Q(z|x_i)
-  flow       a neural spline flow (zuko) trained by maximum likelihood on fresh draws from q
+  gmm        scikit-learn's GaussianMixture on one z ~ Q(z|x) per image (as pythae; default), or
+             on mu with each component widened by its members' posterior variance
+  aggregate  q itself: pick i at random, then z ~ Q(z|x_i); sampling it replays training codes
+  flow       a neural spline flow (zuko), trained on fresh draws from q
+  two_stage  the second VAE of Dai & Wipf's two-stage VAE, trained on fresh draws from q
 
-prior, gaussian and gmm are all Gaussian mixtures and share one implementation.
+prior, gaussian and gmm are all Gaussian mixtures and share one implementation; flow and
+two_stage live in neural_densities.py. FITTERS and LOADERS map each name to its code.
 """
 from __future__ import annotations
 
@@ -24,9 +26,7 @@ import numpy as np
 import torch
 
 from . import PriorgapError, aggregate
-
-NAMES = ("prior", "gaussian", "gmm", "aggregate", "flow")
-
+from .neural_densities import Flow, TwoStage
 
 @dataclass
 class Codes:
@@ -108,13 +108,23 @@ def moment_matched_gaussian(codes: Codes) -> Mixture:
 
 
 def fit_gmm(codes: Codes, components: int, covariance_type: str, fit_on: str, seed: int) -> Mixture:
+    """A GaussianMixture that describes q, not only its means.
+
+    fit_on "z": fitted on one z ~ Q(z|x) per image (as pythae), so each component sees the
+    posterior spread through the draws. fit_on "mu": fitted on the means (as the RAE paper), then
+    each component's covariance is widened by its members' responsibility-weighted mean posterior
+    variance, the second term of the law of total covariance. Without it, a dimension where mu
+    barely varies (an inactive unit, or identical codes) gets a spike of width ~1e-3 while q has
+    width ~1 there, and KL(q || gmm) runs to thousands of nats.
+    """
     from sklearn.mixture import GaussianMixture
 
     data = codes.mu if fit_on == "mu" else codes.sample(len(codes.mu), seed)
     if components > len(data):
         raise PriorgapError(f"params.yaml: posterior.gmm.components ({components}) exceeds the {len(data)} training codes")
+    data = data.double().numpy()
     gm = GaussianMixture(components, covariance_type=covariance_type, random_state=seed, reg_covar=1e-6)
-    gm.fit(data.double().numpy())
+    gm.fit(data)
     k, d = components, codes.dim
     covs = {
         "full": lambda c: c,
@@ -122,7 +132,14 @@ def fit_gmm(codes: Codes, components: int, covariance_type: str, fit_on: str, se
         "diag": lambda c: np.stack([np.diag(v) for v in c]),
         "spherical": lambda c: c[:, None, None] * np.eye(d),
     }[covariance_type](gm.covariances_)
-    return Mixture("gmm", torch.from_numpy(gm.weights_), torch.from_numpy(gm.means_), torch.from_numpy(np.array(covs)))
+    covs = torch.from_numpy(np.array(covs))
+    if fit_on == "mu":
+        resp = torch.from_numpy(gm.predict_proba(data))  # (N, K)
+        sigma2 = codes.logvar.double().exp()
+        # one pseudo-member with q's mean variance: a component that owns no code stays a density
+        var = (resp.T @ sigma2 + sigma2.mean(0)) / (resp.sum(0)[:, None] + 1.0)  # (K, d)
+        covs = covs + torch.diag_embed(var)
+    return Mixture("gmm", torch.from_numpy(gm.weights_), torch.from_numpy(gm.means_), covs)
 
 
 # --- q itself -----------------------------------------------------------------------------------
@@ -145,70 +162,32 @@ class Aggregate:
         return {"mu": self.mu, "logvar": self.logvar}
 
 
-# --- a normalising flow -------------------------------------------------------------------------
-
-
-class Flow:
-    name = "flow"
-
-    def __init__(self, dim: int, transforms: int, hidden: int, seed: int = 0):
-        import zuko
-
-        self.config = {"dim": dim, "transforms": transforms, "hidden": hidden}
-        with torch.random.fork_rng(devices=[]):  # seeded initial weights, global RNG untouched
-            torch.manual_seed(seed)
-            self.net = zuko.flows.NSF(features=dim, transforms=transforms, hidden_features=[hidden, hidden])
-
-    def fit(self, codes: Codes, steps: int, batch_size: int, lr: float, seed: int) -> "Flow":
-        """Maximum likelihood on fresh draws from q each step: q is known exactly, so the flow
-        never sees the same point twice and cannot overfit the N codes."""
-        g = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(self.net.parameters(), lr=lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-        for _ in range(steps):
-            z = aggregate.sample(codes.mu, codes.logvar, batch_size, g)
-            loss = -self.net().log_prob(z).mean()
-            if not torch.isfinite(loss):
-                raise PriorgapError(f"flow training diverged (loss {loss.item()}); lower posterior.flow.lr (now {lr})")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-        self.net.eval()
-        return self
-
-    @torch.no_grad()
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.net().log_prob(c.float()) for c in z.split(8192)]).double()
-
-    @torch.no_grad()
-    def sample(self, n: int, seed: int) -> torch.Tensor:
-        with torch.random.fork_rng(devices=[]):  # zuko draws from the global generator
-            torch.manual_seed(seed)
-            return self.net().sample((n,)).float()
-
-    def state(self) -> dict:
-        return {"config": self.config, "state_dict": self.net.state_dict()}
-
-
 # --- fitting and files --------------------------------------------------------------------------
+
+
+# posterior.seed + 0..2 seed the diagnostics' draws (from q, from the test codes, from each g):
+# fitting draws its own stream, so no density is scored on the points it was fitted to.
+FIT_SEED = 3
+FITTERS = {
+    "prior": lambda codes, p: prior(codes.dim),
+    "gaussian": lambda codes, p: moment_matched_gaussian(codes),
+    "gmm": lambda codes, p: fit_gmm(codes, p.gmm.components, p.gmm.covariance_type, p.gmm.fit_on, p.seed + FIT_SEED),
+    "aggregate": lambda codes, p: Aggregate(codes.mu, codes.logvar, p.chunk_size),
+    "flow": lambda codes, p: Flow.fit(codes, p.flow, p.seed + FIT_SEED),
+    "two_stage": lambda codes, p: TwoStage.fit(codes, p.two_stage, p.seed + FIT_SEED),
+}
+NAMES = tuple(FITTERS)
+LOADERS = {
+    **{kind: lambda kind, s: Mixture(kind, s["weights"], s["means"], s["covs"]) for kind in ("prior", "gaussian", "gmm")},
+    "aggregate": lambda kind, s: Aggregate(s["mu"], s["logvar"]),
+    "flow": lambda kind, s: Flow.from_state(s),
+    "two_stage": lambda kind, s: TwoStage.from_state(s),
+}
 
 
 def fit_density(name: str, codes: Codes, params):
     """Fit one density to the training codes; `params` is the `posterior` section."""
-    if name == "prior":
-        return prior(codes.dim)
-    if name == "gaussian":
-        return moment_matched_gaussian(codes)
-    if name == "gmm":
-        gmm = params.gmm
-        return fit_gmm(codes, gmm.components, gmm.covariance_type, gmm.fit_on, params.seed)
-    if name == "aggregate":
-        return Aggregate(codes.mu, codes.logvar, params.chunk_size)
-    if name == "flow":
-        f = params.flow
-        return Flow(codes.dim, f.transforms, f.hidden, params.seed).fit(codes, f.steps, f.batch_size, f.lr, params.seed)
-    raise ValueError(f"unknown density {name!r}")
+    return FITTERS[name](codes, params)
 
 
 def save(density, path: Path) -> None:
@@ -221,14 +200,6 @@ def load(path: Path):
         raise PriorgapError(f"{path} not found; run `dvc repro fit_posterior` first")
     try:
         saved = torch.load(path, weights_only=True)
-        kind, state = saved["kind"], saved["state"]
-        if kind in ("prior", "gaussian", "gmm"):
-            return Mixture(kind, state["weights"], state["means"], state["covs"])
-        if kind == "aggregate":
-            return Aggregate(state["mu"], state["logvar"])
-        flow = Flow(**state["config"])
-        flow.net.load_state_dict(state["state_dict"])
-        flow.net.eval()
-        return flow
+        return LOADERS[saved["kind"]](saved["kind"], saved["state"])
     except Exception as e:
         raise PriorgapError(f"{path}: not a saved density ({type(e).__name__}: {e}); re-run `dvc repro fit_posterior`") from None

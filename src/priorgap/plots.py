@@ -115,12 +115,19 @@ def marginal_histograms(z_q, ks, path):
         if j >= k:
             ax.axis("off")
             continue
-        ax.hist(z_q[:, j], bins=80, range=(-4.5, 4.5), density=True, color="tab:blue", alpha=0.6, label="q")
+        active = ks[j]["active"]
+        ax.hist(z_q[:, j], bins=80, range=(-4.5, 4.5), density=True, color="tab:blue" if active else "tab:gray",
+                alpha=0.6, label="q")
         ax.plot(xs, np.exp(-xs**2 / 2) / np.sqrt(2 * np.pi), "k--", lw=1, label="N(0,1)")
-        ax.set_title(f"z{j + 1}  KS {ks[j]['ks']:.3f}", fontsize=9)
+        ax.set_title(f"z{j + 1}  KS {ks[j]['ks']:.3f}" + ("" if active else " (inactive)"), fontsize=9,
+                     color="black" if active else "tab:gray")
         ax.tick_params(labelsize=7)
+        ax.set_xlabel(f"z{j + 1}", fontsize=7)
+        if j % cols == 0:
+            ax.set_ylabel("density", fontsize=7)
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle("marginals of the aggregate posterior vs N(0,1)" + (f" (first {k} of {z_q.shape[1]})" if k < z_q.shape[1] else ""))
+    fig.suptitle("marginals of the aggregate posterior vs N(0,1); grey: inactive units (Var(mu) <= 0.01)"
+                 + (f" (first {k} of {z_q.shape[1]})" if k < z_q.shape[1] else ""), fontsize=10)
     _save(fig, path)
 
 
@@ -170,41 +177,52 @@ def eigen_spectrum(cov, path):
 
 
 def sample_grid(images, path, title, nrow=10):
-    """The first nrow^2 images (N, 784) in [0, 1] as one grid (torchvision's make_grid)."""
+    """The first nrow^2 images (N, 784) in [0, 1] as one grid (torchvision's make_grid), white
+    digits on black as MNIST stores them, grey gaps between cells."""
     import torch
     from torchvision.utils import make_grid
 
-    grid = make_grid(torch.as_tensor(images[: nrow * nrow]).reshape(-1, 1, 28, 28), nrow=nrow, padding=2, pad_value=1.0)
+    grid = make_grid(torch.as_tensor(images[: nrow * nrow]).reshape(-1, 1, 28, 28), nrow=nrow, padding=2, pad_value=0.5)
     fig, ax = plt.subplots(figsize=(5.2, 5.6))
-    ax.imshow(grid[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+    ax.imshow(grid[0].numpy(), cmap="gray", vmin=0, vmax=1)
     ax.set_title(title, fontsize=10)
     ax.axis("off")
     _save(fig, path)
 
 
 def sampler_comparison(rows: dict, references: dict, path):
-    """Frechet distance per sampler, and precision / recall / coverage, with the two references."""
+    """Frechet distance per sampler against real digits and against the decoder's own
+    reconstructions, and precision / recall / coverage against the reconstructions."""
     names = list(rows) + list(references)
     values = {**rows, **references}
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), sharey=True)
     colors = ["tab:blue"] * len(rows) + ["grey"] * len(references)
-    ax1.barh(names, [values[n]["fd"] for n in names], color=colors)
-    for i, n in enumerate(names):
-        ax1.annotate(f"{values[n]['fd']:.1f}", (values[n]["fd"], i), textcoords="offset points", xytext=(3, -3), fontsize=8)
-    ax1.invert_yaxis()
-    ax1.set_xlabel("Frechet distance in the evaluator's features (lower is better)")
-    ax1.set_title("grey: references (floor = test vs training images)", fontsize=9)
-    width = 0.27
     ys = np.arange(len(names))
+    panels = [(lambda r: r["fd"], "FD to real test digits (lower is better)"),
+              (lambda r: r.get("vs_recon", {}).get("fd", np.nan), "FD to the reconstructions (lower is better)")]
+    for ax, (get, label) in zip(axes, panels):
+        vals = [get(values[n]) for n in names]
+        ax.barh(ys, np.nan_to_num(vals), color=colors)
+        for i, v in enumerate(vals):
+            if np.isfinite(v):
+                ax.annotate(f"{v:.1f}", (v, i), textcoords="offset points", xytext=(3, -3), fontsize=8)
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3, axis="x")
+    axes[0].set_yticks(ys, names)
+    axes[0].invert_yaxis()
+    axes[0].set_title("grey: references (floor = test vs training images)", fontsize=9)
+    axes[1].set_title("isolates the latent mismatch from the decoder's blur", fontsize=9)
+    width = 0.27
+    samplers = list(rows)
     for j, (key, color) in enumerate([("precision", "tab:green"), ("recall", "tab:orange"), ("coverage", "tab:purple")]):
-        ax2.barh(ys + (j - 1) * width, [values[n][key] for n in names], height=width, color=color, label=key)
-    ax2.set_yticks(ys, names)
-    ax2.invert_yaxis()
-    ax2.set_xlim(0, 1)
-    ax2.set_xlabel("k-NN precision, recall (Kynkaanniemi et al.) and coverage (Naeem et al.)")
-    ax2.legend(fontsize=8, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0))
-    ax2.grid(alpha=0.3, axis="x")
-    fig.suptitle("decoded samples of each latent density against the MNIST test set")
+        vals = [rows[n]["vs_recon"][key] for n in samplers]
+        bars = axes[2].barh(ys[: len(samplers)] + (j - 1) * width, vals, height=width, color=color, label=key)
+        axes[2].bar_label(bars, fmt="%.2f", fontsize=6, padding=2)
+    axes[2].set_xlim(0, 1.15)
+    axes[2].set_xlabel("vs reconstructions: precision, recall, coverage (higher is better)")
+    axes[2].legend(fontsize=8, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    axes[2].grid(alpha=0.3, axis="x")
+    fig.suptitle("decoded samples of each latent density (N(0,I) = prior)")
     _save(fig, path)
 
 

@@ -98,13 +98,17 @@ def nearest_distance(x: torch.Tensor, pool: torch.Tensor, chunk: int = 1024) -> 
     return torch.cat(best).mean().item()
 
 
+def versus(feats: torch.Tensor, ref_feats: torch.Tensor, ref_radii: torch.Tensor, k: int) -> dict[str, float]:
+    """Frechet distance and precision/recall/density/coverage of one feature set against another."""
+    return {"fd": frechet_distance(feats, ref_feats), **prdc(ref_feats, feats, k, ref_radii)}
+
+
 def report(samples: torch.Tensor, feats: torch.Tensor, probs: torch.Tensor, real_feats: torch.Tensor,
            real_radii: torch.Tensor, test_labels: torch.Tensor, train_pixels: torch.Tensor, k: int,
            nn_samples: int) -> dict[str, float]:
     """Every metric for one set of generated images (pixels in [0, 1]) against a real set."""
     return {
-        "fd": frechet_distance(feats, real_feats),
-        **prdc(real_feats, feats, k, real_radii),
+        **versus(feats, real_feats, real_radii, k),
         **class_balance(probs, test_labels),
         "nn_train_distance": nearest_distance(samples[:nn_samples], train_pixels),
     }
