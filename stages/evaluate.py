@@ -62,9 +62,11 @@ def main(argv=None):
 
         def score(images, real=real_feats, radii=real_radii, vs_recon=True):
             feats, probs = evaluator.apply(clf, images)
-            row = report(images, feats, probs, real, radii, test_y, train_x, params.k, params.nn_samples)
+            own = knn_radii(feats, params.k)  # the samples' own balls (recall), shared by both comparisons
+            row = report(images, feats, probs, real, radii, test_y, train_x, params.k, params.nn_samples, own)
             if vs_recon:  # the same figures with the decoder held fixed
-                row["vs_recon"] = {k: v for k, v in versus(feats, recon_feats, recon_radii, params.k).items() if k != "density"}
+                vr = versus(feats, recon_feats, recon_radii, params.k, own)
+                row["vs_recon"] = {k: v for k, v in vr.items() if k != "density"}
             return row
 
         decoded = {}

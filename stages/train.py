@@ -25,7 +25,7 @@ def main(argv=None):
     device = training.pick_device(train_params.device)
     params = {**config.flatten("model", model_params), **config.flatten("train", train_params)}
 
-    with tracking.stage_run("train", params, args.params, tags={"device": str(device)}) as run:
+    with tracking.stage_run("train", params, args.params, tags={"device": str(device), "torch_threads": str(torch.get_num_threads())}) as run:
         train_x = training.to_tensor(training.load_split(args.mnist_dir, "train")[0], device)
         val_bin = training.fixed_binarization(training.to_tensor(training.load_split(args.mnist_dir, "val")[0], device))
         test_bin = training.fixed_binarization(training.to_tensor(training.load_split(args.mnist_dir, "test")[0], device))

@@ -19,7 +19,7 @@ def _params(**kw):
     base = dict(seed=0, n_samples=20_000, chunk_size=512,
                 mmd=SimpleNamespace(n_samples=500, permutations=100),
                 gmm=SimpleNamespace(components=3, covariance_type="full", fit_on="mu"),
-                flow=SimpleNamespace(transforms=2, hidden=16, steps=300, batch_size=256, lr=3e-3),
+                flow=SimpleNamespace(transforms=2, hidden=16, autoregressive=False, steps=300, batch_size=256, lr=3e-3),
                 two_stage=SimpleNamespace(hidden=32, steps=300, batch_size=256, lr=3e-3, kl_warmup=0.5, importance_samples=256))
     return SimpleNamespace(**{**base, **kw})
 
@@ -203,9 +203,9 @@ def test_codes_loader_refuses_bad_files(tmp_path):
 def test_fits_are_reproducible():
     rng = np.random.default_rng(7)
     codes = _codes(rng.normal(0, 1, (2000, 2)), np.full((2000, 2), -2.0))
-    params = _params(flow=SimpleNamespace(transforms=2, hidden=16, steps=20, batch_size=128, lr=3e-3))
+    params = _params(flow=SimpleNamespace(transforms=2, hidden=16, autoregressive=False, steps=20, batch_size=128, lr=3e-3))
     zs = torch.randn(5, 2)
-    params = _params(flow=SimpleNamespace(transforms=2, hidden=16, steps=20, batch_size=128, lr=3e-3),
+    params = _params(flow=SimpleNamespace(transforms=2, hidden=16, autoregressive=False, steps=20, batch_size=128, lr=3e-3),
                      two_stage=SimpleNamespace(hidden=16, steps=20, batch_size=128, lr=3e-3, kl_warmup=0.5, importance_samples=8))
     for name in ("gmm", "flow", "two_stage"):
         a, b = (densities.fit_density(name, codes, params) for _ in range(2))

@@ -58,15 +58,16 @@ def test_queue_with_two_workers_loses_no_run(tmp_path):
     repo = tiny_clone(ROOT, tmp_path / "repo", env)
     # as README says: the shared upstream stages once, and the store before the workers start
     sh("dvc repro -q evaluator && python -m priorgap.tracking && git add -A && git commit -qm upstream", repo, env)
-    sh("dvc exp run --queue -q -S model.latent_dim=2,3 -S train.seed=0,1", repo, env)
+    # two experiments for two workers: enough to race them on the store and the queue
+    sh("dvc exp run --queue -q -S model.latent_dim=2,3", repo, env)
     sh("dvc queue start -j 2", repo, env)
     deadline = time.monotonic() + 480
     while "Queued" in (status := sh("dvc queue status", repo, env)) or "Running" in status:
         assert time.monotonic() < deadline, status
         time.sleep(3)
-    assert status.count("Success") == 4, status
+    assert status.count("Success") == 2, status
     names = set(sh("dvc exp list --name-only", repo, env).split())
-    assert len(names) == 4
+    assert len(names) == 2
 
     uri = f"sqlite:///{repo / 'mlflow.db'}"  # the parent repository's store, not the queue's copies
     rows = mlflow_runs(uri, kind="pipeline")
@@ -75,9 +76,8 @@ def test_queue_with_two_workers_loses_no_run(tmp_path):
     for row in exp_rows.values():
         assert row.info.status == "FINISHED"
         assert "evaluate.prior.fd" in row.data.metrics and "train.test_elbo" in row.data.metrics
-    combos = {(r.data.params["model.latent_dim"], r.data.params["train.seed"]) for r in exp_rows.values()}
-    assert combos == {("2", "0"), ("2", "1"), ("3", "0"), ("3", "1")}
-    assert len(mlflow_runs(uri, stage="evaluate")) == 4
+    assert {r.data.params["model.latent_dim"] for r in exp_rows.values()} == {"2", "3"}
+    assert len(mlflow_runs(uri, stage="evaluate")) == 2
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
 

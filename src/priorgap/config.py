@@ -87,6 +87,7 @@ class GMMParams:
 class FlowParams:
     transforms: int = _ge(1)
     hidden: int = _ge(1)
+    autoregressive: bool  # false: coupling (2 passes to sample), true: fully autoregressive (latent_dim passes)
     steps: int = _ge(1)
     batch_size: int = _ge(1)
     lr: float = _gt(0.0)

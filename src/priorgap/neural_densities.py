@@ -81,24 +81,29 @@ class Trained:
 
 
 class Flow(Trained):
-    """A neural spline flow (zuko) on the whitened codes."""
+    """A neural spline flow (zuko) on the whitened codes: coupling by default, or fully
+    autoregressive (MAF-style, `autoregressive: true`)."""
 
     name = "flow"
 
-    def __init__(self, dim: int, transforms: int, hidden: int, seed: int = 0, white: Whitening | None = None):
+    def __init__(self, dim: int, transforms: int, hidden: int, autoregressive: bool = False, seed: int = 0,
+                 white: Whitening | None = None):
         import zuko
 
-        self.config = {"dim": dim, "transforms": transforms, "hidden": hidden}
+        self.config = {"dim": dim, "transforms": transforms, "hidden": hidden, "autoregressive": autoregressive}
         self.white = white or Whitening(torch.zeros(dim), torch.eye(dim))
         with torch.random.fork_rng(devices=[]):  # seeded initial weights, global RNG untouched
             torch.manual_seed(seed)
-            self.net = zuko.flows.NSF(features=dim, transforms=transforms, hidden_features=[hidden, hidden])
+            # A coupling flow (passes=2) samples in two network passes; a fully autoregressive one in
+            # `dim` passes: at latent size 50 that took 21 s per 10,000 samples against 0.6 s.
+            self.net = zuko.flows.NSF(features=dim, transforms=transforms, hidden_features=[hidden, hidden],
+                                      passes=None if autoregressive else 2)
 
     @classmethod
     def fit(cls, codes, p, seed: int) -> "Flow":
         """`p` is posterior.flow."""
         white = Whitening.of(codes.mu, codes.logvar)
-        flow = cls(codes.dim, p.transforms, p.hidden, seed, white)
+        flow = cls(codes.dim, p.transforms, p.hidden, p.autoregressive, seed, white)
         fit_on_draws(flow.net, lambda u, _: -flow.net().log_prob(u).mean(), white, codes.mu, codes.logvar,
                      p.steps, p.batch_size, p.lr, seed, "flow")
         return flow

@@ -49,12 +49,13 @@ def knn_radii(x: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
 
 
 def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, real_radii: torch.Tensor | None = None,
-         chunk: int = 2048) -> dict[str, float]:
+         chunk: int = 2048, fake_radii: torch.Tensor | None = None) -> dict[str, float]:
     """float32 is plenty for ball membership in 128 dimensions, and twice as fast as float64.
-    Pass `real_radii` (knn_radii(real, k)) to score many sample sets against one real set."""
+    Pass `real_radii` (knn_radii(real, k)) to score many sample sets against one real set, and
+    `fake_radii` to score one sample set against several real sets."""
     real, fake = real.float(), fake.float()
     r_real = knn_radii(real, k, chunk) if real_radii is None else real_radii
-    r_fake = knn_radii(fake, k, chunk)
+    r_fake = knn_radii(fake, k, chunk) if fake_radii is None else fake_radii
     inside_real = torch.zeros(len(fake), dtype=torch.bool, device=fake.device)  # fake in some real ball
     balls_hit = torch.zeros(len(fake), dtype=torch.float64, device=fake.device)  # number of real balls holding it
     covered = torch.zeros(len(real), dtype=torch.bool, device=fake.device)  # real ball holding some fake
@@ -98,17 +99,18 @@ def nearest_distance(x: torch.Tensor, pool: torch.Tensor, chunk: int = 1024) -> 
     return torch.cat(best).mean().item()
 
 
-def versus(feats: torch.Tensor, ref_feats: torch.Tensor, ref_radii: torch.Tensor, k: int) -> dict[str, float]:
+def versus(feats: torch.Tensor, ref_feats: torch.Tensor, ref_radii: torch.Tensor, k: int,
+           feats_radii: torch.Tensor | None = None) -> dict[str, float]:
     """Frechet distance and precision/recall/density/coverage of one feature set against another."""
-    return {"fd": frechet_distance(feats, ref_feats), **prdc(ref_feats, feats, k, ref_radii)}
+    return {"fd": frechet_distance(feats, ref_feats), **prdc(ref_feats, feats, k, ref_radii, fake_radii=feats_radii)}
 
 
 def report(samples: torch.Tensor, feats: torch.Tensor, probs: torch.Tensor, real_feats: torch.Tensor,
            real_radii: torch.Tensor, test_labels: torch.Tensor, train_pixels: torch.Tensor, k: int,
-           nn_samples: int) -> dict[str, float]:
+           nn_samples: int, feats_radii: torch.Tensor | None = None) -> dict[str, float]:
     """Every metric for one set of generated images (pixels in [0, 1]) against a real set."""
     return {
-        **versus(feats, real_feats, real_radii, k),
+        **versus(feats, real_feats, real_radii, k, feats_radii),
         **class_balance(probs, test_labels),
         "nn_train_distance": nearest_distance(samples[:nn_samples], train_pixels),
     }
