@@ -57,11 +57,12 @@ def main(argv=None):
                 z = mu + torch.randn(mu.shape, generator=g, device=device) * torch.exp(0.5 * logvar)
                 recon.append(torch.sigmoid(model.decode(z)))
             recon = torch.cat(recon)
-            recon_feats, _ = evaluator.apply(clf, recon)
+            recon_scored = evaluator.apply(clf, recon)
+        recon_feats = recon_scored[0]
         recon_radii = knn_radii(recon_feats, params.k)
 
-        def score(images, real=real_feats, radii=real_radii, vs_recon=True):
-            feats, probs = evaluator.apply(clf, images)
+        def score(images, real=real_feats, radii=real_radii, vs_recon=True, scored=None):
+            feats, probs = scored or evaluator.apply(clf, images)
             own = knn_radii(feats, params.k)  # the samples' own balls (recall), shared by both comparisons
             row = report(images, feats, probs, real, radii, test_y, train_x, params.k, params.nn_samples, own)
             if vs_recon:  # the same figures with the decoder held fixed
@@ -82,7 +83,7 @@ def main(argv=None):
             train_feats = evaluator.apply(clf, train_x[train_pick])[0]
             references = {
                 "floor": score(test_x, real=train_feats, radii=knn_radii(train_feats, params.k), vs_recon=False),
-                "reconstruction": score(recon, vs_recon=False),
+                "reconstruction": score(recon, vs_recon=False, scored=recon_scored),
             }
             iwae = vae.iwae_bound(model, test_bin[: params.iwae_images], params.iwae_k,
                                   torch.Generator(device=device).manual_seed(params.seed))

@@ -28,6 +28,7 @@ import torch
 from . import PriorgapError, aggregate
 from .neural_densities import Flow, TwoStage
 
+
 @dataclass
 class Codes:
     """The encoder's output for one split: Q(z|x_i) = N(mu_i, diag exp(logvar_i))."""

@@ -68,10 +68,6 @@ class Match:
     log_q_at_test: torch.Tensor  # log q at those draws
 
 
-def active_mask(mu: torch.Tensor) -> torch.Tensor:
-    return torch.var(mu.double(), dim=0, correction=0) > ACTIVE_THRESHOLD
-
-
 def match_diagnostics(codes: Codes, test: Codes, params) -> Match:
     """How far q (the mixture of the training codes) is from N(0, I), and where. `params` is the
     `posterior` section of params.yaml."""
@@ -90,7 +86,8 @@ def match_diagnostics(codes: Codes, test: Codes, params) -> Match:
     log_q_at_test = aggregate.log_q(z_test, codes.mu, codes.logvar, chunk)
 
     # Inactive units (mu ~ 0, sigma ~ 1) match N(0, 1) for free: report the active ones apart.
-    active = active_mask(codes.mu)
+    mu_var = torch.var(codes.mu.double(), dim=0, correction=0)
+    active = mu_var > ACTIVE_THRESHOLD
     if active.all():
         kl_active = kl_q_p
     elif active.any():  # q's marginal over the active units is the mixture of the marginal components
@@ -136,7 +133,6 @@ def match_diagnostics(codes: Codes, test: Codes, params) -> Match:
         "holes": (log_q_at_p < hole_own).double().mean().item(),
         "holes_heldout": (log_q_at_p < hole_heldout).double().mean().item(),
     }
-    mu_var = torch.var(codes.mu.double(), dim=0, correction=0)
     table = [{"dim": j, "ks": float(s), "pvalue": float(p), "mu_var": float(v), "active": bool(a)}
              for j, (s, p, v, a) in enumerate(zip(ks_stat, ks_p, mu_var, active))]
     return Match(metrics, table, z_q, log_q_at_q, z_test, aggregate.log_standard_normal(z_test), log_q_at_test)

@@ -120,7 +120,6 @@ class Flow(Trained):
             return self.white.to_z(self.net().sample((n,))).float()
 
 
-
 class SecondStage(nn.Module):
     """A small VAE on the whitened codes u: Q(v|u) diagonal Gaussian, prior N(0, I) on v, and a
     Gaussian decoder p(u|v) = N(f(v), diag gamma) with a learned gamma per dimension (Dai & Wipf
@@ -169,6 +168,7 @@ class TwoStage(Trained):
         white = Whitening.of(codes.mu, codes.logvar)
         model = cls(codes.dim, p.hidden, p.importance_samples, seed, white)
         g = torch.Generator().manual_seed(seed + 1)
+
         def loss(u, progress):
             beta = min(1.0, progress / p.kl_warmup) if p.kl_warmup > 0 else 1.0
             return model.net.neg_elbo(u, beta, g).mean()
