@@ -30,7 +30,7 @@ bench: setup
 	python benchmarks/kl_speed.py
 
 report: setup
-	python stages/report.py
+	python -m priorgap.report
 
 ui: setup
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db

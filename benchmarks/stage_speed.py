@@ -5,8 +5,8 @@
 For each latent size, trains a model of the default shape for --epochs (not timed: the work after
 training does not depend on how long it trained) into a temporary folder, then times each stage
 after train exactly as `dvc repro` runs it: `python stages/<stage>.py ...`, one process each, so
-imports and MLflow logging count. Uses data/mnist and data/evaluator of this checkout (run
-`dvc repro evaluator` first) and a throw-away MLflow store. Target (issue 10): the sum at most
+imports and MLflow logging count. Uses data/mnist and data/classifier of this checkout (run
+`dvc repro classifier` first) and a throw-away MLflow store. Target (issue 10): the sum at most
 30 s at latent size 2 and 45 s at latent size 50 on the 2-core development machine.
 """
 import argparse
@@ -26,11 +26,11 @@ TARGETS = {2: 30.0, 50: 45.0}
 def stages(data: Path, tmp: Path) -> dict[str, list[str]]:
     """The commands of dvc.yaml after train, pointed at the temporary folders."""
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    order = [name for name in spec if name not in ("prepare", "train", "evaluator")]
+    order = [name for name in spec if name not in ("prepare", "train", "classifier")]
     out = {}
     for name in order:
         words = spec[name]["cmd"].split()[1:]  # drop "python"
-        words = [str(tmp / w) if w.startswith("data/") and w.split("/")[1] not in ("mnist", "evaluator")
+        words = [str(tmp / w) if w.startswith("data/") and w.split("/")[1] not in ("mnist", "classifier")
                  else str(ROOT / w) if w.startswith(("data/", "stages/")) else w for w in words]
         out[name] = [sys.executable, *words]
     return out
@@ -42,9 +42,9 @@ def main():
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for every stage (default: torch's)")
     args = ap.parse_args()
-    for need in ("data/mnist/test.npz", "data/evaluator/model.pt"):
+    for need in ("data/mnist/test.npz", "data/classifier/model.pt"):
         if not (ROOT / need).exists():
-            sys.exit(f"{need} missing: run `dvc repro evaluator` first")
+            sys.exit(f"{need} missing: run `dvc repro classifier` first")
     env = {**os.environ}
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)

@@ -25,6 +25,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from priorgap import mnist, training, vae  # noqa: E402
+from priorgap.device import to_tensor  # noqa: E402
 
 BATCH = 128
 MODELS = {
@@ -37,7 +38,9 @@ def ours(cfg, x, val) -> float:
     torch.manual_seed(0)
     model = vae.VAE(cfg)
     params = SimpleNamespace(epochs=1, batch_size=BATCH, lr=1e-3, seed=0, beta=1.0, kl_warmup_epochs=0)
-    return training.train(model, x, val, params)[0]["seconds"]
+    seconds = []
+    training.train(model, x, val, params, on_epoch=lambda row, s: seconds.append(s))
+    return seconds[0]
 
 
 def dataloader(cfg, root) -> float:
@@ -90,7 +93,7 @@ def main():
         raw.mkdir(parents=True)
         for key, (fname, _) in mnist.FILES.items():
             (raw / fname).write_bytes(mnist.idx_bytes(arrays[key]))
-        x = training.to_tensor(arrays["train_images"], "cpu")
+        x = to_tensor(arrays["train_images"], "cpu")
         val = training.fixed_binarization(x[:1000])
         print(f"MNIST from {source}: {len(x)} training images; torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads; best of {args.reps} interleaved runs\n")

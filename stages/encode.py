@@ -3,11 +3,11 @@
     python stages/encode.py data/mnist data/vae data/codes [--params params.yaml]
 
 Reads no params. Each file holds `mu` and `logvar` (float32, N x latent_dim) of Q(z|x) and the
-digit `labels`: a format later stages and outside tools rely on. The training split's codes
-define the aggregate posterior. The encoder sees each image as the ELBO does: one fixed seeded
-binarisation (the model was trained on binary digits, and grey levels are inputs it never saw),
-so the mean KL of the test codes is the test KL term that train reports. Encoding runs on the
-CPU (a second of work), which keeps the codes identical whichever machine trained the model.
+digit `labels` (format: priorgap.files). The training split's codes define the aggregate
+posterior. The encoder sees each image as the ELBO does: one fixed seeded binarisation (the
+model was trained on binary digits, and grey levels are inputs it never saw), so the mean KL of
+the test codes is the test KL term that train reports. Encoding runs on the CPU (a second of
+work), which keeps the codes identical whichever machine trained the model.
 """
 import sys
 from pathlib import Path
@@ -15,26 +15,24 @@ from pathlib import Path
 # Import the library next to this script, so a DVC experiment copy runs its own code.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import numpy as np  # noqa: E402
-
-from priorgap import tracking, training, vae  # noqa: E402
+from priorgap import files, tracking, training, vae  # noqa: E402
+from priorgap.device import to_tensor  # noqa: E402
 from priorgap.cli import run_stage, stage_args  # noqa: E402
 from priorgap.outputs import atomic_dir  # noqa: E402
 
 
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir", "vae_dir"], ["out_dir"], argv)
+    model = vae.load(args.vae_dir / "model.pt")
+    splits = {split: files.read_split(args.mnist_dir, split) for split in ("train", "test")}
+
     with tracking.stage_run("encode", {}, args.params) as run:
-        model = vae.load(args.vae_dir / "model.pt")
-        sizes = {}
         with atomic_dir(args.out_dir) as tmp:
-            for split in ("train", "test"):
-                images, labels = training.load_split(args.mnist_dir, split)
-                x = training.fixed_binarization(training.to_tensor(images, "cpu"))
-                mu, logvar = training.encode(model, x)
-                np.savez(tmp / f"{split}.npz", mu=mu, logvar=logvar, labels=labels)
-                sizes[f"n_{split}"] = len(labels)
-        run.log_metrics({**sizes, "latent_dim": model.cfg.latent_dim})
+            for split, (images, labels) in splits.items():
+                x = training.fixed_binarization(to_tensor(images, "cpu"))
+                files.write_codes(tmp / f"{split}.npz", *training.encode(model, x), labels)
+        sizes = {f"n_{split}": len(labels) for split, (_, labels) in splits.items()}
+        run.log_metrics(sizes)
         print(f"encode: {sizes['n_train']} training and {sizes['n_test']} test codes of dimension {model.cfg.latent_dim}")
 
 

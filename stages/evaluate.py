@@ -1,12 +1,10 @@
 """Stage evaluate: decoded samples of every fitted density against the MNIST test set.
 
-    python stages/evaluate.py data/mnist data/vae data/posterior data/evaluator data/eval [--params params.yaml]
+    python stages/evaluate.py data/mnist data/vae data/posterior data/classifier data/eval [--params params.yaml]
 
-Reads params: eval.* for its own work, and every param (with the upstream metrics files) to
-fill the pipeline run's row in MLflow, also when DVC restored the upstream stages from its cache.
-Writes data/eval/{metrics.json, table.csv, comparison.png, samples/<sampler>.png}.
+Reads params: eval.*. Writes data/eval/{metrics.json, table.csv, comparison.png,
+samples/<sampler>.png}; its wall time goes to the MLflow stage run only.
 """
-import json
 import sys
 import time
 from pathlib import Path
@@ -16,34 +14,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
 
-from priorgap import PriorgapError, config, densities, evaluator, plots, tracking, training, vae  # noqa: E402
+from priorgap import classifier, config, densities, files, plots_samples, tracking, training, vae  # noqa: E402
+from priorgap.device import pick_device, to_tensor  # noqa: E402
 from priorgap.cli import run_stage, stage_args  # noqa: E402
 from priorgap.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
 from priorgap.sample_quality import knn_radii, report, versus  # noqa: E402
 
-def read_metrics(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise PriorgapError(f"{path}: unreadable metrics ({type(e).__name__}); re-run `dvc repro`") from None
-
 
 def main(argv=None):
-    args = stage_args(__doc__.splitlines()[0], ["mnist_dir", "vae_dir", "posterior_dir", "evaluator_dir"], ["out_dir"], argv)
+    args = stage_args(__doc__.splitlines()[0], ["mnist_dir", "vae_dir", "posterior_dir", "classifier_dir"], ["out_dir"], argv)
     params = config.load(args.params, "eval")
-    every_param = config.load_all(args.params)
-    device = training.pick_device(params.device)
+    device = pick_device(params.device, "eval.device")
+    model = vae.load(args.vae_dir / "model.pt", device)
+    clf = classifier.load(args.classifier_dir / "model.pt", device)
+    samplers = {name: densities.load(args.posterior_dir / "densities" / f"{name}.pt") for name in densities.NAMES}
+    test_images, test_labels = files.read_split(args.mnist_dir, "test")
+    train_images, _ = files.read_split(args.mnist_dir, "train")
 
-    with tracking.stage_run("evaluate", config.flatten("eval", params), args.params, tags={"device": str(device)}) as run:
+    with tracking.stage_run("evaluate", config.flat(eval=params), args.params, tags={"device": str(device)}) as run:
         start = time.perf_counter()
-        model = vae.load(args.vae_dir / "model.pt", device)
-        clf = evaluator.load(args.evaluator_dir / "model.pt", device)
-        samplers = {name: densities.load(args.posterior_dir / "densities" / f"{name}.pt") for name in densities.NAMES}
-        test_images, test_labels = training.load_split(args.mnist_dir, "test")
-        train_images, _ = training.load_split(args.mnist_dir, "train")
-        test_x, train_x = training.to_tensor(test_images, device), training.to_tensor(train_images, device)
+        test_x, train_x = to_tensor(test_images, device), to_tensor(train_images, device)
         test_y = torch.from_numpy(test_labels).long().to(device)
-        real_feats, _ = evaluator.apply(clf, test_x)
+        real_feats, _ = classifier.apply(clf, test_x)
         real_radii = knn_radii(real_feats, params.k)
         # The test codes come from the fixed binarisation of the test images, as in encode and in
         # the ELBO: reconstructions decode one z ~ Q(z|x) per test image, which is what a perfect
@@ -57,12 +49,12 @@ def main(argv=None):
                 z = mu + torch.randn(mu.shape, generator=g, device=device) * torch.exp(0.5 * logvar)
                 recon.append(torch.sigmoid(model.decode(z)))
             recon = torch.cat(recon)
-            recon_scored = evaluator.apply(clf, recon)
+            recon_scored = classifier.apply(clf, recon)
         recon_feats = recon_scored[0]
         recon_radii = knn_radii(recon_feats, params.k)
 
         def score(images, real=real_feats, radii=real_radii, vs_recon=True, scored=None):
-            feats, probs = scored or evaluator.apply(clf, images)
+            feats, probs = scored or classifier.apply(clf, images)
             own = knn_radii(feats, params.k)  # the samples' own balls (recall), shared by both comparisons
             row = report(images, feats, probs, real, radii, test_y, train_x, params.k, params.nn_samples, own)
             if vs_recon:  # the same figures with the decoder held fixed
@@ -80,7 +72,7 @@ def main(argv=None):
             # references: two independent draws of real digits (the floor), and the reconstructions
             pick = torch.Generator().manual_seed(params.seed)
             train_pick = torch.randperm(len(train_x), generator=pick)[: params.n_samples].to(device)
-            train_feats = evaluator.apply(clf, train_x[train_pick])[0]
+            train_feats = classifier.apply(clf, train_x[train_pick])[0]
             references = {
                 "floor": score(test_x, real=train_feats, radii=knn_radii(train_feats, params.k), vs_recon=False),
                 "reconstruction": score(recon, vs_recon=False, scored=recon_scored),
@@ -92,7 +84,6 @@ def main(argv=None):
             "iwae_nll_se": (iwae.std() / len(iwae) ** 0.5).item(),
             **rows,
             **references,
-            "seconds": time.perf_counter() - start,
         }
         table = [{"sampler": name, **flatten_dict(row)} for name, row in {**rows, **references}.items()]
 
@@ -102,19 +93,13 @@ def main(argv=None):
             (tmp / "samples").mkdir()
             for name, images in decoded.items():
                 r = rows[name]
-                plots.sample_grid(images.cpu(), tmp / "samples" / f"{name}.png",
+                plots_samples.sample_grid(images.cpu(), tmp / "samples" / f"{name}.png",
                                   f"{name}: FD {r['fd']:.2f}, precision {r['precision']:.2f}, recall {r['recall']:.2f}")
-            plots.sampler_comparison(rows, references, tmp / "comparison.png")
+            plots_samples.sampler_comparison(rows, references, tmp / "comparison.png")
 
-        run.log_metrics(flatten_dict(metrics), summary=True)
+        run.log_metrics({**flatten_dict(metrics), "wall_seconds": time.perf_counter() - start})
         for name in ("metrics.json", "table.csv", "comparison.png", "samples"):
             run.log_artifact(args.out_dir / name, folder="samples" if name == "samples" else None)
-        # The pipeline row: every param and the upstream stages' figures, read from their metrics
-        # files, so the row is complete even when DVC skipped those stages as cached.
-        run.summarize_params(every_param)
-        for stage, directory in (("train", args.vae_dir), ("fit_posterior", args.posterior_dir), ("evaluator", args.evaluator_dir)):
-            run.summarize(flatten_dict(read_metrics(directory / "metrics.json")), stage=stage)
-
         print(f"evaluate: IWAE NLL {metrics['iwae_nll']:.2f} nats (k={params.iwae_k}, {len(iwae)} images)")
         for name, row in {**rows, **references}.items():
             vr = row.get("vs_recon", {})

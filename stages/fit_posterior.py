@@ -3,7 +3,8 @@
     python stages/fit_posterior.py data/codes data/posterior [--params params.yaml]
 
 Reads params: posterior.*. Measures how far the aggregate posterior q of the training codes is
-from N(0, I), and fits the latent densities that the evaluate stage samples from.
+from N(0, I), and fits the latent densities that the evaluate stage samples from. Timings go to
+the MLflow stage run only.
 """
 import sys
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 # Import the library next to this script, so a DVC experiment copy runs its own code.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from priorgap import PriorgapError, aggregate, config, densities, diagnostics, plots, tracking  # noqa: E402
+from priorgap import PriorgapError, aggregate, config, densities, diagnostics, plots_latent, tracking  # noqa: E402
 from priorgap.cli import run_stage, stage_args  # noqa: E402
 from priorgap.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
 
@@ -20,13 +21,12 @@ from priorgap.outputs import atomic_dir, flatten_dict, write_csv, write_json  # 
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["codes_dir"], ["out_dir"], argv)
     params = config.load(args.params, "posterior")
+    codes = aggregate.Codes.load(args.codes_dir / "train.npz")
+    test = aggregate.Codes.load(args.codes_dir / "test.npz")
+    if test.dim != codes.dim:
+        raise PriorgapError(f"{args.codes_dir}: train and test codes differ in latent size ({codes.dim} vs {test.dim}); re-run `dvc repro encode`")
 
-    with tracking.stage_run("fit_posterior", config.flatten("posterior", params), args.params) as run:
-        codes = densities.Codes.load(args.codes_dir / "train.npz")
-        test = densities.Codes.load(args.codes_dir / "test.npz")
-        if test.dim != codes.dim:
-            raise PriorgapError(f"{args.codes_dir}: train and test codes differ in latent size ({codes.dim} vs {test.dim}); re-run `dvc repro encode`")
-
+    with tracking.stage_run("fit_posterior", config.flat(posterior=params), args.params) as run:
         start = time.perf_counter()
         match = diagnostics.match_diagnostics(codes, test, params)
         timings = {"seconds_diagnostics": time.perf_counter() - start}
@@ -36,7 +36,7 @@ def main(argv=None):
             fitted[name] = densities.fit_density(name, codes, params)
             scores[name] = diagnostics.score_density(fitted[name], codes, match, params)
             timings[f"seconds_{name}"] = time.perf_counter() - start
-        metrics = {**match.metrics, **diagnostics.population_bound(scores), "densities": scores, **timings}
+        metrics = {**match.metrics, **diagnostics.population_bound(scores), "densities": scores}
 
         mu, labels, z_q = codes.mu.numpy(), codes.labels, match.z_q.numpy()
         with atomic_dir(args.out_dir) as tmp:
@@ -47,14 +47,14 @@ def main(argv=None):
             write_csv(tmp / "ks.csv", match.ks)
             figures = tmp / "figures"
             figures.mkdir()
-            plots.latent_scatter(mu, labels, figures / "latent_mu.png")
+            plots_latent.latent_scatter(mu, labels, figures / "latent_mu.png")
             if codes.dim > 2:
-                plots.pair_grid(mu, labels, figures / "latent_pairs.png")
-            plots.marginal_histograms(z_q, match.ks, figures / "marginals.png")
-            plots.qq_plot(z_q, figures / "qq.png")
-            plots.eigen_spectrum(aggregate.moments(codes.mu, codes.logvar)[1].numpy(), figures / "cov_spectrum.png")
+                plots_latent.pair_grid(mu, labels, figures / "latent_pairs.png")
+            plots_latent.marginal_histograms(z_q, match.ks, figures / "marginals.png")
+            plots_latent.qq_plot(z_q, figures / "qq.png")
+            plots_latent.eigen_spectrum(aggregate.moments(codes.mu, codes.logvar)[1].numpy(), figures / "cov_spectrum.png")
 
-        run.log_metrics(flatten_dict(metrics), summary=True)
+        run.log_metrics({**flatten_dict(metrics), **timings})
         for name in ("metrics.json", "ks.csv", "figures"):
             run.log_artifact(args.out_dir / name, folder="figures" if name == "figures" else None)
         m = metrics

@@ -10,9 +10,7 @@ from pathlib import Path
 # Import the library next to this script, so a DVC experiment copy runs its own code.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import numpy as np  # noqa: E402
-
-from priorgap import config, mnist, tracking  # noqa: E402
+from priorgap import config, files, mnist, tracking  # noqa: E402
 from priorgap.cli import run_stage, stage_args  # noqa: E402
 from priorgap.outputs import atomic_dir, write_json  # noqa: E402
 
@@ -21,9 +19,9 @@ def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["raw_dir"], ["out_dir"], argv)
     data = config.load(args.params, "data")
     train_idx, val_idx = mnist.split_indices(data.val_size, data.train_size, data.seed)
+    arrays, source = mnist.load(args.raw_dir)  # inputs first: a bad one must not open an MLflow run
 
-    with tracking.stage_run("prepare", config.flatten("data", data), args.params) as run:
-        arrays, source = mnist.load(args.raw_dir)
+    with tracking.stage_run("prepare", config.flat(data=data), args.params, tags={"data_source": source}) as run:
         x, y = arrays["train_images"], arrays["train_labels"]
         splits = {
             "train": (x[train_idx], y[train_idx]),
@@ -37,11 +35,10 @@ def main(argv=None):
         }
         with atomic_dir(args.out_dir) as tmp:
             for name, (images, labels) in splits.items():
-                np.savez(tmp / f"{name}.npz", images=images, labels=labels)
+                files.write_split(tmp, name, images, labels)
             write_json(tmp / "meta.json", meta)
 
-        run.set_tags({"data_source": source})
-        run.log_metrics({f"n_{name}": n for name, n in meta["sizes"].items()}, summary=True)
+        run.log_metrics({f"n_{name}": n for name, n in meta["sizes"].items()})
         run.log_artifact(args.out_dir / "meta.json")
         print(f"prepare: MNIST from {source}: " + ", ".join(f"{k} {v}" for k, v in meta["sizes"].items()))
 

@@ -2,7 +2,8 @@
 
     python stages/train.py data/mnist data/vae [--params params.yaml]
 
-Reads params: model.*, train.*.
+Reads params: model.*, train.*. metrics.json and history.csv hold results only; the seconds
+each epoch took go to the MLflow stage run (they change on every run, results do not).
 """
 import sys
 import time
@@ -14,37 +15,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from priorgap import config, plots, tracking, training, vae  # noqa: E402
+from priorgap import config, files, plots_train, tracking, training, vae  # noqa: E402
+from priorgap.device import pick_device, to_tensor  # noqa: E402
 from priorgap.cli import run_stage, stage_args  # noqa: E402
 from priorgap.outputs import atomic_dir, write_csv, write_json  # noqa: E402
 
 
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir"], ["out_dir"], argv)
-    model_params, train_params = config.load(args.params, "model", "train")
-    device = training.pick_device(train_params.device)
-    params = {**config.flatten("model", model_params), **config.flatten("train", train_params)}
+    model_params, train_params = config.load(args.params, "model"), config.load(args.params, "train")
+    device = pick_device(train_params.device, "train.device")
+    train_x = to_tensor(files.read_split(args.mnist_dir, "train")[0], device)
+    val_bin = training.fixed_binarization(to_tensor(files.read_split(args.mnist_dir, "val")[0], device))
+    test_bin = training.fixed_binarization(to_tensor(files.read_split(args.mnist_dir, "test")[0], device))
+    if len(val_bin) == 0:
+        raise training.TrainingError("params.yaml: data.val_size is 0, but training reports a validation ELBO; set it >= 1")
 
-    with tracking.stage_run("train", params, args.params, tags={"device": str(device), "torch_threads": str(torch.get_num_threads())}) as run:
-        train_x = training.to_tensor(training.load_split(args.mnist_dir, "train")[0], device)
-        val_bin = training.fixed_binarization(training.to_tensor(training.load_split(args.mnist_dir, "val")[0], device))
-        test_bin = training.fixed_binarization(training.to_tensor(training.load_split(args.mnist_dir, "test")[0], device))
-        if len(val_bin) == 0:
-            raise training.TrainingError("params.yaml: data.val_size is 0, but training reports a validation ELBO; set it >= 1")
-
+    tags = {"device": str(device), "torch_threads": str(torch.get_num_threads())}
+    with tracking.stage_run("train", config.flat(model=model_params, train=train_params), args.params, tags) as run:
         torch.manual_seed(train_params.seed)  # initial weights: same seed, same model on any device
         model = vae.VAE(vae.VAEConfig.from_params(model_params)).to(device)
         start = time.perf_counter()
         bar = tqdm(total=train_params.epochs, desc="train", unit="epoch", file=sys.stderr)
 
-        def on_epoch(row):
-            run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+        def on_epoch(row, seconds):
+            run.log_metrics({**{k: v for k, v in row.items() if k != "epoch"}, "seconds": seconds}, step=row["epoch"])
             bar.set_postfix(train_elbo=f"{row['train_elbo']:.2f}", val_elbo=f"{row['val_elbo']:.2f}")
             bar.update()
 
         history = training.train(model, train_x, val_bin, train_params, on_epoch)
         bar.close()
-        test = training.evaluate(model, test_bin)
+        test = training.elbo(model, test_bin)
         last = history[-1]
         metrics = {
             "val_elbo": last["val_elbo"],
@@ -54,25 +55,21 @@ def main(argv=None):
             "test_recon": test["recon"],
             "test_kl": test["kl"],
             "train_elbo": last["train_elbo"],
-            "epochs": len(history),
-            "seconds_per_epoch": sum(r["seconds"] for r in history) / len(history),
-            "wall_seconds": time.perf_counter() - start,
         }
         with atomic_dir(args.out_dir) as tmp:
             vae.save(model.cpu(), tmp / "model.pt")
             write_json(tmp / "metrics.json", metrics)
             write_csv(tmp / "history.csv", history)
-            plots.learning_curves(history, tmp / "learning_curves.png")
+            plots_train.learning_curves(history, tmp / "learning_curves.png")
 
-        # val_* and train_elbo already have a curve per epoch in this run: the row gets their last value
-        per_epoch = {k: v for k, v in metrics.items() if k in history[-1]}
-        run.log_metrics({k: v for k, v in metrics.items() if k not in per_epoch}, summary=True)
-        run.summarize(per_epoch)
+        seconds = time.perf_counter() - start
+        # val_* and train_elbo already have a curve per epoch in this run
+        run.log_metrics({**{k: v for k, v in metrics.items() if k not in last}, "wall_seconds": seconds})
         for name in ("model.pt", "metrics.json", "history.csv", "learning_curves.png"):
             run.log_artifact(args.out_dir / name)
         print(
             f"train: test ELBO {metrics['test_elbo']:.2f} nats (recon {metrics['test_recon']:.2f}, "
-            f"KL {metrics['test_kl']:.2f}); {metrics['seconds_per_epoch']:.2f} s/epoch on {device}"
+            f"KL {metrics['test_kl']:.2f}); {seconds / len(history):.2f} s/epoch on {device}"
         )
 
 

@@ -1,6 +1,3 @@
-import re
-from pathlib import Path
-
 import pytest
 import yaml
 from conftest import ROOT, write_params
@@ -9,10 +6,12 @@ from priorgap import config
 
 
 def test_repository_params_load():
-    data, model, train = config.load(ROOT / "params.yaml", "data", "model", "train")
+    model, train = config.load(ROOT / "params.yaml", "model"), config.load(ROOT / "params.yaml", "train")
     assert model.encoder.depth == 2 and model.encoder.width == 500 and model.latent_dim == 2
     assert isinstance(train.lr, float) and train.lr > 0
-    assert config.flatten("model", model)["model.encoder.depth"] == 2
+    assert config.flat(model=model)["model.encoder.depth"] == 2
+    every = config.load_all(ROOT / "params.yaml")
+    assert every["classifier.channels"] == 16 and every["model.decoder.depth"] is None
 
 
 @pytest.mark.parametrize(
@@ -35,7 +34,7 @@ def test_repository_params_load():
 def test_bad_values_name_the_key(tmp_path, override, message):
     path = write_params(tmp_path / "params.yaml", **override)
     with pytest.raises(config.ConfigError) as err:
-        config.load(path, "data", "model", "train", "posterior")
+        config.load_all(path)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -61,24 +60,11 @@ def test_scientific_notation_is_a_number(tmp_path):
     assert config.load(path, "train").lr == pytest.approx(1e-3)
 
 
-def _sections_read_by(script: Path) -> list[str]:
-    calls = re.findall(r"config\.load\(args\.params,([^)]*)\)", script.read_text())
-    return [s for call in calls for s in re.findall(r'"(\w+)"', call)]
-
-
-def test_each_stage_declares_exactly_the_params_it_reads():
-    """A stage that reads an undeclared key has a dependency DVC cannot see; one that declares
-    an unread key re-runs for nothing. Both are caught here."""
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    for name, stage in stages.items():
-        script = ROOT / "stages" / f"{name}.py"
-        assert script.is_file(), f"stage {name} has no script {script}"
-        assert f"stages/{name}.py" in stage["deps"]
-        declared = stage.get("params", [])
-        if {"params.yaml": None} in declared:  # the whole file: only for a stage that reads it all
-            assert "config.load_all(args.params)" in script.read_text(), name
-            continue
-        expected = set()
-        for section in _sections_read_by(script):
-            expected |= set(config.flatten(section, config.load(ROOT / "params.yaml", section)))
-        assert set(declared) == expected, name
+def test_the_canonical_params_ignore_comments_and_layout(tmp_path):
+    """The pipeline run's key uses the parsed params: a comment edit must not open a new row."""
+    text = (ROOT / "params.yaml").read_text()
+    (tmp_path / "a.yaml").write_text(text)
+    (tmp_path / "b.yaml").write_text("# a new comment\n" + text.replace("  latent_dim: 2", "  latent_dim:   2   # edited"))
+    (tmp_path / "c.yaml").write_text(text.replace("  latent_dim: 2", "  latent_dim: 3"))
+    a, b, c = (config.canonical(tmp_path / f"{n}.yaml") for n in "abc")
+    assert a == b != c

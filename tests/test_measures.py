@@ -9,12 +9,12 @@ import pytest
 import torch
 from scipy import stats
 
-from priorgap import densities, diagnostics
+from priorgap import aggregate, densities, diagnostics
 
 
 def _codes(mu, logvar):
     mu, logvar = torch.as_tensor(mu, dtype=torch.float32), torch.as_tensor(logvar, dtype=torch.float32)
-    return densities.Codes(mu, logvar, np.zeros(len(mu), dtype=np.uint8))
+    return aggregate.Codes(mu, logvar, np.zeros(len(mu), dtype=np.uint8))
 
 
 def _params(fit_on="z", components=10, **kw):

@@ -9,14 +9,16 @@ import torch
 from conftest import ROOT, mlflow_runs, write_params
 
 sys.path.insert(0, str(ROOT / "stages"))
+import classifier  # noqa: E402
 import encode  # noqa: E402
 import evaluate  # noqa: E402
-import evaluator  # noqa: E402
 import fit_posterior  # noqa: E402
 import prepare  # noqa: E402
+import summarize  # noqa: E402
 import train  # noqa: E402
 
-from priorgap import densities  # noqa: E402
+from priorgap import aggregate, densities, summary  # noqa: E402
+from priorgap.outputs import flatten_dict  # noqa: E402
 
 SMALL = {
     "data.train_size": 1500, "data.val_size": 300,
@@ -25,14 +27,17 @@ SMALL = {
     "posterior.n_samples": 2000, "posterior.mmd.n_samples": 300, "posterior.mmd.permutations": 50,
     "posterior.flow.steps": 50, "posterior.two_stage.steps": 50, "posterior.two_stage.hidden": 32,
     "posterior.two_stage.importance_samples": 8,
-    "evaluator.epochs": 4,
+    "classifier.epochs": 4,
     "eval.n_samples": 400, "eval.nn_samples": 100, "eval.iwae_k": 20, "eval.iwae_images": 50,
 }
 
 
 def run_evaluate(data, params):
-    evaluate.main([str(data / "mnist"), str(data / "vae"), str(data / "posterior"), str(data / "evaluator"),
+    """evaluate and the stage after it, as `dvc repro` runs them when only eval.* changed."""
+    evaluate.main([str(data / "mnist"), str(data / "vae"), str(data / "posterior"), str(data / "classifier"),
                    str(data / "eval"), "--params", str(params)])
+    summarize.main([str(data / "vae"), str(data / "posterior"), str(data / "classifier"), str(data / "eval"),
+                    str(data / "summary"), "--params", str(params)])
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,7 @@ def pipeline(tmp_path_factory, raw_dir):
     train.main([str(data / "mnist"), str(data / "vae"), "--params", str(params)])
     encode.main([str(data / "mnist"), str(data / "vae"), str(data / "codes"), "--params", str(params)])
     fit_posterior.main([str(data / "codes"), str(data / "posterior"), "--params", str(params)])
-    evaluator.main([str(data / "mnist"), str(data / "evaluator"), "--params", str(params)])
+    classifier.main([str(data / "mnist"), str(data / "classifier"), "--params", str(params)])
     run_evaluate(data, params)
     yield root, data, f"sqlite:///{root / 'mlflow.db'}"
     mp.undo()
@@ -58,11 +63,11 @@ def pipeline(tmp_path_factory, raw_dir):
 def test_train_outputs(pipeline):
     _, data, _ = pipeline
     metrics = json.loads((data / "vae" / "metrics.json").read_text())
-    assert metrics["epochs"] == 2
+    assert set(metrics) == {"val_elbo", "val_recon", "val_kl", "test_elbo", "test_recon", "test_kl", "train_elbo"}
     assert -300 < metrics["test_elbo"] < -100  # nats; an untrained model sits at -543
     assert metrics["test_elbo"] == pytest.approx(-(metrics["test_recon"] + metrics["test_kl"]))
     history = (data / "vae" / "history.csv").read_text().splitlines()
-    assert history[0].startswith("epoch,train_elbo,train_recon,train_kl,val_elbo")
+    assert history[0] == "epoch,train_elbo,train_recon,train_kl,val_elbo,val_recon,val_kl,beta"  # no timings
     assert len(history) == 3
     ckpt = torch.load(data / "vae" / "model.pt", weights_only=True)
     assert ckpt["config"] == {"latent_dim": 3, "encoder_depth": 2, "encoder_width": 64,
@@ -76,7 +81,7 @@ def test_codes_come_from_the_inputs_the_elbo_sees(pipeline):
     _, data, _ = pipeline
     from priorgap.vae import kl_to_standard_normal
 
-    test = densities.Codes.load(data / "codes" / "test.npz")
+    test = aggregate.Codes.load(data / "codes" / "test.npz")
     test_kl = json.loads((data / "vae" / "metrics.json").read_text())["test_kl"]
     assert kl_to_standard_normal(test.mu.double(), test.logvar.double()).mean().item() == pytest.approx(test_kl, rel=1e-4)
 
@@ -97,9 +102,10 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
     _, _, uri = pipeline
     parents = mlflow_runs(uri, kind="pipeline")
     assert len(parents) == 1
+    assert parents[0].info.status == "FINISHED" and parents[0].info.run_name == "d2-z3-s0"
     children = mlflow_runs(uri, kind="stage")
     assert [r.data.tags["priorgap.stage"] for r in children] == [
-        "prepare", "train", "encode", "fit_posterior", "evaluator", "evaluate"]
+        "prepare", "train", "encode", "fit_posterior", "classifier", "evaluate", "summarize"]
     assert all(r.info.status == "FINISHED" for r in children)
     trained = children[1]
     assert trained.data.params["model.encoder.width"] == "64"
@@ -109,10 +115,10 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
     client = mlflow.MlflowClient(uri)
     curve = client.get_metric_history(trained.info.run_id, "val_elbo")
     assert [m.step for m in curve] == [1, 2]  # learning curves in the MLflow UI
-    parent = client.get_run(parents[0].info.run_id)
-    assert "train.test_elbo" in parent.data.metrics and parent.data.params["model.latent_dim"] == "3"
+    assert "seconds" in trained.data.metrics and "wall_seconds" in trained.data.metrics  # timings: MLflow only
     artifacts = {a.path for a in client.list_artifacts(trained.info.run_id)}
     assert {"model.pt", "metrics.json", "history.csv", "learning_curves.png"} <= artifacts
+    assert [a.path for a in client.list_artifacts(parents[0].info.run_id)] == ["summary.html"]
 
 
 @pytest.mark.parametrize("override, message", [
@@ -131,9 +137,9 @@ def test_bad_model_param_fails_before_any_work(tmp_path, override, message):
     assert proc.stderr.strip() == message
 
 
-def test_evaluator_and_evaluate_outputs(pipeline):
+def test_classifier_and_evaluate_outputs(pipeline):
     _, data, _ = pipeline
-    acc = json.loads((data / "evaluator" / "metrics.json").read_text())["test_accuracy"]
+    acc = json.loads((data / "classifier" / "metrics.json").read_text())["test_accuracy"]
     assert acc > 0.85  # four epochs on 1,500 images; the default run reaches 0.99 (README)
     m = json.loads((data / "eval" / "metrics.json").read_text())
     assert 80 < m["iwae_nll"] < 300
@@ -149,26 +155,38 @@ def test_evaluator_and_evaluate_outputs(pipeline):
     assert (data / "eval" / "comparison.png").stat().st_size > 10_000
 
 
-HEADLINE = {"train.test_elbo", "evaluate.iwae_nll", "fit_posterior.kl_q_p", "fit_posterior.kl_p_q",
-            "fit_posterior.mutual_info", "fit_posterior.active_units", "fit_posterior.holes", "evaluator.test_accuracy",
-            *(f"evaluate.{n}.{k}" for n in densities.NAMES for k in ("fd", "precision", "recall"))}
-
-
-def test_pipeline_row_holds_every_param_and_headline_metric(pipeline):
-    root, _, uri = pipeline
+def test_pipeline_row_is_every_param_and_the_headline(pipeline):
+    root, data, uri = pipeline
     import mlflow
 
     from priorgap import config
 
     parent = mlflow.MlflowClient(uri).get_run(mlflow_runs(uri, kind="pipeline")[0].info.run_id)
-    assert HEADLINE <= set(parent.data.metrics)
+    assert set(parent.data.metrics) == set(summary.HEADLINE)  # the dashboard, nothing else
+    assert 15 <= len(summary.HEADLINE) <= 30
     every = config.load_all(root / "params.yaml")
     assert parent.data.params == {k: str(v) for k, v in every.items()}
+    fp = json.loads((data / "posterior" / "metrics.json").read_text())
+    assert parent.data.metrics["kl_q_prior"] == pytest.approx(fp["kl_q_p"])
+    ev = json.loads((data / "eval" / "metrics.json").read_text())
+    assert parent.data.metrics["fd_vs_recon.gmm"] == pytest.approx(ev["gmm"]["vs_recon"]["fd"])
+    headline = json.loads((data / "summary" / "metrics.json").read_text())
+    assert headline["fd"]["prior"] == pytest.approx(ev["prior"]["fd"]) and headline["test_elbo"] == parent.data.metrics["test_elbo"]
+    page = (data / "summary" / "summary.html").read_text()
+    assert page.count("data:image/png;base64,") == 6 and "kl_q_prior_lower_bound" in page
+
+
+def test_metrics_files_hold_results_only(pipeline):
+    """Timings and settings change without the results changing: they stay out of git-tracked files."""
+    _, data, _ = pipeline
+    for path in ("vae/metrics.json", "posterior/metrics.json", "classifier/metrics.json", "eval/metrics.json"):
+        keys = set(flatten_dict(json.loads((data / path).read_text())))
+        assert not {k for k in keys if "second" in k or k.split(".")[-1] in {"epochs", "latent_dim", "n_codes", "iwae_k"}}, path
 
 
 def test_row_is_complete_when_upstream_stages_were_cached(pipeline, tmp_path, monkeypatch):
-    """DVC restores cached stages without running them: only evaluate runs in the new pipeline
-    run, and its row must still carry the upstream figures and every param."""
+    """DVC restores cached stages without running them: only evaluate and summarize run in the
+    new pipeline run, and its row must still carry the upstream figures and every param."""
     root, data, uri = pipeline
     monkeypatch.chdir(root)
     params = write_params(root / "params.yaml", **{**SMALL, "eval.seed": 1})
@@ -182,11 +200,23 @@ def test_row_is_complete_when_upstream_stages_were_cached(pipeline, tmp_path, mo
 
     new = mlflow.MlflowClient(uri).get_run(rows[-1].info.run_id)
     assert [r.data.tags["priorgap.stage"] for r in mlflow_runs(uri, kind="stage")
-            if r.data.tags["mlflow.parentRunId"] == new.info.run_id] == ["evaluate"]
-    assert HEADLINE <= set(new.data.metrics)
+            if r.data.tags["mlflow.parentRunId"] == new.info.run_id] == ["evaluate", "summarize"]
+    assert set(new.data.metrics) == set(summary.HEADLINE) and new.info.status == "FINISHED"
     assert new.data.params["eval.seed"] == "1" and new.data.params["model.latent_dim"] == "3"
     old = mlflow.MlflowClient(uri).get_run(rows[0].info.run_id)
-    assert new.data.metrics["train.test_elbo"] == old.data.metrics["train.test_elbo"]
+    assert new.data.metrics["test_elbo"] == old.data.metrics["test_elbo"]
+
+
+def test_a_mistyped_command_changes_nothing_in_mlflow(pipeline):
+    """Inputs are checked before a run opens: no new run, and the finished row stays FINISHED."""
+    root, data, uri = pipeline
+    before = [(r.info.run_id, r.info.status) for r in mlflow_runs(uri)]
+    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "train.py"), str(data / "nonexistent"), str(root / "out")],
+                          capture_output=True, text=True, cwd=root, env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri})
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"train: error: {data / 'nonexistent' / 'train.npz'}: prepared MNIST split not found; "
+                                   "run `dvc repro prepare` first")
+    assert [(r.info.run_id, r.info.status) for r in mlflow_runs(uri)] == before
 
 
 def test_diverging_training_fails_cleanly(pipeline, tmp_path, monkeypatch):
@@ -196,7 +226,11 @@ def test_diverging_training_fails_cleanly(pipeline, tmp_path, monkeypatch):
     with pytest.raises(train.training.TrainingError, match="non-finite .* lower train.lr"):
         train.main([str(data / "mnist"), str(tmp_path / "vae"), "--params", str(params)])
     assert not (tmp_path / "vae").exists()  # nothing half-written
-    assert mlflow_runs(uri, stage="train")[-1].info.status == "FAILED"
+    failed = mlflow_runs(uri, stage="train")[-1]
+    assert failed.info.status == "FAILED"
+    import mlflow
+
+    assert mlflow.MlflowClient(uri).get_run(failed.data.tags["mlflow.parentRunId"]).info.status == "FAILED"
 
 
 METRIC_KEYS = {"kl_q_p", "kl_q_p_se", "kl_q_p_active", "kl_p_q", "kl_p_q_se", "avg_kl", "mutual_info", "mi_margin",
@@ -250,5 +284,6 @@ def test_fit_posterior_refuses_missing_codes(tmp_path, mlflow_store):
          "--params", str(params)], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"fit_posterior: error: {tmp_path / 'codes' / 'train.npz'} not found; run `dvc repro encode` first")
+        f"fit_posterior: error: {tmp_path / 'codes' / 'train.npz'}: codes file (mu, logvar, labels) not found; "
+        "run `dvc repro encode` first")
     assert not (tmp_path / "out").exists()

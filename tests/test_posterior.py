@@ -12,7 +12,7 @@ from priorgap import aggregate, densities, diagnostics
 
 def _codes(mu, logvar):
     mu, logvar = torch.as_tensor(mu, dtype=torch.float32), torch.as_tensor(logvar, dtype=torch.float32)
-    return densities.Codes(mu, logvar, np.zeros(len(mu), dtype=np.uint8))
+    return aggregate.Codes(mu, logvar, np.zeros(len(mu), dtype=np.uint8))
 
 
 def _params(**kw):
@@ -188,16 +188,16 @@ def test_densities_closer_to_q_score_better():
 
 def test_codes_loader_refuses_bad_files(tmp_path):
     with pytest.raises(densities.PriorgapError, match="not found; run `dvc repro encode`"):
-        densities.Codes.load(tmp_path / "train.npz")
+        aggregate.Codes.load(tmp_path / "train.npz")
     np.savez(tmp_path / "bad.npz", mu=np.zeros((3, 2), np.float32), logvar=np.zeros((3, 3), np.float32), labels=np.zeros(3))
     with pytest.raises(densities.PriorgapError, match="mu and logvar must both be N x latent_dim"):
-        densities.Codes.load(tmp_path / "bad.npz")
+        aggregate.Codes.load(tmp_path / "bad.npz")
     np.savez(tmp_path / "nan.npz", mu=np.full((3, 2), np.nan, np.float32), logvar=np.zeros((3, 2), np.float32), labels=np.zeros(3))
     with pytest.raises(densities.PriorgapError, match="NaN or inf"):
-        densities.Codes.load(tmp_path / "nan.npz")
+        aggregate.Codes.load(tmp_path / "nan.npz")
     (tmp_path / "junk.npz").write_bytes(b"junk")
-    with pytest.raises(densities.PriorgapError, match="not a codes file"):
-        densities.Codes.load(tmp_path / "junk.npz")
+    with pytest.raises(densities.PriorgapError, match="junk.npz: not a valid codes file .*; re-run `dvc repro encode`"):
+        aggregate.Codes.load(tmp_path / "junk.npz")
 
 
 def test_fits_are_reproducible():

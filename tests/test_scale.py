@@ -20,7 +20,7 @@ TINY = {
     ("data", "train_size"): 1000, ("data", "val_size"): 200, ("model", "encoder", "width"): 32,
     ("train", "epochs"): 1, ("posterior", "n_samples"): 500, ("posterior", "mmd", "n_samples"): 200,
     ("posterior", "mmd", "permutations"): 20, ("posterior", "flow", "steps"): 20, ("posterior", "two_stage", "steps"): 20,
-    ("posterior", "two_stage", "importance_samples"): 4, ("evaluator", "epochs"): 1,
+    ("posterior", "two_stage", "importance_samples"): 4, ("classifier", "epochs"): 1,
     ("eval", "n_samples"): 200, ("eval", "nn_samples"): 50, ("eval", "iwae_k"): 5, ("eval", "iwae_images"): 20,
 }
 
@@ -57,7 +57,7 @@ def test_queue_with_two_workers_loses_no_run(tmp_path):
     env = environment()
     repo = tiny_clone(ROOT, tmp_path / "repo", env)
     # as README says: the shared upstream stages once, and the store before the workers start
-    sh("dvc repro -q evaluator && python -m priorgap.tracking && git add -A && git commit -qm upstream", repo, env)
+    sh("dvc repro -q classifier && python -m priorgap.tracking && git add -A && git commit -qm upstream", repo, env)
     # two experiments for two workers: enough to race them on the store and the queue
     sh("dvc exp run --queue -q -S model.latent_dim=2,3", repo, env)
     sh("dvc queue start -j 2", repo, env)
@@ -75,9 +75,10 @@ def test_queue_with_two_workers_loses_no_run(tmp_path):
     assert set(exp_rows) == names
     for row in exp_rows.values():
         assert row.info.status == "FINISHED"
-        assert "evaluate.prior.fd" in row.data.metrics and "train.test_elbo" in row.data.metrics
+        assert "fd.prior" in row.data.metrics and "test_elbo" in row.data.metrics
     assert {r.data.params["model.latent_dim"] for r in exp_rows.values()} == {"2", "3"}
     assert len(mlflow_runs(uri, stage="evaluate")) == 2
+    assert {r.info.run_name for r in exp_rows.values()} == names  # rows named for their experiment
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
@@ -108,14 +109,14 @@ def test_two_machines_share_one_server_and_remotes(tmp_path):
         # the shared git remote (bare) and DVC remote (a folder), set up once from a first clone
         seed = tiny_clone(ROOT, tmp_path / "seed", env)
         sh(f"git init -q --bare {tmp_path / 'origin.git'} && git remote set-url origin {tmp_path / 'origin.git'}", seed, env)
-        sh(f"dvc remote add -d shared {tmp_path / 'dvc-remote'} && dvc repro -q evaluator && dvc push -q "
+        sh(f"dvc remote add -d shared {tmp_path / 'dvc-remote'} && dvc repro -q classifier && dvc push -q "
            "&& git add -A && git commit -qm 'remote and shared stages' && git push -q origin HEAD:main", seed, env)
 
         machines = {}
         for name, latent in (("a", 2), ("b", 3)):
             repo = tmp_path / f"machine-{name}"
             sh(f"git clone -q -b main {tmp_path / 'origin.git'} {repo}", tmp_path, env)
-            sh(f"dvc pull -q --with-deps evaluator && dvc exp run -q -n exp-{name} -S model.latent_dim={latent} && dvc exp push -q origin exp-{name}",
+            sh(f"dvc pull -q --with-deps classifier && dvc exp run -q -n exp-{name} -S model.latent_dim={latent} && dvc exp push -q origin exp-{name}",
                repo, env)
             machines[name] = repo
         sh("dvc exp pull -q origin exp-b", machines["a"], env)
@@ -131,7 +132,7 @@ def test_two_machines_share_one_server_and_remotes(tmp_path):
         exp = client.get_experiment_by_name("priorgap")
         rows = client.search_runs([exp.experiment_id], "tags.`priorgap.kind` = 'pipeline'")
         assert {r.data.tags.get("dvc_exp_name") for r in rows} >= {"exp-a", "exp-b"}
-        sh(f"python stages/report.py --out {tmp_path / 'reports'}", machines["a"], env)
+        sh(f"python -m priorgap.report --out {tmp_path / 'reports'}", machines["a"], env)
         report = (tmp_path / "reports" / "study.md").read_text()
         assert "| exp-a |" in report and "| exp-b |" in report
         assert ": cannot be decided.**" in report  # one depth, one seed: the report must not conclude

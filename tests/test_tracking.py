@@ -39,36 +39,47 @@ def test_unreachable_server_fails_fast_with_a_fix():
     assert time.monotonic() - start < 5
 
 
-def test_stage_runs_group_under_one_pipeline_run(tmp_path, mlflow_store, monkeypatch):
+def _status(uri, run_id):
+    return mlflow.MlflowClient(uri).get_run(run_id).info.status
+
+
+def test_pipeline_run_is_running_until_the_last_stage_and_failed_when_one_fails(tmp_path, mlflow_store, monkeypatch):
     monkeypatch.chdir(tmp_path)
     params = tmp_path / "params.yaml"
     params.write_text("data: {seed: 0}\n")
 
-    with tracking.stage_run("prepare", {"data.seed": 0}, params) as run:
-        run.log_metrics({"n_train": 100}, summary=True)
-        run.set_tags({"data_source": "raw"})
+    with tracking.stage_run("prepare", {"data.seed": 0}, params, tags={"data_source": "raw"}) as run:
+        run.log_metrics({"n_train": 100})
+    (parent,) = mlflow_runs(mlflow_store, kind="pipeline")
+    pid = parent.info.run_id
+    assert _status(mlflow_store, pid) == "RUNNING"  # four stages to go
     with pytest.raises(RuntimeError):
         with tracking.stage_run("train", {"train.epochs": 3}, params):
             raise RuntimeError("boom")
+    assert _status(mlflow_store, pid) == "FAILED"
+    with tracking.stage_run("train", {"train.epochs": 3}, params):  # fixed and re-run
+        pass
+    assert _status(mlflow_store, pid) == "RUNNING"
+    with tracking.stage_run("summarize", {}, params, last=True) as run:
+        run.log_pipeline_row({"data.seed": 0}, {"test_elbo": -99.0})
+    assert _status(mlflow_store, pid) == "FINISHED"
 
-    parents = mlflow_runs(mlflow_store, kind="pipeline")
-    stages = {r.data.tags["priorgap.stage"]: r for r in mlflow_runs(mlflow_store, kind="stage")}
-    assert len(parents) == 1
-    parent = parents[0]
-    assert {r.data.tags["mlflow.parentRunId"] for r in stages.values()} == {parent.info.run_id}
-    assert stages["prepare"].info.status == "FINISHED"
-    assert stages["train"].info.status == "FAILED"
-    assert stages["prepare"].data.params == {"data.seed": "0"}
-    assert stages["prepare"].data.tags["data_source"] == "raw"
-    # the pipeline row holds every stage's params and headline metrics
-    parent = mlflow.MlflowClient(mlflow_store).get_run(parent.info.run_id)
-    assert parent.data.params == {"data.seed": "0", "train.epochs": "3"}
-    assert parent.data.metrics == {"prepare.n_train": 100.0}
-    assert parent.info.status == "FAILED"  # the last stage to run failed
+    stages = mlflow_runs(mlflow_store, kind="stage")
+    assert [(r.data.tags["priorgap.stage"], r.info.status) for r in stages] == [
+        ("prepare", "FINISHED"), ("train", "FAILED"), ("train", "FINISHED"), ("summarize", "FINISHED")]
+    assert {r.data.tags["mlflow.parentRunId"] for r in stages} == {pid}
+    assert stages[0].data.params == {"data.seed": "0"} and stages[0].data.tags["data_source"] == "raw"
+    parent = mlflow.MlflowClient(mlflow_store).get_run(pid)
+    assert parent.data.params == {"data.seed": "0"} and parent.data.metrics == {"test_elbo": -99.0}
+    assert parent.info.run_name == "dNone-zNone-sNone"  # named from the params (absent here)
 
-    # other params -> another pipeline run (another row in the MLflow UI)
+    # a comment edit is the same pipeline; another value opens a new row
+    params.write_text("# the seed of the split\ndata:   {seed: 0}\n")
+    with tracking.stage_run("prepare", {}, params):
+        pass
+    assert len(mlflow_runs(mlflow_store, kind="pipeline")) == 1
     params.write_text("data: {seed: 1}\n")
-    with tracking.stage_run("prepare", {"data.seed": 1}, params):
+    with tracking.stage_run("prepare", {}, params):
         pass
     assert len(mlflow_runs(mlflow_store, kind="pipeline")) == 2
 
@@ -87,22 +98,27 @@ def test_dvc_experiment_name_is_a_tag_and_splits_rows(tmp_path, mlflow_store, mo
     assert {r.data.tags["dvc_exp_name"] for r in runs} == {"exp-a", "exp-b"}
 
 
-def test_pipeline_key_ignores_outputs_but_not_code(tmp_path, monkeypatch):
-    import subprocess
-
-    monkeypatch.chdir(tmp_path)
+def test_pipeline_key_is_the_parsed_params_and_the_code_dvc_tracks(tmp_path, monkeypatch):
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "lib.py").write_text("x = 1\n")
+    (tmp_path / "dvc.yaml").write_text("stages:\n  a:\n    deps: [src/lib.py, data/in]\n")
     (tmp_path / "metrics.json").write_text("{}\n")
-    (tmp_path / "params.yaml").write_text("a: 1\n")
-    for cmd in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
-        subprocess.run(["git", *cmd], check=True)
-    key = tracking.pipeline_key(tmp_path / "params.yaml")
-    (tmp_path / "metrics.json").write_text('{"elbo": -99}\n')  # a stage wrote its git-tracked metrics
-    assert tracking.pipeline_key(tmp_path / "params.yaml") == key
-    (tmp_path / "src" / "lib.py").write_text("x = 2\n")  # uncommitted code change: a new pipeline run
-    assert tracking.pipeline_key(tmp_path / "params.yaml") != key
+    params = tmp_path / "params.yaml"
+    params.write_text("a: 1\n")
+    key = tracking.pipeline_key(params, root=tmp_path)
+    (tmp_path / "metrics.json").write_text('{"elbo": -99}\n')  # a stage wrote its metrics
+    (tmp_path / "README.md").write_text("notes\n")  # not code DVC tracks
+    params.write_text("a: 1  # a comment\n")
+    assert tracking.pipeline_key(params, root=tmp_path) == key
+    (tmp_path / "src" / "lib.py").write_text("x = 2\n")  # changed code: a new pipeline run
+    assert tracking.pipeline_key(params, root=tmp_path) != key
     (tmp_path / "src" / "lib.py").write_text("x = 1\n")
-    (tmp_path / "params.yaml").write_text("a: 2\n")
-    assert tracking.pipeline_key(tmp_path / "params.yaml") != key
+    (tmp_path / "src" / "new.py").write_text("y = 1\n")  # a new file, in no commit, that a stage uses
+    (tmp_path / "dvc.yaml").write_text("stages:\n  a:\n    deps: [src/lib.py, src/new.py, data/in]\n")
+    new = tracking.pipeline_key(params, root=tmp_path)
+    assert new != key
+    (tmp_path / "src" / "new.py").write_text("y = 2\n")
+    assert tracking.pipeline_key(params, root=tmp_path) != new
+    params.write_text("a: 2\n")
+    assert tracking.pipeline_key(params, root=tmp_path) not in (key, new)

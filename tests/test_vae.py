@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from priorgap import PriorgapError, training, vae
+from priorgap.device import to_tensor
 
 
 @pytest.mark.parametrize("depth, width, latent", [(1, 16, 1), (2, 32, 2), (3, 8, 10), (4, 24, 50)])
@@ -26,9 +27,9 @@ def test_shapes_for_depths_and_latent_sizes(depth, width, latent):
 def test_decoder_mirrors_encoder_unless_set():
     from priorgap.config import DecoderShape, MLPShape, ModelParams
 
-    p = ModelParams(latent_dim=3, encoder=MLPShape(2, 100), decoder=DecoderShape(None, None))
+    p = ModelParams(latent_dim=3, encoder=MLPShape(depth=2, width=100), decoder=DecoderShape(depth=None, width=None))
     assert vae.VAEConfig.from_params(p) == vae.VAEConfig(3, 2, 100, 2, 100)
-    p = ModelParams(latent_dim=3, encoder=MLPShape(2, 100), decoder=DecoderShape(1, 50))
+    p = ModelParams(latent_dim=3, encoder=MLPShape(depth=2, width=100), decoder=DecoderShape(depth=1, width=50))
     assert vae.VAEConfig.from_params(p) == vae.VAEConfig(3, 2, 100, 1, 50)
 
 
@@ -72,8 +73,8 @@ def _params(**kw):
 
 
 def _small_real_data(mnist_arrays, n=2000):
-    x = training.to_tensor(mnist_arrays["train_images"][:n], "cpu")
-    val = training.fixed_binarization(training.to_tensor(mnist_arrays["train_images"][n : n + 500], "cpu"))
+    x = to_tensor(mnist_arrays["train_images"][:n], "cpu")
+    val = training.fixed_binarization(to_tensor(mnist_arrays["train_images"][n : n + 500], "cpu"))
     return x, val
 
 
@@ -81,7 +82,7 @@ def test_elbo_improves_on_real_mnist(mnist_arrays):
     x, val = _small_real_data(mnist_arrays)
     torch.manual_seed(0)
     model = vae.VAE(vae.VAEConfig(2, 1, 64, 1, 64))
-    before = training.evaluate(model, val)["elbo"]
+    before = training.elbo(model, val)["elbo"]
     history = training.train(model, x, val, _params(epochs=3))
     # an untrained decoder pays ~log 2 per pixel (543 nats); three epochs must learn the pixel means
     assert before < -500
@@ -133,7 +134,7 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
 
 def test_encode_matches_the_model(mnist_arrays):
     model = vae.VAE(vae.VAEConfig(4, 1, 16, 1, 16))
-    x = training.to_tensor(mnist_arrays["test_images"][:5000], "cpu")
+    x = to_tensor(mnist_arrays["test_images"][:5000], "cpu")
     mu, logvar = training.encode(model, x, batch_size=1024)
     assert mu.dtype == np.float32 and mu.shape == (5000, 4)
     ref_mu, ref_lv = model.encode(x[4000:])

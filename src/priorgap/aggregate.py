@@ -13,8 +13,12 @@ far below the row maximum (see log_q).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from .files import read_codes
 
 
 def coefficients(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -66,3 +70,34 @@ def moments(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch
     mu = mu.double()
     cov = torch.cov(mu.T, correction=0).reshape(mu.shape[1], mu.shape[1])
     return mu.mean(0), cov + torch.diag(logvar.double().exp().mean(0))
+
+
+@dataclass
+class Codes:
+    """The encoder's output for one split, Q(z|x_i) = N(mu_i, diag exp(logvar_i)); the mixture of
+    them is q itself, so Codes is also the density "aggregate" (log_prob, sample, state)."""
+
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    labels: np.ndarray | None = None
+    chunk: int = 1024  # rows of z per block in log_prob (memory: chunk x N x 8 bytes)
+    name: str = "aggregate"
+
+    @classmethod
+    def load(cls, path) -> "Codes":
+        """A codes file of encode's format (priorgap.files)."""
+        mu, logvar, labels = read_codes(path)
+        return cls(torch.from_numpy(mu.astype(np.float32)), torch.from_numpy(logvar.astype(np.float32)), labels)
+
+    @property
+    def dim(self) -> int:
+        return self.mu.shape[1]
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return log_q(z, self.mu, self.logvar, self.chunk)
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        return sample(self.mu, self.logvar, n, torch.Generator().manual_seed(seed))
+
+    def state(self) -> dict:
+        return {"mu": self.mu, "logvar": self.logvar}

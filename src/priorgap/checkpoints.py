@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from . import PriorgapError
+from .files import load_or_explain
 
 
 def save(model: torch.nn.Module, path: Path) -> None:
@@ -16,13 +16,11 @@ def save(model: torch.nn.Module, path: Path) -> None:
 
 def load(path: Path, build, what: str, stage: str, device="cpu") -> torch.nn.Module:
     """`build(config_dict)` makes the empty model; `what` and `stage` name it in errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise PriorgapError(f"{path}: {what} not found; run `dvc repro {stage}` first")
-    try:
+
+    def read(path):
         ckpt = torch.load(path, map_location=device, weights_only=True)
         model = build(ckpt["config"])
         model.load_state_dict(ckpt["state_dict"])
-    except Exception as e:  # torch raises many types for a bad file; all mean the same to a user
-        raise PriorgapError(f"{path}: not a valid {what} checkpoint ({type(e).__name__}); re-run `dvc repro {stage}`") from None
-    return model.to(device).eval()
+        return model
+
+    return load_or_explain(path, f"{what} checkpoint", stage, read).to(device).eval()

@@ -1,236 +1,202 @@
-"""params.yaml as typed, validated dataclasses.
+"""params.yaml as typed, validated pydantic models.
 
 Each stage loads only the sections it declares in dvc.yaml, so a stage never depends on a value
-DVC cannot see. Every key must be present (params.yaml is the single source of defaults), unknown
+DVC cannot see. Every key must be present (params.yaml is the single source of defaults); unknown
 keys and impossible values stop the stage with one line naming the key and what is allowed.
+pydantic (installed with mlflow) does the checking; this module only words its errors.
 """
 from __future__ import annotations
 
-import dataclasses
-import types
+import json
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
+import annotated_types as at
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from . import PriorgapError
+from .outputs import flatten_dict
 
 
 class ConfigError(PriorgapError):
     pass
 
 
-def _ge(lo):
-    return field(metadata={"min": lo})
+def _yaml_number(raw):
+    # PyYAML reads 1e-3 as a string (YAML 1.1 wants 1.0e-3): accept it as the number users mean.
+    if isinstance(raw, str):
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+    return raw
 
 
-def _gt(lo):
-    return field(metadata={"gt": lo})
+Number = Annotated[float, BeforeValidator(_yaml_number)]
+Device = Literal["auto", "cpu", "cuda"]  # auto = CUDA when available
+
+
+class Section(BaseModel):
+    # strict: true is not 1, 2.5 is not an integer, "3" is not a number
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 # --- sections ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DataParams:
-    val_size: int = _ge(0)  # images carved from the 60,000 training images for validation
-    seed: int = _ge(0)
-    train_size: Optional[int] = _ge(1)  # null = all remaining training images
+class DataParams(Section):
+    val_size: int = Field(ge=0)  # images carved from the 60,000 training images for validation
+    seed: int = Field(ge=0)
+    train_size: Optional[int] = Field(ge=1)  # null = all remaining training images
 
 
-@dataclass(frozen=True)
-class MLPShape:
-    depth: int = _ge(1)  # hidden layers
-    width: int = _ge(1)
+class MLPShape(Section):
+    depth: int = Field(ge=1)  # hidden layers
+    width: int = Field(ge=1)
 
 
-@dataclass(frozen=True)
-class DecoderShape:
-    depth: Optional[int] = _ge(1)  # null = mirror the encoder
-    width: Optional[int] = _ge(1)
+class DecoderShape(Section):
+    depth: Optional[int] = Field(ge=1)  # null = mirror the encoder
+    width: Optional[int] = Field(ge=1)
 
 
-@dataclass(frozen=True)
-class ModelParams:
-    latent_dim: int = _ge(1)
+class ModelParams(Section):
+    latent_dim: int = Field(ge=1)
     encoder: MLPShape
     decoder: DecoderShape
 
 
-@dataclass(frozen=True)
-class TrainParams:
-    epochs: int = _ge(1)
-    batch_size: int = _ge(1)
-    lr: float = _gt(0.0)
-    seed: int = _ge(0)
-    beta: float = _ge(0.0)  # weight of the KL term
-    kl_warmup_epochs: int = _ge(0)  # beta ramps linearly from 0 over this many epochs
-    device: Literal["auto", "cpu", "cuda"]  # auto = CUDA when available
+class TrainParams(Section):
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: Number = Field(gt=0.0)
+    seed: int = Field(ge=0)
+    beta: Number = Field(ge=0.0)  # weight of the KL term
+    kl_warmup_epochs: int = Field(ge=0)  # beta ramps linearly from 0 over this many epochs
+    device: Device
 
 
-@dataclass(frozen=True)
-class MMDParams:
-    n_samples: int = _ge(2)  # draws from q and from N(0,I) each
-    permutations: int = _ge(1)
+class MMDParams(Section):
+    n_samples: int = Field(ge=2)  # draws from q and from N(0,I) each
+    permutations: int = Field(ge=1)
 
 
-@dataclass(frozen=True)
-class GMMParams:
-    components: int = _ge(1)
+class GMMParams(Section):
+    components: int = Field(ge=1)
     covariance_type: Literal["full", "tied", "diag", "spherical"]
     fit_on: Literal["mu", "z"]  # one z ~ Q(z|x) per image, or the means widened by the posterior variance
 
 
-@dataclass(frozen=True)
-class FlowParams:
-    transforms: int = _ge(1)
-    hidden: int = _ge(1)
+class FlowParams(Section):
+    transforms: int = Field(ge=1)
+    hidden: int = Field(ge=1)
     autoregressive: bool  # false: coupling (2 passes to sample), true: fully autoregressive (latent_dim passes)
-    steps: int = _ge(1)
-    batch_size: int = _ge(1)
-    lr: float = _gt(0.0)
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: Number = Field(gt=0.0)
 
 
-@dataclass(frozen=True)
-class TwoStageParams:
-    hidden: int = _ge(1)
-    steps: int = _ge(1)
-    batch_size: int = _ge(1)
-    lr: float = _gt(0.0)
-    kl_warmup: float = field(metadata={"min": 0.0, "max": 1.0})  # share of steps over which the KL weight ramps 0 -> 1
-    importance_samples: int = _ge(1)  # draws per z for the importance-weighted log g(z)
+class TwoStageParams(Section):
+    hidden: int = Field(ge=1)
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: Number = Field(gt=0.0)
+    kl_warmup: Number = Field(ge=0.0, le=1.0)  # share of steps over which the KL weight ramps 0 -> 1
+    importance_samples: int = Field(ge=1)  # draws per z for the importance-weighted log g(z)
 
 
-@dataclass(frozen=True)
-class PosteriorParams:
-    seed: int = _ge(0)
-    n_samples: int = _ge(2)  # M: Monte Carlo draws for the KL estimates
-    chunk_size: int = _ge(1)  # rows of the M x N log-density matrix held at once (memory bound)
+class PosteriorParams(Section):
+    seed: int = Field(ge=0)
+    n_samples: int = Field(ge=2)  # M: Monte Carlo draws for the KL estimates
+    chunk_size: int = Field(ge=1)  # rows of the M x N log-density matrix held at once (memory bound)
     mmd: MMDParams
     gmm: GMMParams
     flow: FlowParams
     two_stage: TwoStageParams
 
 
-@dataclass(frozen=True)
-class EvaluatorParams:
-    channels: int = _ge(1)  # of the first conv layer; the second has twice as many
-    epochs: int = _ge(1)
-    batch_size: int = _ge(1)
-    lr: float = _gt(0.0)
-    seed: int = _ge(0)
-    device: Literal["auto", "cpu", "cuda"]
+class ClassifierParams(Section):
+    channels: int = Field(ge=1)  # of the first conv layer; the second has twice as many
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: Number = Field(gt=0.0)
+    seed: int = Field(ge=0)
+    device: Device
 
 
-@dataclass(frozen=True)
-class EvalParams:
-    seed: int = _ge(0)
-    n_samples: int = _ge(2)  # decoded samples per sampler
-    k: int = _ge(1)  # neighbours for precision/recall/density/coverage
-    nn_samples: int = _ge(1)  # samples per sampler measured against every training image
-    iwae_k: int = _ge(1)
-    iwae_images: int = _ge(1)
-    device: Literal["auto", "cpu", "cuda"]
+class EvalParams(Section):
+    seed: int = Field(ge=0)
+    n_samples: int = Field(ge=2)  # decoded samples per sampler
+    k: int = Field(ge=1)  # neighbours for precision/recall/density/coverage
+    nn_samples: int = Field(ge=1)  # samples per sampler measured against every training image
+    iwae_k: int = Field(ge=1)
+    iwae_images: int = Field(ge=1)
+    device: Device
 
 
-SECTIONS = {
+SECTIONS: dict[str, type[Section]] = {
     "data": DataParams,
     "model": ModelParams,
     "train": TrainParams,
     "posterior": PosteriorParams,
-    "evaluator": EvaluatorParams,
+    "classifier": ClassifierParams,
     "eval": EvalParams,
 }
 
 
-# --- parsing ----------------------------------------------------------------------------------
+# --- errors in words ----------------------------------------------------------------------------
 
 
-def _describe(tp, meta=None) -> str:
+def _describe(annotation, metadata) -> str:
     """What a key accepts, in words: 'an integer >= 1 or null'."""
-    meta = meta or {}
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _describe(inner[0], meta) + " or null"
-    words = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-    text = words.get(tp, getattr(tp, "__name__", str(tp)))
-    if "gt" in meta:
-        text += f" > {meta['gt']}"
-    elif "min" in meta:
-        text += f" >= {meta['min']}"
-    if "max" in meta:
-        text += f" and <= {meta['max']}"
-    return text
+    nullable = False
+    if typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        nullable, annotation = True, args[0]
+    if typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) is Literal:
+        text = "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        text = "a mapping of " + ", ".join(annotation.model_fields)
+    else:
+        text = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[annotation]
+    for m in metadata:
+        if isinstance(m, at.Gt):
+            text += f" > {m.gt}"
+        elif isinstance(m, at.Ge):
+            text += f" >= {m.ge}"
+        elif isinstance(m, at.Le):
+            text += f" and <= {m.le}"
+    return text + (" or null" if nullable else "")
 
 
-def _value(tp, raw, key: str, meta, allowed: str = ""):
-    """Convert one raw YAML value to `tp`, or raise ConfigError naming `key` and what it allows."""
-    allowed = allowed or _describe(tp, meta)
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        if raw is None:
-            return None
-        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _value(inner, raw, key, meta, allowed)
-    if dataclasses.is_dataclass(tp):
-        return _parse(tp, raw, key)
-
-    def bad():
-        return ConfigError(f"params.yaml: {key} must be {allowed}, got {raw!r}")
-
-    if origin is Literal:
-        if raw not in typing.get_args(tp):
-            raise bad()
-        return raw
-    if tp is bool:
-        ok = isinstance(raw, bool)
-    elif tp is int:
-        ok = isinstance(raw, int) and not isinstance(raw, bool)
-    elif tp is float:
-        # YAML reads 1e-3 as a string (YAML 1.1 wants 1.0e-3): accept it as a number.
-        if isinstance(raw, str):
-            try:
-                raw = float(raw)
-            except ValueError:
-                raise bad() from None
-        ok = isinstance(raw, (int, float)) and not isinstance(raw, bool)
-        raw = float(raw) if ok else raw
-    elif tp is str:
-        ok = isinstance(raw, str)
-    else:  # pragma: no cover - a programming error in the dataclasses above
-        raise TypeError(f"unsupported param type {tp}")
-    if not ok:
-        raise bad()
-    if ("min" in meta and raw < meta["min"]) or ("gt" in meta and raw <= meta["gt"]) or ("max" in meta and raw > meta["max"]):
-        raise bad()
-    return raw
+def _field(model: type[BaseModel], loc: tuple):
+    """The field a pydantic error location points at, and the model holding it."""
+    for name in loc[:-1]:
+        model = model.model_fields[name].annotation
+    return model, model.model_fields.get(loc[-1])
 
 
-def _parse(cls, raw, prefix: str):
-    if not isinstance(raw, dict):
-        raise ConfigError(f"params.yaml: {prefix} must be a mapping, got {raw!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in fields:
-            raise ConfigError(
-                f"params.yaml: unknown key {prefix}.{key} (allowed under {prefix}: {', '.join(fields)})"
-            )
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name, f in fields.items():
-        key = f"{prefix}.{name}"
-        if name not in raw:
-            raise ConfigError(f"params.yaml: missing key {key} ({_describe(hints[name])})")
-        values[name] = _value(hints[name], raw[name], key, f.metadata)
-    return cls(**values)
+def _message(section: str, error: dict) -> str:
+    loc = tuple(str(p) for p in error["loc"])
+    key = ".".join((section, *loc))
+    owner, info = _field(SECTIONS[section], loc)
+    if error["type"] == "extra_forbidden":
+        parent = ".".join((section, *loc[:-1]))
+        return f"params.yaml: unknown key {key} (allowed under {parent}: {', '.join(owner.model_fields)})"
+    allowed = _describe(info.annotation, info.metadata) if info else "a mapping"
+    if error["type"] == "missing":
+        return f"params.yaml: missing key {key} ({allowed})"
+    return f"params.yaml: {key} must be {allowed}, got {error['input']!r}"
 
 
-def read_yaml(path: Path) -> dict:
+# --- loading ------------------------------------------------------------------------------------
+
+
+def _parsed(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found; run from the repository root or pass --params")
@@ -243,38 +209,45 @@ def read_yaml(path: Path) -> dict:
     return raw
 
 
-def load(path: Path, *sections: str):
-    """Parse the named sections of params.yaml; returns one dataclass per section, in order."""
-    raw = read_yaml(path)
+def read_yaml(path: Path) -> dict:
+    raw = _parsed(path)
     for key in raw:
         if key not in SECTIONS:
             raise ConfigError(f"params.yaml: unknown section {key} (allowed: {', '.join(SECTIONS)})")
-    out = []
-    for name in sections:
-        if name not in raw:
-            raise ConfigError(f"params.yaml: missing section {name}")
-        out.append(_parse(SECTIONS[name], raw[name], name))
-    return out[0] if len(out) == 1 else tuple(out)
+    return raw
 
 
-def flatten(section: str, params) -> dict:
+def parse(section: str, raw) -> Section:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"params.yaml: {section} must be a mapping, got {raw!r}")
+    try:
+        return SECTIONS[section].model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_message(section, e.errors()[0])) from None
+
+
+def load(path: Path, section: str) -> Section:
+    """One validated section of params.yaml."""
+    raw = read_yaml(path)
+    if section not in raw:
+        raise ConfigError(f"params.yaml: missing section {section}")
+    return parse(section, raw[section])
+
+
+def flat(**sections: Section) -> dict:
     """Dotted params.yaml names -> values, e.g. {'model.encoder.depth': 2}: what DVC and MLflow see."""
-    out = {}
-
-    def walk(prefix, value):
-        if dataclasses.is_dataclass(value):
-            for f in dataclasses.fields(value):
-                walk(f"{prefix}.{f.name}", getattr(value, f.name))
-        else:
-            out[prefix] = value
-
-    walk(section, params)
-    return out
+    return flatten_dict({name: s.model_dump() for name, s in sections.items()})
 
 
 def load_all(path: Path) -> dict:
     """Every param of every section as {dotted name: value}, validated: the pipeline run's row."""
-    out = {}
-    for name, params in zip(SECTIONS, load(path, *SECTIONS)):  # one read of the file
-        out.update(flatten(name, params))
-    return out
+    raw = read_yaml(path)
+    missing = [name for name in SECTIONS if name not in raw]
+    if missing:
+        raise ConfigError(f"params.yaml: missing section {missing[0]}")
+    return flat(**{name: parse(name, raw[name]) for name in SECTIONS})
+
+
+def canonical(path: Path) -> str:
+    """params.yaml as parsed, in one canonical text: comments and layout do not change it."""
+    return json.dumps(_parsed(path), sort_keys=True, default=str)

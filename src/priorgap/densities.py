@@ -9,7 +9,7 @@
   gaussian   the full-covariance Gaussian with q's mean and covariance (q's moment match)
   gmm        scikit-learn's GaussianMixture on one z ~ Q(z|x) per image (as pythae; default), or
              on mu with each component widened by its members' posterior variance
-  aggregate  q itself: pick i at random, then z ~ Q(z|x_i); sampling it replays training codes
+  aggregate  q itself (aggregate.Codes): pick i at random, then z ~ Q(z|x_i); replays training codes
   flow       a neural spline flow (zuko), trained on fresh draws from q
   two_stage  the second VAE of Dai & Wipf's two-stage VAE, trained on fresh draws from q
 
@@ -18,47 +18,31 @@ two_stage live in neural_densities.py. FITTERS and LOADERS map each name to its 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from . import PriorgapError, aggregate
+from .aggregate import Codes
+from .files import load_or_explain
 from .neural_densities import Flow, TwoStage
 
 
-@dataclass
-class Codes:
-    """The encoder's output for one split: Q(z|x_i) = N(mu_i, diag exp(logvar_i))."""
+class Density(Protocol):
+    """What the fit and evaluate stages need of any density of the latent space."""
 
-    mu: torch.Tensor
-    logvar: torch.Tensor
-    labels: np.ndarray
+    name: str
 
-    @classmethod
-    def load(cls, path: Path) -> "Codes":
-        path = Path(path)
-        if not path.is_file():
-            raise PriorgapError(f"{path} not found; run `dvc repro encode` first")
-        try:
-            with np.load(path) as f:
-                mu, logvar, labels = f["mu"], f["logvar"], f["labels"]
-        except Exception as e:
-            raise PriorgapError(f"{path}: not a codes file with mu, logvar, labels ({type(e).__name__}: {e})") from None
-        if mu.ndim != 2 or mu.shape != logvar.shape or len(labels) != len(mu) or len(mu) == 0:
-            raise PriorgapError(f"{path}: mu and logvar must both be N x latent_dim with N labels, got {mu.shape}, {logvar.shape}")
-        if not (np.isfinite(mu).all() and np.isfinite(logvar).all()):
-            raise PriorgapError(f"{path}: mu or logvar holds NaN or inf; retrain the VAE (`dvc repro train`)")
-        return cls(torch.from_numpy(mu.astype(np.float32)), torch.from_numpy(logvar.astype(np.float32)), labels)
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor: ...  # (M,) float64, nats
 
-    @property
-    def dim(self) -> int:
-        return self.mu.shape[1]
+    def sample(self, n: int, seed: int) -> torch.Tensor: ...  # (n, d) float32, seeded
 
-    def sample(self, m: int, seed: int) -> torch.Tensor:
-        return aggregate.sample(self.mu, self.logvar, m, torch.Generator().manual_seed(seed))
+    def state(self) -> dict: ...  # tensors, numbers and strings only: LOADERS[name] rebuilds it
 
 
 # --- Gaussian mixtures: prior, gaussian, gmm ----------------------------------------------------
@@ -143,26 +127,6 @@ def fit_gmm(codes: Codes, components: int, covariance_type: str, fit_on: str, se
     return Mixture("gmm", torch.from_numpy(gm.weights_), torch.from_numpy(gm.means_), covs)
 
 
-# --- q itself -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Aggregate:
-    mu: torch.Tensor
-    logvar: torch.Tensor
-    chunk: int = 1024
-    name: str = "aggregate"
-
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        return aggregate.log_q(z, self.mu, self.logvar, self.chunk)
-
-    def sample(self, n: int, seed: int) -> torch.Tensor:
-        return aggregate.sample(self.mu, self.logvar, n, torch.Generator().manual_seed(seed))
-
-    def state(self) -> dict:
-        return {"mu": self.mu, "logvar": self.logvar}
-
-
 # --- fitting and files --------------------------------------------------------------------------
 
 
@@ -173,34 +137,31 @@ FITTERS = {
     "prior": lambda codes, p: prior(codes.dim),
     "gaussian": lambda codes, p: moment_matched_gaussian(codes),
     "gmm": lambda codes, p: fit_gmm(codes, p.gmm.components, p.gmm.covariance_type, p.gmm.fit_on, p.seed + FIT_SEED),
-    "aggregate": lambda codes, p: Aggregate(codes.mu, codes.logvar, p.chunk_size),
+    "aggregate": lambda codes, p: dataclasses.replace(codes, chunk=p.chunk_size),
     "flow": lambda codes, p: Flow.fit(codes, p.flow, p.seed + FIT_SEED),
     "two_stage": lambda codes, p: TwoStage.fit(codes, p.two_stage, p.seed + FIT_SEED),
 }
 NAMES = tuple(FITTERS)
 LOADERS = {
     **{kind: lambda kind, s: Mixture(kind, s["weights"], s["means"], s["covs"]) for kind in ("prior", "gaussian", "gmm")},
-    "aggregate": lambda kind, s: Aggregate(s["mu"], s["logvar"]),
+    "aggregate": lambda kind, s: Codes(s["mu"], s["logvar"]),
     "flow": lambda kind, s: Flow.from_state(s),
     "two_stage": lambda kind, s: TwoStage.from_state(s),
 }
 
 
-def fit_density(name: str, codes: Codes, params):
+def fit_density(name: str, codes: Codes, params) -> Density:
     """Fit one density to the training codes; `params` is the `posterior` section."""
     return FITTERS[name](codes, params)
 
 
-def save(density, path: Path) -> None:
+def save(density: Density, path: Path) -> None:
     torch.save({"kind": density.name, "state": density.state()}, path)
 
 
-def load(path: Path):
-    path = Path(path)
-    if not path.is_file():
-        raise PriorgapError(f"{path} not found; run `dvc repro fit_posterior` first")
-    try:
+def load(path: Path) -> Density:
+    def read(path):
         saved = torch.load(path, weights_only=True)
         return LOADERS[saved["kind"]](saved["kind"], saved["state"])
-    except Exception as e:
-        raise PriorgapError(f"{path}: not a saved density ({type(e).__name__}: {e}); re-run `dvc repro fit_posterior`") from None
+
+    return load_or_explain(path, "saved density", "fit_posterior", read)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from . import aggregate
-from .densities import Aggregate, Codes
+from .aggregate import Codes
 from .vae import kl_to_standard_normal
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active if Cov_x(mu) exceeds this
@@ -147,10 +147,10 @@ def score_density(density, codes: Codes, match: Match, params) -> dict:
     test_ll_per_dim: mean log g(z) at the same draws, per dimension.
     kl_q_g, kl_g_q: both KL directions between g and q (the training mixture), Monte Carlo.
     """
-    log_g_test = match.log_q_at_test if isinstance(density, Aggregate) else density.log_prob(match.z_test)
+    log_g_test = match.log_q_at_test if isinstance(density, Codes) else density.log_prob(match.z_test)
     gain, gain_se = mc_mean(log_g_test - match.log_p_at_test)
     out = {"heldout_gain": gain, "heldout_gain_se": gain_se, "test_ll_per_dim": log_g_test.mean().item() / codes.dim}
-    if isinstance(density, Aggregate):
+    if isinstance(density, Codes):
         # q against itself: both KLs are 0 by definition, and computing them costs three M x N passes
         return {**out, "kl_q_g": 0.0, "kl_q_g_se": 0.0, "kl_g_q": 0.0, "kl_g_q_se": 0.0}
     kl_q_g, kl_q_g_se = mc_mean(match.log_q_at_q - density.log_prob(match.z_q))

@@ -72,3 +72,12 @@ def flatten_dict(d: dict, prefix: str = "") -> dict:
         else:
             out[key] = v
     return out
+
+
+def save_figure(fig, path) -> None:
+    """Write a matplotlib figure as PNG and free it (stages draw many)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,4 +1,4 @@
-"""Sample-quality metrics between generated and real images, in the evaluator's feature space.
+"""Sample-quality metrics between generated and real images, in the classifier's feature space.
 
   fd                      Frechet distance between Gaussians fitted to the two feature sets
   precision, recall       Kynkaanniemi et al. (2019): the share of one set inside the union of the

@@ -6,10 +6,11 @@ DVC_ROOT to the parent repository there, so every copy writes to the one store. 
 `mlartifacts/` next to the database (a server chooses its own).
 
 Grouping: one *pipeline run* (parent) per experiment, one *stage run* (child) per stage that
-actually executes. DVC skips cached stages without running them, so a stage never assumes its
-upstream stages logged anything in this pipeline run; the parent is found again by a key:
-the DVC experiment name (when set), the git commit, uncommitted code changes and params.yaml. The
-same code and params land in the same row; any change opens a new one.
+actually executes. DVC skips cached stages without running them, so no stage relies on another
+having logged in this pipeline run: the last stage, summarize, fills the row from the metrics
+files. The parent is found again by a key: the DVC experiment name (when set), the parsed
+params and the content of the code DVC tracks. The same code and params land in the same row;
+any change that DVC would re-run something for opens a new one.
 
 `import mlflow` costs about 2 s: it is imported only once a stage's params have validated.
 """
@@ -55,12 +56,12 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
 
 
-def _sqlite_path(uri: str) -> Path | None:
+def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
 
 def artifact_location(uri: str) -> str | None:
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     return (db.parent / "mlartifacts").as_uri() if db is not None else None
 
 
@@ -78,7 +79,7 @@ def check_reachable(uri: str) -> None:
                 "to use the local mlflow.db"
             ) from None
         return
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     if db is not None and not os.access(db.parent if not db.exists() else db, os.W_OK):
         raise TrackingError(
             f"MLflow store {db} is not writable; fix its permissions or set MLFLOW_TRACKING_URI"
@@ -102,16 +103,45 @@ def _commit_at(cwd: str) -> str:
     return _git("rev-parse", "HEAD").strip() or "unknown"
 
 
-def pipeline_key(params_path: Path) -> str:
-    """Same experiment name, commit, uncommitted code and params -> same pipeline run."""
+CODE_ROOT = Path(__file__).resolve().parents[2]  # the checkout (or DVC experiment copy) this code runs from
+
+
+def code_files(root: Path = CODE_ROOT) -> list[Path]:
+    """dvc.yaml and every code file a stage of it depends on: the code DVC tracks."""
+    import yaml
+
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    deps = {d for s in stages.values() for d in s.get("deps", []) if not d.startswith("data/")}
+    return [root / "dvc.yaml", *sorted(root / d for d in deps)]
+
+
+def pipeline_key(params_path: Path, root: Path = CODE_ROOT) -> str:
+    """Same experiment name, parsed params and tracked code -> same pipeline run.
+
+    Parsed params, not bytes: a comment or a reformatted params.yaml re-runs nothing in DVC, so
+    it must not open a new row either. Code by content: committing it, or anything DVC does not
+    track (README, tests, outputs), leaves the row where it is.
+    """
+    from .config import canonical
+
     h = hashlib.sha256()
-    h.update(os.environ.get("DVC_EXP_NAME", "").encode())
-    h.update(git_commit().encode())
-    # Only code counts: dvc.lock and git-tracked metrics change after every stage and must not
-    # split one pipeline run into several.
-    h.update(_git("diff", "HEAD", "--", "src", "stages", "dvc.yaml").encode())
-    h.update(Path(params_path).read_bytes())
+    h.update(os.environ.get("DVC_EXP_NAME", "").encode() + b"\0")
+    h.update(canonical(params_path).encode() + b"\0")
+    for path in code_files(root):
+        h.update(str(path.relative_to(root)).encode() + b"\0")
+        h.update(path.read_bytes() if path.is_file() else b"<missing>")
     return h.hexdigest()[:16]
+
+
+def run_name(params_path: Path) -> str:
+    """The DVC experiment's name, else the three settings the study varies: d2-z20-s0."""
+    if os.environ.get("DVC_EXP_NAME"):
+        return os.environ["DVC_EXP_NAME"]
+    from .config import read_yaml
+
+    raw = read_yaml(params_path)
+    get = lambda *keys: functools.reduce(lambda node, k: (node or {}).get(k), keys, raw)  # noqa: E731
+    return f"d{get('model', 'encoder', 'depth')}-z{get('model', 'latent_dim')}-s{get('train', 'seed')}"
 
 
 # --- runs ---------------------------------------------------------------------------------------
@@ -119,43 +149,33 @@ def pipeline_key(params_path: Path) -> str:
 
 @dataclass
 class StageRun:
-    """What a stage logs: to its own run, and (for headline figures) to the pipeline run."""
+    """What a stage logs to its own run; only the summarize stage writes to the pipeline run."""
 
     client: object
     run_id: str
     parent_id: str
     stage: str
 
-    def log_metrics(self, metrics: dict, step: int | None = None, summary: bool = False) -> None:
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
         import mlflow
 
-        clean = {k: float(v) for k, v in metrics.items() if v is not None}
-        mlflow.log_metrics(clean, step=step)
-        if summary:
-            self.summarize(clean)
-
-    def summarize(self, metrics: dict, stage: str | None = None) -> None:
-        """Headline figures on the pipeline run only, as <stage>.<name> (one row per experiment)."""
-        _log_to(self.client, self.parent_id, metrics={f"{stage or self.stage}.{k}": v for k, v in metrics.items()})
-
-    def summarize_params(self, params: dict) -> None:
-        _log_to(self.client, self.parent_id, params=params)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None}, step=step)
 
     def set_tags(self, tags: dict) -> None:
         import mlflow
 
         mlflow.set_tags(tags)
-        for k, v in tags.items():
-            self.client.set_tag(self.parent_id, k, str(v))
 
-    def log_artifact(self, path, folder: str | None = None) -> None:
-        import mlflow
-
+    def log_artifact(self, path, folder: str | None = None, run_id: str | None = None) -> None:
+        """To this stage's run, or to `run_id` (the pipeline run, for its summary)."""
         if Path(path).is_dir():
-            mlflow.log_artifacts(str(path), artifact_path=folder)
+            self.client.log_artifacts(run_id or self.run_id, str(path), artifact_path=folder)
         else:
-            mlflow.log_artifact(str(path), artifact_path=folder)
+            self.client.log_artifact(run_id or self.run_id, str(path), artifact_path=folder)
 
+    def log_pipeline_row(self, params: dict, metrics: dict) -> None:
+        """The pipeline run's row: every param and the headline figures, in one batched write."""
+        _log_to(self.client, self.parent_id, metrics=metrics, params=params)
 
 def _log_to(client, run_id: str, metrics: dict | None = None, params: dict | None = None) -> None:
     """One batched write (SQLite commits per call: a hundred single writes take a second)."""
@@ -193,23 +213,28 @@ def ensure_store() -> str:
     return _experiment_id(mlflow.MlflowClient(), uri)
 
 
-def _pipeline_run(client, exp_id: str, key: str) -> str:
+def _pipeline_run(client, exp_id: str, key: str, name: str) -> str:
     found = client.search_runs(
         [exp_id], filter_string=f"tags.`{PIPELINE_TAG}` = '{key}'", max_results=1,
         order_by=["attributes.start_time DESC"],
     )
     if found:
         return found[0].info.run_id
-    exp_name = os.environ.get("DVC_EXP_NAME")
     tags = {PIPELINE_TAG: key, "git_commit": git_commit(), "priorgap.kind": "pipeline"}
-    if exp_name:
-        tags["dvc_exp_name"] = exp_name
-    return client.create_run(exp_id, tags=tags, run_name=exp_name or f"repro-{key[:8]}").info.run_id
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
+    return client.create_run(exp_id, tags=tags, run_name=name).info.run_id
 
 
 @contextlib.contextmanager
-def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"), tags: dict | None = None):
-    """A child MLflow run for one stage under its pipeline run; FAILED if the block raises."""
+def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"), tags: dict | None = None,
+              last: bool = False):
+    """A child MLflow run for one stage under its pipeline run.
+
+    The pipeline run reads RUNNING while its stages run, FAILED as soon as one fails (the child
+    too), and FINISHED only when the `last` stage (summarize) finishes. Call this after the
+    stage has checked its inputs: a mistyped command must leave MLflow untouched.
+    """
     uri = tracking_uri()
     check_reachable(uri)
     import mlflow
@@ -217,20 +242,21 @@ def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"),
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient()
     exp_id = _experiment_id(client, uri)
-    parent_id = _pipeline_run(client, exp_id, pipeline_key(params_path))
+    parent_id = _pipeline_run(client, exp_id, pipeline_key(params_path), run_name(params_path))
+    client.update_run(parent_id, status="RUNNING")
     run_tags = {STAGE_TAG: stage, "priorgap.kind": "stage", "git_commit": git_commit(), **(tags or {})}
     if os.environ.get("DVC_EXP_NAME"):
         run_tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
-    status = "FAILED"
     try:
         with mlflow.start_run(experiment_id=exp_id, run_name=stage, parent_run_id=parent_id, tags=run_tags) as run:
             if params:
                 mlflow.log_params(params)
-                _log_to(client, parent_id, params=params)  # the pipeline row carries every stage's params
             yield StageRun(client, run.info.run_id, parent_id, stage)
-        status = "FINISHED"
-    finally:
-        client.update_run(parent_id, status=status)
+    except BaseException:
+        client.update_run(parent_id, status="FAILED")
+        raise
+    if last:
+        client.update_run(parent_id, status="FINISHED")
 
 
 if __name__ == "__main__":

@@ -8,49 +8,18 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import PriorgapError
-from .vae import VAE, N_PIXELS
+from .vae import VAE
 
 EVAL_SEED = 20_160_101  # the fixed binarisation and noise used by every evaluation
 
 
 class TrainingError(PriorgapError):
     pass
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("params.yaml: train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-    return torch.device(name)
-
-
-def load_split(mnist_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images (N, 28, 28) and labels of one prepared split."""
-    path = Path(mnist_dir) / f"{split}.npz"
-    if not path.is_file():
-        raise PriorgapError(f"{path} not found; run `dvc repro prepare` first")
-    try:
-        with np.load(path) as f:
-            images, labels = f["images"], f["labels"]
-    except Exception as e:
-        raise PriorgapError(f"{path}: unreadable ({type(e).__name__}: {e}); re-run `dvc repro prepare`") from None
-    if images.dtype != np.uint8 or images.shape[1:] != (28, 28) or len(images) != len(labels):
-        raise PriorgapError(f"{path}: expected uint8 images N x 28 x 28 with N labels; re-run `dvc repro prepare`")
-    return images, labels
-
-
-def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float32 (N, 784) in [0, 1], on `device`."""
-    # np.require copies only read-only arrays (torch warns about those)
-    x = torch.from_numpy(np.require(images.reshape(len(images), N_PIXELS), requirements="W")).to(device)
-    return x.float().div_(255.0)
 
 
 def binarize(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -63,7 +32,7 @@ def fixed_binarization(x: torch.Tensor, seed: int = EVAL_SEED) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: VAE, x_binary: torch.Tensor, batch_size: int = 2000) -> dict[str, float]:
+def elbo(model: VAE, x_binary: torch.Tensor, batch_size: int = 2000) -> dict[str, float]:
     """Mean ELBO, reconstruction term -log p(x|z) and KL over a fixed binarised split, in nats."""
     model.eval()
     g = torch.Generator(device=x_binary.device).manual_seed(EVAL_SEED)
@@ -82,7 +51,8 @@ def kl_weight(beta: float, warmup_epochs: int, progress: float) -> float:
 
 
 def train(model: VAE, train_x: torch.Tensor, val_binary: torch.Tensor, params, on_epoch=None) -> list[dict]:
-    """Adam on dynamically binarised mini-batches; returns one row of figures per epoch.
+    """Adam on dynamically binarised mini-batches; returns one row of figures per epoch and calls
+    `on_epoch(row, seconds)` after each (seconds apart: results repeat, timings do not).
 
     `params` is the `train` section of params.yaml. A non-finite loss stops training with a
     TrainingError (checked once per epoch, so a GPU is not synchronised after every step).
@@ -117,7 +87,7 @@ def train(model: VAE, train_x: torch.Tensor, val_binary: torch.Tensor, params, o
                 f"training loss became non-finite in epoch {epoch} (recon {recon_sum / n}, KL {kl_sum / n}); "
                 f"lower train.lr (now {params.lr}) or check the prepared data"
             )
-        val = evaluate(model, val_binary)
+        val = elbo(model, val_binary)
         row = {
             "epoch": epoch,
             "train_elbo": -(recon_sum + kl_sum) / n,
@@ -127,11 +97,10 @@ def train(model: VAE, train_x: torch.Tensor, val_binary: torch.Tensor, params, o
             "val_recon": val["recon"],
             "val_kl": val["kl"],
             "beta": kl_weight(params.beta, params.kl_warmup_epochs, epoch),
-            "seconds": seconds,
         }
         history.append(row)
         if on_epoch is not None:
-            on_epoch(row)
+            on_epoch(row, seconds)
     return history
 
 

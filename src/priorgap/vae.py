@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 from . import checkpoints
-
-N_PIXELS = 28 * 28
+from .device import N_PIXELS
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ FEATURES = 128
 
 
 @dataclass(frozen=True)
-class EvaluatorConfig:
+class ClassifierConfig:
     channels: int = 32
     features: int = FEATURES
 
@@ -27,7 +27,7 @@ class EvaluatorConfig:
 class Classifier(nn.Module):
     """Two 5x5 conv blocks (LeNet-like) and a 128-unit penultimate layer."""
 
-    def __init__(self, cfg: EvaluatorConfig = EvaluatorConfig()):
+    def __init__(self, cfg: ClassifierConfig = ClassifierConfig()):
         super().__init__()
         self.cfg = cfg
         c = cfg.channels
@@ -47,8 +47,8 @@ class Classifier(nn.Module):
 
 
 def train(model: Classifier, x: torch.Tensor, y: torch.Tensor, params, on_epoch=None) -> list[dict]:
-    """Adam on grey-level images (no binarisation: the evaluator must judge the decoder's Bernoulli
-    means, which are grey). `params` is the `evaluator` section of params.yaml."""
+    """Adam on grey-level images (no binarisation: the classifier must judge the decoder's Bernoulli
+    means, which are grey). `params` is the `classifier` section of params.yaml."""
     g = torch.Generator(device=x.device).manual_seed(params.seed)
     opt = torch.optim.Adam(model.parameters(), lr=params.lr)
     n, bs = len(x), params.batch_size
@@ -69,7 +69,7 @@ def train(model: Classifier, x: torch.Tensor, y: torch.Tensor, params, on_epoch=
             total += loss.detach()
         mean_loss = total.item() / steps
         if not math.isfinite(mean_loss):
-            raise PriorgapError(f"evaluator training loss became non-finite in epoch {epoch}; lower evaluator.lr (now {params.lr})")
+            raise PriorgapError(f"classifier training loss became non-finite in epoch {epoch}; lower classifier.lr (now {params.lr})")
         history.append({"epoch": epoch, "train_loss": mean_loss})
         if on_epoch is not None:
             on_epoch(history[-1])
@@ -93,4 +93,4 @@ def save(model: Classifier, path: Path) -> None:
 
 
 def load(path: Path, device="cpu") -> Classifier:
-    return checkpoints.load(path, lambda cfg: Classifier(EvaluatorConfig(**cfg)), "evaluator", "evaluator", device)
+    return checkpoints.load(path, lambda cfg: Classifier(ClassifierConfig(**cfg)), "classifier", "classifier", device)

@@ -1,0 +1,153 @@
+"""The fit_posterior stage's figures: the aggregate posterior against N(0, I). Each function
+draws one PNG from plain numbers and closes its figure."""
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.ticker
+import numpy as np
+
+matplotlib.use("Agg")  # stages run headless
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .outputs import save_figure  # noqa: E402
+
+
+MAX_DIMS = 10  # per-dimension panels beyond this are unreadable
+
+
+def _principal_axes(mu):
+    """The two leading principal axes of mu (orthonormal, so N(0,I) projects to N(0,I_2))."""
+    centred = mu - mu.mean(0)
+    _, _, vt = np.linalg.svd(centred[:20_000], full_matrices=False)
+    return vt[:2]
+
+
+def _prior_contours(ax, lim):
+    grid = np.linspace(-lim, lim, 200)
+    xx, yy = np.meshgrid(grid, grid)
+    r2 = xx**2 + yy**2
+    # contours at 1, 2 and 3 standard deviations of N(0, I)
+    cs = ax.contour(xx, yy, r2, levels=[1, 4, 9], colors="black", linewidths=1, linestyles="--")
+    ax.clabel(cs, fmt={1: "1σ", 4: "2σ", 9: "3σ"}, fontsize=8)
+
+
+def latent_scatter(mu, labels, path, max_points=10_000, seed=0):
+    """mu of the training set coloured by digit over the contours of N(0, I)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(mu))[:max_points]
+    mu, labels = mu[idx], labels[idx]
+    d = mu.shape[1]
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    if d == 1:
+        for digit in range(10):
+            ax.hist(mu[labels == digit, 0], bins=60, histtype="step", label=str(digit), density=True)
+        xs = np.linspace(-4, 4, 200)
+        ax.plot(xs, np.exp(-xs**2 / 2) / np.sqrt(2 * np.pi), "k--", label="N(0,1)")
+        ax.set_xlabel("mu")
+    else:
+        if d == 2:
+            xy, names = mu, ("z1", "z2")
+        else:
+            xy, names = mu @ _principal_axes(mu).T, ("first principal axis of mu", "second principal axis")
+        lim = max(3.5, float(np.percentile(np.abs(xy), 99.5)))
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6, vmin=-0.5, vmax=9.5)
+        _prior_contours(ax, lim)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+        fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
+    ax.set_title(f"mu of {len(mu)} training codes over N(0, I)" + (" (PCA projection)" if d > 2 else ""))
+    save_figure(fig, path)
+
+
+def pair_grid(mu, labels, path, dims=5, max_points=3000, seed=0):
+    """Pairs of the first latent dimensions of mu (latent size > 2)."""
+    k = min(dims, mu.shape[1])
+    idx = np.random.default_rng(seed).permutation(len(mu))[:max_points]
+    mu, labels = mu[idx], labels[idx]
+    fig, axes = plt.subplots(k, k, figsize=(2.2 * k, 2.2 * k), squeeze=False)
+    for i in range(k):
+        for j in range(k):
+            ax = axes[i, j]
+            if i == j:
+                ax.hist(mu[:, i], bins=40, color="grey")
+            else:
+                ax.scatter(mu[:, j], mu[:, i], c=labels, cmap="tab10", s=1, alpha=0.5, vmin=-0.5, vmax=9.5)
+            ax.tick_params(labelsize=6)
+            if i == k - 1:
+                ax.set_xlabel(f"z{j + 1}", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"z{i + 1}", fontsize=8)
+    fig.suptitle(f"mu, first {k} latent dimensions (colour: digit)")
+    save_figure(fig, path)
+
+
+def marginal_histograms(z_q, ks, path):
+    """Each dimension of q (draws) against the N(0, 1) density."""
+    k = min(MAX_DIMS, z_q.shape[1])
+    cols = min(k, 5)
+    rows = -(-k // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.6 * rows), squeeze=False)
+    xs = np.linspace(-4, 4, 200)
+    for j, ax in enumerate(axes.flat):
+        if j >= k:
+            ax.axis("off")
+            continue
+        active = ks[j]["active"]
+        ax.hist(z_q[:, j], bins=80, range=(-4.5, 4.5), density=True, color="tab:blue" if active else "tab:gray",
+                alpha=0.6, label="q")
+        ax.plot(xs, np.exp(-xs**2 / 2) / np.sqrt(2 * np.pi), "k--", lw=1, label="N(0,1)")
+        ax.set_title(f"z{j + 1}  KS {ks[j]['ks']:.3f}" + ("" if active else " (inactive)"), fontsize=9,
+                     color="black" if active else "tab:gray")
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel(f"z{j + 1}", fontsize=7)
+        if j % cols == 0:
+            ax.set_ylabel("density", fontsize=7)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("marginals of the aggregate posterior vs N(0,1); grey: inactive units (Var(mu) <= 0.01)"
+                 + (f" (first {k} of {z_q.shape[1]})" if k < z_q.shape[1] else ""), fontsize=10)
+    save_figure(fig, path)
+
+
+def qq_plot(z_q, path):
+    from scipy import stats
+
+    k = min(MAX_DIMS, z_q.shape[1])
+    probs = (np.arange(1, 200) - 0.5) / 199
+    theory = stats.norm.ppf(probs)
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    for j in range(k):
+        ax.plot(theory, np.quantile(z_q[:, j], probs), lw=1.2, label=f"z{j + 1}")
+    ax.plot([-3, 3], [-3, 3], "k--", lw=1, label="N(0,1)")
+    ax.set_xlabel("N(0,1) quantile")
+    ax.set_ylabel("quantile of q")
+    ax.set_title("QQ plot of q's marginals against N(0,1)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    save_figure(fig, path)
+
+
+def eigen_spectrum(cov, path):
+    eig = np.sort(np.linalg.eigvalsh(cov))[::-1]
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    ax.plot(np.arange(1, len(eig) + 1), eig, "o-", label="Cov(q) eigenvalues")
+    ax.axhline(1.0, color="black", ls="--", lw=1, label="N(0, I)")
+    ax.set_yscale("log")
+    lo, hi = min(eig.min(), 1.0), max(eig.max(), 1.0)
+    ax.set_ylim(lo / 2, hi * 2)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    # within one decade the major ticks alone would show a single "1": label the minor ones too
+    minor = matplotlib.ticker.FormatStrFormatter("%g") if hi / lo < 10 else matplotlib.ticker.NullFormatter()
+    ax.yaxis.set_minor_formatter(minor)
+    if len(eig) <= 10:
+        for rank, value in enumerate(eig, start=1):
+            ax.annotate(f"{value:.3g}", (rank, value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("rank")
+    ax.set_ylabel("eigenvalue")
+    ax.set_title("covariance spectrum of the aggregate posterior")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    save_figure(fig, path)

@@ -1,0 +1,92 @@
+"""One experiment at a glance: the headline figures (the MLflow pipeline row and the DVC metric)
+and a one-page HTML summary with the key figures.
+
+The headline is picked from the stages' metrics files, renamed for a reader who has not read the
+code; every other figure stays in those files and on the stage runs.
+"""
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+SAMPLERS = ("prior", "gmm", "flow", "two_stage", "aggregate")  # N(0,I), three fitted densities, q replayed
+FITTED = ("gmm", "flow", "two_stage")
+
+# headline name -> (stage, dotted name in that stage's metrics file), what it means
+HEADLINE: dict[str, tuple[str, str, str]] = {
+    "test_elbo": ("train", "test_elbo", "ELBO of the test set (nats per image; higher is better)"),
+    "iwae_nll": ("evaluate", "iwae_nll", "IWAE bound on the test NLL (nats; lower is better)"),
+    "kl_q_prior": ("fit_posterior", "kl_q_p", "KL(q || N(0,I)) of the training mixture q (nats)"),
+    "kl_prior_q": ("fit_posterior", "kl_p_q", "KL(N(0,I) || q) (nats)"),
+    "kl_q_prior_lower_bound": ("fit_posterior", "kl_lower_bound",
+                               "held-out lower bound on KL(q_population || N(0,I)) (nats)"),
+    "mutual_info": ("fit_posterior", "mutual_info", "index-code mutual information (nats; at most log N)"),
+    "active_units": ("fit_posterior", "active_units", "latent units with Var(mu) > 0.01"),
+    "holes_heldout": ("fit_posterior", "holes_heldout", "share of N(0,I) draws where test codes are rare"),
+    "ks_mean_active": ("fit_posterior", "ks_mean_active", "mean KS statistic of q's active dimensions vs N(0,1)"),
+    **{f"fd.{s}": ("evaluate", f"{s}.fd", f"Frechet distance of {s} samples to the test set (lower is better)")
+       for s in SAMPLERS},
+    **{f"fd_vs_recon.{s}": ("evaluate", f"{s}.vs_recon.fd",
+                            f"Frechet distance of {s} samples to the reconstructions (decoder held fixed)")
+       for s in SAMPLERS},
+    **{f"precision.{s}": ("evaluate", f"{s}.precision", f"precision of {s} samples (higher is better)")
+       for s in SAMPLERS[:4]},
+    **{f"recall.{s}": ("evaluate", f"{s}.recall", f"recall of {s} samples (higher is better)") for s in SAMPLERS[:4]},
+}
+
+
+def headline(flat_metrics: dict[str, dict]) -> dict:
+    """{stage: flattened metrics} -> {headline name: value}; a figure a stage left null stays null."""
+    return {name: flat_metrics[stage].get(key) for name, (stage, key, _) in HEADLINE.items()}
+
+
+def best_fitted(values: dict) -> str:
+    """The fitted density whose samples are closest to the test set (lowest Frechet distance)."""
+    return min(FITTED, key=lambda s: float("inf") if values[f"fd.{s}"] is None else values[f"fd.{s}"])
+
+
+def nest(flat: dict) -> dict:
+    """{'fd.prior': 1} -> {'fd': {'prior': 1}}: how the DVC metrics file groups them."""
+    out: dict = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _img(path: Path, caption: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def render_html(name: str, values: dict, params: dict, figures: list[tuple[Path, str]]) -> str:
+    """A self-contained page (figures inlined), so MLflow's artifact view shows it in one click."""
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td class=n>{fmt(values[k])}</td><td>{html.escape(HEADLINE[k][2])}</td></tr>"
+                   for k in HEADLINE)
+    setting = ", ".join(f"{k} = {params[k]}" for k in ("model.encoder.depth", "model.decoder.depth", "model.latent_dim",
+                                                       "train.epochs", "train.seed") if k in params)
+    best = best_fitted(values)
+    verdict = (f"Sampling N(0,I): Frechet distance {fmt(values['fd.prior'])}; best fitted density ({best}): "
+               f"{fmt(values[f'fd.{best}'])}; replaying q: {fmt(values['fd.aggregate'])}.")
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>priorgap {html.escape(name)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:1em auto;color:#222}}
+table{{border-collapse:collapse}}td,th{{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left}}
+td.n{{text-align:right;font-variant-numeric:tabular-nums}}figure{{display:inline-block;margin:6px;vertical-align:top}}
+img{{max-width:520px}}figcaption{{font-size:90%;color:#555}}</style></head><body>
+<h1>priorgap experiment {html.escape(name)}</h1>
+<p>{html.escape(setting)}</p>
+<p><b>{html.escape(verdict)}</b></p>
+<table><tr><th>figure</th><th>value</th><th>meaning</th></tr>{rows}</table>
+{''.join(_img(p, c) for p, c in figures if Path(p).is_file())}
+</body></html>
+"""

@@ -1,0 +1,49 @@
+"""Stage summarize: the stages' metrics files -> data/summary/{metrics.json, summary.html}, and
+the MLflow pipeline run's row.
+
+    python stages/summarize.py data/vae data/posterior data/classifier data/eval data/summary [--params params.yaml]
+
+Reads every param: the pipeline row carries them all. The last stage of the pipeline, so it is
+the one that marks the pipeline run FINISHED. It reads the metrics files rather than anything an
+upstream stage logged, so the row is complete also when DVC restored those stages from its cache.
+"""
+import sys
+from pathlib import Path
+
+# Import the library next to this script, so a DVC experiment copy runs its own code.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from priorgap import config, files, summary, tracking  # noqa: E402
+from priorgap.cli import run_stage, stage_args  # noqa: E402
+from priorgap.outputs import atomic_dir, flatten_dict, write_json  # noqa: E402
+
+
+def main(argv=None):
+    args = stage_args(__doc__.splitlines()[0], ["vae_dir", "posterior_dir", "classifier_dir", "eval_dir"], ["out_dir"], argv)
+    params = config.load_all(args.params)
+    dirs = {"train": args.vae_dir, "fit_posterior": args.posterior_dir, "classifier": args.classifier_dir, "evaluate": args.eval_dir}
+    metrics = {stage: flatten_dict(files.read_metrics(d / "metrics.json", stage)) for stage, d in dirs.items()}
+    values = summary.headline(metrics)
+    best = summary.best_fitted(values)
+    figures = [
+        (args.eval_dir / "comparison.png", "samplers compared: Frechet distance, precision and recall"),
+        (args.eval_dir / "samples" / "prior.png", "decoded samples of N(0,I)"),
+        (args.eval_dir / "samples" / f"{best}.png", f"decoded samples of the best fitted density ({best})"),
+        (args.posterior_dir / "figures" / "latent_mu.png", "the training codes' means"),
+        (args.posterior_dir / "figures" / "marginals.png", "q's marginals against N(0,1)"),
+        (args.vae_dir / "learning_curves.png", "ELBO and KL per epoch"),
+    ]
+
+    with tracking.stage_run("summarize", {}, args.params, last=True) as run:
+        name = tracking.run_name(args.params)
+        with atomic_dir(args.out_dir) as tmp:
+            write_json(tmp / "metrics.json", summary.nest(values))
+            (tmp / "summary.html").write_text(summary.render_html(name, values, params, figures))
+        run.log_pipeline_row(params, values)
+        run.log_artifact(args.out_dir / "summary.html", run_id=run.parent_id)
+        shown = ("test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "fd.prior", f"fd.{best}")
+        print("summarize: " + ", ".join(f"{k} {summary.fmt(values[k])}" for k in shown))
+
+
+if __name__ == "__main__":
+    run_stage("summarize", main)
