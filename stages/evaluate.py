@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from priorgap import classifier, config, densities, files, plots_samples, tracking, training, vae  # noqa: E402
 from priorgap.device import pick_device, to_tensor  # noqa: E402
@@ -64,11 +65,15 @@ def main(argv=None):
 
         decoded = {}
         rows = {}
+        bar = tqdm(total=len(samplers) + 2, desc="evaluate", unit="step", file=sys.stderr)
         with torch.no_grad():
             for name, density in samplers.items():
+                bar.set_postfix_str(name)
                 z = density.sample(params.n_samples, params.seed).to(device)
                 decoded[name] = torch.cat([torch.sigmoid(model.decode(c)) for c in z.split(4096)])  # Bernoulli means
                 rows[name] = score(decoded[name])
+                bar.update()
+            bar.set_postfix_str("references")
             # references: two independent draws of real digits (the floor), and the reconstructions
             pick = torch.Generator().manual_seed(params.seed)
             train_pick = torch.randperm(len(train_x), generator=pick)[: params.n_samples].to(device)
@@ -77,8 +82,12 @@ def main(argv=None):
                 "floor": score(test_x, real=train_feats, radii=knn_radii(train_feats, params.k), vs_recon=False),
                 "reconstruction": score(recon, vs_recon=False, scored=recon_scored),
             }
+            bar.update()
+            bar.set_postfix_str("IWAE bound")
             iwae = vae.iwae_bound(model, test_bin[: params.iwae_images], params.iwae_k,
                                   torch.Generator(device=device).manual_seed(params.seed))
+            bar.update()
+        bar.close()
         metrics = {
             "iwae_nll": -iwae.mean().item(),
             "iwae_nll_se": (iwae.std() / len(iwae) ** 0.5).item(),

@@ -13,6 +13,8 @@ from pathlib import Path
 # Import the library next to this script, so a DVC experiment copy runs its own code.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from tqdm import tqdm  # noqa: E402
+
 from priorgap import PriorgapError, aggregate, config, densities, diagnostics, plots_latent, tracking  # noqa: E402
 from priorgap.cli import run_stage, stage_args  # noqa: E402
 from priorgap.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
@@ -27,15 +29,21 @@ def main(argv=None):
         raise PriorgapError(f"{args.codes_dir}: train and test codes differ in latent size ({codes.dim} vs {test.dim}); re-run `dvc repro encode`")
 
     with tracking.stage_run("fit_posterior", config.flat(posterior=params), args.params) as run:
+        bar = tqdm(total=1 + len(densities.NAMES), desc="fit_posterior", unit="step", file=sys.stderr)
+        bar.set_postfix_str("diagnostics")
         start = time.perf_counter()
         match = diagnostics.match_diagnostics(codes, test, params)
         timings = {"seconds_diagnostics": time.perf_counter() - start}
+        bar.update()
         fitted, scores = {}, {}
         for name in densities.NAMES:
+            bar.set_postfix_str(name)
             start = time.perf_counter()
             fitted[name] = densities.fit_density(name, codes, params)
             scores[name] = diagnostics.score_density(fitted[name], codes, match, params)
             timings[f"seconds_{name}"] = time.perf_counter() - start
+            bar.update()
+        bar.close()
         metrics = {**match.metrics, **diagnostics.population_bound(scores), "densities": scores}
 
         mu, labels, z_q = codes.mu.numpy(), codes.labels, match.z_q.numpy()

@@ -287,3 +287,31 @@ def test_fit_posterior_refuses_missing_codes(tmp_path, mlflow_store):
         f"fit_posterior: error: {tmp_path / 'codes' / 'train.npz'}: codes file (mu, logvar, labels) not found; "
         "run `dvc repro encode` first")
     assert not (tmp_path / "out").exists()
+
+
+def test_sigterm_is_handled_like_ctrl_c(pipeline, tmp_path):
+    """`timeout`, schedulers and process managers stop a stage with SIGTERM: no output, the stage
+    run and the pipeline run FAILED, exit status 143."""
+    import signal
+    import time
+
+    root, data, uri = pipeline
+    params = write_params(tmp_path / "params.yaml", **{**SMALL, "train.epochs": 500})
+    proc = subprocess.Popen([sys.executable, str(ROOT / "stages" / "train.py"), str(data / "mnist"), str(tmp_path / "vae"),
+                             "--params", str(params)], cwd=root, stderr=subprocess.PIPE, text=True,
+                            env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri})
+    deadline = time.monotonic() + 120
+    while not any(r.info.status == "RUNNING" for r in mlflow_runs(uri, stage="train")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)
+    time.sleep(2)  # into the epochs
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    assert "train: terminated (SIGTERM)" in err.splitlines()
+    assert not (tmp_path / "vae").exists() and not list(tmp_path.glob(".vae.tmp-*"))
+    run = mlflow_runs(uri, stage="train")[-1]
+    assert run.info.status == "FAILED"
+    import mlflow
+
+    assert mlflow.MlflowClient(uri).get_run(run.data.tags["mlflow.parentRunId"]).info.status == "FAILED"

@@ -122,3 +122,27 @@ def test_pipeline_key_is_the_parsed_params_and_the_code_dvc_tracks(tmp_path, mon
     assert tracking.pipeline_key(params, root=tmp_path) != new
     params.write_text("a: 2\n")
     assert tracking.pipeline_key(params, root=tmp_path) not in (key, new)
+
+
+def test_a_stage_killed_outright_is_marked_killed_by_the_next_stage(tmp_path, mlflow_store, monkeypatch):
+    """SIGKILL (or a power cut) leaves no chance to log: the next stage of the same pipeline
+    finds the run RUNNING with a dead process and marks it KILLED."""
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    params = tmp_path / "params.yaml"
+    params.write_text("data: {seed: 0}\n")
+    code = ("import time; from pathlib import Path; from priorgap import tracking\n"
+            "with tracking.stage_run('train', {}, Path('params.yaml')):\n    print('running', flush=True)\n"
+            "    time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "running"  # the store exists and the run is open
+    finally:
+        proc.kill()
+        proc.wait()
+    assert mlflow_runs(mlflow_store, stage="train")[0].info.status == "RUNNING"  # the ghost
+    with tracking.stage_run("train", {}, params):
+        pass
+    assert [r.info.status for r in mlflow_runs(mlflow_store, stage="train")] == ["KILLED", "FINISHED"]

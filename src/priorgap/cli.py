@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -17,13 +18,28 @@ def stage_args(description: str, inputs: list[str], outputs: list[str], argv=Non
     return p.parse_args(argv)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout`, schedulers and process managers send), raised where the stage is,
+    so every `with` block unwinds as for Ctrl-C: the temporary output folder is removed and the
+    MLflow run is marked FAILED."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def run_stage(stage: str, main, argv=None) -> None:
-    """Run `main(argv)`; a PriorgapError becomes one line on stderr and exit status 1."""
+    """Run `main(argv)`; a PriorgapError becomes one line on stderr and exit status 1, Ctrl-C
+    and SIGTERM leave no output and a FAILED run (exit 130 and 143, as shells report them)."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         main(argv)
     except PriorgapError as e:
         print(f"{stage}: error: {e}", file=sys.stderr)
         sys.exit(1)
+    except Terminated:
+        print(f"{stage}: terminated (SIGTERM)", file=sys.stderr)
+        sys.exit(143)
     except KeyboardInterrupt:
         print(f"{stage}: interrupted", file=sys.stderr)
         sys.exit(130)

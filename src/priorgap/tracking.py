@@ -20,6 +20,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -226,6 +227,29 @@ def _pipeline_run(client, exp_id: str, key: str, name: str) -> str:
     return client.create_run(exp_id, tags=tags, run_name=name).info.run_id
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def mark_stale_runs_killed(client, exp_id: str, parent_id: str) -> list[str]:
+    """Stage runs of this pipeline left RUNNING by a process that no longer exists (SIGKILL, a
+    power cut): KILLED, so the UI shows no ghost run. Only runs started on this host can be
+    checked; one from another host is left as it is."""
+    running = client.search_runs(
+        [exp_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}' and attributes.status = 'RUNNING'")
+    stale = [r.info.run_id for r in running if r.data.tags.get("priorgap.host") == socket.gethostname()
+             and r.data.tags.get("priorgap.pid", "").isdigit() and not _alive(int(r.data.tags["priorgap.pid"]))]
+    for run_id in stale:
+        client.set_terminated(run_id, status="KILLED")
+    return stale
+
+
 @contextlib.contextmanager
 def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"), tags: dict | None = None,
               last: bool = False):
@@ -243,8 +267,10 @@ def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"),
     client = mlflow.MlflowClient()
     exp_id = _experiment_id(client, uri)
     parent_id = _pipeline_run(client, exp_id, pipeline_key(params_path), run_name(params_path))
+    mark_stale_runs_killed(client, exp_id, parent_id)
     client.update_run(parent_id, status="RUNNING")
-    run_tags = {STAGE_TAG: stage, "priorgap.kind": "stage", "git_commit": git_commit(), **(tags or {})}
+    run_tags = {STAGE_TAG: stage, "priorgap.kind": "stage", "git_commit": git_commit(),
+                "priorgap.host": socket.gethostname(), "priorgap.pid": str(os.getpid()), **(tags or {})}
     if os.environ.get("DVC_EXP_NAME"):
         run_tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
     try:
