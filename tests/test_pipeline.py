@@ -308,7 +308,7 @@ def test_sigterm_is_handled_like_ctrl_c(pipeline, tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143
-    assert "train: terminated (SIGTERM)" in err.splitlines()
+    assert "train: terminated (SIGTERM)" in err
     assert not (tmp_path / "vae").exists() and not list(tmp_path.glob(".vae.tmp-*"))
     run = mlflow_runs(uri, stage="train")[-1]
     assert run.info.status == "FAILED"
