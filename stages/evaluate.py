@@ -100,6 +100,8 @@ def main(argv=None):
             write_json(tmp / "metrics.json", metrics)
             write_csv(tmp / "table.csv", table)
             (tmp / "samples").mkdir()
+            # real digits beside the samples, drawn the same way (white on black, as MNIST)
+            plots_samples.sample_grid(test_x[:100].cpu(), tmp / "samples" / "mnist_test.png", "real MNIST test digits")
             for name, images in decoded.items():
                 r = rows[name]
                 plots_samples.sample_grid(images.cpu(), tmp / "samples" / f"{name}.png",

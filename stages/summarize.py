@@ -27,6 +27,7 @@ def main(argv=None):
     best = summary.best_fitted(values)
     figures = [
         (args.eval_dir / "comparison.png", "samplers compared: Frechet distance, precision and recall"),
+        (args.eval_dir / "samples" / "mnist_test.png", "real MNIST test digits"),
         (args.eval_dir / "samples" / "prior.png", "decoded samples of N(0,I)"),
         (args.eval_dir / "samples" / f"{best}.png", f"decoded samples of the best fitted density ({best})"),
         (args.posterior_dir / "figures" / "latent_mu.png", "the training codes' means"),
@@ -41,8 +42,10 @@ def main(argv=None):
             (tmp / "summary.html").write_text(summary.render_html(name, values, params, figures))
         run.log_pipeline_row(params, values)
         run.log_artifact(args.out_dir / "summary.html", run_id=run.parent_id)
+        run.save_view("headline", summary.VIEW_METRICS, summary.VIEW_PARAMS)
         shown = ("test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "fd.prior", f"fd.{best}")
         print("summarize: " + ", ".join(f"{k} {summary.fmt(values[k])}" for k in shown))
+        print(f"summarize: every experiment's row in MLflow (`make ui`): {tracking.view_url(run.experiment_id)}")
 
 
 if __name__ == "__main__":

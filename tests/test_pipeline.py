@@ -151,7 +151,7 @@ def test_classifier_and_evaluate_outputs(pipeline):
     table = (data / "eval" / "table.csv").read_text().splitlines()
     assert table[0].startswith("sampler,fd,precision,recall") and "vs_recon.fd" in table[0]
     assert len(table) == len(densities.NAMES) + 3
-    assert {p.name for p in (data / "eval" / "samples").iterdir()} == {f"{n}.png" for n in densities.NAMES}
+    assert {p.name for p in (data / "eval" / "samples").iterdir()} == {f"{n}.png" for n in (*densities.NAMES, "mnist_test")}
     assert (data / "eval" / "comparison.png").stat().st_size > 10_000
 
 
@@ -173,7 +173,7 @@ def test_pipeline_row_is_every_param_and_the_headline(pipeline):
     headline = json.loads((data / "summary" / "metrics.json").read_text())
     assert headline["fd"]["prior"] == pytest.approx(ev["prior"]["fd"]) and headline["test_elbo"] == parent.data.metrics["test_elbo"]
     page = (data / "summary" / "summary.html").read_text()
-    assert page.count("data:image/png;base64,") == 6 and "kl_q_prior_lower_bound" in page
+    assert page.count("data:image/png;base64,") == 7 and "kl_q_prior_lower_bound" in page
 
 
 def test_metrics_files_hold_results_only(pipeline):
@@ -315,3 +315,7 @@ def test_sigterm_is_handled_like_ctrl_c(pipeline, tmp_path):
     import mlflow
 
     assert mlflow.MlflowClient(uri).get_run(run.data.tags["mlflow.parentRunId"]).info.status == "FAILED"
+
+
+def test_the_saved_view_lists_headline_figures():
+    assert set(summary.VIEW_METRICS) <= set(summary.HEADLINE)

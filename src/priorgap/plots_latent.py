@@ -44,6 +44,8 @@ def latent_scatter(mu, labels, path, max_points=10_000, seed=0):
         xs = np.linspace(-4, 4, 200)
         ax.plot(xs, np.exp(-xs**2 / 2) / np.sqrt(2 * np.pi), "k--", label="N(0,1)")
         ax.set_xlabel("mu")
+        ax.set_ylabel("density")
+        ax.legend(title="digit", fontsize=7)
     else:
         if d == 2:
             xy, names = mu, ("z1", "z2")

@@ -10,6 +10,12 @@ import base64
 import html
 from pathlib import Path
 
+# MLflow's saved view of the pipeline rows: the settings a study varies and the figures that answer
+# the question, few enough to fit a screen (the table sorts them alphabetically; the rest of the
+# headline is one "Columns" click away)
+VIEW_PARAMS = ["model.encoder.depth", "model.latent_dim", "train.seed"]
+VIEW_METRICS = ["test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "active_units", "fd.prior", "fd.gmm",
+                "fd.flow", "fd_vs_recon.prior"]
 SAMPLERS = ("prior", "gmm", "flow", "two_stage", "aggregate")  # N(0,I), three fitted densities, q replayed
 FITTED = ("gmm", "flow", "two_stage")
 

@@ -32,6 +32,10 @@ from . import PriorgapError
 EXPERIMENT = "priorgap"
 PIPELINE_TAG = "priorgap.pipeline"
 STAGE_TAG = "priorgap.stage"
+KIND_TAG = "priorgap.kind"
+VIEW_TAG = "mlflow.sharedViewState."
+# MLflow 3 opens an experiment without this tag on its GenAI overview; with it, on the runs table
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 class TrackingError(PriorgapError):
@@ -156,6 +160,7 @@ class StageRun:
     run_id: str
     parent_id: str
     stage: str
+    experiment_id: str
 
     def log_metrics(self, metrics: dict, step: int | None = None) -> None:
         import mlflow
@@ -178,6 +183,29 @@ class StageRun:
         """The pipeline run's row: every param and the headline figures, in one batched write."""
         _log_to(self.client, self.parent_id, metrics=metrics, params=params)
 
+    def save_view(self, name: str, metrics: list[str], params: list[str]) -> None:
+        """A saved view of the runs table: the pipeline rows, newest first, with these columns.
+
+        MLflow's UI keeps shared views as experiment tags (`mlflow.sharedViewState.<name>`, the
+        state as JSON) and opens one at view_url(); written on every summarize, so it follows
+        the headline as the code changes.
+        """
+        import json
+
+        state = {
+            "searchFilter": f"tags.`{KIND_TAG}` = 'pipeline'",
+            "orderByKey": "attributes.start_time",
+            "orderByAsc": False,
+            "selectedColumns": [f"params.`{p}`" for p in params] + [f"metrics.`{m}`" for m in metrics],
+            "runsHiddenMode": "SHOW_ALL",
+        }
+        self.client.set_experiment_tag(self.experiment_id, f"{VIEW_TAG}{name}", json.dumps(state))
+
+
+def view_url(experiment_id: str, name: str = "headline", ui: str = "http://127.0.0.1:5000") -> str:
+    """Where `make ui` shows the saved view (a server: its own address in place of `ui`)."""
+    return f"{ui}/#/experiments/{experiment_id}/runs?viewStateShareKey={name}"
+
 def _log_to(client, run_id: str, metrics: dict | None = None, params: dict | None = None) -> None:
     """One batched write (SQLite commits per call: a hundred single writes take a second)."""
     import time
@@ -197,9 +225,12 @@ def _experiment_id(client, uri: str) -> str:
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT)
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if not set(EXPERIMENT_KIND.items()) <= set(exp.tags.items()):  # a store made before this tag
+            for k, v in EXPERIMENT_KIND.items():
+                client.set_experiment_tag(exp.experiment_id, k, v)
         return exp.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=artifact_location(uri))
+        return client.create_experiment(name, artifact_location=artifact_location(uri), tags=EXPERIMENT_KIND)
     except MlflowException:  # another worker created it first
         return client.get_experiment_by_name(name).experiment_id
 
@@ -221,7 +252,7 @@ def _pipeline_run(client, exp_id: str, key: str, name: str) -> str:
     )
     if found:
         return found[0].info.run_id
-    tags = {PIPELINE_TAG: key, "git_commit": git_commit(), "priorgap.kind": "pipeline"}
+    tags = {PIPELINE_TAG: key, "git_commit": git_commit(), KIND_TAG: "pipeline"}
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
     return client.create_run(exp_id, tags=tags, run_name=name).info.run_id
@@ -269,7 +300,7 @@ def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"),
     parent_id = _pipeline_run(client, exp_id, pipeline_key(params_path), run_name(params_path))
     mark_stale_runs_killed(client, exp_id, parent_id)
     client.update_run(parent_id, status="RUNNING")
-    run_tags = {STAGE_TAG: stage, "priorgap.kind": "stage", "git_commit": git_commit(),
+    run_tags = {STAGE_TAG: stage, KIND_TAG: "stage", "git_commit": git_commit(),
                 "priorgap.host": socket.gethostname(), "priorgap.pid": str(os.getpid()), **(tags or {})}
     if os.environ.get("DVC_EXP_NAME"):
         run_tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
@@ -277,7 +308,7 @@ def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"),
         with mlflow.start_run(experiment_id=exp_id, run_name=stage, parent_run_id=parent_id, tags=run_tags) as run:
             if params:
                 mlflow.log_params(params)
-            yield StageRun(client, run.info.run_id, parent_id, stage)
+            yield StageRun(client, run.info.run_id, parent_id, stage, exp_id)
     except BaseException:
         client.update_run(parent_id, status="FAILED")
         raise
@@ -288,4 +319,5 @@ def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"),
 if __name__ == "__main__":
     # `python -m priorgap.tracking`: create the store and the experiment now, before parallel
     # workers (`dvc queue start -j N`) would race on SQLite's first schema migration.
-    print(f"MLflow store {tracking_uri()}: experiment id {ensure_store()}")
+    exp_id = ensure_store()
+    print(f"MLflow store {tracking_uri()}: experiment id {exp_id}; the pipeline rows: {view_url(exp_id)}")
