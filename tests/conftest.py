@@ -1,5 +1,11 @@
+import contextlib
 import gzip
+import os
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +76,30 @@ def mlflow_runs(uri: str, stage: str | None = None, kind: str | None = None):
         if (stage is None or r.data.tags.get("priorgap.stage") == stage)
         and (kind is None or r.data.tags.get("priorgap.kind") == kind)
     ]
+
+
+@contextlib.contextmanager
+def mlflow_server(backend_uri: str, artifacts: Path | None = None, env: dict | None = None):
+    """`mlflow server` on a free local port for the block; yields its http:// address."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", backend_uri,
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    if artifacts is not None:
+        cmd += ["--artifacts-destination", str(artifacts)]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
+                time.sleep(1)
+        yield uri
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)

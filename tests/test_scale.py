@@ -5,15 +5,13 @@ experiments there (1,000 training images, one epoch, small metric sample sizes):
 in all on 2 CPU cores.
 """
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
-from conftest import ROOT, mlflow_runs
+from conftest import ROOT, mlflow_runs, mlflow_server
 
 BIN = str(Path(sys.executable).parent)  # the environment's dvc, mlflow and python
 TINY = {
@@ -82,29 +80,8 @@ def test_queue_with_two_workers_loses_no_run(tmp_path):
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_machines_share_one_server_and_remotes(tmp_path):
-    port = _free_port()
-    uri = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [f"{BIN}/mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment(), start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2).read()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
-                time.sleep(1)
+    with mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts", environment()) as uri:
         env = environment(uri)
         # the shared git remote (bare) and DVC remote (a folder), set up once from a first clone
         seed = tiny_clone(ROOT, tmp_path / "seed", env)
@@ -136,6 +113,3 @@ def test_two_machines_share_one_server_and_remotes(tmp_path):
         report = (tmp_path / "reports" / "study.md").read_text()
         assert "| exp-a |" in report and "| exp-b |" in report
         assert ": cannot be decided.**" in report  # one depth, one seed: the report must not conclude
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)

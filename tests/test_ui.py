@@ -4,17 +4,12 @@ Starts `mlflow server` on a store holding two pipeline rows as summarize leaves 
 saved view in headless Chromium (Debian: `apt-get install chromium`) and reads the rendered page.
 Skipped, saying why, where no Chromium is installed.
 """
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import write_params
+from conftest import mlflow_server, write_params
 
 from priorgap import summary, tracking
 
@@ -34,30 +29,12 @@ def test_saved_view_shows_pipeline_rows_and_headline_columns(tmp_path, mlflow_st
     for latent, value in ((2, -140.25), (5, -101.5)):
         exp_id = _row(write_params(tmp_path / f"params{latent}.yaml", **{"model.latent_dim": latent}), latent, value)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", mlflow_store, "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
-                time.sleep(1)
-        url = tracking.view_url(exp_id, ui=f"http://127.0.0.1:{port}")
+    with mlflow_server(mlflow_store) as ui:
+        url = tracking.view_url(exp_id, ui=ui)
         browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=2200,1000",
                    "--virtual-time-budget=20000"]
         dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
         subprocess.run([*browser, f"--screenshot={tmp_path / 'runs.png'}", url], capture_output=True, timeout=120)
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
     for shown in ("d2-z2-s0", "d2-z5-s0", "Training runs", "tags.`priorgap.kind` = 'pipeline'",
                   "test_elbo", "kl_q_prior_lower_bound", "fd.prior", "model.latent_dim", "-140.25", "-101.5"):
         assert shown in dom, shown
