@@ -55,6 +55,8 @@ def main(argv=None):
             "test_recon": test["recon"],
             "test_kl": test["kl"],
             "train_elbo": last["train_elbo"],
+            # still climbing? nats per epoch over the last 20% of the epochs (the study's convergence check)
+            "val_elbo_slope": training.elbo_slope(history),
         }
         with atomic_dir(args.out_dir) as tmp:
             vae.save(model.cpu(), tmp / "model.pt")

@@ -140,3 +140,12 @@ def test_encode_matches_the_model(mnist_arrays):
     ref_mu, ref_lv = model.encode(x[4000:])
     np.testing.assert_allclose(mu[4000:], ref_mu.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(logvar[4000:], ref_lv.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_elbo_slope_is_the_least_squares_slope_of_the_last_fifth():
+    # 20 epochs: flat, then the last 4 rise by 0.5 per epoch -> 0.5 exactly; 3 epochs use the last 2
+    history = [{"epoch": e, "val_elbo": -100.0 + (0.5 * (e - 16) if e > 16 else 0.0)} for e in range(1, 21)]
+    assert training.elbo_slope(history) == pytest.approx(0.5)
+    assert training.elbo_slope(history[:3]) == pytest.approx(0.0)
+    assert training.elbo_slope([{"epoch": 1, "val_elbo": -90.0}, {"epoch": 2, "val_elbo": -92.0}]) == pytest.approx(-2.0)
+    assert training.elbo_slope(history[:1]) is None

@@ -23,10 +23,13 @@ FITTED = ("gmm", "flow", "two_stage")
 HEADLINE: dict[str, tuple[str, str, str]] = {
     "test_elbo": ("train", "test_elbo", "ELBO of the test set (nats per image; higher is better)"),
     "iwae_nll": ("evaluate", "iwae_nll", "IWAE bound on the test NLL (nats; lower is better)"),
+    "val_elbo_slope": ("train", "val_elbo_slope",
+                       "validation ELBO gained per epoch over the last 20% of epochs (nats; near 0: converged)"),
     "kl_q_prior": ("fit_posterior", "kl_q_p", "KL(q || N(0,I)) of the training mixture q (nats)"),
     "kl_prior_q": ("fit_posterior", "kl_p_q", "KL(N(0,I) || q) (nats)"),
     "kl_q_prior_lower_bound": ("fit_posterior", "kl_lower_bound",
                                "held-out lower bound on KL(q_population || N(0,I)) (nats)"),
+    "avg_kl": ("fit_posterior", "avg_kl", "mean KL(Q(z|x) || N(0,I)) over the training codes = mutual_info + kl_q_prior"),
     "mutual_info": ("fit_posterior", "mutual_info", "index-code mutual information (nats; at most log N)"),
     "active_units": ("fit_posterior", "active_units", "latent units with Var(mu) > 0.01"),
     "holes_heldout": ("fit_posterior", "holes_heldout", "share of N(0,I) draws where test codes are rare"),

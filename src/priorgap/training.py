@@ -104,6 +104,18 @@ def train(model: VAE, train_x: torch.Tensor, val_binary: torch.Tensor, params, o
     return history
 
 
+def elbo_slope(history: list[dict], share: float = 0.2, key: str = "val_elbo") -> float | None:
+    """Least-squares slope of `key` against epoch over the last `share` of the epochs (at least
+    two), in nats per epoch: how much the model was still gaining when training stopped."""
+    n = max(2, math.ceil(share * len(history)))
+    if len(history) < 2:
+        return None
+    xs = [r["epoch"] for r in history[-n:]]
+    ys = [r[key] for r in history[-n:]]
+    mx, my = sum(xs) / n, sum(ys) / n
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
 @torch.no_grad()
 def encode(model: VAE, x: torch.Tensor, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """mu and logvar of Q(z|x) for every row of x, as float32 numpy arrays."""
