@@ -1,90 +1,123 @@
 """The study report on synthetic MLflow runs whose conclusions are known."""
+import csv
+
 import pytest
 
-from priorgap import study, tracking
-
-from priorgap import report
+from priorgap import report, study, summary, tracking
 
 
 def _log_rows(uri, rows):
-    """Pipeline runs as the stages leave them: params plus headline metrics."""
+    """Pipeline runs as summarize leaves them: params plus the headline, and a finished summarize child.
+
+    rows: dicts with depth, latent, seed and any headline figure to override."""
     import mlflow
 
     client = mlflow.MlflowClient(uri)
     exp = client.create_experiment(tracking.EXPERIMENT)
-    for i, (depth, latent, seed, kl, ks) in enumerate(rows):
+    for i, row in enumerate(rows):
         run = client.create_run(exp, tags={"priorgap.kind": "pipeline"}, run_name=f"exp-{i}")
         rid = run.info.run_id
-        for k, v in {"model.encoder.depth": depth, "model.latent_dim": latent, "train.seed": seed}.items():
+        params = {"model.encoder.depth": row["depth"], "model.latent_dim": row["latent"], "train.seed": row["seed"],
+                  "train.epochs": row.get("epochs", 20), "model.decoder.depth": 2, "model.decoder.width": 500,
+                  "data.train_size": None, "data.val_size": 5000}
+        for k, v in params.items():
             client.log_param(rid, k, v)
-        metrics = {"kl_q_prior": kl, "ks_mean_active": ks, "iwae_nll": 100.0, "test_elbo": -100.0,
-                   "kl_prior_q": kl, "mutual_info": 5.0, "active_units": latent, "holes_heldout": 0.01}
-        for sampler in ("prior", "gmm", "aggregate"):
-            metrics.update({f"fd.{sampler}": 10.0 * latent, f"precision.{sampler}": 0.9, f"recall.{sampler}": 0.5})
-        for k, v in metrics.items():
-            client.log_metric(rid, k, v)
+        latent = row["latent"]
+        metrics = {k: 1.0 for k in summary.HEADLINE}
+        metrics.update({"val_elbo_slope": 0.01, "kl_q_prior_lower_bound": 1.0, "kl_q_prior": 2.0, "mutual_info": 8.0,
+                        "test_elbo": -100.0, "ks_mean_active": 0.05, "active_units": latent})
+        for s in ("prior", "aggregate", "gmm", "flow", "two_stage"):
+            metrics[f"fd.{s}"] = {"prior": 100.0, "aggregate": 20.0, "gmm": 40.0}.get(s, 60.0) + row["seed"]
+            metrics[f"fd_vs_recon.{s}"] = {"prior": 50.0, "aggregate": 1.0, "gmm": 5.0}.get(s, 20.0) + row["seed"]
+        metrics.update({k: v for k, v in row.items() if k in summary.HEADLINE})
+        client.log_batch(rid, metrics=[mlflow.entities.Metric(k, v, 0, 0) for k, v in metrics.items()])
+        child = client.create_run(exp, tags={"priorgap.kind": "stage", "priorgap.stage": "summarize",
+                                             "mlflow.parentRunId": rid})
+        client.set_terminated(child.info.run_id)
         client.set_terminated(rid)
     # a row whose pipeline never finished (summarize did not run) is left out of the study
     client.create_run(exp, tags={"priorgap.kind": "pipeline"}, run_name="unfinished")
 
 
-@pytest.fixture
-def grid_store(mlflow_store):
-    rows = []
-    for depth in (1, 3):
-        for latent in (2, 10):
-            for seed, noise in ((0, 0.01), (1, -0.01)):
-                kl = (2.0 if depth == 1 else 1.0) + noise  # deeper: clearly lower KL -> claim 1 holds
-                ks = 0.05 + 0.01 * latent + noise / 10  # more dims: higher KS -> claim 2 does not hold
-                rows.append((depth, latent, seed, kl, ks))
-    _log_rows(mlflow_store, rows)
-    return mlflow_store
+def grid(fn, depths=(1, 3), latents=(2, 10), seeds=(0, 1)):
+    return [{"depth": d, "latent": z, "seed": s, **fn(d, z, s)} for d in depths for z in latents for s in seeds]
 
 
-def test_claims_on_a_grid_with_known_answers(grid_store):
+def _rows(uri):
     import mlflow
 
-    rows = study.fetch_rows(mlflow.MlflowClient(grid_store), tracking.EXPERIMENT)
-    assert len(rows) == 8  # the unfinished run is not a row
-    depth_claim, latent_claim = study.claims(rows)
-    assert depth_claim.verdict == "holds"
-    assert [c.verdict for c in depth_claim.comparisons] == ["lower", "lower"]
-    assert depth_claim.comparisons[0].diff == pytest.approx(-1.0)
-    assert latent_claim.verdict == "does not hold"
-    assert [c.verdict for c in latent_claim.comparisons] == ["higher", "higher"]
+    rows = study.fetch_rows(mlflow.MlflowClient(uri), tracking.EXPERIMENT)
+    g, longer, epochs = study.split_epochs(rows)
+    return [r for r in g if r.converged], g, longer
 
 
-def test_noise_without_a_trend_does_not_support_a_claim(mlflow_store):
-    rows = [(d, 2, s, 1.0 + (0.3 if s else -0.3), 0.1) for d in (1, 2) for s in (0, 1)]
-    _log_rows(mlflow_store, rows)
-    import mlflow
+def noise(s):
+    return 0.01 if s else -0.01
 
-    claim = study.claims(study.fetch_rows(mlflow.MlflowClient(mlflow_store), tracking.EXPERIMENT))[0]
-    assert [c.verdict for c in claim.comparisons] == ["no clear change"]
-    assert claim.verdict == "does not hold"
+
+def test_deeper_and_closer_while_keeping_information(mlflow_store):
+    _log_rows(mlflow_store, grid(lambda d, z, s: {
+        "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "kl_q_prior": (3.0 if d == 1 else 2.0) + noise(s),
+        "mutual_info": 8.0 + noise(s), "ks_mean_active": 0.05 + 0.01 * z + noise(s) / 10}))
+    used, g, _ = _rows(mlflow_store)
+    assert len(g) == 8  # the unfinished run is not a row
+    depth, latent = study.depth_claim(used), study.latent_claim(used)
+    assert depth.verdict == "holds"
+    assert [c.verdict for c in depth.tables["kl_q_prior_lower_bound"].values()] == ["lower", "lower"]
+    assert depth.tables["kl_q_prior_lower_bound"][2].diff == pytest.approx(-1.0)
+    assert latent.verdict == "does not hold"  # more dimensions: higher KS
+
+
+def test_closer_only_by_keeping_less_information(mlflow_store):
+    """A deeper encoder whose q is closer to N(0,I) because it encodes less about x."""
+    _log_rows(mlflow_store, grid(lambda d, z, s: {
+        "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "mutual_info": (9.0 if d == 1 else 6.0) + noise(s)}))
+    used, _, _ = _rows(mlflow_store)
+    claim = study.depth_claim(used)
+    assert claim.verdict == "holds only by keeping less information"
+    assert all("closer but keeping less information" in f for f in claim.findings)
+
+
+def test_non_converged_runs_are_left_out(mlflow_store, tmp_path, monkeypatch):
+    # depth 3 looks closer, but only in runs that were still learning: without them, nothing to compare
+    _log_rows(mlflow_store, grid(lambda d, z, s: {
+        "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "val_elbo_slope": 0.01 if d == 1 else 2.0}))
+    used, g, _ = _rows(mlflow_store)
+    assert len(used) == 4 and len(g) == 8
+    assert study.depth_claim(used).verdict == "cannot be decided"
+    monkeypatch.chdir(tmp_path)
+    report.main(["--out", str(tmp_path / "reports")])
+    text = (tmp_path / "reports" / "study.md").read_text()
+    assert "4 of 8 grid runs are; the others are left out of every verdict: exp-4 (2)" in text
+    with open(tmp_path / "reports" / "study.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 8 and [t["converged"] for t in table].count("False") == 4
 
 
 def test_one_seed_cannot_decide(mlflow_store, tmp_path, monkeypatch):
-    _log_rows(mlflow_store, [(d, l, 0, 1.0 / d, 0.1 / l) for d in (1, 2) for l in (2, 5)])
+    _log_rows(mlflow_store, grid(lambda d, z, s: {"kl_q_prior_lower_bound": 1.0 / d}, seeds=(0,)))
     monkeypatch.chdir(tmp_path)
     report.main(["--out", str(tmp_path / "reports")])
     text = (tmp_path / "reports" / "study.md").read_text()
     assert text.count(": cannot be decided.**") == 2
-    assert "two seeds at each end" in text
-    assert (tmp_path / "reports" / "study_match.png").stat().st_size > 10_000
-    assert (tmp_path / "reports" / "study_samplers.png").stat().st_size > 10_000
+    assert "two converged seeds at each end" in text
+    for name in ("study_surgery.png", "study_match.png", "study_samplers.png"):
+        assert (tmp_path / "reports" / name).stat().st_size > 10_000
     assert text.count("| exp-") == 4  # every experiment in the table
     assert str(tmp_path) not in text  # the store is named without a path of this machine
 
 
-def test_report_states_the_verdicts_with_numbers(grid_store, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    report.main(["--out", str(tmp_path / "reports")])
-    text = (tmp_path / "reports" / "study.md").read_text()
-    assert "A deeper encoder brings q(z) closer to N(0,I) (lower KL(q || N(0,I))): holds.**" in text
-    assert ": does not hold.**" in text
-    assert "| 2 | 2 (1, n=2) | 1 (3, n=2) | -1 ± 0.014 | lower |" in text
-    assert "8 experiments" in text
+def test_sampling_answer_and_convergence_slice(mlflow_store):
+    rows = grid(lambda d, z, s: {}, depths=(1,), latents=(2,), seeds=(0, 1, 2))
+    rows.append({"depth": 1, "latent": 2, "seed": 0, "epochs": 40, "mutual_info": 8.5})  # moved beyond the spread
+    _log_rows(mlflow_store, rows)
+    used, g, longer = _rows(mlflow_store)
+    assert len(g) == 3 and len(longer) == 1
+    answer = study.sampling_answers(study.sampling(used))[2.0]
+    assert answer.startswith("yes: N(0,I) is clearly worse than the best fitted density at 1 of 1 depths")
+    assert "(fd to the reconstructions 51 against 6; replaying q 2)" in answer
+    checks = {c.metric: c for c in study.convergence(g, longer)}
+    assert checks["kl_q_prior_lower_bound"].within and not checks["mutual_info"].within
 
 
 def test_report_without_runs_fails_clearly(mlflow_store, tmp_path, monkeypatch):

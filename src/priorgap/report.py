@@ -1,54 +1,27 @@
-"""The study report: every experiment in the MLflow store -> reports/study.md and its figures.
+"""The study report: every experiment in the MLflow store -> reports/study.{md,csv} and figures.
 
     python -m priorgap.report [--out reports] [--experiment priorgap]     (or: make report)
 
 Reads the pipeline runs through MLflow's search API (MLFLOW_TRACKING_URI, else mlflow.db at the
 repository root), so it sees the experiments of every machine that logged to the same server.
 Not a DVC stage: it spans experiments, while a DVC stage belongs to one; nothing imports it.
+Every verdict names the rows it rests on; study.csv holds them all.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
-import matplotlib
+from . import PriorgapError, plots_study, study, summary, tracking
+from .cli import run_stage
+from .outputs import atomic_dir
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from . import PriorgapError, study, tracking  # noqa: E402
-from .cli import run_stage  # noqa: E402
-from .outputs import atomic_dir, save_figure  # noqa: E402
-
-COLUMNS = [
-    ("experiment", None), ("depth", study.DEPTH), ("latent", study.LATENT), ("seed", study.SEED),
-    ("test ELBO", "test_elbo"), ("IWAE NLL", "iwae_nll"), ("KL(q‖p)", "kl_q_prior"),
-    ("KL(p‖q)", "kl_prior_q"), ("MI", "mutual_info"), ("AU", "active_units"),
-    ("holes", "holes_heldout"), ("KS mean", "ks_mean_active"), ("fd prior", "fd.prior"),
-    ("fd gmm", "fd.gmm"), ("fd aggregate", "fd.aggregate"),
-]
-
-
-def _cell(row: study.Row, key) -> str:
-    if key is None:
-        return row.name
-    if key in row.params:
-        return row.params[key]
-    value = row.metrics.get(key)
-    return "" if value is None else f"{value:.4g}"
-
-
-def _claim_md(claim: study.Claim) -> list[str]:
-    lines = [f"**{claim.text}: {claim.verdict}.** {claim.reason}.", ""]
-    if claim.comparisons:
-        lines += [f"| {claim.within} | {claim.y} at {claim.x} = low | at {claim.x} = high | difference ± se | verdict |",
-                  "|---|---|---|---|---|"]
-        for c in claim.comparisons:
-            lines.append(f"| {c.within:g} | {sum(c.low) / len(c.low):.4g} ({c.low_x:g}, n={len(c.low)}) | "
-                         f"{sum(c.high) / len(c.high):.4g} ({c.high_x:g}, n={len(c.high)}) | "
-                         f"{c.diff:+.4g} ± {c.se:.2g} | {c.verdict} |")
-        lines.append("")
-    return lines
+SETTINGS = [("depth", study.DEPTH), ("latent", study.LATENT), ("seed", study.SEED), ("epochs", study.EPOCHS)]
+TABLE = [("test ELBO", "test_elbo"), ("slope", "val_elbo_slope"), ("KL bound", "kl_q_prior_lower_bound"),
+         ("KL(q‖p)", "kl_q_prior"), ("MI", "mutual_info"), ("AU", "active_units"), ("KS act.", "ks_mean_active"),
+         ("holes", "holes_heldout"), ("fd prior", "fd.prior"), ("fd gmm", "fd.gmm"), ("fd flow", "fd.flow"),
+         ("fd 2-stage", "fd.two_stage"), ("fd replay", "fd.aggregate"), ("vs recon prior", "fd_vs_recon.prior")]
 
 
 def store_name(uri: str) -> str:
@@ -62,70 +35,90 @@ def store_name(uri: str) -> str:
         return f"the SQLite store `{db.name}`"
 
 
-def render(rows: list[study.Row], claims: list[study.Claim], uri: str) -> str:
-    depths = sorted({r.params[study.DEPTH] for r in rows}, key=float)
-    latents = sorted({r.params[study.LATENT] for r in rows}, key=float)
-    seeds = sorted({r.params.get(study.SEED, "?") for r in rows})
+def _num(v) -> str:
+    return "" if v is None else f"{v:.4g}"
+
+
+def _comparisons(claim: study.Claim, x: str) -> list[str]:
+    first = next(iter(claim.tables.values()))
+    if not first:
+        return []
+    c0 = next(iter(first.values()))
+    lines = [f"| within | measure | {x} = {c0.low_x:g} | {x} = {c0.high_x:g} | difference ± se | verdict |",
+             "|---|---|---|---|---|---|"]
+    for measure, table in claim.tables.items():
+        for w, c in table.items():
+            lines.append(f"| {w:g} | {measure} | {sum(c.low) / len(c.low):.4g} (n={len(c.low)}) | "
+                         f"{sum(c.high) / len(c.high):.4g} (n={len(c.high)}) | {c.diff:+.4g} ± {c.se:.2g} | {c.verdict} |")
+    return lines + [""]
+
+
+def _claim_md(claim: study.Claim, x: str) -> list[str]:
+    plain = {"holds": "The data support it.", "does not hold": "The data do not support it.",
+             "holds only by keeping less information": "The data support it only in a weak sense: the deeper encoder's q "
+             "is closer to N(0,I) because the model kept less information about x, not because q is better shaped.",
+             "cannot be decided": "The data cannot decide it."}[claim.verdict]
+    return ([f"**{claim.text}: {claim.verdict}.** {plain} Why: {claim.reason}.", ""]
+            + [f"- {f}" for f in claim.findings] + [""] + _comparisons(claim, x))
+
+
+def render(rows, grid, longer, epochs, claims, answers, checks, uri: str, wall_minutes: float) -> str:
+    used = [r for r in grid if r.converged]
+    left_out = [r for r in grid if not r.converged]
+    values = lambda key: ", ".join(sorted({r.params[key] for r in grid}, key=float))  # noqa: E731
+    seeds = {(r.x(study.DEPTH), r.x(study.LATENT)): 0 for r in grid}
+    for r in grid:
+        seeds[(r.x(study.DEPTH), r.x(study.LATENT))] += 1
     lines = [
         "# priorgap study: how well does the aggregate posterior match N(0,I)?", "",
-        f"{len(rows)} experiments from {store_name(uri)}: encoder depth {', '.join(depths)}; latent size "
-        f"{', '.join(latents)}; seeds {', '.join(seeds)}.", "",
-        "## The claims", "",
+        f"{len(rows)} experiments from {store_name(uri)}: the grid ({len(grid)} runs of {epochs} epochs; encoder depth "
+        f"{values(study.DEPTH)} with the decoder held at {grid[0].params.get('model.decoder.depth')} x "
+        f"{grid[0].params.get('model.decoder.width')}; latent size {values(study.LATENT)}; seeds {values(study.SEED)}) "
+        f"and a convergence slice ({len(longer)} runs of {2 * epochs} epochs, one seed). Wall time from the first "
+        f"run's start to the last one's end: {wall_minutes:.0f} minutes. Regenerate with `make report`; every "
+        "number below is a row, or a mean over rows, of `study.csv`.", "",
     ]
-    for claim in claims:
-        lines += _claim_md(claim)
-    lines += [
-        "## Figures", "",
-        "![match](study_match.png)", "",
-        "![samplers](study_samplers.png)", "",
-        "## Every experiment", "",
-        "| " + " | ".join(c for c, _ in COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
-    ]
-    for r in sorted(rows, key=lambda r: (float(r.params[study.DEPTH]), float(r.params[study.LATENT]), r.params.get(study.SEED, ""))):
-        lines.append("| " + " | ".join(_cell(r, k) for _, k in COLUMNS) + " |")
+    short = [f"depth {d:g}, latent {latent:g}: {n} seeds" for (d, latent), n in seeds.items() if n < 3]
+    sliced = {(r.x(study.DEPTH), r.x(study.LATENT)) for r in longer}
+    short += [f"no {2 * epochs}-epoch run at depth {d:g}, latent {latent:g}" for d, latent in seeds if (d, latent) not in sliced]
+    if short:
+        lines += ["Missing: " + "; ".join(short) + ".", ""]
+    lines += ["## Training long enough", "",
+              f"A run counts as converged when its validation ELBO gains at most {study.SLOPE_LIMIT} nats per epoch "
+              f"over its last 20% of epochs (`val_elbo_slope`). {len(used)} of {len(grid)} grid runs are; the others "
+              "are left out of every verdict" + (": " + ", ".join(f"{r.name} ({_num(r.metrics['val_elbo_slope'])})"
+                                                                for r in left_out) if left_out else "") + ".", ""]
+    if checks:
+        inside = sum(c.within for c in checks)
+        lines += [f"At {2 * epochs} epochs, {inside} of {len(checks)} figures lie within the seed spread (mean ± "
+                  f"{study.Z:g} sd over the seeds at {epochs} epochs) of the same setting; those that do not:", ""]
+        lines += ["| depth | latent | figure | seeds at " f"{epochs} (mean ± sd, n) | at {2 * epochs} |", "|---|---|---|---|---|"]
+        for c in checks:
+            if not c.within:
+                m, sd, n = c.seeds
+                lines.append(f"| {c.depth:g} | {c.latent:g} | {c.metric} | {m:.4g} ± {sd:.2g} ({n}) | {c.longer:.4g} |")
+        lines.append("")
+    lines += ["## Claim 1: encoder depth", ""] + _claim_md(claims[0], "depth")
+    lines += ["![ELBO surgery](study_surgery.png)", "",
+              "## Claim 2: latent size", ""] + _claim_md(claims[1], "latent size")
+    lines += ["![match](study_match.png)", "", "## Does sampling N(0,I) hurt?", ""]
+    lines += [f"- latent size {latent:g}: {text}." for latent, text in answers.items()] + [""]
+    lines += ["![samplers](study_samplers.png)", "", "## Every experiment", "",
+              "| run | " + " | ".join(c for c, _ in SETTINGS + TABLE) + " | converged |",
+              "|" + "---|" * (len(SETTINGS) + len(TABLE) + 2)]
+    for r in rows:
+        cells = [r.params.get(k, "") for _, k in SETTINGS] + [_num(r.metrics.get(k)) for _, k in TABLE]
+        lines.append(f"| {r.name} | " + " | ".join(cells) + f" | {'yes' if r.converged else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
-def _by_latent_size(ax, rows, metric, label_prefix="", style="-", color=None):
-    """One line per encoder depth: mean over seeds against latent size, bars = standard deviation."""
-    stats = study.summary(rows, metric, (study.DEPTH, study.LATENT))
-    for i, depth in enumerate(sorted({k[0] for k in stats})):
-        keys = [k for k in stats if k[0] == depth]
-        xs = [k[1] for k in keys]
-        ax.errorbar(xs, [stats[k][0] for k in keys], yerr=[stats[k][1] for k in keys], marker="o", capsize=3,
-                    ls=style, color=color or f"C{i}", label=f"{label_prefix}depth {depth:g}")
-    ax.set_xscale("log")
-    ax.set_xticks(sorted({k[1] for k in stats}), [f"{x:g}" for x in sorted({k[1] for k in stats})])
-    ax.minorticks_off()
-    ax.set_xlabel("latent size")
-    ax.grid(alpha=0.3)
-
-
-def study_match(rows, path):
-    metrics = [("kl_q_prior", "KL(q || N(0,I)) (nats)"), ("kl_prior_q", "KL(N(0,I) || q) (nats)"),
-               ("mutual_info", "index-code mutual information (nats)"),
-               ("active_units", "active units"), ("holes_heldout", "holes (held-out threshold)"),
-               ("ks_mean_active", "mean KS statistic, active dimensions")]
-    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
-    for ax, (metric, title) in zip(axes.flat, metrics):
-        _by_latent_size(ax, rows, metric)
-        ax.set_title(title, fontsize=10)
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle("how well the aggregate posterior matches N(0,I): mean ± sd over seeds")
-    save_figure(fig, path)
-
-
-def study_samplers(rows, path, samplers=("prior", "gmm", "aggregate")):
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-    for ax, (key, title) in zip(axes, [("fd", "Frechet distance (lower is better)"), ("precision", "precision"),
-                                       ("recall", "recall")]):
-        for j, sampler in enumerate(samplers):
-            _by_latent_size(ax, rows, f"{key}.{sampler}", f"{sampler}, ", ("-", "--", ":")[j % 3], None)
-        ax.set_title(title, fontsize=10)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("decoded samples against the test set: N(0,I) vs fitted densities")
-    save_figure(fig, path)
+def write_csv(rows, path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run", *(n for n, _ in SETTINGS), "decoder_depth", "decoder_width", "converged", *summary.HEADLINE])
+        for r in rows:
+            w.writerow([r.name, *(r.params.get(k, "") for _, k in SETTINGS), *(r.params.get(k, "") for k in study.DECODER),
+                        r.converged, *(r.metrics.get(k, "") for k in summary.HEADLINE)])
 
 
 def main(argv=None):
@@ -139,15 +132,26 @@ def main(argv=None):
 
     rows = study.fetch_rows(mlflow.MlflowClient(uri), args.experiment)
     if not rows:
-        raise PriorgapError(f"no complete pipeline runs in experiment '{args.experiment}' at {uri}; run `dvc repro` or `dvc exp run` first")
-    claims = study.claims(rows)
+        raise PriorgapError(f"no complete pipeline runs in experiment '{args.experiment}' at {store_name(uri)}; "
+                            "run `dvc repro` or `dvc exp run` first")
+    grid, longer, epochs = study.split_epochs(rows)
+    used = [r for r in grid if r.converged]
+    claims = [study.depth_claim(used), study.latent_claim(used)]
+    answers = study.sampling_answers(study.sampling(used))
+    checks = study.convergence(grid, longer)
+    wall = (max(r.end_ms for r in rows) - min(r.start_ms for r in rows)) / 60_000
     with atomic_dir(args.out) as tmp:
-        study_match(rows, tmp / "study_match.png")
-        study_samplers(rows, tmp / "study_samplers.png")
-        (tmp / "study.md").write_text(render(rows, claims, uri))
+        if used:
+            plots_study.surgery(used, tmp / "study_surgery.png")
+            plots_study.match(used, tmp / "study_match.png")
+            plots_study.samplers(used, tmp / "study_samplers.png")
+        write_csv(rows, tmp / "study.csv")
+        (tmp / "study.md").write_text(render(rows, grid, longer, epochs, claims, answers, checks, uri, wall))
     for c in claims:
         print(f"report: {c.text}: {c.verdict}")
-    print(f"report: {len(rows)} experiments -> {args.out / 'study.md'}")
+    for latent, text in answers.items():
+        print(f"report: does N(0,I) hurt at latent size {latent:g}? {text.split(':')[0]}")
+    print(f"report: {len(rows)} experiments ({len(used)} converged grid runs) -> {args.out / 'study.md'}")
 
 
 if __name__ == "__main__":
