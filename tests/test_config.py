@@ -11,7 +11,7 @@ def test_repository_params_load():
     assert isinstance(train.lr, float) and train.lr > 0
     assert config.flat(model=model)["model.encoder.depth"] == 2
     every = config.load_all(ROOT / "params.yaml")
-    assert every["classifier.channels"] == 16 and every["model.decoder.depth"] is None
+    assert every["classifier.channels"] == 16 and every["model.decoder.depth"] == 2  # held fixed for the study
 
 
 @pytest.mark.parametrize(
