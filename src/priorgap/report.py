@@ -36,7 +36,7 @@ def store_name(uri: str) -> str:
 
 
 def _num(v) -> str:
-    return "" if v is None else f"{v:.4g}"
+    return "n/a" if v is None else f"{v:.4g}"
 
 
 def _comparisons(claim: study.Claim, x: str) -> list[str]:
@@ -86,7 +86,7 @@ def render(rows, grid, longer, epochs, claims, answers, checks, uri: str, wall_m
     lines += ["## Training long enough", "",
               f"A run counts as converged when its validation ELBO gains at most {study.SLOPE_LIMIT} nats per epoch "
               f"over its last 20% of epochs (`val_elbo_slope`). {len(used)} of {len(grid)} grid runs are; the others "
-              "are left out of every verdict" + (": " + ", ".join(f"{r.name} ({_num(r.metrics['val_elbo_slope'])})"
+              "are left out of every verdict" + (": " + ", ".join(f"{r.name} ({_num(r.metrics.get('val_elbo_slope'))})"
                                                                 for r in left_out) if left_out else "") + ".", ""]
     if checks:
         inside = sum(c.within for c in checks)
