@@ -47,7 +47,7 @@ def _rows(uri):
     import mlflow
 
     rows = study.fetch_rows(mlflow.MlflowClient(uri), tracking.EXPERIMENT)
-    g, longer, epochs = study.split_epochs(rows)
+    g, longer = study.split_epochs(rows, 20)
     return [r for r in g if r.converged], g, longer
 
 
@@ -58,24 +58,40 @@ def noise(s):
 def test_deeper_and_closer_while_keeping_information(mlflow_store):
     _log_rows(mlflow_store, grid(lambda d, z, s: {
         "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "kl_q_prior": (3.0 if d == 1 else 2.0) + noise(s),
-        "mutual_info": 8.0 + noise(s), "ks_mean_active": 0.05 + 0.01 * z + noise(s) / 10}))
+        "mutual_info": 8.0 + noise(s), "avg_kl": (12.0 if d == 1 else 11.0) + noise(s),
+        "ks_mean_active": 0.05 + 0.01 * z + noise(s) / 10}))
     used, g, _ = _rows(mlflow_store)
     assert len(g) == 8  # the unfinished run is not a row
     depth, latent = study.depth_claim(used), study.latent_claim(used)
     assert depth.verdict == "holds"
     assert [c.verdict for c in depth.tables["kl_q_prior_lower_bound"].values()] == ["lower", "lower"]
     assert depth.tables["kl_q_prior_lower_bound"][2].diff == pytest.approx(-1.0)
+    assert depth.tables[study.POPULATION_INFO][2].verdict == "no clear change"  # 12 - 2 = 11 - 1
     assert latent.verdict == "does not hold"  # more dimensions: higher KS
 
 
 def test_closer_only_by_keeping_less_information(mlflow_store):
-    """A deeper encoder whose q is closer to N(0,I) because it encodes less about x."""
+    """A deeper encoder whose q is closer to N(0,I) because it encodes less about x: the average KL
+    drops by 4 nats, of which 1 is the closer q and 3 the information given up. The index-code
+    mutual information sits at its ceiling and shows nothing."""
     _log_rows(mlflow_store, grid(lambda d, z, s: {
-        "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "mutual_info": (9.0 if d == 1 else 6.0) + noise(s)}))
+        "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "avg_kl": (24.0 if d == 1 else 20.0),
+        "mutual_info": 10.8 + noise(s)}))
     used, _, _ = _rows(mlflow_store)
     claim = study.depth_claim(used)
     assert claim.verdict == "holds only by keeping less information"
     assert all("closer but keeping less information" in f for f in claim.findings)
+
+
+def test_closer_giving_up_a_little_information(mlflow_store):
+    """Population information clearly lower, but by a tenth of the distance closed."""
+    _log_rows(mlflow_store, grid(lambda d, z, s: {
+        "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "avg_kl": (12.0 if d == 1 else 10.9) + noise(s)}))
+    used, _, _ = _rows(mlflow_store)
+    claim = study.depth_claim(used)
+    assert [c.verdict for c in claim.tables[study.POPULATION_INFO].values()] == ["lower", "lower"]
+    assert claim.verdict == "holds"
+    assert all("closer, giving up only a little information" in f for f in claim.findings)
 
 
 def test_non_converged_runs_are_left_out(mlflow_store, tmp_path, monkeypatch):
@@ -86,7 +102,7 @@ def test_non_converged_runs_are_left_out(mlflow_store, tmp_path, monkeypatch):
     assert len(used) == 4 and len(g) == 8
     assert study.depth_claim(used).verdict == "cannot be decided"
     monkeypatch.chdir(tmp_path)
-    report.main(["--out", str(tmp_path / "reports")])
+    report.main(["--out", str(tmp_path / "reports"), "--epochs", "20"])
     text = (tmp_path / "reports" / "study.md").read_text()
     assert "4 of 8 grid runs are; the others are left out of every verdict: exp-4 (2)" in text
     with open(tmp_path / "reports" / "study.csv") as f:
@@ -95,15 +111,17 @@ def test_non_converged_runs_are_left_out(mlflow_store, tmp_path, monkeypatch):
 
 
 def test_one_seed_cannot_decide(mlflow_store, tmp_path, monkeypatch):
-    _log_rows(mlflow_store, grid(lambda d, z, s: {"kl_q_prior_lower_bound": 1.0 / d}, seeds=(0,)))
+    rows = grid(lambda d, z, s: {"kl_q_prior_lower_bound": 1.0 / d}, seeds=(0,))
+    _log_rows(mlflow_store, rows + [{**rows[0], "epochs": 10}])  # another study's run: not part of this one
     monkeypatch.chdir(tmp_path)
-    report.main(["--out", str(tmp_path / "reports")])
+    report.main(["--out", str(tmp_path / "reports"), "--epochs", "20"])
     text = (tmp_path / "reports" / "study.md").read_text()
     assert text.count(": cannot be decided.**") == 2
     assert "two converged seeds at each end" in text
     for name in ("study_surgery.png", "study_match.png", "study_samplers.png"):
         assert (tmp_path / "reports" / name).stat().st_size > 10_000
-    assert text.count("| exp-") == 4  # every experiment in the table
+    assert text.count("| exp-") == 4  # every experiment of the study in the table
+    assert "1 run of the store at other epoch counts is not part of it" in text
     assert str(tmp_path) not in text  # the store is named without a path of this machine
 
 
@@ -123,5 +141,25 @@ def test_sampling_answer_and_convergence_slice(mlflow_store):
 def test_report_without_runs_fails_clearly(mlflow_store, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(report.PriorgapError, match="no complete pipeline runs"):
-        report.main(["--out", str(tmp_path / "reports")])
+        report.main(["--out", str(tmp_path / "reports"), "--epochs", "20"])
     assert not (tmp_path / "reports").exists()
+
+
+def test_verdict_checked_at_twice_the_epochs(mlflow_store):
+    """Depth 3 is closer at 20 epochs at both latent sizes; at 40 epochs it stays closer at latent
+    size 2 but not at 10: the second comparison does not persist."""
+    def bound(d, z, longer=False):
+        return 1.0 if d == 1 else (0.5 if z == 2 or not longer else 1.5)
+    rows = grid(lambda d, z, s: {"kl_q_prior_lower_bound": bound(d, z) + noise(s)})
+    rows += grid(lambda d, z, s: {"epochs": 40, "kl_q_prior_lower_bound": bound(d, z, longer=True)}, seeds=(0,))
+    _log_rows(mlflow_store, rows)
+    used, g, longer = _rows(mlflow_store)
+    assert len(g) == 8 and len(longer) == 4
+    found = [q for q in study.persistence(study.depth_claim(used), longer, study.DEPTH, study.LATENT)
+             if q.measure == "kl_q_prior_lower_bound"]
+    assert [(q.grid.within, q.grid.verdict, q.longer, q.agrees) for q in found] == [
+        (2.0, "lower", -0.5, True), (10.0, "lower", 0.5, False)]
+    # mutual information is the same everywhere: "no clear change", and the slice agrees (a zero difference)
+    mi = [q for q in study.persistence(study.depth_claim(used), longer, study.DEPTH, study.LATENT)
+          if q.measure == "mutual_info"]
+    assert [q.agrees for q in mi] == [True, True]

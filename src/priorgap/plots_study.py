@@ -32,27 +32,36 @@ def _lines(ax, rows, metric, by_depth=True, label="", color=None):
 
 
 def surgery(rows, path):
-    """ELBO surgery: mean KL(Q(z|x) || N(0,I)) = mutual information + KL(q || N(0,I)), per latent
-    size (one panel each) and encoder depth, with log N, the ceiling of the information, marked."""
+    """ELBO surgery: mean KL(Q(z|x) || N(0,I)) = information + KL(q || N(0,I)), per latent size (one
+    panel each) and encoder depth, split twice: over the training mixture (index-code information,
+    at most log N, marked) and over the population (held-out bound; the information is the rest)."""
     latents = sorted({r.x(study.LATENT) for r in rows})
     depths = sorted({r.x(study.DEPTH) for r in rows})
-    mi, kl = study.by_setting(rows, "mutual_info"), study.by_setting(rows, "kl_q_prior")
-    fig, axes = plt.subplots(1, len(latents), figsize=(3.1 * len(latents), 3.8), sharey=True, squeeze=False)
+    mean = {m: {k: np.mean(v) for k, v in study.by_setting(rows, m).items()}
+            for m in ("mutual_info", "kl_q_prior", study.POPULATION_INFO, "kl_q_prior_lower_bound")}
+    splits = [("training mixture", "mutual_info", "kl_q_prior", "", "index-code information (at most log N)",
+               "KL(q_train || N(0,I))"),
+              ("population", study.POPULATION_INFO, "kl_q_prior_lower_bound", "//", "population information",
+               "held-out bound on KL(q_pop || N(0,I))")]
+    fig, axes = plt.subplots(1, len(latents), figsize=(3.3 * len(latents), 4.2), sharey=True, squeeze=False)
     for ax, latent in zip(axes[0], latents):
         xs = np.arange(len(depths))
-        m = [np.mean(mi.get((d, latent), [np.nan])) for d in depths]
-        k = [np.mean(kl.get((d, latent), [np.nan])) for d in depths]
-        ax.bar(xs, m, color="tab:blue", label="mutual information I(x; z)")
-        bars = ax.bar(xs, k, bottom=m, color="tab:orange", label="KL(q || N(0,I)), training mixture")
-        ax.bar_label(bars, labels=[f"{a + b:.1f}" for a, b in zip(m, k)], fontsize=7, padding=1)
+        for j, (_, info, kl, hatch, info_label, kl_label) in enumerate(splits):
+            at = xs + (j - 0.5) * 0.4
+            m = [mean[info].get((d, latent), np.nan) for d in depths]
+            k = [mean[kl].get((d, latent), np.nan) for d in depths]
+            ax.bar(at, m, 0.38, color="tab:blue", hatch=hatch, edgecolor="white", label=info_label)
+            bars = ax.bar(at, k, 0.38, bottom=m, color="tab:orange", hatch=hatch, edgecolor="white", label=kl_label)
+            ax.bar_label(bars, labels=[f"{b:.1f}" for b in k], fontsize=6, padding=1)
         ax.axhline(rows[0].log_n, color="black", ls="--", lw=1, label=f"log N = {rows[0].log_n:.2f}")
-        ax.set_xticks(xs, [f"{d:g}" for d in depths])
+        ax.set_xticks(xs, [f"{d:g}\ntrain | pop." for d in depths], fontsize=8)
         ax.set_xlabel("encoder depth")
         ax.set_title(f"latent size {latent:g}", fontsize=10)
         ax.grid(alpha=0.3, axis="y")
     axes[0][0].set_ylabel("mean KL(Q(z|x) || N(0,I)) (nats)")
-    axes[0][0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("where the KL term goes: information about x, or mismatch of q with N(0,I) (mean over seeds)")
+    axes[0][0].legend(fontsize=6.5, loc="upper left")
+    fig.suptitle("where the KL term goes: information about x, or mismatch of q with N(0,I); left bar of each pair: "
+                 "training mixture, right (hatched): population; orange figure = the KL (mean over seeds)", fontsize=9)
     save_figure(fig, path)
 
 

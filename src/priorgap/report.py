@@ -1,6 +1,9 @@
 """The study report: every experiment in the MLflow store -> reports/study.{md,csv} and figures.
 
-    python -m priorgap.report [--out reports] [--experiment priorgap]     (or: make report)
+    python -m priorgap.report [--out reports] [--experiment priorgap] [--epochs N]   (or: make report)
+
+The study's epochs default to params.yaml's train.epochs (the grid sweeps params.yaml); runs at
+twice as many are the convergence slice, runs at other counts are counted and left out.
 
 Reads the pipeline runs through MLflow's search API (MLFLOW_TRACKING_URI, else mlflow.db at the
 repository root), so it sees the experiments of every machine that logged to the same server.
@@ -13,13 +16,13 @@ import argparse
 import csv
 from pathlib import Path
 
-from . import PriorgapError, plots_study, study, summary, tracking
+from . import PriorgapError, config, plots_study, study, summary, tracking
 from .cli import run_stage
 from .outputs import atomic_dir
 
 SETTINGS = [("depth", study.DEPTH), ("latent", study.LATENT), ("seed", study.SEED), ("epochs", study.EPOCHS)]
 TABLE = [("test ELBO", "test_elbo"), ("slope", "val_elbo_slope"), ("KL bound", "kl_q_prior_lower_bound"),
-         ("KL(q‖p)", "kl_q_prior"), ("MI", "mutual_info"), ("AU", "active_units"), ("KS act.", "ks_mean_active"),
+         ("KL(q‖p)", "kl_q_prior"), ("info pop.", study.POPULATION_INFO), ("MI", "mutual_info"), ("AU", "active_units"), ("KS act.", "ks_mean_active"),
          ("holes", "holes_heldout"), ("fd prior", "fd.prior"), ("fd gmm", "fd.gmm"), ("fd flow", "fd.flow"),
          ("fd 2-stage", "fd.two_stage"), ("fd replay", "fd.aggregate"), ("vs recon prior", "fd_vs_recon.prior")]
 
@@ -33,10 +36,6 @@ def store_name(uri: str) -> str:
         return f"`{db.relative_to(tracking.repo_root())}` at the repository root"
     except ValueError:
         return f"the SQLite store `{db.name}`"
-
-
-def _num(v) -> str:
-    return "n/a" if v is None else f"{v:.4g}"
 
 
 def _comparisons(claim: study.Claim, x: str) -> list[str]:
@@ -62,10 +61,12 @@ def _claim_md(claim: study.Claim, x: str) -> list[str]:
             + [f"- {f}" for f in claim.findings] + [""] + _comparisons(claim, x))
 
 
-def render(rows, grid, longer, epochs, claims, answers, checks, uri: str, wall_minutes: float) -> str:
+def render(rows, grid, longer, epochs, claims, answers, checks, persisting, uri: str, other: int) -> str:
     used = [r for r in grid if r.converged]
     left_out = [r for r in grid if not r.converged]
     values = lambda key: ", ".join(sorted({r.params[key] for r in grid}, key=float))  # noqa: E731
+    minutes = sum(r.end_ms - r.start_ms for r in rows) / 60_000
+    span = (max(r.end_ms for r in rows) - min(r.start_ms for r in rows)) / 60_000
     seeds = {(r.x(study.DEPTH), r.x(study.LATENT)): 0 for r in grid}
     for r in grid:
         seeds[(r.x(study.DEPTH), r.x(study.LATENT))] += 1
@@ -74,9 +75,12 @@ def render(rows, grid, longer, epochs, claims, answers, checks, uri: str, wall_m
         f"{len(rows)} experiments from {store_name(uri)}: the grid ({len(grid)} runs of {epochs} epochs; encoder depth "
         f"{values(study.DEPTH)} with the decoder held at {grid[0].params.get('model.decoder.depth')} x "
         f"{grid[0].params.get('model.decoder.width')}; latent size {values(study.LATENT)}; seeds {values(study.SEED)}) "
-        f"and a convergence slice ({len(longer)} runs of {2 * epochs} epochs, one seed). Wall time from the first "
-        f"run's start to the last one's end: {wall_minutes:.0f} minutes. Regenerate with `make report`; every "
-        "number below is a row, or a mean over rows, of `study.csv`.", "",
+        f"and a convergence slice ({len(longer)} runs of {2 * epochs} epochs, one seed)"
+        + (f"; {other} run{'s' * (other > 1)} of the store at other epoch counts "
+           f"{'are' if other > 1 else 'is'} not part of it" if other else "") + ". "
+        f"Run time summed over the experiments: {minutes:.0f} minutes; from the first one's start to the last one's "
+        f"end: {span:.0f} minutes (two run at a time on two cores; the span also counts any pause between sessions). "
+        "Regenerate with `make report`; every number below is a row, or a mean over rows, of `study.csv`.", "",
     ]
     short = [f"depth {d:g}, latent {latent:g}: {n} seeds" for (d, latent), n in seeds.items() if n < 3]
     sliced = {(r.x(study.DEPTH), r.x(study.LATENT)) for r in longer}
@@ -86,7 +90,7 @@ def render(rows, grid, longer, epochs, claims, answers, checks, uri: str, wall_m
     lines += ["## Training long enough", "",
               f"A run counts as converged when its validation ELBO gains at most {study.SLOPE_LIMIT} nats per epoch "
               f"over its last 20% of epochs (`val_elbo_slope`). {len(used)} of {len(grid)} grid runs are; the others "
-              "are left out of every verdict" + (": " + ", ".join(f"{r.name} ({_num(r.metrics.get('val_elbo_slope'))})"
+              "are left out of every verdict" + (": " + ", ".join(f"{r.name} ({summary.fmt(r.metrics.get('val_elbo_slope'))})"
                                                                 for r in left_out) if left_out else "") + ".", ""]
     if checks:
         inside = sum(c.within for c in checks)
@@ -98,7 +102,25 @@ def render(rows, grid, longer, epochs, claims, answers, checks, uri: str, wall_m
                 m, sd, n = c.seeds
                 lines.append(f"| {c.depth:g} | {c.latent:g} | {c.metric} | {m:.4g} ± {sd:.2g} ({n}) | {c.longer:.4g} |")
         lines.append("")
-    lines += ["## Claim 1: encoder depth", ""] + _claim_md(claims[0], "depth")
+    if persisting:
+        agree = sum(q.agrees for _, q in persisting)
+        lines += [f"Would the verdicts change with more training? Each comparison below is repeated on the slice "
+                  f"(one seed at {2 * epochs} epochs): {agree} of {len(persisting)} point the same way (for \"no clear "
+                  f"change\": within {study.Z:g} single-run sd of zero).", "",
+                  f"| claim | within | measure | at {epochs} epochs: difference ± se (verdict) | at {2 * epochs} epochs | "
+                  "same way |", "|---|---|---|---|---|---|"]
+        for claim, q in persisting:
+            lines.append(f"| {claim} | {q.grid.within:g} | {q.measure} | {q.grid.diff:+.4g} ± {q.grid.se:.2g} "
+                         f"({q.grid.verdict}) | {q.longer:+.4g} | {'yes' if q.agrees else '**no**'} |")
+        lines.append("")
+    log_n = grid[0].log_n
+    lines += ["## Claim 1: encoder depth", "",
+              "Closer is judged on the held-out bound (the population's q). Information kept is judged on the "
+              f"population information `{study.POPULATION_INFO}` = avg_kl - kl_q_prior_lower_bound (ELBO surgery "
+              "on the population; not capped). The logged `mutual_info` is the index-code information of the "
+              f"training mixture, avg_kl - kl_q_prior: it cannot exceed log N = {log_n:.2f} and, once the codes of "
+              "the training images no longer overlap, sits just below it whatever the encoder keeps; it is shown "
+              "beside, not judged.", ""] + _claim_md(claims[0], "depth")
     lines += ["![ELBO surgery](study_surgery.png)", "",
               "## Claim 2: latent size", ""] + _claim_md(claims[1], "latent size")
     lines += ["![match](study_match.png)", "", "## Does sampling N(0,I) hurt?", ""]
@@ -107,7 +129,7 @@ def render(rows, grid, longer, epochs, claims, answers, checks, uri: str, wall_m
               "| run | " + " | ".join(c for c, _ in SETTINGS + TABLE) + " | converged |",
               "|" + "---|" * (len(SETTINGS) + len(TABLE) + 2)]
     for r in rows:
-        cells = [r.params.get(k, "") for _, k in SETTINGS] + [_num(r.metrics.get(k)) for _, k in TABLE]
+        cells = [r.params.get(k, "") for _, k in SETTINGS] + [summary.fmt(r.metrics.get(k)) for _, k in TABLE]
         lines.append(f"| {r.name} | " + " | ".join(cells) + f" | {'yes' if r.converged else 'no'} |")
     return "\n".join(lines) + "\n"
 
@@ -115,16 +137,18 @@ def render(rows, grid, longer, epochs, claims, answers, checks, uri: str, wall_m
 def write_csv(rows, path: Path) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["run", *(n for n, _ in SETTINGS), "decoder_depth", "decoder_width", "converged", *summary.HEADLINE])
+        w.writerow(["run", *(n for n, _ in SETTINGS), "decoder_depth", "decoder_width", "converged", *summary.HEADLINE,
+                    study.POPULATION_INFO])
         for r in rows:
             w.writerow([r.name, *(r.params.get(k, "") for _, k in SETTINGS), *(r.params.get(k, "") for k in study.DECODER),
-                        r.converged, *(r.metrics.get(k, "") for k in summary.HEADLINE)])
+                        r.converged, *(r.metrics.get(k, "") for k in (*summary.HEADLINE, study.POPULATION_INFO))])
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("reports"))
     ap.add_argument("--experiment", default=tracking.EXPERIMENT)
+    ap.add_argument("--epochs", type=int, help="the study's training epochs (default: train.epochs of params.yaml)")
     args = ap.parse_args(argv)
     uri = tracking.tracking_uri()
     tracking.check_reachable(uri)
@@ -134,19 +158,24 @@ def main(argv=None):
     if not rows:
         raise PriorgapError(f"no complete pipeline runs in experiment '{args.experiment}' at {store_name(uri)}; "
                             "run `dvc repro` or `dvc exp run` first")
-    grid, longer, epochs = study.split_epochs(rows)
+    epochs = args.epochs or config.load(tracking.repo_root() / "params.yaml", "train").epochs
+    grid, longer = study.split_epochs(rows, epochs)
+    if not grid:
+        raise PriorgapError(f"no complete pipeline runs of {epochs} epochs (of {len(rows)}); pass --epochs, or run the grid")
+    other, rows = len(rows) - len(grid) - len(longer), [r for r in rows if r.x(study.EPOCHS) in (epochs, 2 * epochs)]
     used = [r for r in grid if r.converged]
     claims = [study.depth_claim(used), study.latent_claim(used)]
     answers = study.sampling_answers(study.sampling(used))
     checks = study.convergence(grid, longer)
-    wall = (max(r.end_ms for r in rows) - min(r.start_ms for r in rows)) / 60_000
+    persisting = ([("depth", q) for q in study.persistence(claims[0], longer, study.DEPTH, study.LATENT)]
+                  + [("latent size", q) for q in study.persistence(claims[1], longer, study.LATENT, study.DEPTH)])
     with atomic_dir(args.out) as tmp:
         if used:
             plots_study.surgery(used, tmp / "study_surgery.png")
             plots_study.match(used, tmp / "study_match.png")
             plots_study.samplers(used, tmp / "study_samplers.png")
         write_csv(rows, tmp / "study.csv")
-        (tmp / "study.md").write_text(render(rows, grid, longer, epochs, claims, answers, checks, uri, wall))
+        (tmp / "study.md").write_text(render(rows, grid, longer, epochs, claims, answers, checks, persisting, uri, other))
     for c in claims:
         print(f"report: {c.text}: {c.verdict}")
     for latent, text in answers.items():

@@ -2,7 +2,8 @@
 
 Rows: every finished pipeline run whose headline holds the study's figures, one per setting
 (encoder depth, decoder shape, latent size, seed, epochs; the newest where a setting ran twice).
-The grid is the most common epoch count; runs at twice as many epochs are the convergence slice.
+The grid is the runs at the study's epochs (params.yaml's train.epochs); runs at twice as many
+epochs are the convergence slice; runs at any other count are not part of the study.
 
 Convergence: a run counts as converged when its validation ELBO gains at most SLOPE_LIMIT nats
 per epoch over its last 20% of epochs; the others are listed and left out of every verdict. The
@@ -11,11 +12,19 @@ slice checks the rule: at twice the epochs, do the figures move beyond the seed 
 Comparisons: "Y is lower at the largest X than at the smallest", within each value of a third
 param, is the difference of the seed means against its Welch standard error (Z of them to
 count). Two seeds at each end are needed; with none decidable a claim cannot be decided.
+
+Claim 1 asks whether a deeper encoder gets closer "while keeping as much information". The logged
+mutual_info is the index-code information of the training mixture, avg_kl - KL(q_train || p): it
+cannot exceed log N and sits within 0.2 nats of it from latent size ~10 up, whatever the encoder
+keeps, so it cannot answer there. ELBO surgery on the population instead, average KL =
+I_pop(x; z) + KL(q_pop || p), gives POPULATION_INFO = avg_kl - kl_q_prior_lower_bound: not capped,
+and (the bound being a lower bound) an upper estimate of I_pop whose slack is the bound's, the same
+for both sides of a comparison to first order. The information given up counts as the reason q
+got closer when it is at least INFO_SHARE of the distance closed (both in nats of one budget).
 """
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from statistics import mean, stdev
 
@@ -26,10 +35,12 @@ Z = 2.0  # a difference counts when it exceeds Z standard errors
 # is plainly not done; the convergence slice in the report shows how far the figures of the runs
 # below it still move at twice the epochs.
 SLOPE_LIMIT = 0.5  # nats per epoch
+INFO_SHARE = 0.5  # a mutual-information loss explains a closer q when it is >= this share of the gain
 from .summary import FITTED  # noqa: E402  (the fitted densities, one list for the row and the study)
 REQUIRED = ("test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "avg_kl",
             "active_units", "fd.prior", "fd_vs_recon.prior")
 CONVERGENCE_METRICS = ("kl_q_prior_lower_bound", "mutual_info", "active_units", "fd.prior", "fd.gmm")
+POPULATION_INFO = "population_info"  # derived per row: avg_kl - kl_q_prior_lower_bound (see above)
 
 
 @dataclass
@@ -81,7 +92,7 @@ def fetch_rows(client, experiment_name: str) -> list[Row]:
     # a pipeline run's end: its summarize stage run's (the status update leaves end_time empty)
     ends = {r.data.tags.get("mlflow.parentRunId"): r.info.end_time or 0 for r in _search(
         client, exp.experiment_id, "tags.`priorgap.stage` = 'summarize' and attributes.status = 'FINISHED'")}
-    rows = [Row(r.info.run_name, dict(r.data.params), dict(r.data.metrics), r.info.start_time,
+    rows = [Row(r.info.run_name, dict(r.data.params), with_population_info(r.data.metrics), r.info.start_time,
                 ends.get(r.info.run_id) or r.info.end_time or r.info.start_time)
             for r in runs if r.info.status == "FINISHED" and DEPTH in r.data.params and LATENT in r.data.params
             and all(k in r.data.metrics for k in REQUIRED)]
@@ -90,16 +101,23 @@ def fetch_rows(client, experiment_name: str) -> list[Row]:
                                                    r.x(EPOCHS) if EPOCHS in r.params else 0))
 
 
-def split_epochs(rows: list[Row]) -> tuple[list[Row], list[Row], int]:
-    """(grid, convergence slice at twice the epochs, the grid's epochs)."""
-    if not rows:
-        return [], [], 0
-    epochs = Counter(int(r.x(EPOCHS)) for r in rows).most_common(1)[0][0]
-    return [r for r in rows if r.x(EPOCHS) == epochs], [r for r in rows if r.x(EPOCHS) == 2 * epochs], epochs
+def with_population_info(metrics: dict) -> dict:
+    return {**metrics, POPULATION_INFO: metrics["avg_kl"] - metrics["kl_q_prior_lower_bound"]}
+
+
+def split_epochs(rows: list[Row], epochs: int) -> tuple[list[Row], list[Row]]:
+    """(grid at the study's epochs, convergence slice at twice as many); other runs are not in the study."""
+    return [r for r in rows if r.x(EPOCHS) == epochs], [r for r in rows if r.x(EPOCHS) == 2 * epochs]
 
 
 def spread(values: list[float]) -> tuple[float, float, int]:
     return mean(values), (stdev(values) if len(values) > 1 else 0.0), len(values)
+
+
+def welch_se(a: tuple[float, float, int], b: tuple[float, float, int]) -> float:
+    """Standard error of the difference of two seed means (their spreads), variances unpooled."""
+    (_, sa, na), (_, sb, nb) = a, b
+    return math.sqrt(sa**2 / na + sb**2 / nb)
 
 
 def by_setting(rows: list[Row], metric: str, by=(DEPTH, LATENT)) -> dict[tuple, list[float]]:
@@ -155,7 +173,7 @@ class Comparison:
 
     @property
     def se(self) -> float:
-        return math.sqrt(stdev(self.low) ** 2 / len(self.low) + stdev(self.high) ** 2 / len(self.high))
+        return welch_se(spread(self.low), spread(self.high))
 
     @property
     def verdict(self) -> str:
@@ -184,6 +202,36 @@ def compare(rows: list[Row], y: str, x: str, within: str) -> tuple[dict[float, C
 
 
 @dataclass
+class Persistence:
+    """A grid comparison (seed means) against the same difference in the slice at twice the epochs
+    (one seed each end): does the verdict still point the same way with more training?"""
+
+    measure: str
+    grid: Comparison
+    longer: float  # high minus low in the slice
+
+    @property
+    def agrees(self) -> bool:
+        if self.grid.verdict == "lower":
+            return self.longer < 0
+        if self.grid.verdict == "higher":
+            return self.longer > 0
+        # no clear change: a one-seed difference has sd sqrt(sd_low^2 + sd_high^2)
+        sd = math.hypot(spread(self.grid.low)[1], spread(self.grid.high)[1])
+        return abs(self.longer) <= Z * sd + 1e-9
+
+
+def persistence(claim: Claim, longer: list[Row], x: str, within: str) -> list[Persistence]:
+    out = []
+    for measure, table in claim.tables.items():
+        for w, c in table.items():
+            at = {r.x(x): r.metrics.get(measure) for r in longer if r.x(within) == w}
+            if at.get(c.low_x) is not None and at.get(c.high_x) is not None:
+                out.append(Persistence(measure, c, at[c.high_x] - at[c.low_x]))
+    return out
+
+
+@dataclass
 class Claim:
     text: str
     verdict: str = ""
@@ -201,38 +249,50 @@ def _undecided(claim: Claim, x: str, missing: list[str]) -> Claim:
 
 def depth_claim(rows: list[Row]) -> Claim:
     """Claim 1: a deeper encoder brings q closer to N(0,I). Closer on the population bound, and
-    whether it kept as much information (mutual information not clearly lower) doing so."""
+    whether it got there by keeping less information (a clear loss of population information of at
+    least INFO_SHARE of the bound's gain)."""
     claim = Claim("A deeper encoder brings q(z) closer to N(0,I)")
-    measures = ("kl_q_prior_lower_bound", "kl_q_prior", "mutual_info", "test_elbo")
+    measures = ("kl_q_prior_lower_bound", "kl_q_prior", POPULATION_INFO, "mutual_info", "test_elbo")
     missing = []
     for y in measures:
         claim.tables[y], m = compare(rows, y, DEPTH, LATENT)
         missing += m if y == measures[0] else []
-    bound, train, mi = (claim.tables[k] for k in measures[:3])
+    bound, train, mi, index, elbo = (claim.tables[k] for k in measures)
     if not bound:
         return _undecided(claim, DEPTH, missing)
-    counts = Counter()
+    at: dict[str, list[str]] = {}  # outcome -> the latent sizes where it was found
     for w, c in bound.items():
-        if c.verdict == "lower":
-            outcome = "closer but keeping less information" if mi[w].verdict == "lower" else "closer, keeping as much information"
+        if c.verdict == "lower" and mi[w].verdict == "lower":
+            less = -mi[w].diff >= INFO_SHARE * -c.diff
+            outcome = "closer but keeping less information" if less else "closer, giving up only a little information"
+        elif c.verdict == "lower":
+            outcome = "closer, keeping as much information"
         else:
             outcome = "not closer" if c.verdict == "no clear change" else "farther"
-        counts[outcome] += 1
-        note = "" if train[w].verdict == c.verdict else (f"; the training mixture's KL says {train[w].verdict} "
+        at.setdefault(outcome, []).append(f"{w:g}")
+        note = (f"; index-code mutual information {index[w].diff:+.3g} ± {index[w].se:.2g} (at most log N)"
+                f"; test ELBO {elbo[w].diff:+.3g} ± {elbo[w].se:.2g}")
+        note += "" if train[w].verdict == c.verdict else (f"; the training mixture's KL says {train[w].verdict} "
                                                           f"({train[w].diff:+.3g} ± {train[w].se:.2g})")
         claim.findings.append(f"latent size {w:g}: depth {c.high_x:g} against {c.low_x:g}: {outcome} (population bound "
-                              f"{c.diff:+.3g} ± {c.se:.2g} nats, mutual information {mi[w].diff:+.3g} ± {mi[w].se:.2g}){note}")
+                              f"{c.diff:+.3g} ± {c.se:.2g} nats, population information {mi[w].diff:+.3g} ± {mi[w].se:.2g}){note}")
     n = len(bound)
-    keep, less = counts["closer, keeping as much information"], counts["closer but keeping less information"]
+    same, little, less = (at.get(k, []) for k in ("closer, keeping as much information",
+                                                  "closer, giving up only a little information",
+                                                  "closer but keeping less information"))
+    keep, less = len(same) + len(little), len(less)
     if keep > n / 2:
         claim.verdict = "holds"
     elif keep + less > n / 2:
         claim.verdict = "holds only by keeping less information"
     else:
         claim.verdict = "does not hold"
+    where = lambda sizes: f"{len(sizes)} ({', '.join(sizes)})" if sizes else "0"  # noqa: E731
     claim.reason = (f"of {n} latent sizes, the deepest encoder is closer to N(0,I) on the held-out bound while keeping "
-                    f"as much information in {keep}, closer but with less information in {less}, and not closer in "
-                    f"{n - keep - less}")
+                    f"as much information in {where(same)}, closer while giving up less than {INFO_SHARE:g} nat of "
+                    f"information per nat gained in {where(little)}, closer mainly by keeping less information in "
+                    f"{where(at.get('closer but keeping less information', []))}, and not closer in "
+                    f"{where(at.get('not closer', []) + at.get('farther', []))}")
     return claim
 
 
@@ -275,8 +335,7 @@ class Sampling:
     @staticmethod
     def worse(a, b) -> bool:
         """a clearly above b (Welch, Z standard errors); needs two seeds each."""
-        (ma, sa, na), (mb, sb, nb) = a, b
-        return na >= 2 and nb >= 2 and ma - mb > Z * math.sqrt(sa**2 / na + sb**2 / nb)
+        return a[2] >= 2 and b[2] >= 2 and a[0] - b[0] > Z * welch_se(a, b)
 
 
 def sampling(rows: list[Row]) -> list[Sampling]:
