@@ -67,7 +67,8 @@ def surgery(rows, path):
 
 def match(rows, path):
     panels = [("kl_q_prior_lower_bound", "held-out bound on KL(q_pop || N(0,I)) (nats)"),
-              ("kl_q_prior", "KL(q_train || N(0,I)) (nats)"), ("mutual_info", "mutual information (nats)"),
+              ("kl_q_prior", "KL(q_train || N(0,I)) (nats)"),
+              (study.POPULATION_INFO, "population information: avg_kl - bound (nats)"),
               ("active_units", "active units"), ("ks_mean_active", "mean KS statistic, active units (lower = closer)"),
               ("holes_heldout", "holes, held-out threshold (lower = better)")]
     latents = sorted({r.x(study.LATENT) for r in rows})
@@ -98,10 +99,10 @@ def samplers(rows, path):
                 _lines(ax, here, f"{prefix}.{s}", label=name, color=colors[s])
             _latent_axis(ax, latents)
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))  # 1, 2, 5, 10, 20, ...
             ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-            ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-            ax.tick_params(axis="y", which="minor", labelsize=6)
-            ax.set_ylabel(f"{label} (lower is better)" if col == 0 else "")
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labelled minor ticks overlap
+            ax.set_ylabel(f"{label}\n(lower is better)" if col == 0 else "")
             ax.set_title(f"encoder depth {depth:g}", fontsize=10)
     axes[0][0].legend(fontsize=8)
     fig.suptitle("does sampling N(0,I) hurt? decoded samples per sampler (mean ± sd over seeds)")
