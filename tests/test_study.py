@@ -134,6 +134,8 @@ def test_sampling_answer_and_convergence_slice(mlflow_store):
     answer = study.sampling_answers(study.sampling(used))[2.0]
     assert answer.startswith("yes: N(0,I) is clearly worse than the best fitted density at 1 of 1 depths")
     assert "(fd to the reconstructions 51 against 6; replaying q 2)" in answer
+    # the slice run keeps the synthetic fd (prior 100, best gmm 40): still worse, on both measures
+    assert study.sampling_on_slice(study.sampling(used), longer) == {"fd": (1, 1), "fd_vs_recon": (1, 1)}
     checks = {c.metric: c for c in study.convergence(g, longer)}
     assert checks["kl_q_prior_lower_bound"].within and not checks["mutual_info"].within
 

@@ -373,3 +373,16 @@ def sampling_answers(results: list[Sampling]) -> dict[float, str]:
                            f"{hurt} of {len(here)} against real digits (fd {avg('fd', 'prior'):.3g} against "
                            f"{avg('fd', 'best'):.3g}; replay {avg('fd', 'aggregate'):.3g}), means over depths")
     return answers
+
+
+def sampling_on_slice(results: list[Sampling], longer: list[Row]) -> dict[str, tuple[int, int]]:
+    """Does N(0,I) stay worse than the grid's best fitted density at twice the epochs? Per
+    measure (fd, fd_vs_recon): (slice runs where it is, slice runs compared)."""
+    best = {(s.depth, s.latent): s.best for s in results}
+    out = {}
+    for prefix in ("fd", "fd_vs_recon"):
+        pairs = [(r.metrics.get(f"{prefix}.prior"), r.metrics.get(f"{prefix}.{best[(r.x(DEPTH), r.x(LATENT))]}"))
+                 for r in longer if (r.x(DEPTH), r.x(LATENT)) in best]
+        pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
+        out[prefix] = (sum(a > b for a, b in pairs), len(pairs))
+    return out
