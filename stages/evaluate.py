@@ -36,7 +36,8 @@ def main(argv=None):
         start = time.perf_counter()
         test_x, train_x = to_tensor(test_images, device), to_tensor(train_images, device)
         test_y = torch.from_numpy(test_labels).long().to(device)
-        real_feats, _ = classifier.apply(clf, test_x)
+        real_scored = classifier.apply(clf, test_x)
+        real_feats = real_scored[0]
         real_radii = knn_radii(real_feats, params.k)
         # The test codes come from the fixed binarisation of the test images, as in encode and in
         # the ELBO: reconstructions decode one z ~ Q(z|x) per test image, which is what a perfect
@@ -54,9 +55,10 @@ def main(argv=None):
         recon_feats = recon_scored[0]
         recon_radii = knn_radii(recon_feats, params.k)
 
-        def score(images, real=real_feats, radii=real_radii, vs_recon=True, scored=None):
+        def score(images, real=real_feats, radii=real_radii, vs_recon=True, scored=None, own=None):
             feats, probs = scored or classifier.apply(clf, images)
-            own = knn_radii(feats, params.k)  # the samples' own balls (recall), shared by both comparisons
+            if own is None:  # the samples' own balls (recall), shared by both comparisons
+                own = knn_radii(feats, params.k)
             row = report(images, feats, probs, real, radii, test_y, train_x, params.k, params.nn_samples, own)
             if vs_recon:  # the same figures with the decoder held fixed
                 vr = versus(feats, recon_feats, recon_radii, params.k, own)
@@ -79,7 +81,8 @@ def main(argv=None):
             train_pick = torch.randperm(len(train_x), generator=pick)[: params.n_samples].to(device)
             train_feats = classifier.apply(clf, train_x[train_pick])[0]
             references = {
-                "floor": score(test_x, real=train_feats, radii=knn_radii(train_feats, params.k), vs_recon=False),
+                "floor": score(test_x, real=train_feats, radii=knn_radii(train_feats, params.k), vs_recon=False,
+                               scored=real_scored, own=real_radii),
                 "reconstruction": score(recon, vs_recon=False, scored=recon_scored),
             }
             bar.update()

@@ -119,3 +119,21 @@ def test_prdc_agrees_with_the_prdc_package():
     ours = sq.prdc(torch.from_numpy(real), torch.from_numpy(fake), k=5)
     for key in ("precision", "recall", "density", "coverage"):
         assert ours[key] == pytest.approx(float(ref[key]), abs=1e-12), key
+
+
+def test_classifier_pool_fast_path_equals_max_pool2d():
+    from priorgap.classifier import MaxPool2
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randn(7, 3, 28, 28, generator=g))
+    x[:, :, :10] = 0.25  # a blank region: every window ties, as the background does after the first conv
+    pool = MaxPool2()
+    with torch.no_grad():
+        assert torch.equal(pool(x), torch.nn.functional.max_pool2d(x, 2))
+        odd = torch.randn(2, 1, 7, 7, generator=g)  # odd sizes fall back to max_pool2d (it floors)
+        assert torch.equal(pool(odd), torch.nn.functional.max_pool2d(odd, 2))
+    # with gradients it is max_pool2d itself, so training (and the trained classifier) is unchanged
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    pool(a).sum().backward()
+    torch.nn.functional.max_pool2d(b, 2).sum().backward()
+    assert torch.equal(a.grad, b.grad)

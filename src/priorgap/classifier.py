@@ -24,6 +24,23 @@ class ClassifierConfig:
     features: int = FEATURES
 
 
+class MaxPool2(nn.MaxPool2d):
+    """2 x 2 max pooling. Without gradients it takes the maximum of four strided views, which gives
+    the same values as max_pool2d and is about 9x faster on CPU (evaluate pools 60,000+ images).
+    Training keeps max_pool2d: after the ReLU the blank background ties everywhere, and its
+    gradient goes to one of the tied inputs where torch.maximum's splits it, so the trained
+    classifier would change in its last bits."""
+
+    def __init__(self):
+        super().__init__(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() or x.shape[-1] % 2 or x.shape[-2] % 2:
+            return super().forward(x)
+        return torch.maximum(torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]),
+                             torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))
+
+
 class Classifier(nn.Module):
     """Two 5x5 conv blocks (LeNet-like) and a 128-unit penultimate layer."""
 
@@ -32,8 +49,8 @@ class Classifier(nn.Module):
         self.cfg = cfg
         c = cfg.channels
         self.body = nn.Sequential(
-            nn.Conv2d(1, c, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # 14 x 14
-            nn.Conv2d(c, 2 * c, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # 7 x 7
+            nn.Conv2d(1, c, 5, padding=2), nn.ReLU(), MaxPool2(),  # 14 x 14
+            nn.Conv2d(c, 2 * c, 5, padding=2), nn.ReLU(), MaxPool2(),  # 7 x 7
             nn.Flatten(), nn.Linear(2 * c * 49, cfg.features), nn.ReLU(),
         )
         self.head = nn.Linear(cfg.features, 10)

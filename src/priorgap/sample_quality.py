@@ -56,22 +56,21 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, real_radii: torch.T
     real, fake = real.float(), fake.float()
     r_real = knn_radii(real, k, chunk) if real_radii is None else real_radii
     r_fake = knn_radii(fake, k, chunk) if fake_radii is None else fake_radii
-    inside_real = torch.zeros(len(fake), dtype=torch.bool, device=fake.device)  # fake in some real ball
-    balls_hit = torch.zeros(len(fake), dtype=torch.float64, device=fake.device)  # number of real balls holding it
+    balls_hit = torch.zeros(len(fake), dtype=torch.int64, device=fake.device)  # number of real balls holding each fake
     covered = torch.zeros(len(real), dtype=torch.bool, device=fake.device)  # real ball holding some fake
     inside_fake = torch.zeros(len(real), dtype=torch.bool, device=fake.device)  # real in some fake ball
     r2_real, r2_fake = r_real.square(), r_fake.square()  # compare squared distances: no sqrt pass
     for start in range(0, len(fake), chunk):
         d2 = _sq_dists(fake[start : start + chunk], real)  # (chunk, n_real)
         in_real_ball = d2 <= r2_real
-        inside_real[start : start + chunk] = in_real_ball.any(1)
-        balls_hit[start : start + chunk] = in_real_ball.sum(1, dtype=torch.float64)
+        # int32 counts (at most len(real)) sum twice as fast as float64 and are exact
+        balls_hit[start : start + chunk] = in_real_ball.sum(1, dtype=torch.int32)
         covered |= in_real_ball.any(0)
         inside_fake |= (d2 <= r2_fake[start : start + chunk, None]).any(0)
     return {
-        "precision": inside_real.double().mean().item(),
+        "precision": (balls_hit > 0).double().mean().item(),  # fake in some real ball
         "recall": inside_fake.double().mean().item(),
-        "density": (balls_hit.sum() / (k * len(fake))).item(),
+        "density": (balls_hit.sum().double() / (k * len(fake))).item(),
         "coverage": covered.double().mean().item(),
     }
 
