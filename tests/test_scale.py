@@ -1,15 +1,18 @@
 """The sweep and the multi-machine set-up, end to end with real DVC, git and an MLflow server.
 
-Each test clones this repository (its committed HEAD) into a temporary folder and runs tiny
-experiments there (1,000 training images, one epoch, small metric sample sizes): a few minutes
-in all on 2 CPU cores.
+Each test works in a copy of one clone of this repository (its committed HEAD) with tiny params
+(1,000 training images, one epoch, small metric sample sizes) and the shared upstream stages
+(prepare, classifier) already run, as README says to before a sweep: under three minutes in all
+on 2 CPU cores.
 """
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import ROOT, mlflow_runs, mlflow_server
 
@@ -51,11 +54,22 @@ def tiny_clone(src, dest: Path, env: dict) -> Path:
     return dest
 
 
-def test_queue_with_two_workers_loses_no_run(tmp_path):
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory) -> Path:
+    """A tiny clone with the shared upstream stages run and committed, once for the module; each
+    test copies it (DVC re-hashes the copied outputs and finds them up to date)."""
     env = environment()
-    repo = tiny_clone(ROOT, tmp_path / "repo", env)
-    # as README says: the shared upstream stages once, and the store before the workers start
-    sh("dvc repro -q classifier && python -m priorgap.tracking && git add -A && git commit -qm upstream", repo, env)
+    repo = tiny_clone(ROOT, tmp_path_factory.mktemp("upstream") / "repo", env)
+    sh("dvc repro -q classifier && git add -A && git commit -qm upstream", repo, env)
+    (repo / "mlflow.db").unlink(missing_ok=True)  # each test starts with its own store
+    return repo
+
+
+def test_queue_with_two_workers_loses_no_run(tmp_path, upstream):
+    env = environment()
+    repo = Path(shutil.copytree(upstream, tmp_path / "repo", symlinks=True))
+    # as README says: the shared upstream stages once (the fixture), and the store before the workers start
+    sh("python -m priorgap.tracking", repo, env)
     # two experiments for two workers: enough to race them on the store and the queue
     sh("dvc exp run --queue -q -S model.latent_dim=2,3", repo, env)
     sh("dvc queue start -j 2", repo, env)
@@ -80,22 +94,27 @@ def test_queue_with_two_workers_loses_no_run(tmp_path):
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
-def test_two_machines_share_one_server_and_remotes(tmp_path):
+def test_two_machines_share_one_server_and_remotes(tmp_path, upstream):
     with mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts", environment()) as uri:
         env = environment(uri)
         # the shared git remote (bare) and DVC remote (a folder), set up once from a first clone
-        seed = tiny_clone(ROOT, tmp_path / "seed", env)
+        seed = Path(shutil.copytree(upstream, tmp_path / "seed", symlinks=True))
         sh(f"git init -q --bare {tmp_path / 'origin.git'} && git remote set-url origin {tmp_path / 'origin.git'}", seed, env)
-        sh(f"dvc remote add -d shared {tmp_path / 'dvc-remote'} && dvc repro -q classifier && dvc push -q "
-           "&& git add -A && git commit -qm 'remote and shared stages' && git push -q origin HEAD:main", seed, env)
+        sh(f"dvc remote add -d shared {tmp_path / 'dvc-remote'} && dvc push -q "
+           "&& git add -A && git commit -qm 'the shared remote' && git push -q origin HEAD:main", seed, env)
 
-        machines = {}
+        # two machines at once, as two people would: each clones, pulls the shared stages, runs and pushes
+        machines, procs = {}, {}
         for name, latent in (("a", 2), ("b", 3)):
-            repo = tmp_path / f"machine-{name}"
+            repo = machines[name] = tmp_path / f"machine-{name}"
             sh(f"git clone -q -b main {tmp_path / 'origin.git'} {repo}", tmp_path, env)
-            sh(f"dvc pull -q --with-deps classifier && dvc exp run -q -n exp-{name} -S model.latent_dim={latent} && dvc exp push -q origin exp-{name}",
-               repo, env)
-            machines[name] = repo
+            procs[name] = subprocess.Popen(
+                f"dvc pull -q --with-deps classifier && dvc exp run -q -n exp-{name} -S model.latent_dim={latent} "
+                f"&& dvc exp push -q origin exp-{name}", shell=True, cwd=repo, env=env, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for name, proc in procs.items():
+            out = proc.communicate(timeout=600)[0]
+            assert proc.returncode == 0, f"machine {name} failed:\n{out[-3000:]}"
         sh("dvc exp pull -q origin exp-b", machines["a"], env)
         sh("dvc exp pull -q origin exp-a", machines["b"], env)
         for repo in machines.values():
