@@ -37,7 +37,7 @@ bench: setup
 STUDY_EPOCHS ?= 40
 GRID := -S model.encoder.depth=1,2,3 -S model.latent_dim=2,5,10,20,50
 study: setup
-	dvc repro classifier          # the shared stages once, so parallel experiments don't each redo them
+	dvc repro reference           # the shared stages once (prepare, classifier, reference), so parallel experiments don't each redo them
 	python -m priorgap.tracking   # the store and experiment, before workers race on SQLite's first migration
 	dvc exp run --queue $(GRID) -S train.seed=0,1,2 -S train.epochs=$(STUDY_EPOCHS)
 	dvc exp run --queue $(GRID) -S train.epochs=$$(( 2 * $(STUDY_EPOCHS) ))

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from priorgap import tracking  # noqa: E402
 
-STAGES = ("prepare", "train", "encode", "fit_posterior", "classifier", "evaluate")
+STAGES = ("prepare", "train", "encode", "fit_posterior", "classifier", "reference", "evaluate")
 
 
 def main():

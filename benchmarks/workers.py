@@ -2,12 +2,12 @@
 
     python benchmarks/workers.py [--epochs 10] [--latent 2]
 
-Runs the stages after prepare and classifier (train, encode, fit_posterior, evaluate) of two
+Runs the stages after the shared ones (train, encode, fit_posterior, evaluate, summarize) of two
 experiments (seeds 0 and 1) as separate processes, the way `dvc queue start -j N` runs them:
   sequential  one worker: experiment after experiment, torch on both cores (its default);
   parallel    two workers at once, each with OMP_NUM_THREADS=1.
-Prints both wall times and their ratio. Uses data/mnist and data/classifier of this checkout (run
-`dvc repro classifier` first) and a throw-away MLflow store.
+Prints both wall times and their ratio. Uses data/mnist, data/classifier and data/reference of
+this checkout (run `dvc repro reference` first) and a throw-away MLflow store.
 """
 import argparse
 import os
@@ -45,8 +45,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--latent", type=int, default=2)
     args = ap.parse_args()
-    if not (ROOT / "data/classifier/model.pt").exists():
-        sys.exit("data/classifier/model.pt missing: run `dvc repro classifier` first")
+    if not (ROOT / "data/reference/test.npz").exists():
+        sys.exit("data/reference/test.npz missing: run `dvc repro reference` first")
     walls = {}
     for mode in ("sequential", "parallel"):
         with tempfile.TemporaryDirectory() as tmp:

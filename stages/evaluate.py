@@ -1,9 +1,10 @@
 """Stage evaluate: decoded samples of every fitted density against the MNIST test set.
 
-    python stages/evaluate.py data/mnist data/vae data/posterior data/classifier data/eval [--params params.yaml]
+    python stages/evaluate.py data/mnist data/vae data/posterior data/classifier data/reference data/eval [--params params.yaml]
 
 Reads params: eval.*. Writes data/eval/{metrics.json, table.csv, comparison.png,
-samples/<sampler>.png}; its wall time goes to the MLflow stage run only.
+samples/<sampler>.png}; its wall time goes to the MLflow stage run only. The test set's features
+and the floor come from the reference stage, computed once for every VAE of a sweep.
 """
 import sys
 import time
@@ -23,7 +24,8 @@ from priorgap.sample_quality import knn_radii, report, versus  # noqa: E402
 
 
 def main(argv=None):
-    args = stage_args(__doc__.splitlines()[0], ["mnist_dir", "vae_dir", "posterior_dir", "classifier_dir"], ["out_dir"], argv)
+    args = stage_args(__doc__.splitlines()[0], ["mnist_dir", "vae_dir", "posterior_dir", "classifier_dir", "reference_dir"],
+                      ["out_dir"], argv)
     params = config.load(args.params, "eval")
     device = pick_device(params.device, "eval.device")
     model = vae.load(args.vae_dir / "model.pt", device)
@@ -31,14 +33,14 @@ def main(argv=None):
     samplers = {name: densities.load(args.posterior_dir / "densities" / f"{name}.pt") for name in densities.NAMES}
     test_images, test_labels = files.read_split(args.mnist_dir, "test")
     train_images, _ = files.read_split(args.mnist_dir, "train")
+    real = files.read_real(args.reference_dir / "test.npz", len(test_images), params.k)
+    floor = files.read_metrics(args.reference_dir / "metrics.json", "reference")
 
     with tracking.stage_run("evaluate", config.flat(eval=params), args.params, tags={"device": str(device)}) as run:
         start = time.perf_counter()
         test_x, train_x = to_tensor(test_images, device), to_tensor(train_images, device)
         test_y = torch.from_numpy(test_labels).long().to(device)
-        real_scored = classifier.apply(clf, test_x)
-        real_feats = real_scored[0]
-        real_radii = knn_radii(real_feats, params.k)
+        real_feats, real_radii = (torch.from_numpy(a).to(device) for a in real)
         # The test codes come from the fixed binarisation of the test images, as in encode and in
         # the ELBO: reconstructions decode one z ~ Q(z|x) per test image, which is what a perfect
         # sampler of the population's codes would give through this decoder.
@@ -55,11 +57,11 @@ def main(argv=None):
         recon_feats = recon_scored[0]
         recon_radii = knn_radii(recon_feats, params.k)
 
-        def score(images, real=real_feats, radii=real_radii, vs_recon=True, scored=None, own=None):
+        def score(images, vs_recon=True, scored=None, own=None):
             feats, probs = scored or classifier.apply(clf, images)
             if own is None:  # the samples' own balls (recall), shared by both comparisons
                 own = knn_radii(feats, params.k)
-            row = report(images, feats, probs, real, radii, test_y, train_x, params.k, params.nn_samples, own)
+            row = report(images, feats, probs, real_feats, real_radii, test_y, train_x, params.k, params.nn_samples, own)
             if vs_recon:  # the same figures with the decoder held fixed
                 vr = versus(feats, recon_feats, recon_radii, params.k, own)
                 row["vs_recon"] = {k: v for k, v in vr.items() if k != "density"}
@@ -77,14 +79,7 @@ def main(argv=None):
                 bar.update()
             bar.set_postfix_str("references")
             # references: two independent draws of real digits (the floor), and the reconstructions
-            pick = torch.Generator().manual_seed(params.seed)
-            train_pick = torch.randperm(len(train_x), generator=pick)[: params.n_samples].to(device)
-            train_feats = classifier.apply(clf, train_x[train_pick])[0]
-            references = {
-                "floor": score(test_x, real=train_feats, radii=knn_radii(train_feats, params.k), vs_recon=False,
-                               scored=real_scored, own=real_radii),
-                "reconstruction": score(recon, vs_recon=False, scored=recon_scored),
-            }
+            references = {"floor": floor, "reconstruction": score(recon, vs_recon=False, scored=recon_scored, own=recon_radii)}
             bar.update()
             bar.set_postfix_str("IWAE bound")
             iwae = vae.iwae_bound(model, test_bin[: params.iwae_images], params.iwae_k,

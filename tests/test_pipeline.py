@@ -14,6 +14,7 @@ import encode  # noqa: E402
 import evaluate  # noqa: E402
 import fit_posterior  # noqa: E402
 import prepare  # noqa: E402
+import reference  # noqa: E402
 import summarize  # noqa: E402
 import train  # noqa: E402
 
@@ -33,9 +34,10 @@ SMALL = {
 
 
 def run_evaluate(data, params):
-    """evaluate and the stage after it, as `dvc repro` runs them when only eval.* changed."""
+    """reference, evaluate and the stage after them, as `dvc repro` runs them when only eval.* changed."""
+    reference.main([str(data / "mnist"), str(data / "classifier"), str(data / "reference"), "--params", str(params)])
     evaluate.main([str(data / "mnist"), str(data / "vae"), str(data / "posterior"), str(data / "classifier"),
-                   str(data / "eval"), "--params", str(params)])
+                   str(data / "reference"), str(data / "eval"), "--params", str(params)])
     summarize.main([str(data / "vae"), str(data / "posterior"), str(data / "classifier"), str(data / "eval"),
                     str(data / "summary"), "--params", str(params)])
 
@@ -106,7 +108,7 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
     assert parents[0].info.status == "FINISHED" and parents[0].info.run_name == "d2-z3-s0"
     children = mlflow_runs(uri, kind="stage")
     assert [r.data.tags["priorgap.stage"] for r in children] == [
-        "prepare", "train", "encode", "fit_posterior", "classifier", "evaluate", "summarize"]
+        "prepare", "train", "encode", "fit_posterior", "classifier", "reference", "evaluate", "summarize"]
     assert all(r.info.status == "FINISHED" for r in children)
     trained = children[1]
     assert trained.data.params["model.encoder.width"] == "64"
@@ -156,6 +158,40 @@ def test_classifier_and_evaluate_outputs(pipeline):
     assert (data / "eval" / "comparison.png").stat().st_size > 10_000
 
 
+def test_reference_is_what_evaluate_scores_against(pipeline):
+    """The test set's features and radii, computed once by the reference stage, are what the
+    classifier gives now; the floor evaluate reports is the reference stage's, unchanged."""
+    from priorgap import classifier, files
+    from priorgap.device import to_tensor
+    from priorgap.sample_quality import knn_radii
+
+    _, data, _ = pipeline
+    images, _ = files.read_split(data / "mnist", "test")
+    feats, radii = files.read_real(data / "reference" / "test.npz", len(images), 5)  # params.yaml's eval.k
+    expected = classifier.apply(classifier.load(data / "classifier" / "model.pt"), to_tensor(images, "cpu"))[0]
+    assert torch.equal(torch.from_numpy(feats), expected)
+    assert torch.equal(torch.from_numpy(radii), knn_radii(expected, 5))
+    floor = json.loads((data / "reference" / "metrics.json").read_text())
+    assert json.loads((data / "eval" / "metrics.json").read_text())["floor"] == floor
+    assert 0.5 < floor["precision"] <= 1 and floor["fd"] < 5  # two sets of real digits
+
+
+def test_evaluate_refuses_a_reference_made_for_another_k(pipeline, tmp_path):
+    from priorgap import files
+
+    root, data, uri = pipeline
+    n = len(files.read_split(data / "mnist", "test")[0])
+    params = write_params(tmp_path / "params.yaml", **{**SMALL, "eval.k": 3})
+    before = len(mlflow_runs(uri))
+    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "evaluate.py"), *(str(data / d) for d in (
+        "mnist", "vae", "posterior", "classifier", "reference")), str(tmp_path / "eval"), "--params", str(params)],
+        capture_output=True, text=True, cwd=root, env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri})
+    assert proc.returncode == 1 and not (tmp_path / "eval").exists()
+    assert proc.stderr.strip() == (f"evaluate: error: {data / 'reference' / 'test.npz'}: made for {n} test images and "
+                                   f"k = 5, not {n} and k = 3; re-run `dvc repro reference`")
+    assert len(mlflow_runs(uri)) == before
+
+
 def logged_headline(data) -> set:
     values = flatten_dict(json.loads((data / "summary" / "metrics.json").read_text()))
     assert set(values) == set(summary.HEADLINE)
@@ -188,14 +224,15 @@ def test_pipeline_row_is_every_param_and_the_headline(pipeline):
 def test_metrics_files_hold_results_only(pipeline):
     """Timings and settings change without the results changing: they stay out of git-tracked files."""
     _, data, _ = pipeline
-    for path in ("vae/metrics.json", "posterior/metrics.json", "classifier/metrics.json", "eval/metrics.json"):
+    for path in ("vae/metrics.json", "posterior/metrics.json", "classifier/metrics.json", "reference/metrics.json",
+                 "eval/metrics.json"):
         keys = set(flatten_dict(json.loads((data / path).read_text())))
         assert not {k for k in keys if "second" in k or k.split(".")[-1] in {"epochs", "latent_dim", "n_codes", "iwae_k"}}, path
 
 
 def test_row_is_complete_when_upstream_stages_were_cached(pipeline, tmp_path, monkeypatch):
-    """DVC restores cached stages without running them: only evaluate and summarize run in the
-    new pipeline run, and its row must still carry the upstream figures and every param."""
+    """DVC restores cached stages without running them: only reference, evaluate and summarize
+    run in the new pipeline run, and its row must still carry the upstream figures and every param."""
     root, data, uri = pipeline
     monkeypatch.chdir(root)
     params = write_params(root / "params.yaml", **{**SMALL, "eval.seed": 1})
@@ -209,7 +246,7 @@ def test_row_is_complete_when_upstream_stages_were_cached(pipeline, tmp_path, mo
 
     new = mlflow.MlflowClient(uri).get_run(rows[-1].info.run_id)
     assert [r.data.tags["priorgap.stage"] for r in mlflow_runs(uri, kind="stage")
-            if r.data.tags["mlflow.parentRunId"] == new.info.run_id] == ["evaluate", "summarize"]
+            if r.data.tags["mlflow.parentRunId"] == new.info.run_id] == ["reference", "evaluate", "summarize"]
     assert set(new.data.metrics) == logged_headline(data) and new.info.status == "FINISHED"
     assert new.data.params["eval.seed"] == "1" and new.data.params["model.latent_dim"] == "3"
     old = mlflow.MlflowClient(uri).get_run(rows[0].info.run_id)

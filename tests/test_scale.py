@@ -2,7 +2,7 @@
 
 Each test works in a copy of one clone of this repository (its committed HEAD) with tiny params
 (1,000 training images, one epoch, small metric sample sizes) and the shared upstream stages
-(prepare, classifier) already run, as README says to before a sweep: under three minutes in all
+(prepare, classifier, reference) already run, as README says to before a sweep: under three minutes in all
 on 2 CPU cores.
 """
 import os
@@ -60,7 +60,7 @@ def upstream(tmp_path_factory) -> Path:
     test copies it (DVC re-hashes the copied outputs and finds them up to date)."""
     env = environment()
     repo = tiny_clone(ROOT, tmp_path_factory.mktemp("upstream") / "repo", env)
-    sh("dvc repro -q classifier && git add -A && git commit -qm upstream", repo, env)
+    sh("dvc repro -q reference && git add -A && git commit -qm upstream", repo, env)
     (repo / "mlflow.db").unlink(missing_ok=True)  # each test starts with its own store
     return repo
 
@@ -109,7 +109,7 @@ def test_two_machines_share_one_server_and_remotes(tmp_path, upstream):
             repo = machines[name] = tmp_path / f"machine-{name}"
             sh(f"git clone -q -b main {tmp_path / 'origin.git'} {repo}", tmp_path, env)
             procs[name] = subprocess.Popen(
-                f"dvc pull -q --with-deps classifier && dvc exp run -q -n exp-{name} -S model.latent_dim={latent} "
+                f"dvc pull -q --with-deps reference && dvc exp run -q -n exp-{name} -S model.latent_dim={latent} "
                 f"&& dvc exp push -q origin exp-{name}", shell=True, cwd=repo, env=env, text=True,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for name, proc in procs.items():

@@ -2,6 +2,8 @@
 
     splits   data/mnist/{train,val,test}.npz  images uint8 (N, 28, 28), labels      prepare -> all
     codes    data/codes/{train,test}.npz      mu, logvar float32 (N, d), labels    encode -> fit_posterior
+    real     data/reference/test.npz          classifier features (N, 128) and     reference -> evaluate
+                                              k-NN radii of the test images, float32
     metrics  data/<stage>/metrics.json        figures of one stage                 each stage -> summarize
 
 A file that is missing or unreadable stops the reader with one line that names the file and the
@@ -74,6 +76,26 @@ def read_codes(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return mu, logvar, labels
 
     return load_or_explain(path, "codes file (mu, logvar, labels)", "encode", read)
+
+
+# --- the real test set in the classifier's feature space ---------------------------------------
+
+
+def write_real(path: Path, feats: np.ndarray, radii: np.ndarray, k: int) -> None:
+    np.savez(path, feats=feats, radii=radii, k=np.int64(k))
+
+
+def read_real(path: Path, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Classifier features and k-th neighbour radii of the n test images."""
+    def read(path):
+        with np.load(path) as f:
+            feats, radii, file_k = f["feats"], f["radii"], int(f["k"])
+        if not (len(feats) == len(radii) == n and file_k == k):
+            raise PriorgapError(f"{path}: made for {len(radii)} test images and k = {file_k}, not {n} and k = {k}; "
+                                "re-run `dvc repro reference`")
+        return feats, radii
+
+    return load_or_explain(path, "reference features file", "reference", read)
 
 
 # --- metrics ------------------------------------------------------------------------------------
