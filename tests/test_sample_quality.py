@@ -137,3 +137,16 @@ def test_classifier_pool_fast_path_equals_max_pool2d():
     pool(a).sum().backward()
     torch.nn.functional.max_pool2d(b, 2).sum().backward()
     assert torch.equal(a.grad, b.grad)
+
+
+@pytest.mark.parametrize("n", [100, 250, 37, 7])
+def test_sample_grid_tiles_as_torchvision_make_grid(n):
+    """The evaluate stage's picture grid, written out to spare the stage importing torchvision:
+    the same array as make_grid (a full grid, a longer list cut to nrow^2, a ragged last row)."""
+    from torchvision.utils import make_grid
+
+    from priorgap.plots_samples import tile
+
+    x = torch.rand(n, 784, generator=torch.Generator().manual_seed(n))
+    expected = make_grid(x[:100].reshape(-1, 1, 28, 28), nrow=10, padding=2, pad_value=0.5)[0].numpy()
+    assert np.array_equal(tile(x, nrow=10), expected)

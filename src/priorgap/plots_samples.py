@@ -11,15 +11,24 @@ from .outputs import save_figure  # noqa: E402
 
 
 
-def sample_grid(images, path, title, nrow=10):
-    """The first nrow^2 images (N, 784) in [0, 1] as one grid (torchvision's make_grid), white
-    digits on black as MNIST stores them, grey gaps between cells."""
-    import torch
-    from torchvision.utils import make_grid
+def tile(images, nrow: int = 10, padding: int = 2, pad_value: float = 0.5) -> np.ndarray:
+    """The first nrow^2 images (N, 784) as one (H, W) array, `padding` pixels of `pad_value`
+    around every cell: torchvision's make_grid, without importing torchvision (1.1 s per stage)."""
+    x = np.asarray(images[: nrow * nrow], dtype=np.float32).reshape(-1, 28, 28)
+    cols = min(nrow, len(x))
+    rows = -(-len(x) // cols)
+    cells = np.full((rows * cols, 28 + padding, 28 + padding), pad_value, dtype=np.float32)
+    cells[: len(x), padding:, padding:] = x  # each cell: its top and left gap, then the digit
+    grid = cells.reshape(rows, cols, 28 + padding, 28 + padding).transpose(0, 2, 1, 3)
+    grid = grid.reshape(rows * (28 + padding), cols * (28 + padding))
+    return np.pad(grid, ((0, padding), (0, padding)), constant_values=pad_value)  # the bottom and right gaps
 
-    grid = make_grid(torch.as_tensor(images[: nrow * nrow]).reshape(-1, 1, 28, 28), nrow=nrow, padding=2, pad_value=0.5)
+
+def sample_grid(images, path, title, nrow=10):
+    """The first nrow^2 images (N, 784) in [0, 1] as one grid, white digits on black as MNIST
+    stores them, grey gaps between cells."""
     fig, ax = plt.subplots(figsize=(5.2, 5.6))
-    ax.imshow(grid[0].numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.imshow(tile(images, nrow), cmap="gray", vmin=0, vmax=1)
     ax.set_title(title, fontsize=10)
     ax.axis("off")
     save_figure(fig, path)
