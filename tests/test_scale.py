@@ -72,7 +72,7 @@ def test_queue_with_two_workers_loses_no_run(tmp_path, upstream):
     sh("python -m priorgap.tracking", repo, env)
     # two experiments for two workers: enough to race them on the store and the queue
     sh("dvc exp run --queue -q -S model.latent_dim=2,3", repo, env)
-    sh("dvc queue start -j 2", repo, env)
+    sh("OMP_NUM_THREADS=1 dvc queue start -j 2", repo, env)  # as README runs a queue: one thread per worker
     deadline = time.monotonic() + 480
     while "Queued" in (status := sh("dvc queue status", repo, env)) or "Running" in status:
         assert time.monotonic() < deadline, status
@@ -110,7 +110,8 @@ def test_two_machines_share_one_server_and_remotes(tmp_path, upstream):
             sh(f"git clone -q -b main {tmp_path / 'origin.git'} {repo}", tmp_path, env)
             procs[name] = subprocess.Popen(
                 f"dvc pull -q --with-deps reference && dvc exp run -q -n exp-{name} -S model.latent_dim={latent} "
-                f"&& dvc exp push -q origin exp-{name}", shell=True, cwd=repo, env=env, text=True,
+                f"&& dvc exp push -q origin exp-{name}", shell=True, cwd=repo, text=True,
+                env={**env, "OMP_NUM_THREADS": "1"},  # two machines on one 2-core box: a core each
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for name, proc in procs.items():
             out = proc.communicate(timeout=600)[0]
