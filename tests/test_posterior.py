@@ -24,12 +24,15 @@ def _params(**kw):
     return SimpleNamespace(**{**base, **kw})
 
 
-def test_log_q_equals_the_direct_sum_even_for_narrow_components():
+@pytest.mark.parametrize("d, chunk", [(4, 64), (4, 5), (4, 1024), (20, 64), (20, 1024)])
+def test_log_q_equals_the_direct_sum_even_for_narrow_components(d, chunk):
+    """Both ways log_q groups rows (latent size 4: the product a slice at a time; 20: `chunk`
+    rows at a time), with chunks that do and do not divide the draws."""
     torch.manual_seed(0)
-    mu = torch.randn(3000, 4)
-    logvar = torch.log(torch.full((3000, 4), 0.01**2))  # sigma = 0.01: the expanded form cancels hard
-    z = torch.cat([aggregate.sample(mu, logvar, 200, torch.Generator().manual_seed(1)), torch.randn(200, 4)])
-    ours = aggregate.log_q(z, mu, logvar, chunk=64)
+    mu = torch.randn(3000, d)
+    logvar = torch.log(torch.full((3000, d), 0.01**2))  # sigma = 0.01: the expanded form cancels hard
+    z = torch.cat([aggregate.sample(mu, logvar, 200, torch.Generator().manual_seed(1)), torch.randn(200, d)])
+    ours = aggregate.log_q(z, mu, logvar, chunk=chunk)
     zd, mud, lvd = z.double(), mu.double(), logvar.double()
     direct = torch.logsumexp(
         -0.5 * (((zd[:, None, :] - mud) ** 2) * torch.exp(-lvd) + lvd + math.log(2 * math.pi)).sum(-1), dim=1

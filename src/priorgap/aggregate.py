@@ -6,9 +6,9 @@ log q(z) needs all N components at every z. Expanding the quadratic form,
     c_i = -sum_d [ mu_id^2 / (2 s_id^2) + log s_id ] - (d/2) log 2 pi,
 
 so the M x N matrix of log-densities is one matrix product [z^2, z, 1] @ coef^T with a
-(2d + 1)-column coefficient row per component. Rows of z are taken `chunk` at a time, so memory
-is chunk x N whatever M is; the log-sum-exp over components reuses one buffer and clamps terms
-far below the row maximum (see log_q).
+(2d + 1)-column coefficient row per component. Rows of z are taken at most `chunk` at a time, so
+memory is at most chunk x N whatever M is; the log-sum-exp over components reuses one buffer and
+clamps terms far below the row maximum (see log_q).
 """
 from __future__ import annotations
 
@@ -32,25 +32,40 @@ def features(z: torch.Tensor) -> torch.Tensor:
     return torch.cat([z.square(), z, torch.ones_like(z[:, :1])], dim=1)
 
 
+SLICE_ROWS = 16  # rows of the log-density block per elementwise pass: 16 x N float64 stays in cache
+NARROW = 32  # columns of [z^2, z, 1] (2d + 1) up to which the product is cheaper than moving its output
+
+
 def log_q(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """log q(z) for each row of z (M, d) against all N components; float64 throughout.
+    """log q(z) for each row of z (M, d) against all N components; float64 throughout. At most
+    `chunk` rows of the M x N block are held at once.
 
     float64 because the expanded quadratic form cancels: with s = 0.01 the terms z^2/s^2 reach
     1e5 while their sum is O(1), which float32 would get wrong by ~0.01 nats per dimension.
+
+    The log-sum-exp streams the block through five elementwise passes, so they run on slices of
+    SLICE_ROWS rows (7 MB at N = 55,000) that stay in cache. The product itself runs on `chunk`
+    rows, as BLAS needs for speed, unless it is narrow (latent size <= 15), where computing it a
+    slice at a time saves writing the block to memory and reading it back: 1.8 s -> 1.0 s per
+    10,000 x 55,000 pass at latent size 2 on one core. Each row's figure does not depend on how
+    rows are grouped: the same numbers, bit for bit, on the development machine.
     """
     mu, logvar = mu.double(), logvar.double()
     coef_t = coefficients(mu, logvar).T.contiguous()  # (2d + 1, N)
     n = mu.shape[0]
+    step = min(chunk, SLICE_ROWS) if coef_t.shape[0] <= NARROW else chunk
     out = torch.empty(len(z), dtype=torch.float64, device=z.device)
-    buf = torch.empty(min(chunk, len(z)), n, dtype=torch.float64, device=z.device)
-    for start in range(0, len(z), chunk):
-        feats = features(z[start : start + chunk].double())
+    buf = torch.empty(min(step, len(z)), n, dtype=torch.float64, device=z.device)
+    for start in range(0, len(z), step):
+        feats = features(z[start : start + step].double())
         block = torch.matmul(feats, coef_t, out=buf[: len(feats)])
-        peak = block.amax(dim=1, keepdim=True)
-        # exp of anything below -700 relative to the row maximum adds nothing to the sum in float64,
-        # but takes exp's slow underflow path: clamping keeps every element on the fast path.
-        block.sub_(peak).clamp_(min=-700.0).exp_()
-        out[start : start + len(feats)] = block.sum(dim=1).log_().add_(peak.squeeze(1))
+        for s in range(0, len(feats), SLICE_ROWS):
+            rows = block[s : s + SLICE_ROWS]
+            peak = rows.amax(dim=1, keepdim=True)
+            # exp of anything below -700 relative to the row maximum adds nothing to the sum in
+            # float64, but takes exp's slow underflow path: clamping keeps every element on the fast path.
+            rows.sub_(peak).clamp_(min=-700.0).exp_()
+            out[start + s : start + s + len(rows)] = rows.sum(dim=1).log_().add_(peak.squeeze(1))
     return out - math.log(n)
 
 
