@@ -150,3 +150,11 @@ def test_sample_grid_tiles_as_torchvision_make_grid(n):
     x = torch.rand(n, 784, generator=torch.Generator().manual_seed(n))
     expected = make_grid(x[:100].reshape(-1, 1, 28, 28), nrow=10, padding=2, pad_value=0.5)[0].numpy()
     assert np.array_equal(tile(x, nrow=10), expected)
+
+
+def test_distance_blocks_do_not_change_the_figures():
+    """knn_radii and prdc take rows a block at a time for speed: how many is not a figure."""
+    g = torch.Generator().manual_seed(3)
+    real, fake = torch.randn(700, 16, generator=g), torch.randn(500, 16, generator=g) + 0.2
+    assert torch.equal(sq.knn_radii(real, 5, chunk=37), sq.knn_radii(real, 5))
+    assert sq.prdc(real, fake, 5, chunk=37) == sq.prdc(real, fake, 5) == sq.prdc(real, fake, 5, chunk=4096)

@@ -38,7 +38,12 @@ def _sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return d2.add_(a.square().sum(1, keepdim=True)).clamp_(min=0)
 
 
-def knn_radii(x: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
+# Rows of a distance block: 128 x 10,000 float32 (5 MB) stays in cache through the comparisons and
+# reductions that follow the product; 2,048-row blocks (80 MB) made knn_radii and prdc 1.4-1.7x slower.
+CHUNK = 128
+
+
+def knn_radii(x: torch.Tensor, k: int, chunk: int = CHUNK) -> torch.Tensor:
     """Distance from each row of x to its k-th nearest other row."""
     out = []
     for start in range(0, len(x), chunk):
@@ -49,7 +54,7 @@ def knn_radii(x: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
 
 
 def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, real_radii: torch.Tensor | None = None,
-         chunk: int = 2048, fake_radii: torch.Tensor | None = None) -> dict[str, float]:
+         chunk: int = CHUNK, fake_radii: torch.Tensor | None = None) -> dict[str, float]:
     """float32 is plenty for ball membership in 128 dimensions, and twice as fast as float64.
     Pass `real_radii` (knn_radii(real, k)) to score many sample sets against one real set, and
     `fake_radii` to score one sample set against several real sets."""
