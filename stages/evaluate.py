@@ -20,7 +20,7 @@ from priorgap import classifier, config, densities, files, plots_samples, tracki
 from priorgap.device import pick_device, to_tensor  # noqa: E402
 from priorgap.cli import run_stage, stage_args  # noqa: E402
 from priorgap.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
-from priorgap.sample_quality import knn_radii, report, versus  # noqa: E402
+from priorgap.sample_quality import knn_radii, reference_settings, report, versus  # noqa: E402
 
 
 def main(argv=None):
@@ -33,7 +33,7 @@ def main(argv=None):
     samplers = {name: densities.load(args.posterior_dir / "densities" / f"{name}.pt") for name in densities.NAMES}
     test_images, test_labels = files.read_split(args.mnist_dir, "test")
     train_images, _ = files.read_split(args.mnist_dir, "train")
-    real = files.read_real(args.reference_dir / "test.npz", len(test_images), params.k)
+    real = files.read_real(args.reference_dir / "test.npz", len(test_images), reference_settings(params))
     floor = files.read_metrics(args.reference_dir / "metrics.json", "reference")
 
     with tracking.stage_run("evaluate", config.flat(eval=params), args.params, tags={"device": str(device)}) as run:

@@ -21,7 +21,7 @@ from priorgap import classifier, config, files, tracking  # noqa: E402
 from priorgap.device import pick_device, to_tensor  # noqa: E402
 from priorgap.cli import run_stage, stage_args  # noqa: E402
 from priorgap.outputs import atomic_dir, write_json  # noqa: E402
-from priorgap.sample_quality import knn_radii, report  # noqa: E402
+from priorgap.sample_quality import knn_radii, reference_settings, report  # noqa: E402
 
 
 def main(argv=None):
@@ -47,7 +47,7 @@ def main(argv=None):
                        params.k, params.nn_samples, radii)
 
         with atomic_dir(args.out_dir) as tmp:
-            files.write_real(tmp / "test.npz", feats.cpu().numpy(), radii.cpu().numpy(), params.k)
+            files.write_real(tmp / "test.npz", feats.cpu().numpy(), radii.cpu().numpy(), reference_settings(params))
             write_json(tmp / "metrics.json", floor)
         run.log_metrics({**{f"floor.{k}": v for k, v in floor.items()}, "wall_seconds": time.perf_counter() - start})
         run.log_artifact(args.out_dir / "metrics.json")

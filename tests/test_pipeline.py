@@ -161,13 +161,14 @@ def test_classifier_and_evaluate_outputs(pipeline):
 def test_reference_is_what_evaluate_scores_against(pipeline):
     """The test set's features and radii, computed once by the reference stage, are what the
     classifier gives now; the floor evaluate reports is the reference stage's, unchanged."""
-    from priorgap import classifier, files
+    from priorgap import classifier, config, files
     from priorgap.device import to_tensor
-    from priorgap.sample_quality import knn_radii
+    from priorgap.sample_quality import knn_radii, reference_settings
 
-    _, data, _ = pipeline
+    root, data, _ = pipeline
     images, _ = files.read_split(data / "mnist", "test")
-    feats, radii = files.read_real(data / "reference" / "test.npz", len(images), 5)  # params.yaml's eval.k
+    settings = reference_settings(config.load(root / "params.yaml", "eval"))
+    feats, radii = files.read_real(data / "reference" / "test.npz", len(images), settings)
     expected = classifier.apply(classifier.load(data / "classifier" / "model.pt"), to_tensor(images, "cpu"))[0]
     assert torch.equal(torch.from_numpy(feats), expected)
     assert torch.equal(torch.from_numpy(radii), knn_radii(expected, 5))
@@ -176,19 +177,25 @@ def test_reference_is_what_evaluate_scores_against(pipeline):
     assert 0.5 < floor["precision"] <= 1 and floor["fd"] < 5  # two sets of real digits
 
 
-def test_evaluate_refuses_a_reference_made_for_another_k(pipeline, tmp_path):
+@pytest.mark.parametrize("override", [{"eval.k": 3}, {"eval.n_samples": 300}])
+def test_evaluate_refuses_a_reference_made_for_other_settings(pipeline, tmp_path, override):
+    """A reference run by hand with other params: its radii (k) or its floor (n_samples) would
+    not be the ones this evaluate reports against."""
     from priorgap import files
 
     root, data, uri = pipeline
     n = len(files.read_split(data / "mnist", "test")[0])
-    params = write_params(tmp_path / "params.yaml", **{**SMALL, "eval.k": 3})
+    params = write_params(tmp_path / "params.yaml", **{**SMALL, **override})
     before = len(mlflow_runs(uri))
     proc = subprocess.run([sys.executable, str(ROOT / "stages" / "evaluate.py"), *(str(data / d) for d in (
         "mnist", "vae", "posterior", "classifier", "reference")), str(tmp_path / "eval"), "--params", str(params)],
         capture_output=True, text=True, cwd=root, env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri})
     assert proc.returncode == 1 and not (tmp_path / "eval").exists()
-    assert proc.stderr.strip() == (f"evaluate: error: {data / 'reference' / 'test.npz'}: made for {n} test images and "
-                                   f"k = 5, not {n} and k = 3; re-run `dvc repro reference`")
+    error = proc.stderr.strip()
+    assert error.startswith(f"evaluate: error: {data / 'reference' / 'test.npz'}: made for {n} test images and {{")
+    assert error.endswith("; re-run `dvc repro reference`") and "\n" not in error
+    key, value = next(iter(override.items()))
+    assert f"'{key.split('.')[1]}': {value}" in error
     assert len(mlflow_runs(uri)) == before
 
 

@@ -81,17 +81,19 @@ def read_codes(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # --- the real test set in the classifier's feature space ---------------------------------------
 
 
-def write_real(path: Path, feats: np.ndarray, radii: np.ndarray, k: int) -> None:
-    np.savez(path, feats=feats, radii=radii, k=np.int64(k))
+def write_real(path: Path, feats: np.ndarray, radii: np.ndarray, made_for: dict) -> None:
+    """`made_for`: the eval settings the file (and the floor beside it) was computed with."""
+    np.savez(path, feats=feats, radii=radii, made_for=np.array(json.dumps(made_for, sort_keys=True)))
 
 
-def read_real(path: Path, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Classifier features and k-th neighbour radii of the n test images."""
+def read_real(path: Path, n: int, made_for: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Classifier features and k-th neighbour radii of the n test images, refused when they were
+    made for other settings (a reference run by hand with other params, say)."""
     def read(path):
         with np.load(path) as f:
-            feats, radii, file_k = f["feats"], f["radii"], int(f["k"])
-        if not (len(feats) == len(radii) == n and file_k == k):
-            raise PriorgapError(f"{path}: made for {len(radii)} test images and k = {file_k}, not {n} and k = {k}; "
+            feats, radii, file_for = f["feats"], f["radii"], json.loads(str(f["made_for"]))
+        if len(feats) != n or len(radii) != n or file_for != made_for:
+            raise PriorgapError(f"{path}: made for {len(radii)} test images and {file_for}, not {n} and {dict(sorted(made_for.items()))}; "
                                 "re-run `dvc repro reference`")
         return feats, radii
 
