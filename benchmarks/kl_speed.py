@@ -2,7 +2,7 @@
 
     python benchmarks/kl_speed.py [--n 60000] [--m 10000] [--d 50] [--chunk 1024] [--broadcast-rows 500]
 
-ours       priorgap.aggregate.log_q: chunked [z^2, z, 1] matmul form, in-place log-sum-exp
+ours       priorgap.latent.aggregate.log_q: chunked [z^2, z, 1] matmul form, in-place log-sum-exp
 broadcast  the straightforward (z[:, None, :] - mu[None]) form on the same inputs, in row blocks
            small enough to fit in memory; timed on the first --broadcast-rows rows and scaled to M
            (the full run would take minutes), and checked against ours on those rows.
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
 
-from priorgap import aggregate, diagnostics  # noqa: E402
+from priorgap.latent import aggregate, diagnostics  # noqa: E402
 
 
 def broadcast_log_q(z, mu, logvar, rows=16):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from priorgap import tracking  # noqa: E402
+from priorgap.common import store, tracking  # noqa: E402
 
 STAGES = ("prepare", "train", "encode", "fit_posterior", "classifier", "reference", "evaluate")
 
@@ -22,10 +22,10 @@ def main():
     args = ap.parse_args()
     import mlflow
 
-    client = mlflow.MlflowClient(tracking.tracking_uri())
-    exp = client.get_experiment_by_name(tracking.EXPERIMENT)
+    client = mlflow.MlflowClient(store.tracking_uri())
+    exp = client.get_experiment_by_name(store.EXPERIMENT)
     if exp is None:
-        sys.exit(f"no '{tracking.EXPERIMENT}' experiment in {tracking.tracking_uri()}: run `dvc repro` first")
+        sys.exit(f"no '{store.EXPERIMENT}' experiment in {store.tracking_uri()}: run `dvc repro` first")
     parents = client.search_runs([exp.experiment_id], "tags.`priorgap.kind` = 'pipeline'",
                                  order_by=["attributes.start_time DESC"], max_results=args.runs)
     for parent in parents:

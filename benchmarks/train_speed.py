@@ -4,7 +4,7 @@
 
 For the default model (784-500-500-2, mirrored decoder) and the widely copied PyTorch example VAE
 (784-400-20, ReLU):
-  ours        priorgap.training.train: the data in memory as one tensor, index-slice batches;
+  ours        priorgap.model.training.train: the data in memory as one tensor, index-slice batches;
   dataloader  the example's loop: DataLoader(torchvision MNIST, ToTensor(), batch_size=128,
               shuffle=True), BCE on sigmoid outputs, default Adam;
   floor       the same forward+backward matrix multiplications alone (no data, no optimizer).
@@ -24,8 +24,9 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from priorgap import mnist, training, vae  # noqa: E402
-from priorgap.device import to_tensor  # noqa: E402
+from priorgap.data import mnist
+from priorgap.model import training, vae  # noqa: E402  # noqa: E402
+from priorgap.common.device import to_tensor  # noqa: E402
 
 BATCH = 128
 MODELS = {

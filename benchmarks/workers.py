@@ -53,7 +53,7 @@ def main():
             tmp = Path(tmp)
             env = {k: v for k, v in os.environ.items() if k != "DVC_EXP_NAME"}
             env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
-            subprocess.run([sys.executable, "-m", "priorgap.tracking"], env={**env, "PYTHONPATH": str(ROOT / "src")},
+            subprocess.run([sys.executable, "-m", "priorgap.common.store"], env={**env, "PYTHONPATH": str(ROOT / "src")},
                            check=True, capture_output=True)  # the store first, as before a queue
             if mode == "parallel":
                 env["OMP_NUM_THREADS"] = "1"

@@ -16,10 +16,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from priorgap import classifier, config, files, tracking  # noqa: E402
-from priorgap.device import pick_device, to_tensor  # noqa: E402
-from priorgap.cli import run_stage, stage_args  # noqa: E402
-from priorgap.outputs import atomic_dir, write_json  # noqa: E402
+from priorgap.common import config, tracking  # noqa: E402
+from priorgap.common.cli import run_stage, stage_args  # noqa: E402
+from priorgap.common.device import pick_device, to_tensor  # noqa: E402
+from priorgap.common.outputs import atomic_dir, write_json  # noqa: E402
+from priorgap.data.files import read_split  # noqa: E402
+from priorgap.samples import classifier  # noqa: E402
 
 TARGET_ACCURACY = 0.99
 
@@ -28,8 +30,8 @@ def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir"], ["out_dir"], argv)
     params = config.load(args.params, "classifier")
     device = pick_device(params.device, "classifier.device")
-    images, labels = files.read_split(args.mnist_dir, "train")
-    test_images, test_labels = files.read_split(args.mnist_dir, "test")
+    images, labels = read_split(args.mnist_dir, "train")
+    test_images, test_labels = read_split(args.mnist_dir, "test")
 
     with tracking.stage_run("classifier", config.flat(classifier=params), args.params, tags={"device": str(device)}) as run:
         x, y = to_tensor(images, device), torch.from_numpy(labels).long().to(device)

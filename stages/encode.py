@@ -15,22 +15,24 @@ from pathlib import Path
 # Import the library next to this script, so a DVC experiment copy runs its own code.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from priorgap import files, tracking, training, vae  # noqa: E402
-from priorgap.device import to_tensor  # noqa: E402
-from priorgap.cli import run_stage, stage_args  # noqa: E402
-from priorgap.outputs import atomic_dir  # noqa: E402
+from priorgap.common import tracking  # noqa: E402
+from priorgap.common.cli import run_stage, stage_args  # noqa: E402
+from priorgap.common.device import to_tensor  # noqa: E402
+from priorgap.common.outputs import atomic_dir  # noqa: E402
+from priorgap.data.files import read_split, write_codes  # noqa: E402
+from priorgap.model import training, vae  # noqa: E402
 
 
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir", "vae_dir"], ["out_dir"], argv)
     model = vae.load(args.vae_dir / "model.pt")
-    splits = {split: files.read_split(args.mnist_dir, split) for split in ("train", "test")}
+    splits = {split: read_split(args.mnist_dir, split) for split in ("train", "test")}
 
     with tracking.stage_run("encode", {}, args.params) as run:
         with atomic_dir(args.out_dir) as tmp:
             for split, (images, labels) in splits.items():
                 x = training.fixed_binarization(to_tensor(images, "cpu"))
-                files.write_codes(tmp / f"{split}.npz", *training.encode(model, x), labels)
+                write_codes(tmp / f"{split}.npz", *training.encode(model, x), labels)
         sizes = {f"n_{split}": len(labels) for split, (_, labels) in splits.items()}
         run.log_metrics(sizes)
         print(f"encode: {sizes['n_train']} training and {sizes['n_test']} test codes of dimension {model.cfg.latent_dim}")

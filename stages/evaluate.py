@@ -16,11 +16,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from priorgap import classifier, config, densities, files, plots_samples, tracking, training, vae  # noqa: E402
-from priorgap.device import pick_device, to_tensor  # noqa: E402
-from priorgap.cli import run_stage, stage_args  # noqa: E402
-from priorgap.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
-from priorgap.sample_quality import knn_radii, reference_settings, report, versus  # noqa: E402
+from priorgap.common import config, tracking  # noqa: E402
+from priorgap.common.cli import run_stage, stage_args  # noqa: E402
+from priorgap.common.device import pick_device, to_tensor  # noqa: E402
+from priorgap.common.files import read_metrics  # noqa: E402
+from priorgap.common.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
+from priorgap.data.files import read_split  # noqa: E402
+from priorgap.latent import densities  # noqa: E402
+from priorgap.model import training, vae  # noqa: E402
+from priorgap.samples import classifier, plots  # noqa: E402
+from priorgap.samples.quality import knn_radii, report, versus  # noqa: E402
+from priorgap.samples.reference import read_real, reference_settings  # noqa: E402
 
 
 def main(argv=None):
@@ -31,10 +37,10 @@ def main(argv=None):
     model = vae.load(args.vae_dir / "model.pt", device)
     clf = classifier.load(args.classifier_dir / "model.pt", device)
     samplers = {name: densities.load(args.posterior_dir / "densities" / f"{name}.pt") for name in densities.NAMES}
-    test_images, test_labels = files.read_split(args.mnist_dir, "test")
-    train_images, _ = files.read_split(args.mnist_dir, "train")
-    real = files.read_real(args.reference_dir / "test.npz", len(test_images), reference_settings(params))
-    floor = files.read_metrics(args.reference_dir / "metrics.json", "reference")
+    test_images, test_labels = read_split(args.mnist_dir, "test")
+    train_images, _ = read_split(args.mnist_dir, "train")
+    real = read_real(args.reference_dir / "test.npz", len(test_images), reference_settings(params))
+    floor = read_metrics(args.reference_dir / "metrics.json", "reference")
 
     with tracking.stage_run("evaluate", config.flat(eval=params), args.params, tags={"device": str(device)}) as run:
         start = time.perf_counter()
@@ -99,12 +105,12 @@ def main(argv=None):
             write_csv(tmp / "table.csv", table)
             (tmp / "samples").mkdir()
             # real digits beside the samples, drawn the same way (white on black, as MNIST)
-            plots_samples.sample_grid(test_x[:100].cpu(), tmp / "samples" / "mnist_test.png", "real MNIST test digits")
+            plots.sample_grid(test_x[:100].cpu(), tmp / "samples" / "mnist_test.png", "real MNIST test digits")
             for name, images in decoded.items():
                 r = rows[name]
-                plots_samples.sample_grid(images.cpu(), tmp / "samples" / f"{name}.png",
+                plots.sample_grid(images.cpu(), tmp / "samples" / f"{name}.png",
                                   f"{name}: FD {r['fd']:.2f}, precision {r['precision']:.2f}, recall {r['recall']:.2f}")
-            plots_samples.sampler_comparison(rows, references, tmp / "comparison.png")
+            plots.sampler_comparison(rows, references, tmp / "comparison.png")
 
         run.log_metrics({**flatten_dict(metrics), "wall_seconds": time.perf_counter() - start})
         for name in ("metrics.json", "table.csv", "comparison.png", "samples"):

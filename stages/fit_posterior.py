@@ -15,9 +15,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from tqdm import tqdm  # noqa: E402
 
-from priorgap import PriorgapError, aggregate, config, densities, diagnostics, plots_latent, tracking  # noqa: E402
-from priorgap.cli import run_stage, stage_args  # noqa: E402
-from priorgap.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
+from priorgap import PriorgapError  # noqa: E402
+from priorgap.common import config, tracking  # noqa: E402
+from priorgap.common.cli import run_stage, stage_args  # noqa: E402
+from priorgap.common.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
+from priorgap.latent import aggregate, densities, diagnostics, plots  # noqa: E402
 
 
 def main(argv=None):
@@ -55,12 +57,12 @@ def main(argv=None):
             write_csv(tmp / "ks.csv", match.ks)
             figures = tmp / "figures"
             figures.mkdir()
-            plots_latent.latent_scatter(mu, labels, figures / "latent_mu.png")
+            plots.latent_scatter(mu, labels, figures / "latent_mu.png")
             if codes.dim > 2:
-                plots_latent.pair_grid(mu, labels, figures / "latent_pairs.png")
-            plots_latent.marginal_histograms(z_q, match.ks, figures / "marginals.png")
-            plots_latent.qq_plot(z_q, figures / "qq.png")
-            plots_latent.eigen_spectrum(aggregate.moments(codes.mu, codes.logvar)[1].numpy(), figures / "cov_spectrum.png")
+                plots.pair_grid(mu, labels, figures / "latent_pairs.png")
+            plots.marginal_histograms(z_q, match.ks, figures / "marginals.png")
+            plots.qq_plot(z_q, figures / "qq.png")
+            plots.eigen_spectrum(aggregate.moments(codes.mu, codes.logvar)[1].numpy(), figures / "cov_spectrum.png")
 
         run.log_metrics({**flatten_dict(metrics), **timings})
         for name in ("metrics.json", "ks.csv", "figures"):

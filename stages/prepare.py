@@ -10,9 +10,11 @@ from pathlib import Path
 # Import the library next to this script, so a DVC experiment copy runs its own code.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from priorgap import config, files, mnist, tracking  # noqa: E402
-from priorgap.cli import run_stage, stage_args  # noqa: E402
-from priorgap.outputs import atomic_dir, write_json  # noqa: E402
+from priorgap.common import config, tracking  # noqa: E402
+from priorgap.common.cli import run_stage, stage_args  # noqa: E402
+from priorgap.common.outputs import atomic_dir, write_json  # noqa: E402
+from priorgap.data import mnist  # noqa: E402
+from priorgap.data.files import write_split  # noqa: E402
 
 
 def main(argv=None):
@@ -35,7 +37,7 @@ def main(argv=None):
         }
         with atomic_dir(args.out_dir) as tmp:
             for name, (images, labels) in splits.items():
-                files.write_split(tmp, name, images, labels)
+                write_split(tmp, name, images, labels)
             write_json(tmp / "meta.json", meta)
 
         run.log_metrics({f"n_{name}": n for name, n in meta["sizes"].items()})

@@ -17,11 +17,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
 
-from priorgap import classifier, config, files, tracking  # noqa: E402
-from priorgap.device import pick_device, to_tensor  # noqa: E402
-from priorgap.cli import run_stage, stage_args  # noqa: E402
-from priorgap.outputs import atomic_dir, write_json  # noqa: E402
-from priorgap.sample_quality import knn_radii, reference_settings, report  # noqa: E402
+from priorgap.common import config, tracking  # noqa: E402
+from priorgap.common.cli import run_stage, stage_args  # noqa: E402
+from priorgap.common.device import pick_device, to_tensor  # noqa: E402
+from priorgap.common.outputs import atomic_dir, write_json  # noqa: E402
+from priorgap.data.files import read_split  # noqa: E402
+from priorgap.samples import classifier  # noqa: E402
+from priorgap.samples.quality import knn_radii, report  # noqa: E402
+from priorgap.samples.reference import reference_settings, write_real  # noqa: E402
 
 
 def main(argv=None):
@@ -29,8 +32,8 @@ def main(argv=None):
     params = config.load(args.params, "eval")
     device = pick_device(params.device, "eval.device")
     clf = classifier.load(args.classifier_dir / "model.pt", device)
-    test_images, test_labels = files.read_split(args.mnist_dir, "test")
-    train_images, _ = files.read_split(args.mnist_dir, "train")
+    test_images, test_labels = read_split(args.mnist_dir, "test")
+    train_images, _ = read_split(args.mnist_dir, "train")
 
     with tracking.stage_run("reference", config.flat(eval=params), args.params, tags={"device": str(device)}) as run:
         start = time.perf_counter()
@@ -47,7 +50,7 @@ def main(argv=None):
                        params.k, params.nn_samples, radii)
 
         with atomic_dir(args.out_dir) as tmp:
-            files.write_real(tmp / "test.npz", feats.cpu().numpy(), radii.cpu().numpy(), reference_settings(params))
+            write_real(tmp / "test.npz", feats.cpu().numpy(), radii.cpu().numpy(), reference_settings(params))
             write_json(tmp / "metrics.json", floor)
         run.log_metrics({**{f"floor.{k}": v for k, v in floor.items()}, "wall_seconds": time.perf_counter() - start})
         run.log_artifact(args.out_dir / "metrics.json")

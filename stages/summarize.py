@@ -13,16 +13,19 @@ from pathlib import Path
 # Import the library next to this script, so a DVC experiment copy runs its own code.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from priorgap import config, files, summary, tracking  # noqa: E402
-from priorgap.cli import run_stage, stage_args  # noqa: E402
-from priorgap.outputs import atomic_dir, flatten_dict, write_json  # noqa: E402
+from priorgap.common import config, tracking  # noqa: E402
+from priorgap.common.cli import run_stage, stage_args  # noqa: E402
+from priorgap.common.files import read_metrics  # noqa: E402
+from priorgap.common.outputs import atomic_dir, flatten_dict, write_json  # noqa: E402
+from priorgap.common.store import view_url  # noqa: E402
+from priorgap.study import summary  # noqa: E402
 
 
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["vae_dir", "posterior_dir", "classifier_dir", "eval_dir"], ["out_dir"], argv)
     params = config.load_all(args.params)
     dirs = {"train": args.vae_dir, "fit_posterior": args.posterior_dir, "classifier": args.classifier_dir, "evaluate": args.eval_dir}
-    metrics = {stage: flatten_dict(files.read_metrics(d / "metrics.json", stage)) for stage, d in dirs.items()}
+    metrics = {stage: flatten_dict(read_metrics(d / "metrics.json", stage)) for stage, d in dirs.items()}
     values = summary.headline(metrics)
     best = summary.best_fitted(values)
     figures = [
@@ -39,13 +42,13 @@ def main(argv=None):
         name = tracking.run_name(args.params)
         with atomic_dir(args.out_dir) as tmp:
             write_json(tmp / "metrics.json", summary.nest(values))
-            (tmp / "summary.html").write_text(summary.render_html(name, values, params, figures))
+            (tmp / "summary.html").write_text(summary.render_html(name, values, params, figures, best))
         run.log_pipeline_row(params, values)
         run.log_artifact(args.out_dir / "summary.html", run_id=run.parent_id)
         run.save_view("headline", summary.VIEW_METRICS, summary.VIEW_PARAMS)
         shown = ("test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "fd.prior", f"fd.{best}")
         print("summarize: " + ", ".join(f"{k} {summary.fmt(values[k])}" for k in shown))
-        print(f"summarize: every experiment's row in MLflow (`make ui`): {tracking.view_url(run.experiment_id)}")
+        print(f"summarize: every experiment's row in MLflow (`make ui`): {view_url(run.experiment_id)}")
 
 
 if __name__ == "__main__":

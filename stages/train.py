@@ -15,19 +15,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from priorgap import config, files, plots_train, tracking, training, vae  # noqa: E402
-from priorgap.device import pick_device, to_tensor  # noqa: E402
-from priorgap.cli import run_stage, stage_args  # noqa: E402
-from priorgap.outputs import atomic_dir, write_csv, write_json  # noqa: E402
+from priorgap.common import config, tracking  # noqa: E402
+from priorgap.common.cli import run_stage, stage_args  # noqa: E402
+from priorgap.common.device import pick_device, to_tensor  # noqa: E402
+from priorgap.common.outputs import atomic_dir, write_csv, write_json  # noqa: E402
+from priorgap.data.files import read_split  # noqa: E402
+from priorgap.model import plots, training, vae  # noqa: E402
 
 
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir"], ["out_dir"], argv)
     model_params, train_params = config.load(args.params, "model"), config.load(args.params, "train")
     device = pick_device(train_params.device, "train.device")
-    train_x = to_tensor(files.read_split(args.mnist_dir, "train")[0], device)
-    val_bin = training.fixed_binarization(to_tensor(files.read_split(args.mnist_dir, "val")[0], device))
-    test_bin = training.fixed_binarization(to_tensor(files.read_split(args.mnist_dir, "test")[0], device))
+    train_x = to_tensor(read_split(args.mnist_dir, "train")[0], device)
+    val_bin = training.fixed_binarization(to_tensor(read_split(args.mnist_dir, "val")[0], device))
+    test_bin = training.fixed_binarization(to_tensor(read_split(args.mnist_dir, "test")[0], device))
     if len(val_bin) == 0:
         raise training.TrainingError("params.yaml: data.val_size is 0, but training reports a validation ELBO; set it >= 1")
 
@@ -62,7 +64,7 @@ def main(argv=None):
             vae.save(model.cpu(), tmp / "model.pt")
             write_json(tmp / "metrics.json", metrics)
             write_csv(tmp / "history.csv", history)
-            plots_train.learning_curves(history, tmp / "learning_curves.png")
+            plots.learning_curves(history, tmp / "learning_curves.png")
 
         seconds = time.perf_counter() - start
         # val_* and train_elbo already have a curve per epoch in this run

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from priorgap import mnist  # noqa: E402
+from priorgap.data import mnist  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@ import pytest
 import yaml
 from conftest import ROOT, write_params
 
-from priorgap import config
+from priorgap.common import config
 
 
 def test_repository_params_load():

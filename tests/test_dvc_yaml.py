@@ -10,33 +10,48 @@ from pathlib import Path
 import yaml
 from conftest import ROOT
 
-from priorgap import config
-from priorgap.outputs import flatten_dict
+from priorgap.common import config
+from priorgap.common.outputs import flatten_dict
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-LIB = ROOT / "src" / "priorgap"
+SRC = ROOT / "src"
+LIB = SRC / "priorgap"
+
+
+def _file_of(module: str) -> Path | None:
+    """The file a dotted module name runs (a package: its __init__.py), if it is under src/."""
+    path = SRC.joinpath(*module.split("."))
+    if (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    return path.with_suffix(".py") if path.with_suffix(".py").is_file() else None
+
+
+def _with_parents(module: str) -> set[str]:
+    """Importing a.b.c runs a, a.b and a.b.c."""
+    parts = module.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
 
 
 def _imported_modules(path: Path) -> set[str]:
-    """Library modules (file stems under src/priorgap) that one file imports, anywhere in it."""
-    in_library = path.parent == LIB
+    """Library modules (dotted names under priorgap) that one file imports, anywhere in it."""
+    package = ".".join(path.relative_to(SRC).with_suffix("").parts[:-1]) if SRC in path.parents else ""
+    if path.name == "__init__.py":
+        package = ".".join(path.relative_to(SRC).parts[:-1])
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("priorgap.")}
-            found |= {"__init__" for a in node.names if a.name.split(".")[0] == "priorgap"}
+            for a in node.names:
+                found |= _with_parents(a.name)
         elif isinstance(node, ast.ImportFrom):
-            package = node.module == "priorgap" or (in_library and node.level == 1 and node.module is None)
-            if package:  # from priorgap import a, b: modules, or names defined in __init__
-                found |= {a.name if (LIB / f"{a.name}.py").is_file() else "__init__" for a in node.names}
-            elif node.module and node.module.startswith("priorgap."):
-                found.add(node.module.split(".")[1])
-            elif in_library and node.level == 1:
-                found.add(node.module.split(".")[0])
+            if node.level:  # relative: from .. import x, from .mod import y
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
             else:
-                continue
-            found.add("__init__")
-    return found
+                module = node.module
+            found |= _with_parents(module)
+            # from a.b import c: c is a submodule or a name defined in a.b
+            found |= {f"{module}.{a.name}" for a in node.names if _file_of(f"{module}.{a.name}")}
+    return {m for m in found if m.split(".")[0] == "priorgap"}
 
 
 def import_closure(script: Path) -> set[str]:
@@ -46,16 +61,19 @@ def import_closure(script: Path) -> set[str]:
         mod = todo.pop()
         if mod not in seen:
             seen.add(mod)
-            todo.extend(_imported_modules(LIB / f"{mod}.py"))
-    return {f"src/priorgap/{m}.py" for m in seen}
+            todo.extend(_imported_modules(_file_of(mod)))
+    return {_file_of(m).relative_to(ROOT).as_posix() for m in seen}
 
 
 def test_closure_follows_imports_through_the_library():
     closure = import_closure(ROOT / "stages" / "fit_posterior.py")
-    # fit_posterior -> densities -> neural_densities -> vae: a chain two links from the script
-    assert {"src/priorgap/densities.py", "src/priorgap/neural_densities.py", "src/priorgap/vae.py",
-            "src/priorgap/__init__.py"} <= closure
-    assert "src/priorgap/classifier.py" not in closure
+    # fit_posterior -> latent.densities -> latent.neural_densities -> model.vae -> common.checkpoints:
+    # a chain four links from the script, through three packages and their __init__.py files
+    assert {"src/priorgap/latent/densities.py", "src/priorgap/latent/neural_densities.py",
+            "src/priorgap/model/vae.py", "src/priorgap/model/__init__.py", "src/priorgap/common/checkpoints.py",
+            "src/priorgap/__init__.py", "src/priorgap/latent/__init__.py"} <= closure
+    assert "src/priorgap/samples/classifier.py" not in closure
+    assert "src/priorgap/samples/__init__.py" not in closure
 
 
 def test_each_stage_depends_on_exactly_the_code_it_imports():
@@ -101,9 +119,9 @@ def test_only_stage_scripts_read_params():
     """A library module a stage runs, reading params.yaml, would be a dependency no stage declares.
     (The study report, `python -m priorgap.report`, is run by no stage: it may read them.)"""
     ran = set().union(*(import_closure(ROOT / "stages" / f"{name}.py") for name in STAGES))
-    assert "src/priorgap/report.py" not in ran
-    for path in LIB.glob("*.py"):
-        if path.name == "config.py" or f"src/priorgap/{path.name}" not in ran:
+    assert not {"src/priorgap/report.py", "src/priorgap/study/report.py"} & ran
+    for path in LIB.rglob("*.py"):
+        if path.name == "config.py" or path.relative_to(ROOT).as_posix() not in ran:
             continue
         calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Attribute)
                  and getattr(n.value, "id", "") == "config" and n.attr in ("load", "load_all", "read_yaml")]

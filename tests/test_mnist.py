@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from priorgap import mnist
+from priorgap.data import mnist
 
 
 def test_offline_copy_is_canonical_mnist(mnist_arrays):

@@ -18,8 +18,9 @@ import reference  # noqa: E402
 import summarize  # noqa: E402
 import train  # noqa: E402
 
-from priorgap import aggregate, densities, summary  # noqa: E402
-from priorgap.outputs import flatten_dict  # noqa: E402
+from priorgap.common.outputs import flatten_dict  # noqa: E402
+from priorgap.latent import aggregate, densities  # noqa: E402
+from priorgap.study import summary  # noqa: E402
 
 SMALL = {
     "data.train_size": 1500, "data.val_size": 300,
@@ -82,7 +83,7 @@ def test_codes_come_from_the_inputs_the_elbo_sees(pipeline):
     """encode feeds the encoder the fixed binarisation the ELBO uses, so the mean closed-form KL
     of the test codes is train's test KL term (float32 sums of 10,000 terms: 1e-4 relative)."""
     _, data, _ = pipeline
-    from priorgap.vae import kl_to_standard_normal
+    from priorgap.model.vae import kl_to_standard_normal
 
     test = aggregate.Codes.load(data / "codes" / "test.npz")
     test_kl = json.loads((data / "vae" / "metrics.json").read_text())["test_kl"]
@@ -161,14 +162,17 @@ def test_classifier_and_evaluate_outputs(pipeline):
 def test_reference_is_what_evaluate_scores_against(pipeline):
     """The test set's features and radii, computed once by the reference stage, are what the
     classifier gives now; the floor evaluate reports is the reference stage's, unchanged."""
-    from priorgap import classifier, config, files
-    from priorgap.device import to_tensor
-    from priorgap.sample_quality import knn_radii, reference_settings
+    from priorgap.common import config
+    from priorgap.common.device import to_tensor
+    from priorgap.data.files import read_split
+    from priorgap.samples import classifier
+    from priorgap.samples.quality import knn_radii
+    from priorgap.samples.reference import read_real, reference_settings
 
     root, data, _ = pipeline
-    images, _ = files.read_split(data / "mnist", "test")
+    images, _ = read_split(data / "mnist", "test")
     settings = reference_settings(config.load(root / "params.yaml", "eval"))
-    feats, radii = files.read_real(data / "reference" / "test.npz", len(images), settings)
+    feats, radii = read_real(data / "reference" / "test.npz", len(images), settings)
     expected = classifier.apply(classifier.load(data / "classifier" / "model.pt"), to_tensor(images, "cpu"))[0]
     assert torch.equal(torch.from_numpy(feats), expected)
     assert torch.equal(torch.from_numpy(radii), knn_radii(expected, 5))
@@ -181,10 +185,10 @@ def test_reference_is_what_evaluate_scores_against(pipeline):
 def test_evaluate_refuses_a_reference_made_for_other_settings(pipeline, tmp_path, override):
     """A reference run by hand with other params: its radii (k) or its floor (n_samples) would
     not be the ones this evaluate reports against."""
-    from priorgap import files
+    from priorgap.data.files import read_split
 
     root, data, uri = pipeline
-    n = len(files.read_split(data / "mnist", "test")[0])
+    n = len(read_split(data / "mnist", "test")[0])
     params = write_params(tmp_path / "params.yaml", **{**SMALL, **override})
     before = len(mlflow_runs(uri))
     proc = subprocess.run([sys.executable, str(ROOT / "stages" / "evaluate.py"), *(str(data / d) for d in (
@@ -209,7 +213,7 @@ def test_pipeline_row_is_every_param_and_the_headline(pipeline):
     root, data, uri = pipeline
     import mlflow
 
-    from priorgap import config
+    from priorgap.common import config
 
     parent = mlflow.MlflowClient(uri).get_run(mlflow_runs(uri, kind="pipeline")[0].info.run_id)
     # the dashboard, nothing else (a figure the run could not have, such as the KS statistic of

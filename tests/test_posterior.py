@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from priorgap import aggregate, densities, diagnostics
+from priorgap.latent import aggregate, densities, diagnostics
 
 
 def _codes(mu, logvar):

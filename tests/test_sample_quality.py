@@ -6,8 +6,8 @@ import pytest
 import torch
 from scipy import linalg
 
-from priorgap import sample_quality as sq
-from priorgap import vae
+from priorgap.samples import quality as sq
+from priorgap.model import vae
 
 
 def test_frechet_distance_matches_the_closed_form_for_gaussians():
@@ -122,7 +122,7 @@ def test_prdc_agrees_with_the_prdc_package():
 
 
 def test_classifier_pool_fast_path_equals_max_pool2d():
-    from priorgap.classifier import MaxPool2
+    from priorgap.samples.classifier import MaxPool2
 
     g = torch.Generator().manual_seed(0)
     x = torch.relu(torch.randn(7, 3, 28, 28, generator=g))
@@ -145,7 +145,7 @@ def test_sample_grid_tiles_as_torchvision_make_grid(n):
     the same array as make_grid (a full grid, a longer list cut to nrow^2, a ragged last row)."""
     from torchvision.utils import make_grid
 
-    from priorgap.plots_samples import tile
+    from priorgap.samples.plots import tile
 
     x = torch.rand(n, 784, generator=torch.Generator().manual_seed(n))
     expected = make_grid(x[:100].reshape(-1, 1, 28, 28), nrow=10, padding=2, pad_value=0.5)[0].numpy()

@@ -69,7 +69,7 @@ def test_queue_with_two_workers_loses_no_run(tmp_path, upstream):
     env = environment()
     repo = Path(shutil.copytree(upstream, tmp_path / "repo", symlinks=True))
     # as README says: the shared upstream stages once (the fixture), and the store before the workers start
-    sh("python -m priorgap.tracking", repo, env)
+    sh("python -m priorgap.common.store", repo, env)
     # two experiments for two workers: enough to race them on the store and the queue
     sh("dvc exp run --queue -q -S model.latent_dim=2,3", repo, env)
     sh("OMP_NUM_THREADS=1 dvc queue start -j 2", repo, env)  # as README runs a queue: one thread per worker

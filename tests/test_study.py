@@ -3,7 +3,8 @@ import csv
 
 import pytest
 
-from priorgap import report, study, summary, tracking
+from priorgap.common import store
+from priorgap.study import claims, report, runs, sampling, stats, summary
 
 
 def _log_rows(uri, rows):
@@ -13,7 +14,7 @@ def _log_rows(uri, rows):
     import mlflow
 
     client = mlflow.MlflowClient(uri)
-    exp = client.create_experiment(tracking.EXPERIMENT)
+    exp = client.create_experiment(store.EXPERIMENT)
     for i, row in enumerate(rows):
         run = client.create_run(exp, tags={"priorgap.kind": "pipeline"}, run_name=f"exp-{i}")
         rid = run.info.run_id
@@ -46,8 +47,8 @@ def grid(fn, depths=(1, 3), latents=(2, 10), seeds=(0, 1)):
 def _rows(uri):
     import mlflow
 
-    rows = study.fetch_rows(mlflow.MlflowClient(uri), tracking.EXPERIMENT)
-    g, longer = study.split_epochs(rows, 20)
+    rows = runs.fetch_rows(mlflow.MlflowClient(uri), store.EXPERIMENT)
+    g, longer = runs.split_epochs(rows, 20)
     return [r for r in g if r.converged], g, longer
 
 
@@ -62,11 +63,11 @@ def test_deeper_and_closer_while_keeping_information(mlflow_store):
         "ks_mean_active": 0.05 + 0.01 * z + noise(s) / 10}))
     used, g, _ = _rows(mlflow_store)
     assert len(g) == 8  # the unfinished run is not a row
-    depth, latent = study.depth_claim(used), study.latent_claim(used)
+    depth, latent = claims.depth_claim(used), claims.latent_claim(used)
     assert depth.verdict == "holds"
     assert [c.verdict for c in depth.tables["kl_q_prior_lower_bound"].values()] == ["lower", "lower"]
     assert depth.tables["kl_q_prior_lower_bound"][2].diff == pytest.approx(-1.0)
-    assert depth.tables[study.POPULATION_INFO][2].verdict == "no clear change"  # 12 - 2 = 11 - 1
+    assert depth.tables[runs.POPULATION_INFO][2].verdict == "no clear change"  # 12 - 2 = 11 - 1
     assert latent.verdict == "does not hold"  # more dimensions: higher KS
 
 
@@ -78,7 +79,7 @@ def test_closer_only_by_keeping_less_information(mlflow_store):
         "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "avg_kl": (24.0 if d == 1 else 20.0),
         "mutual_info": 10.8 + noise(s)}))
     used, _, _ = _rows(mlflow_store)
-    claim = study.depth_claim(used)
+    claim = claims.depth_claim(used)
     assert claim.verdict == "holds only by keeping less information"
     assert all("closer but keeping less information" in f for f in claim.findings)
 
@@ -88,8 +89,8 @@ def test_closer_giving_up_a_little_information(mlflow_store):
     _log_rows(mlflow_store, grid(lambda d, z, s: {
         "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "avg_kl": (12.0 if d == 1 else 10.9) + noise(s)}))
     used, _, _ = _rows(mlflow_store)
-    claim = study.depth_claim(used)
-    assert [c.verdict for c in claim.tables[study.POPULATION_INFO].values()] == ["lower", "lower"]
+    claim = claims.depth_claim(used)
+    assert [c.verdict for c in claim.tables[runs.POPULATION_INFO].values()] == ["lower", "lower"]
     assert claim.verdict == "holds"
     assert all("closer, giving up only a little information" in f for f in claim.findings)
 
@@ -100,7 +101,7 @@ def test_non_converged_runs_are_left_out(mlflow_store, tmp_path, monkeypatch):
         "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "val_elbo_slope": 0.01 if d == 1 else 2.0}))
     used, g, _ = _rows(mlflow_store)
     assert len(used) == 4 and len(g) == 8
-    assert study.depth_claim(used).verdict == "cannot be decided"
+    assert claims.depth_claim(used).verdict == "cannot be decided"
     monkeypatch.chdir(tmp_path)
     report.main(["--out", str(tmp_path / "reports"), "--epochs", "20"])
     text = (tmp_path / "reports" / "study.md").read_text()
@@ -131,12 +132,12 @@ def test_sampling_answer_and_convergence_slice(mlflow_store):
     _log_rows(mlflow_store, rows)
     used, g, longer = _rows(mlflow_store)
     assert len(g) == 3 and len(longer) == 1
-    answer = study.sampling_answers(study.sampling(used))[2.0]
+    answer = sampling.sampling_answers(sampling.sampling(used))[2.0]
     assert answer.startswith("yes: N(0,I) is clearly worse than the best fitted density at 1 of 1 depths")
     assert "(fd to the reconstructions 51 against 6; replaying q 2)" in answer
     # the slice run keeps the synthetic fd (prior 100, best gmm 40): still worse, on both measures
-    assert study.sampling_on_slice(study.sampling(used), longer) == {"fd": (1, 1), "fd_vs_recon": (1, 1)}
-    checks = {c.metric: c for c in study.convergence(g, longer)}
+    assert sampling.sampling_on_slice(sampling.sampling(used), longer) == {"fd": (1, 1), "fd_vs_recon": (1, 1)}
+    checks = {c.metric: c for c in stats.convergence(g, longer)}
     assert checks["kl_q_prior_lower_bound"].within and not checks["mutual_info"].within
 
 
@@ -157,11 +158,11 @@ def test_verdict_checked_at_twice_the_epochs(mlflow_store):
     _log_rows(mlflow_store, rows)
     used, g, longer = _rows(mlflow_store)
     assert len(g) == 8 and len(longer) == 4
-    found = [q for q in study.persistence(study.depth_claim(used), longer, study.DEPTH, study.LATENT)
+    found = [q for q in claims.persistence(claims.depth_claim(used), longer, runs.DEPTH, runs.LATENT)
              if q.measure == "kl_q_prior_lower_bound"]
     assert [(q.grid.within, q.grid.verdict, q.longer, q.agrees) for q in found] == [
         (2.0, "lower", -0.5, True), (10.0, "lower", 0.5, False)]
     # mutual information is the same everywhere: "no clear change", and the slice agrees (a zero difference)
-    mi = [q for q in study.persistence(study.depth_claim(used), longer, study.DEPTH, study.LATENT)
+    mi = [q for q in claims.persistence(claims.depth_claim(used), longer, runs.DEPTH, runs.LATENT)
           if q.measure == "mutual_info"]
     assert [q.agrees for q in mi] == [True, True]

@@ -5,7 +5,7 @@ import mlflow
 import pytest
 from conftest import mlflow_runs
 
-from priorgap import tracking
+from priorgap.common import store, tracking
 
 
 def test_store_is_the_parent_repository_from_a_dvc_experiment_copy(tmp_path, monkeypatch):
@@ -17,16 +17,16 @@ def test_store_is_the_parent_repository_from_a_dvc_experiment_copy(tmp_path, mon
     (copy / "dvc.yaml").write_text("stages: {}\n")
 
     monkeypatch.chdir(repo / ".dvc")  # any folder inside the repository
-    assert tracking.tracking_uri() == f"sqlite:///{repo.resolve()}/mlflow.db"
+    assert store.tracking_uri() == f"sqlite:///{repo.resolve()}/mlflow.db"
 
     monkeypatch.chdir(copy / "stages")
     monkeypatch.setenv("DVC_ROOT", str(repo))
-    assert tracking.tracking_uri() == f"sqlite:///{repo.resolve()}/mlflow.db"
-    assert tracking.artifact_location(tracking.tracking_uri()) == (repo.resolve() / "mlartifacts").as_uri()
+    assert store.tracking_uri() == f"sqlite:///{repo.resolve()}/mlflow.db"
+    assert store.artifact_location(store.tracking_uri()) == (repo.resolve() / "mlartifacts").as_uri()
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://example.invalid:5000")
-    assert tracking.tracking_uri() == "http://example.invalid:5000"
-    assert tracking.artifact_location(tracking.tracking_uri()) is None  # the server decides
+    assert store.tracking_uri() == "http://example.invalid:5000"
+    assert store.artifact_location(store.tracking_uri()) is None  # the server decides
 
 
 def test_unreachable_server_fails_fast_with_a_fix():
@@ -34,8 +34,8 @@ def test_unreachable_server_fails_fast_with_a_fix():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     start = time.monotonic()
-    with pytest.raises(tracking.TrackingError, match=f"127.0.0.1:{port} is unreachable .* unset MLFLOW_TRACKING_URI"):
-        tracking.check_reachable(f"http://127.0.0.1:{port}")
+    with pytest.raises(store.TrackingError, match=f"127.0.0.1:{port} is unreachable .* unset MLFLOW_TRACKING_URI"):
+        store.check_reachable(f"http://127.0.0.1:{port}")
     assert time.monotonic() - start < 5
 
 
@@ -133,7 +133,7 @@ def test_a_stage_killed_outright_is_marked_killed_by_the_next_stage(tmp_path, ml
     monkeypatch.chdir(tmp_path)
     params = tmp_path / "params.yaml"
     params.write_text("data: {seed: 0}\n")
-    code = ("import time; from pathlib import Path; from priorgap import tracking\n"
+    code = ("import time; from pathlib import Path; from priorgap.common import tracking\n"
             "with tracking.stage_run('train', {}, Path('params.yaml')):\n    print('running', flush=True)\n"
             "    time.sleep(600)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, text=True)

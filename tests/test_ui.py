@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import mlflow_server, write_params
 
-from priorgap import summary, tracking
+from priorgap.common import store, tracking
+from priorgap.study import summary
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs headless Chromium (apt-get install chromium)")
@@ -30,7 +31,7 @@ def test_saved_view_shows_pipeline_rows_and_headline_columns(tmp_path, mlflow_st
         exp_id = _row(write_params(tmp_path / f"params{latent}.yaml", **{"model.latent_dim": latent}), latent, value)
 
     with mlflow_server(mlflow_store) as ui:
-        url = tracking.view_url(exp_id, ui=ui)
+        url = store.view_url(exp_id, ui=ui)
         browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=2200,1000",
                    "--virtual-time-budget=20000"]
         dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout

@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from priorgap import PriorgapError, training, vae
-from priorgap.device import to_tensor
+from priorgap import PriorgapError
+from priorgap.model import training, vae
+from priorgap.common.device import to_tensor
 
 
 @pytest.mark.parametrize("depth, width, latent", [(1, 16, 1), (2, 32, 2), (3, 8, 10), (4, 24, 50)])
@@ -25,7 +26,7 @@ def test_shapes_for_depths_and_latent_sizes(depth, width, latent):
 
 
 def test_decoder_mirrors_encoder_unless_set():
-    from priorgap.config import DecoderShape, MLPShape, ModelParams
+    from priorgap.common.config import DecoderShape, MLPShape, ModelParams
 
     p = ModelParams(latent_dim=3, encoder=MLPShape(depth=2, width=100), decoder=DecoderShape(depth=None, width=None))
     assert vae.VAEConfig.from_params(p) == vae.VAEConfig(3, 2, 100, 2, 100)

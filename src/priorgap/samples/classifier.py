@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import PriorgapError, checkpoints
+from .. import PriorgapError
+from ..common import checkpoints
 
 FEATURES = 128
 

@@ -9,7 +9,7 @@ import torch
 
 from . import aggregate
 from .aggregate import Codes
-from .vae import kl_to_standard_normal
+from ..model.vae import kl_to_standard_normal
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active if Cov_x(mu) exceeds this
 HOLE_PERCENTILE = 1.0

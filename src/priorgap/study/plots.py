@@ -8,8 +8,8 @@ matplotlib.use("Agg")  # headless
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import study  # noqa: E402
-from .outputs import save_figure  # noqa: E402
+from ..common.outputs import save_figure  # noqa: E402
+from . import runs, stats  # noqa: E402
 
 
 def _latent_axis(ax, latents):
@@ -22,12 +22,12 @@ def _latent_axis(ax, latents):
 
 def _lines(ax, rows, metric, by_depth=True, label="", color=None):
     """One line per encoder depth (or one line) of a metric's seed mean against latent size."""
-    groups = study.by_setting(rows, metric)
+    groups = runs.by_setting(rows, metric)
     depths = sorted({k[0] for k in groups})
     for i, depth in enumerate(depths):
         keys = [k for k in groups if k[0] == depth]
-        stats = [study.spread(groups[k]) for k in keys]
-        ax.errorbar([k[1] for k in keys], [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o", capsize=3,
+        spreads = [stats.spread(groups[k]) for k in keys]
+        ax.errorbar([k[1] for k in keys], [s[0] for s in spreads], yerr=[s[1] for s in spreads], marker="o", capsize=3,
                     color=color or f"C{i}", label=label or f"encoder depth {depth:g}")
 
 
@@ -35,13 +35,13 @@ def surgery(rows, path):
     """ELBO surgery: mean KL(Q(z|x) || N(0,I)) = information + KL(q || N(0,I)), per latent size (one
     panel each) and encoder depth, split twice: over the training mixture (index-code information,
     at most log N, marked) and over the population (held-out bound; the information is the rest)."""
-    latents = sorted({r.x(study.LATENT) for r in rows})
-    depths = sorted({r.x(study.DEPTH) for r in rows})
-    mean = {m: {k: np.mean(v) for k, v in study.by_setting(rows, m).items()}
-            for m in ("mutual_info", "kl_q_prior", study.POPULATION_INFO, "kl_q_prior_lower_bound")}
+    latents = sorted({r.x(runs.LATENT) for r in rows})
+    depths = sorted({r.x(runs.DEPTH) for r in rows})
+    mean = {m: {k: np.mean(v) for k, v in runs.by_setting(rows, m).items()}
+            for m in ("mutual_info", "kl_q_prior", runs.POPULATION_INFO, "kl_q_prior_lower_bound")}
     splits = [("training mixture", "mutual_info", "kl_q_prior", "", "index-code information (at most log N)",
                "KL(q_train || N(0,I))"),
-              ("population", study.POPULATION_INFO, "kl_q_prior_lower_bound", "//", "population information",
+              ("population", runs.POPULATION_INFO, "kl_q_prior_lower_bound", "//", "population information",
                "held-out bound on KL(q_pop || N(0,I))")]
     fig, axes = plt.subplots(1, len(latents), figsize=(3.3 * len(latents), 4.2), sharey=True, squeeze=False)
     for ax, latent in zip(axes[0], latents):
@@ -68,10 +68,10 @@ def surgery(rows, path):
 def match(rows, path):
     panels = [("kl_q_prior_lower_bound", "held-out bound on KL(q_pop || N(0,I)) (nats)"),
               ("kl_q_prior", "KL(q_train || N(0,I)) (nats)"),
-              (study.POPULATION_INFO, "population information: avg_kl - bound (nats)"),
+              (runs.POPULATION_INFO, "population information: avg_kl - bound (nats)"),
               ("active_units", "active units"), ("ks_mean_active", "mean KS statistic, active units (lower = closer)"),
               ("holes_heldout", "holes, held-out threshold (lower = better)")]
-    latents = sorted({r.x(study.LATENT) for r in rows})
+    latents = sorted({r.x(runs.LATENT) for r in rows})
     fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
     for ax, (metric, title) in zip(axes.flat, panels):
         _lines(ax, rows, metric)
@@ -85,13 +85,13 @@ def match(rows, path):
 def samplers(rows, path):
     """Rows: fd to real digits, fd to the reconstructions; one panel per encoder depth; one line
     per sampler (N(0,I), the three fitted densities, q replayed)."""
-    depths = sorted({r.x(study.DEPTH) for r in rows})
-    latents = sorted({r.x(study.LATENT) for r in rows})
+    depths = sorted({r.x(runs.DEPTH) for r in rows})
+    latents = sorted({r.x(runs.LATENT) for r in rows})
     names = {"prior": "N(0,I)", "gmm": "gmm", "flow": "flow", "two_stage": "two_stage", "aggregate": "q replayed"}
     colors = {"prior": "black", "gmm": "tab:blue", "flow": "tab:green", "two_stage": "tab:purple", "aggregate": "grey"}
     fig, axes = plt.subplots(2, len(depths), figsize=(4.6 * len(depths), 7.2), squeeze=False, sharey="row")
     for col, depth in enumerate(depths):
-        here = [r for r in rows if r.x(study.DEPTH) == depth]
+        here = [r for r in rows if r.x(runs.DEPTH) == depth]
         for row, (prefix, label) in enumerate([("fd", "Frechet distance to test digits"),
                                                ("fd_vs_recon", "Frechet distance to reconstructions")]):
             ax = axes[row][col]

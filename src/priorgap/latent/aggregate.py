@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .files import read_codes
+from ..data.files import read_codes
 
 
 def coefficients(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

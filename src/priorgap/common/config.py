@@ -16,7 +16,7 @@ import annotated_types as at
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from . import PriorgapError
+from .. import PriorgapError
 from .outputs import flatten_dict
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import checkpoints
-from .device import N_PIXELS
+from ..common import checkpoints
+from ..common.device import N_PIXELS
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ interactive charts do not appear. This writes a template with the three librarie
 from the npm registry once (pinned versions, checked against the registry's sha512 integrity),
 and lays the charts and images out in a grid instead of one long column:
 
-    python -m priorgap.plots_template        # run by `make setup`; writes .dvc/plots_template.html
+    python -m priorgap.common.plot_templates       # run by `make setup`; writes .dvc/plots_template.html
 
 It then points this checkout's DVC at it (`dvc config --local plots.html_template`, in the
 git-ignored .dvc/config.local), so plain `dvc plots show` uses it; where the registry cannot be
@@ -32,7 +32,7 @@ PACKAGES = [
      "wcDyQPE4J5aiCDc3/suH5RQDvrKkjuLkhzUcbOLwEkNF8/+pp17tS0JghzEvAPNRg+5aG1/N2ydixq8Lk3dOlg=="),
 ]
 REGISTRY = "https://registry.npmjs.org"
-TARGET = Path(__file__).resolve().parents[2] / ".dvc" / "plots_template.html"
+TARGET = Path(__file__).resolve().parents[3] / ".dvc" / "plots_template.html"
 
 PAGE = """<!DOCTYPE html>
 <html>

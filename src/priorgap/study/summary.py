@@ -77,13 +77,13 @@ def _img(path: Path, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def render_html(name: str, values: dict, params: dict, figures: list[tuple[Path, str]]) -> str:
-    """A self-contained page (figures inlined), so MLflow's artifact view shows it in one click."""
+def render_html(name: str, values: dict, params: dict, figures: list[tuple[Path, str]], best: str) -> str:
+    """A self-contained page (figures inlined), so MLflow's artifact view shows it in one click;
+    `best` is best_fitted(values), which the caller also needs for its figures."""
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td class=n>{fmt(values[k])}</td><td>{html.escape(HEADLINE[k][2])}</td></tr>"
                    for k in HEADLINE)
     setting = ", ".join(f"{k} = {params[k]}" for k in ("model.encoder.depth", "model.decoder.depth", "model.latent_dim",
                                                        "train.epochs", "train.seed") if k in params)
-    best = best_fitted(values)
     verdict = (f"Sampling N(0,I): Frechet distance {fmt(values['fd.prior'])}; best fitted density ({best}): "
                f"{fmt(values[f'fd.{best}'])}; replaying q: {fmt(values['fd.aggregate'])}.")
     return f"""<!doctype html>

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import PriorgapError, aggregate
-from .vae import gaussian_log_prob, kl_to_standard_normal, mlp
+from .. import PriorgapError
+from . import aggregate
+from ..model.vae import gaussian_log_prob, kl_to_standard_normal, mlp
 
 
 @dataclass

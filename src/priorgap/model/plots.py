@@ -6,7 +6,7 @@ import matplotlib
 matplotlib.use("Agg")  # stages run headless
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .outputs import save_figure  # noqa: E402
+from ..common.outputs import save_figure  # noqa: E402
 
 
 def learning_curves(history: list[dict], path) -> None:

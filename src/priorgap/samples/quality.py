@@ -109,12 +109,6 @@ def versus(feats: torch.Tensor, ref_feats: torch.Tensor, ref_radii: torch.Tensor
     return {"fd": frechet_distance(feats, ref_feats), **prdc(ref_feats, feats, k, ref_radii, fake_radii=feats_radii)}
 
 
-def reference_settings(params) -> dict:
-    """The eval params (params.yaml's `eval` section) the real side of these metrics depends on:
-    the test set's radii (k) and the floor (seed, n_samples, nn_samples)."""
-    return {"seed": params.seed, "n_samples": params.n_samples, "k": params.k, "nn_samples": params.nn_samples}
-
-
 def report(samples: torch.Tensor, feats: torch.Tensor, probs: torch.Tensor, real_feats: torch.Tensor,
            real_radii: torch.Tensor, test_labels: torch.Tensor, train_pixels: torch.Tensor, k: int,
            nn_samples: int, feats_radii: torch.Tensor | None = None) -> dict[str, float]:

@@ -7,7 +7,7 @@ import numpy as np
 matplotlib.use("Agg")  # stages run headless
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .outputs import save_figure  # noqa: E402
+from ..common.outputs import save_figure  # noqa: E402
 
 
 

@@ -27,9 +27,10 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from . import PriorgapError, aggregate
+from .. import PriorgapError
+from . import aggregate
 from .aggregate import Codes
-from .files import load_or_explain
+from ..common.files import load_or_explain
 from .neural_densities import Flow, TwoStage
 
 

@@ -1,0 +1,35 @@
+"""The one way a stage refuses a file another stage wrote: missing or unreadable, run `dvc repro X`.
+
+A file that is missing or unreadable stops the reader with one line that names the file and the
+`dvc repro` that makes it again (`load_or_explain`). Each format lives with the step that writes
+it and reads it through this: the MNIST splits and the codes in `data/files.py`, model files in
+`checkpoints.py`, the reference features in `samples/quality.py`, and each stage's metrics here.
+numpy-free: every stage imports this module, so it must not pull in the library's math.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .. import PriorgapError
+
+
+def load_or_explain(path, what: str, stage: str, read):
+    """`read(path)`, or a PriorgapError saying the file is missing or not a valid `what`.
+
+    `read` may raise anything for a corrupt file (numpy, torch and json each have their own
+    errors, and all mean the same to a user); a PriorgapError it raises passes through as is.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PriorgapError(f"{path}: {what} not found; run `dvc repro {stage}` first")
+    try:
+        return read(path)
+    except PriorgapError:
+        raise
+    except Exception as e:
+        raise PriorgapError(f"{path}: not a valid {what} ({type(e).__name__}: {e}); re-run `dvc repro {stage}`") from None
+
+
+def read_metrics(path: Path, stage: str) -> dict:
+    return load_or_explain(path, f"{stage} metrics file", stage, lambda p: json.loads(p.read_text()))

@@ -1,0 +1,101 @@
+"""The study's rows: every finished pipeline run in MLflow whose headline holds the study's figures.
+
+One row per setting (encoder depth, decoder shape, latent size, seed, epochs; the newest where a
+setting ran twice). The grid is the runs at the study's epochs (params.yaml's train.epochs); runs
+at twice as many epochs are the convergence slice; runs at any other count are not part of the
+study.
+
+A run counts as converged when its validation ELBO gains at most SLOPE_LIMIT nats per epoch over
+its last 20% of epochs; the others are listed and left out of every verdict.
+
+POPULATION_INFO = avg_kl - kl_q_prior_lower_bound is derived per row (claims.py says why).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+DEPTH, LATENT, SEED, EPOCHS = "model.encoder.depth", "model.latent_dim", "train.seed", "train.epochs"
+DECODER = ("model.decoder.depth", "model.decoder.width")
+# A run still gaining more than this per epoch at its end (over 10 nats across the last 20 epochs)
+# is plainly not done; the convergence slice in the report shows how far the figures of the runs
+# below it still move at twice the epochs.
+SLOPE_LIMIT = 0.5  # nats per epoch
+REQUIRED = ("test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "avg_kl",
+            "active_units", "fd.prior", "fd_vs_recon.prior")
+POPULATION_INFO = "population_info"  # derived per row: avg_kl - kl_q_prior_lower_bound
+
+
+@dataclass
+class Row:
+    """One pipeline run (one experiment) as MLflow stores it."""
+
+    name: str
+    params: dict
+    metrics: dict
+    start_ms: int = 0
+    end_ms: int = 0
+
+    def x(self, key: str) -> float:
+        return float(self.params[key])
+
+    @property
+    def setting(self) -> tuple:
+        return tuple(self.params.get(k) for k in (DEPTH, *DECODER, LATENT, SEED, EPOCHS))
+
+    @property
+    def converged(self) -> bool:
+        slope = self.metrics.get("val_elbo_slope")
+        return slope is not None and slope <= SLOPE_LIMIT
+
+    @property
+    def log_n(self) -> float:
+        """log of the number of training codes q mixes (the ceiling of the mutual information)."""
+        size = self.params.get("data.train_size")
+        n = int(size) if size not in (None, "None") else 60_000 - int(self.params.get("data.val_size", 5000))
+        return math.log(n)
+
+
+def _search(client, exp_id: str, filter_string: str) -> list:
+    runs, token = [], None
+    while True:
+        page = client.search_runs([exp_id], filter_string, max_results=1000, order_by=["attributes.start_time ASC"],
+                                  page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def fetch_rows(client, experiment_name: str) -> list[Row]:
+    exp = client.get_experiment_by_name(experiment_name)
+    if exp is None:
+        return []
+    runs = _search(client, exp.experiment_id, "tags.`priorgap.kind` = 'pipeline'")
+    # a pipeline run's end: its summarize stage run's (the status update leaves end_time empty)
+    ends = {r.data.tags.get("mlflow.parentRunId"): r.info.end_time or 0 for r in _search(
+        client, exp.experiment_id, "tags.`priorgap.stage` = 'summarize' and attributes.status = 'FINISHED'")}
+    rows = [Row(r.info.run_name, dict(r.data.params), with_population_info(r.data.metrics), r.info.start_time,
+                ends.get(r.info.run_id) or r.info.end_time or r.info.start_time)
+            for r in runs if r.info.status == "FINISHED" and DEPTH in r.data.params and LATENT in r.data.params
+            and all(k in r.data.metrics for k in REQUIRED)]
+    newest = {r.setting: r for r in rows}  # ascending start time: the last one wins
+    return sorted(newest.values(), key=lambda r: (r.x(DEPTH), r.x(LATENT), r.x(SEED) if SEED in r.params else 0,
+                                                   r.x(EPOCHS) if EPOCHS in r.params else 0))
+
+
+def with_population_info(metrics: dict) -> dict:
+    return {**metrics, POPULATION_INFO: metrics["avg_kl"] - metrics["kl_q_prior_lower_bound"]}
+
+
+def split_epochs(rows: list[Row], epochs: int) -> tuple[list[Row], list[Row]]:
+    """(grid at the study's epochs, convergence slice at twice as many); other runs are not in the study."""
+    return [r for r in rows if r.x(EPOCHS) == epochs], [r for r in rows if r.x(EPOCHS) == 2 * epochs]
+
+
+def by_setting(rows: list[Row], metric: str, by=(DEPTH, LATENT)) -> dict[tuple, list[float]]:
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        if r.metrics.get(metric) is not None:
+            groups.setdefault(tuple(r.x(k) for k in by), []).append(r.metrics[metric])
+    return dict(sorted(groups.items()))
