@@ -57,6 +57,8 @@ def test_pipeline_run_is_running_until_the_last_stage_and_failed_when_one_fails(
         with tracking.stage_run("train", {"train.epochs": 3}, params):
             raise RuntimeError("boom")
     assert _status(mlflow_store, pid) == "FAILED"
+    failed_at = mlflow.MlflowClient(mlflow_store).get_run(pid).info.end_time
+    assert failed_at is not None  # a failed pipeline shows how long it ran before failing
     with tracking.stage_run("train", {"train.epochs": 3}, params):  # fixed and re-run
         pass
     assert _status(mlflow_store, pid) == "RUNNING"
@@ -68,6 +70,10 @@ def test_pipeline_run_is_running_until_the_last_stage_and_failed_when_one_fails(
     assert [(r.data.tags["priorgap.stage"], r.info.status) for r in stages] == [
         ("prepare", "FINISHED"), ("train", "FAILED"), ("train", "FINISHED"), ("summarize", "FINISHED")]
     assert {r.data.tags["mlflow.parentRunId"] for r in stages} == {pid}
+    # the runs table's Duration: the pipeline row ends when its last stage does, not before
+    info = mlflow.MlflowClient(mlflow_store).get_run(pid).info
+    assert info.end_time is not None and info.end_time >= stages[-1].info.end_time >= info.start_time
+    assert info.end_time >= failed_at
     assert stages[0].data.params == {"data.seed": "0"} and stages[0].data.tags["data_source"] == "raw"
     parent = mlflow.MlflowClient(mlflow_store).get_run(pid)
     assert parent.data.params == {"data.seed": "0"} and parent.data.metrics == {"test_elbo": -99.0}

@@ -4,6 +4,7 @@ Starts `mlflow server` on a store holding two pipeline rows as summarize leaves 
 saved view in headless Chromium (Debian: `apt-get install chromium`) and reads the rendered page.
 Skipped, saying why, where no Chromium is installed.
 """
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -39,4 +40,7 @@ def test_saved_view_shows_pipeline_rows_and_headline_columns(tmp_path, mlflow_st
     for shown in ("d2-z2-s0", "d2-z5-s0", "Training runs", "tags.`priorgap.kind` = 'pipeline'",
                   "test_elbo", "kl_q_prior_lower_bound", "fd.prior", "model.latent_dim", "-140.25", "-101.5"):
         assert shown in dom, shown
+    # each pipeline row ends with an end time, so the runs table shows its duration (1.5s, 40ms, ...)
+    assert "Duration" in dom
+    assert len(re.findall(r">\d+(?:\.\d+)?(?:ms|s|min|h)<", dom)) == 2, "a pipeline row without a duration"
     assert (tmp_path / "runs.png").stat().st_size > 50_000  # a rendered page, kept for a look

@@ -194,7 +194,8 @@ def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"),
     """A child MLflow run for one stage under its pipeline run.
 
     The pipeline run reads RUNNING while its stages run, FAILED as soon as one fails (the child
-    too), and FINISHED only when the `last` stage (summarize) finishes. Call this after the
+    too), and FINISHED only when the `last` stage (summarize) finishes; FAILED and FINISHED stamp
+    its end time, so its duration runs from its first stage to its last. Call this after the
     stage has checked its inputs: a mistyped command must leave MLflow untouched.
     """
     uri = store.tracking_uri()
@@ -217,9 +218,9 @@ def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"),
                 mlflow.log_params(params)
             yield StageRun(client, run.info.run_id, parent_id, stage, exp_id)
     except BaseException:
-        client.update_run(parent_id, status="FAILED")
+        client.set_terminated(parent_id, status="FAILED")
         raise
-    if last:
-        client.update_run(parent_id, status="FINISHED")
+    if last:  # set_terminated, not update_run: it stamps the end time the UI's Duration column reads
+        client.set_terminated(parent_id, status="FINISHED")
 
 

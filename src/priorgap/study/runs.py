@@ -72,11 +72,11 @@ def fetch_rows(client, experiment_name: str) -> list[Row]:
     if exp is None:
         return []
     runs = _search(client, exp.experiment_id, "tags.`priorgap.kind` = 'pipeline'")
-    # a pipeline run's end: its summarize stage run's (the status update leaves end_time empty)
+    # a pipeline run's end; rows logged before pipeline runs got one: their summarize stage run's
     ends = {r.data.tags.get("mlflow.parentRunId"): r.info.end_time or 0 for r in _search(
         client, exp.experiment_id, "tags.`priorgap.stage` = 'summarize' and attributes.status = 'FINISHED'")}
     rows = [Row(r.info.run_name, dict(r.data.params), with_population_info(r.data.metrics), r.info.start_time,
-                ends.get(r.info.run_id) or r.info.end_time or r.info.start_time)
+                r.info.end_time or ends.get(r.info.run_id) or r.info.start_time)
             for r in runs if r.info.status == "FINISHED" and DEPTH in r.data.params and LATENT in r.data.params
             and all(k in r.data.metrics for k in REQUIRED)]
     newest = {r.setting: r for r in rows}  # ascending start time: the last one wins
