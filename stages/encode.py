@@ -3,7 +3,7 @@
     python stages/encode.py data/mnist data/vae data/codes [--params params.yaml]
 
 Reads no params. Each file holds `mu` and `logvar` (float32, N x latent_dim) of Q(z|x) and the
-digit `labels` (format: priorgap.files). The training split's codes define the aggregate
+digit `labels` (format: priorgap.data.files). The training split's codes define the aggregate
 posterior. The encoder sees each image as the ELBO does: one fixed seeded binarisation (the
 model was trained on binary digits, and grey levels are inputs it never saw), so the mean KL of
 the test codes is the test KL term that train reports. Encoding runs on the CPU (a second of

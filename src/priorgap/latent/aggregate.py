@@ -100,7 +100,7 @@ class Codes:
 
     @classmethod
     def load(cls, path) -> "Codes":
-        """A codes file of encode's format (priorgap.files)."""
+        """A codes file of encode's format (priorgap.data.files)."""
         mu, logvar, labels = read_codes(path)
         return cls(torch.from_numpy(mu.astype(np.float32)), torch.from_numpy(logvar.astype(np.float32)), labels)
 
