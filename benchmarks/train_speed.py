@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from priorgap.data import mnist
-from priorgap.model import training, vae  # noqa: E402  # noqa: E402
 from priorgap.common.device import to_tensor  # noqa: E402
+from priorgap.data import mnist  # noqa: E402
+from priorgap.model import training, vae  # noqa: E402
 
 BATCH = 128
 MODELS = {

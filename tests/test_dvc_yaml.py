@@ -34,9 +34,8 @@ def _with_parents(module: str) -> set[str]:
 
 def _imported_modules(path: Path) -> set[str]:
     """Library modules (dotted names under priorgap) that one file imports, anywhere in it."""
-    package = ".".join(path.relative_to(SRC).with_suffix("").parts[:-1]) if SRC in path.parents else ""
-    if path.name == "__init__.py":
-        package = ".".join(path.relative_to(SRC).parts[:-1])
+    # the package a relative import starts from (a package's __init__.py: the package itself)
+    package = ".".join(path.relative_to(SRC).parts[:-1]) if SRC in path.parents else ""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):

@@ -3,7 +3,7 @@
 A file that is missing or unreadable stops the reader with one line that names the file and the
 `dvc repro` that makes it again (`load_or_explain`). Each format lives with the step that writes
 it and reads it through this: the MNIST splits and the codes in `data/files.py`, model files in
-`checkpoints.py`, the reference features in `samples/quality.py`, and each stage's metrics here.
+`checkpoints.py`, the reference features in `samples/reference.py`, and each stage's metrics here.
 numpy-free: every stage imports this module, so it must not pull in the library's math.
 """
 from __future__ import annotations

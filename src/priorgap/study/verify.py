@@ -19,6 +19,7 @@ Tolerances, argued in README ("The same results on any machine"):
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
 import json
 import math
@@ -59,10 +60,7 @@ def seed_spreads(study_csv: Path, depth: int, latent: int) -> tuple[dict[str, fl
     if not rows:
         raise PriorgapError(f"{study_csv}: no study run at encoder depth {depth}, latent size {latent}; "
                             "verify needs the study's seed spread for the workspace's setting")
-    counts = {}
-    for r in rows:
-        counts[r["epochs"]] = counts.get(r["epochs"], 0) + 1
-    epochs = max(counts, key=counts.get)
+    epochs = collections.Counter(r["epochs"] for r in rows).most_common(1)[0][0]
     grid = [r for r in rows if r["epochs"] == epochs]
     sds = {k: spread([float(r[k]) for r in grid if r.get(k) not in (None, "")])[1] for k in HEADLINE if k in grid[0]}
     return sds, len(grid), int(float(epochs))
