@@ -1,10 +1,11 @@
-"""Stage encode: data/mnist + data/vae/model.pt -> data/codes/{train,test}.npz.
+"""Stage encode: data/mnist + data/vae/model.pt -> data/codes/{train,val,test}.npz.
 
     python stages/encode.py data/mnist data/vae data/codes [--params params.yaml]
 
 Reads no params. Each file holds `mu` and `logvar` (float32, N x latent_dim) of Q(z|x) and the
 digit `labels` (format: priorgap.data.files). The training split's codes define the aggregate
-posterior. The encoder sees each image as the ELBO does: one fixed seeded binarisation (the
+posterior; fit_posterior chooses its densities on the validation codes and reports them on the
+test codes. The encoder sees each image as the ELBO does: one fixed seeded binarisation (the
 model was trained on binary digits, and grey levels are inputs it never saw), so the mean KL of
 the test codes is the test KL term that train reports. Encoding runs on the CPU (a second of
 work), which keeps the codes identical whichever machine trained the model.
@@ -26,7 +27,7 @@ from priorgap.model import training, vae  # noqa: E402
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir", "vae_dir"], ["out_dir"], argv)
     model = vae.load(args.vae_dir / "model.pt")
-    splits = {split: read_split(args.mnist_dir, split) for split in ("train", "test")}
+    splits = {split: read_split(args.mnist_dir, split) for split in ("train", "val", "test")}
 
     with tracking.stage_run("encode", {}, args.params) as run:
         with atomic_dir(args.out_dir) as tmp:
@@ -35,7 +36,7 @@ def main(argv=None):
                 write_codes(tmp / f"{split}.npz", *training.encode(model, x), labels)
         sizes = {f"n_{split}": len(labels) for split, (_, labels) in splits.items()}
         run.log_metrics(sizes)
-        print(f"encode: {sizes['n_train']} training and {sizes['n_test']} test codes of dimension {model.cfg.latent_dim}")
+        print(f"encode: {sizes['n_train']} training, {sizes['n_val']} validation and {sizes['n_test']} test codes of dimension {model.cfg.latent_dim}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def _codes(mu, logvar):
 def _params(**kw):
     base = dict(seed=0, n_samples=20_000, chunk_size=512,
                 mmd=SimpleNamespace(n_samples=500, permutations=100),
-                gmm=SimpleNamespace(components=3, covariance_type="full", fit_on="mu"),
+                gmm=SimpleNamespace(components=3, draws=1, covariance_type="full", fit_on="mu"),
                 flow=SimpleNamespace(transforms=2, hidden=16, autoregressive=False, steps=300, batch_size=256, lr=3e-3),
                 two_stage=SimpleNamespace(hidden=32, steps=300, batch_size=256, lr=3e-3, kl_warmup=0.5, importance_samples=256))
     return SimpleNamespace(**{**base, **kw})
@@ -154,7 +154,7 @@ def test_every_density_is_normalised_samples_itself_and_survives_a_save(tmp_path
     rng = np.random.default_rng(5)
     codes = _codes(np.concatenate([rng.normal(-1.5, 0.4, (3000, 1)), rng.normal(1.0, 0.6, (3000, 1))]),
                    np.full((6000, 1), math.log(0.3**2)))
-    params = _params(gmm=SimpleNamespace(components=2, covariance_type=cov_type, fit_on="z"))
+    params = _params(gmm=SimpleNamespace(components=2, draws=1, covariance_type=cov_type, fit_on="z"))
     for name in densities.NAMES:
         if name != "gmm" and cov_type != "full":
             continue
@@ -178,7 +178,7 @@ def test_densities_closer_to_q_score_better():
     k = rng.choice(2, n)
     codes = _codes(np.where(k[:, None] == 0, -2.0, 2.0) + rng.normal(0, 0.3, (n, 2)), np.full((n, 2), math.log(0.2**2)))
     test = _codes(np.where(k[:2000, None] == 0, -2.0, 2.0) + rng.normal(0, 0.3, (2000, 2)), np.full((2000, 2), math.log(0.2**2)))
-    params = _params(n_samples=5000, gmm=SimpleNamespace(components=2, covariance_type="full", fit_on="mu"))
+    params = _params(n_samples=5000, gmm=SimpleNamespace(components=2, draws=1, covariance_type="full", fit_on="mu"))
     match = diagnostics.match_diagnostics(codes, test, params)
     scores = {name: diagnostics.score_density(densities.fit_density(name, codes, params), codes, match, params)
               for name in ("prior", "gaussian", "gmm", "aggregate")}

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Optional
 
 import annotated_types as at
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .. import PriorgapError
 from .outputs import flatten_dict
@@ -84,9 +84,17 @@ class MMDParams(Section):
 
 
 class GMMParams(Section):
-    components: int = Field(ge=1)
+    # capacities tried, each fitted; the validation codes choose one (priorgap.latent.capacity)
+    components: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+    draws: int = Field(ge=1)  # z ~ Q(z|x) per training image the mixture is fitted on (fit_on: z)
     covariance_type: Literal["full", "tied", "diag", "spherical"]
-    fit_on: Literal["mu", "z"]  # one z ~ Q(z|x) per image, or the means widened by the posterior variance
+    fit_on: Literal["mu", "z"]  # draws z ~ Q(z|x), or the means widened by the posterior variance
+
+    @model_validator(mode="after")
+    def _draws_need_z(self):
+        if self.fit_on == "mu" and self.draws != 1:
+            raise ValueError(f"draws ({self.draws}) applies to fit_on: z; with fit_on: mu (one mean per image) set draws: 1")
+        return self
 
 
 class FlowParams(Section):
@@ -157,7 +165,12 @@ def _describe(annotation, metadata) -> str:
         nullable, annotation = True, args[0]
     if typing.get_origin(annotation) is Annotated:
         annotation = typing.get_args(annotation)[0]
-    if typing.get_origin(annotation) is Literal:
+    if typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation)
+        inner = _describe(item, typing.get_args(item)[1].metadata if typing.get_origin(item) is Annotated else [])
+        text = f"a non-empty list, each {inner}"
+        metadata = []
+    elif typing.get_origin(annotation) is Literal:
         text = "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
     elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
         text = "a mapping of " + ", ".join(annotation.model_fields)
@@ -181,9 +194,11 @@ def _field(model: type[BaseModel], loc: tuple):
 
 
 def _message(section: str, error: dict) -> str:
-    loc = tuple(str(p) for p in error["loc"])
+    loc = tuple(str(p) for p in error["loc"] if not isinstance(p, int))  # an item of a list: name the list
     key = ".".join((section, *loc))
     owner, info = _field(SECTIONS[section], loc)
+    if error["type"] == "value_error":  # a rule across keys (a model validator): its own words
+        return f"params.yaml: {key}: {error['msg'].removeprefix('Value error, ')}"
     if error["type"] == "extra_forbidden":
         parent = ".".join((section, *loc[:-1]))
         return f"params.yaml: unknown key {key} (allowed under {parent}: {', '.join(owner.model_fields)})"

@@ -80,6 +80,15 @@ def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (z.double().square().sum(-1) + z.shape[1] * math.log(2 * math.pi))
 
 
+ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active if Cov_x(mu) exceeds this
+
+
+def active_units(mu: torch.Tensor) -> torch.Tensor:
+    """(d,) bool: the units whose means vary across images. The others have mu ~ 0, sigma ~ 1 and
+    carry no information about x."""
+    return torch.var(mu.double(), dim=0, correction=0) > ACTIVE_THRESHOLD
+
+
 def moments(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and covariance of q: Cov(mu) + mean of diag sigma^2 (law of total covariance)."""
     mu = mu.double()
@@ -107,6 +116,10 @@ class Codes:
     @property
     def dim(self) -> int:
         return self.mu.shape[1]
+
+    def restrict(self, units: torch.Tensor) -> "Codes":
+        """The codes of some units only (a bool mask): their mixture is q's marginal there."""
+        return Codes(self.mu[:, units], self.logvar[:, units], self.labels, self.chunk)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return log_q(z, self.mu, self.logvar, self.chunk)

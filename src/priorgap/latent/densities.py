@@ -7,7 +7,7 @@
 
   prior      N(0, I), what users sample from today
   gaussian   the full-covariance Gaussian with q's mean and covariance (q's moment match)
-  gmm        scikit-learn's GaussianMixture on one z ~ Q(z|x) per image (as pythae; default), or
+  gmm        a Gaussian mixture (EM, em.py) on `draws` z ~ Q(z|x) per image (pythae uses one), or
              on mu with each component widened by its members' posterior variance
   aggregate  q itself (aggregate.Codes): pick i at random, then z ~ Q(z|x_i); replays training codes
   flow       a neural spline flow (zuko), trained on fresh draws from q
@@ -15,6 +15,12 @@
 
 prior, gaussian and gmm are all Gaussian mixtures and share one implementation; flow and
 two_stage live in neural_densities.py. FITTERS and LOADERS map each name to its code.
+
+gmm, flow and two_stage are fitted on the active units only (OnActive), times the moment-matched
+Gaussian of the inactive ones: a mixture or a network spends its capacity where q has structure,
+and the product is still a density of z, so every held-out gain stays a lower bound. A density
+with a capacity grid (CAPACITY: gmm's components) is fitted at each capacity, and the caller keeps
+the one the validation codes prefer (priorgap.latent.capacity).
 """
 from __future__ import annotations
 
@@ -24,11 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 import torch
 
 from .. import PriorgapError
-from . import aggregate
+from . import aggregate, em
 from .aggregate import Codes
 from ..common.files import load_or_explain
 from .neural_densities import Flow, TwoStage
@@ -93,39 +98,56 @@ def moment_matched_gaussian(codes: Codes) -> Mixture:
     return Mixture("gaussian", torch.ones(1), mean[None], cov[None])
 
 
-def fit_gmm(codes: Codes, components: int, covariance_type: str, fit_on: str, seed: int) -> Mixture:
-    """A GaussianMixture that describes q, not only its means.
+def fit_gmm(codes: Codes, components: int, covariance_type: str, fit_on: str, seed: int, draws: int = 1) -> Mixture:
+    """A Gaussian mixture (fitted by EM, em.py) that describes q, not only its means.
 
-    fit_on "z": fitted on one z ~ Q(z|x) per image (as pythae), so each component sees the
-    posterior spread through the draws. fit_on "mu": fitted on the means (as the RAE paper), then
-    each component's covariance is widened by its members' responsibility-weighted mean posterior
+    fit_on "z": fitted on `draws` z ~ Q(z|x) per image (pythae uses one), so each component sees
+    the posterior spread through the draws; more draws feed more components. fit_on "mu": fitted
+    on the means (as the RAE paper), then each component's covariance is widened by its members' responsibility-weighted mean posterior
     variance, the second term of the law of total covariance. Without it, a dimension where mu
     barely varies (an inactive unit, or identical codes) gets a spike of width ~1e-3 while q has
     width ~1 there, and KL(q || gmm) runs to thousands of nats.
     """
-    from sklearn.mixture import GaussianMixture
-
-    data = codes.mu if fit_on == "mu" else codes.sample(len(codes.mu), seed)
+    data = codes.mu if fit_on == "mu" else codes.sample(draws * len(codes.mu), seed)
     if components > len(data):
         raise PriorgapError(f"params.yaml: posterior.gmm.components ({components}) exceeds the {len(data)} training codes")
-    data = data.double().numpy()
-    gm = GaussianMixture(components, covariance_type=covariance_type, random_state=seed, reg_covar=1e-6)
-    gm.fit(data)
-    k, d = components, codes.dim
-    covs = {
-        "full": lambda c: c,
-        "tied": lambda c: np.broadcast_to(c, (k, d, d)),
-        "diag": lambda c: np.stack([np.diag(v) for v in c]),
-        "spherical": lambda c: c[:, None, None] * np.eye(d),
-    }[covariance_type](gm.covariances_)
-    covs = torch.from_numpy(np.array(covs))
+    weights, means, covs, resp = em.fit(data, components, covariance_type, seed)
     if fit_on == "mu":
-        resp = torch.from_numpy(gm.predict_proba(data))  # (N, K)
         sigma2 = codes.logvar.double().exp()
         # one pseudo-member with q's mean variance: a component that owns no code stays a density
         var = (resp.T @ sigma2 + sigma2.mean(0)) / (resp.sum(0)[:, None] + 1.0)  # (K, d)
         covs = covs + torch.diag_embed(var)
-    return Mixture("gmm", torch.from_numpy(gm.weights_), torch.from_numpy(gm.means_), covs)
+    return Mixture("gmm", weights, means, covs)
+
+
+# --- the active units apart -------------------------------------------------------------------
+
+
+@dataclass
+class OnActive:
+    """inner(z_active) x rest(z_inactive): a density of z whose inner part sees only the units that
+    carry information. `rest` is the moment-matched Gaussian of the inactive units, which are
+    N(0, 1) up to a small spread of their means."""
+
+    inner: Density
+    rest: Mixture
+    active: torch.Tensor  # (d,) bool
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return self.inner.log_prob(z[:, self.active]).double() + self.rest.log_prob(z[:, ~self.active])
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        z = torch.empty(n, len(self.active))
+        z[:, self.active] = self.inner.sample(n, seed).float()
+        z[:, ~self.active] = self.rest.sample(n, seed + 1)
+        return z
+
+    def state(self) -> dict:
+        return {"active": self.active, "inner": self.inner.state(), "rest": self.rest.state()}
 
 
 # --- fitting and files --------------------------------------------------------------------------
@@ -134,15 +156,19 @@ def fit_gmm(codes: Codes, components: int, covariance_type: str, fit_on: str, se
 # posterior.seed + 0..2 seed the diagnostics' draws (from q, from the test codes, from each g):
 # fitting draws its own stream, so no density is scored on the points it was fitted to.
 FIT_SEED = 3
+# name -> fit(codes, posterior params, capacity); capacity is None for a density without a grid
 FITTERS = {
-    "prior": lambda codes, p: prior(codes.dim),
-    "gaussian": lambda codes, p: moment_matched_gaussian(codes),
-    "gmm": lambda codes, p: fit_gmm(codes, p.gmm.components, p.gmm.covariance_type, p.gmm.fit_on, p.seed + FIT_SEED),
-    "aggregate": lambda codes, p: dataclasses.replace(codes, chunk=p.chunk_size),
-    "flow": lambda codes, p: Flow.fit(codes, p.flow, p.seed + FIT_SEED),
-    "two_stage": lambda codes, p: TwoStage.fit(codes, p.two_stage, p.seed + FIT_SEED),
+    "prior": lambda codes, p, c: prior(codes.dim),
+    "gaussian": lambda codes, p, c: moment_matched_gaussian(codes),
+    "gmm": lambda codes, p, c: fit_gmm(codes, c, p.gmm.covariance_type, p.gmm.fit_on, p.seed + FIT_SEED, p.gmm.draws),
+    "aggregate": lambda codes, p, c: dataclasses.replace(codes, chunk=p.chunk_size),
+    "flow": lambda codes, p, c: Flow.fit(codes, p.flow, p.seed + FIT_SEED),
+    "two_stage": lambda codes, p, c: TwoStage.fit(codes, p.two_stage, p.seed + FIT_SEED),
 }
 NAMES = tuple(FITTERS)
+ON_ACTIVE = ("gmm", "flow", "two_stage")  # fitted on the active units (q's moments and q itself need no help)
+# name -> (what its capacity is called, the capacities params.yaml lists)
+CAPACITY = {"gmm": ("components", lambda p: p.gmm.components)}
 LOADERS = {
     **{kind: lambda kind, s: Mixture(kind, s["weights"], s["means"], s["covs"]) for kind in ("prior", "gaussian", "gmm")},
     "aggregate": lambda kind, s: Codes(s["mu"], s["logvar"]),
@@ -151,18 +177,44 @@ LOADERS = {
 }
 
 
-def fit_density(name: str, codes: Codes, params) -> Density:
-    """Fit one density to the training codes; `params` is the `posterior` section."""
-    return FITTERS[name](codes, params)
+def capacities(name: str, params) -> list:
+    """The capacities to try for `name`, smallest first; [None] for a density without a grid."""
+    if name not in CAPACITY:
+        return [None]
+    values = CAPACITY[name][1](params)
+    return sorted(set(values)) if isinstance(values, (list, tuple)) else [values]
+
+
+def fit_density(name: str, codes: Codes, params, capacity=None) -> Density:
+    """Fit one density to the training codes; `params` is the `posterior` section, `capacity` one of
+    capacities(name, params) (None: the only one there is)."""
+    if capacity is None:
+        grid = capacities(name, params)
+        if len(grid) > 1:
+            raise PriorgapError(f"{name}: {len(grid)} capacities to choose from; fit each (priorgap.latent.capacity)")
+        capacity = grid[0]
+    active = aggregate.active_units(codes.mu)
+    if name in ON_ACTIVE and active.any() and not active.all():
+        inner = FITTERS[name](codes.restrict(active), params, capacity)
+        return OnActive(inner, moment_matched_gaussian(codes.restrict(~active)), active)
+    return FITTERS[name](codes, params, capacity)
 
 
 def save(density: Density, path: Path) -> None:
     torch.save({"kind": density.name, "state": density.state()}, path)
 
 
+def from_state(kind: str, state: dict) -> Density:
+    if "active" in state:  # an OnActive: the inner density's own state inside
+        rest = state["rest"]
+        return OnActive(from_state(kind, state["inner"]), Mixture("gaussian", rest["weights"], rest["means"], rest["covs"]),
+                        state["active"])
+    return LOADERS[kind](kind, state)
+
+
 def load(path: Path) -> Density:
     def read(path):
         saved = torch.load(path, weights_only=True)
-        return LOADERS[saved["kind"]](saved["kind"], saved["state"])
+        return from_state(saved["kind"], saved["state"])
 
     return load_or_explain(path, "saved density", "fit_posterior", read)

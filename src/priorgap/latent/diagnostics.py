@@ -11,7 +11,6 @@ from . import aggregate
 from .aggregate import Codes
 from ..model.vae import kl_to_standard_normal
 
-ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active if Cov_x(mu) exceeds this
 HOLE_PERCENTILE = 1.0
 
 
@@ -87,7 +86,7 @@ def match_diagnostics(codes: Codes, test: Codes, params) -> Match:
 
     # Inactive units (mu ~ 0, sigma ~ 1) match N(0, 1) for free: report the active ones apart.
     mu_var = torch.var(codes.mu.double(), dim=0, correction=0)
-    active = mu_var > ACTIVE_THRESHOLD
+    active = aggregate.active_units(codes.mu)
     if active.all():
         kl_active = kl_q_p
     elif active.any():  # q's marginal over the active units is the mixture of the marginal components
@@ -157,10 +156,3 @@ def score_density(density, codes: Codes, match: Match, params) -> dict:
     z_g = density.sample(params.n_samples, params.seed + 2)
     kl_g_q, kl_g_q_se = mc_mean(density.log_prob(z_g) - aggregate.log_q(z_g, codes.mu, codes.logvar, params.chunk_size))
     return {**out, "kl_q_g": kl_q_g, "kl_q_g_se": kl_q_g_se, "kl_g_q": kl_g_q, "kl_g_q_se": kl_g_q_se}
-
-
-def population_bound(scores: dict) -> dict:
-    """kl_lower_bound: the largest held-out gain over the fitted densities (each a lower bound on
-    KL(q_pop || N(0, I)); the prior's gain is 0, so the bound is never negative)."""
-    best = max(scores, key=lambda name: scores[name]["heldout_gain"])
-    return {"kl_lower_bound": scores[best]["heldout_gain"], "kl_lower_bound_se": scores[best]["heldout_gain_se"]}

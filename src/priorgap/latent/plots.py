@@ -153,3 +153,29 @@ def eigen_spectrum(cov, path):
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     save_figure(fig, path)
+
+
+def capacity_curve(curves: list[dict], scores: dict, metrics: dict, path):
+    """The held-out gain (test codes, with 2 standard errors) at each capacity tried, beside the
+    gain of every density without a grid, and the bound the validation codes chose."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for name in dict.fromkeys(r["density"] for r in curves):
+        rows = [r for r in curves if r["density"] == name]
+        x = [r["capacity"] for r in rows]
+        ax.errorbar(x, [r["heldout_gain"] for r in rows], yerr=[2 * r["heldout_gain_se"] for r in rows], marker="o",
+                    capsize=3, label=f"{name}: test codes")
+        ax.plot(x, [r["val_gain"] for r in rows], marker="x", linestyle=":", label=f"{name}: validation codes")
+        ax.set_xscale("log")
+        ax.set_xticks(x, [str(c) for c in x])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    for i, (name, sc) in enumerate(s for s in scores.items() if "curve" not in s[1] and s[0] != "prior"):
+        ax.axhline(sc["heldout_gain"], color=f"C{i + 2}", linewidth=1, linestyle="--", label=f"{name} (no grid)")
+    saturated = {True: "saturated", False: "NOT saturated", None: "saturation unknown (one capacity)"}[metrics["bound_saturated"]]
+    last = curves[-1] if curves and curves[-1]["step"] is not None else None
+    step = f"\nlast capacity step {last['step']:+.3f} ± {last['step_se']:.3f} nats (paired)" if last else ""
+    ax.set_title(f"bound {metrics['kl_lower_bound']:.3f} ± {metrics['kl_lower_bound_se']:.3f} nats "
+                 f"({metrics['kl_lower_bound_density']}, {saturated}){step}", fontsize=10)
+    ax.set_xlabel("capacity (mixture components)")
+    ax.set_ylabel("held-out gain over N(0,I) (nats)")
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
