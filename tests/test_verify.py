@@ -77,3 +77,12 @@ def test_missing_results_name_the_fix(repo):
     (repo / verify.SUMMARY).unlink()
     with pytest.raises(PriorgapError, match="run `make repro` first"):
         verify.main(["--root", str(repo)])
+
+
+def test_a_figure_the_study_lacks_is_shown_but_not_judged(repo, capsys):
+    sds, _, _ = verify.seed_spreads(repo / verify.STUDY, 2, 2)
+    assert "precision_vs_recon.prior" not in sds  # added to the headline after the committed study ran
+    _edit(repo, precision_vs_recon__prior=0.5)
+    assert verify.main(["--root", str(repo)]) == 0
+    out = capsys.readouterr().out
+    assert "precision_vs_recon.prior" in out and "no spread" in out and "not judged" in out

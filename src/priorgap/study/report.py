@@ -126,7 +126,10 @@ def render(rows, grid, longer, epochs, judged, answers, on_slice, checks, persis
               "## Claim 2: latent size", ""] + _claim_md(judged[1], "latent size")
     lines += ["![match](study_match.png)", "", "## Does sampling N(0,I) hurt?", ""]
     lines += [f"- latent size {latent:g}: {text}." for latent, text in answers.items()] + [""]
-    if longer:
+    if not answers:  # runs from before the validation codes: no honest choice of the best fitted density
+        lines += ["No run of this grid carries the fitted densities' validation gains (`val_gain.<density>`), which "
+                  "choose the best fitted density; re-run the grid with the current code to answer this.", ""]
+    elif longer:
         (fd, n), (recon, _) = (on_slice[k] for k in ("fd", "fd_vs_recon"))
         lines += [f"With more training (the slice, one seed at {2 * epochs} epochs), N(0,I) is still worse than the "
                   f"grid's best fitted density of the same setting in {recon} of {n} runs on fd to the "

@@ -15,7 +15,7 @@ from .summary import FITTED  # the fitted densities: one list for the row and th
 class Sampling:
     depth: float
     latent: float
-    best: str  # the fitted density with the lowest mean fd
+    best: str  # the fitted density with the highest mean validation gain
     fd: dict[str, tuple[float, float, int]]  # prior, best, aggregate -> spread over seeds
     vs_recon: dict[str, tuple[float, float, int]]
 
@@ -29,11 +29,13 @@ def sampling(rows: list[Row]) -> list[Sampling]:
     out = []
     fd = {s: by_setting(rows, f"fd.{s}") for s in ("prior", "aggregate", *FITTED)}
     recon = {s: by_setting(rows, f"fd_vs_recon.{s}") for s in ("prior", "aggregate", *FITTED)}
+    val = {s: by_setting(rows, f"val_gain.{s}") for s in FITTED}
     for key in fd["prior"]:
-        fitted = [s for s in FITTED if key in fd[s]]
-        if not fitted:
+        fitted = [s for s in FITTED if key in fd[s] and key in val[s]]
+        if not fitted:  # runs from before the validation codes have no choice to report
             continue
-        best = min(fitted, key=lambda s: mean(fd[s][key]))
+        # chosen on the validation codes, never on the fd it is then compared by
+        best = max(fitted, key=lambda s: mean(val[s][key]))
         pick = {"prior": "prior", "best": best, "aggregate": "aggregate"}
         out.append(Sampling(*key, best, {k: spread(fd[s][key]) for k, s in pick.items() if key in fd[s]},
                             {k: spread(recon[s][key]) for k, s in pick.items() if key in recon[s]}))
