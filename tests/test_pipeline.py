@@ -393,3 +393,17 @@ def test_sigterm_is_handled_like_ctrl_c(pipeline, tmp_path):
 
 def test_the_saved_view_lists_headline_figures():
     assert set(summary.VIEW_METRICS) <= set(summary.HEADLINE)
+
+
+def test_fit_posterior_needs_validation_codes(tmp_path, mlflow_store, monkeypatch):
+    """Every choice is made on the validation codes: without them the stage stops before any work."""
+    monkeypatch.chdir(tmp_path)
+    codes = tmp_path / "codes"
+    codes.mkdir()
+    for split, n in (("train", 300), ("val", 1), ("test", 50)):
+        np.savez(codes / f"{split}.npz", mu=np.zeros((n, 2), np.float32), logvar=np.zeros((n, 2), np.float32),
+                 labels=np.zeros(n, np.uint8))
+    params = write_params(tmp_path / "params.yaml", **SMALL)
+    with pytest.raises(fit_posterior.PriorgapError, match="1 validation codes; .* set data.val_size to 1000 or more"):
+        fit_posterior.main([str(codes), str(tmp_path / "posterior"), "--params", str(params)])
+    assert not (tmp_path / "posterior").exists()
