@@ -103,10 +103,11 @@ def fit_gmm(codes: Codes, components: int, covariance_type: str, fit_on: str, se
 
     fit_on "z": fitted on `draws` z ~ Q(z|x) per image (pythae uses one), so each component sees
     the posterior spread through the draws; more draws feed more components. fit_on "mu": fitted
-    on the means (as the RAE paper), then each component's covariance is widened by its members' responsibility-weighted mean posterior
-    variance, the second term of the law of total covariance. Without it, a dimension where mu
-    barely varies (an inactive unit, or identical codes) gets a spike of width ~1e-3 while q has
-    width ~1 there, and KL(q || gmm) runs to thousands of nats.
+    on the means (as the RAE paper), then each component's covariance is widened by its members'
+    responsibility-weighted mean posterior variance, the second term of the law of total
+    covariance. Without it, a dimension where mu barely varies (an inactive unit, or identical
+    codes) gets a spike of width ~1e-3 while q has width ~1 there, and KL(q || gmm) runs to
+    thousands of nats.
     """
     data = codes.mu if fit_on == "mu" else codes.sample(draws * len(codes.mu), seed)
     if components > len(data):
@@ -206,9 +207,7 @@ def save(density: Density, path: Path) -> None:
 
 def from_state(kind: str, state: dict) -> Density:
     if "active" in state:  # an OnActive: the inner density's own state inside
-        rest = state["rest"]
-        return OnActive(from_state(kind, state["inner"]), Mixture("gaussian", rest["weights"], rest["means"], rest["covs"]),
-                        state["active"])
+        return OnActive(from_state(kind, state["inner"]), LOADERS["gaussian"]("gaussian", state["rest"]), state["active"])
     return LOADERS[kind](kind, state)
 
 
