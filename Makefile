@@ -80,4 +80,4 @@ ui: setup
 
 # dvc exp show with the columns that answer the question (plain `dvc exp show` lists every param and dep)
 exps: setup
-	dvc exp show --no-pager --drop '.*' --keep '^(Experiment|model\.encoder\.depth|model\.latent_dim|train\.seed|test_elbo|kl_q_prior|kl_q_prior_lower_bound|mutual_info|fd\.prior|fd\.gmm|fd\.flow)$$'
+	dvc exp show --no-pager --drop '.*' --keep '^(Experiment|model\.encoder\.depth|model\.latent_dim|model\.prior\.kind|model\.prior\.components|train\.seed|test_elbo|kl_q_prior|kl_q_prior_lower_bound|mutual_info|fd\.prior|fd\.gmm|fd\.flow)$$'

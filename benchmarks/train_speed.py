@@ -1,6 +1,7 @@
-"""Seconds per training epoch on the full 60,000 MNIST training images, three ways.
+"""Seconds per training epoch on the full 60,000 MNIST training images, three ways; with --vamp,
+the VampPrior's epoch against the N(0, I) model's.
 
-    python benchmarks/train_speed.py [--reps 2]
+    python benchmarks/train_speed.py [--reps 2] [--vamp]
 
 For the default model (784-500-500-2, mirrored decoder) and the widely copied PyTorch example VAE
 (784-400-20, ReLU):
@@ -10,6 +11,10 @@ For the default model (784-500-500-2, mirrored decoder) and the widely copied Py
   floor       the same forward+backward matrix multiplications alone (no data, no optimizer).
 Repetitions are interleaved so the machine's noise hits all three alike; the best of each is shown.
 Targets (2-core CPU): ours <= 1.2 x floor (issue 10), dataloader >= 2.5 x ours.
+
+--vamp: the default model (784-500-500-10, as the study's latent size 10) with N(0, I) and with a
+VampPrior of K = 50, 100 and 500 pseudo-inputs, which pass through the encoder every step.
+Interleaved, best of --reps; the ratio is to the N(0, I) epoch. Target: the default K <= 1.5x.
 """
 import argparse
 import sys
@@ -33,6 +38,10 @@ MODELS = {
     "default 784-500-500-2": vae.VAEConfig(2, 2, 500, 2, 500),
     "pytorch example 784-400-20": vae.VAEConfig(20, 1, 400, 1, 400),
 }
+
+
+VAMP = {f"vamp K={k}" if k else "N(0,I)": vae.VAEConfig(10, 2, 500, 2, 500, "vamp" if k else "normal", k)
+        for k in (0, 50, 100, 500)}
 
 
 def ours(cfg, x, val) -> float:
@@ -86,6 +95,7 @@ def floor(cfg, n) -> float:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--vamp", action="store_true", help="only the VampPrior's epochs against N(0, I)")
     args = ap.parse_args()
 
     arrays, source = mnist.load(ROOT / "data" / "raw")
@@ -98,6 +108,15 @@ def main():
         val = training.fixed_binarization(x[:1000])
         print(f"MNIST from {source}: {len(x)} training images; torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads; best of {args.reps} interleaved runs\n")
+        if args.vamp:
+            times = {name: [] for name in VAMP}
+            for _ in range(args.reps):
+                for name, cfg in VAMP.items():
+                    times[name].append(ours(cfg, x, val))
+            base = min(times["N(0,I)"])
+            for name, t in times.items():
+                print(f"{name:12s} {min(t):6.2f}s per epoch  {min(t) / base:5.2f}x the N(0,I) epoch")
+            return
         print(f"{'model':28s} {'ours':>7s} {'loader':>7s} {'floor':>7s}  {'ours/floor':>10s} {'loader/ours':>11s}")
         for name, cfg in MODELS.items():
             best = {"ours": [], "loader": [], "floor": []}

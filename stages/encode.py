@@ -1,4 +1,4 @@
-"""Stage encode: data/mnist + data/vae/model.pt -> data/codes/{train,val,test}.npz.
+"""Stage encode: data/mnist + data/vae/model.pt -> data/codes/{train,val,test,prior}.npz.
 
     python stages/encode.py data/mnist data/vae data/codes [--params params.yaml]
 
@@ -9,12 +9,18 @@ test codes. The encoder sees each image as the ELBO does: one fixed seeded binar
 model was trained on binary digits, and grey levels are inputs it never saw), so the mean KL of
 the test codes is the test KL term that train reports. Encoding runs on the CPU (a second of
 work), which keeps the codes identical whichever machine trained the model.
+
+prior.npz is the model's own prior in the same format, the mixture (1/K) sum_k N(mu_k, diag
+exp(logvar_k)): one component at 0 with unit variance for N(0, I), the encoder at its K
+pseudo-inputs for a VampPrior (labels -1). Every later figure is measured against it.
 """
 import sys
 from pathlib import Path
 
 # Import the library next to this script, so a DVC experiment copy runs its own code.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import numpy as np  # noqa: E402
 
 from priorgap.common import tracking  # noqa: E402
 from priorgap.common.cli import run_stage, stage_args  # noqa: E402
@@ -34,9 +40,13 @@ def main(argv=None):
             for split, (images, labels) in splits.items():
                 x = training.fixed_binarization(to_tensor(images, "cpu"))
                 write_codes(tmp / f"{split}.npz", *training.encode(model, x), labels)
+            write_codes(tmp / "prior.npz", *training.prior_components(model), np.full(max(1, model.cfg.prior_components), -1))
         sizes = {f"n_{split}": len(labels) for split, (_, labels) in splits.items()}
         run.log_metrics(sizes)
-        print(f"encode: {sizes['n_train']} training, {sizes['n_val']} validation and {sizes['n_test']} test codes of dimension {model.cfg.latent_dim}")
+        prior = "N(0, I)" if model.vamp is None else f"a VampPrior of {model.cfg.prior_components} pseudo-inputs"
+        print(f"encode: {sizes['n_train']} training, {sizes['n_val']} validation and {sizes['n_test']} test codes of dimension "
+              f"{model.cfg.latent_dim}; prior {prior}")
+
 
 
 if __name__ == "__main__":

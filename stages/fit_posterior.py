@@ -1,9 +1,9 @@
-"""Stage fit_posterior: data/codes -> data/posterior/{metrics.json, ks.csv, densities/, figures/}.
+"""Stage fit_posterior: data/codes -> data/posterior/{metrics.json, ks.csv, capacity.csv, densities/, figures/}.
 
     python stages/fit_posterior.py data/codes data/posterior [--params params.yaml]
 
 Reads params: posterior.*. Measures how far the aggregate posterior q of the training codes is
-from N(0, I), and fits the latent densities that the evaluate stage samples from: each at every
+from the model's prior (data/codes/prior.npz: N(0, I) or a VampPrior), and fits the latent densities that the evaluate stage samples from: each at every
 capacity params.yaml lists, keeping the one the validation codes prefer, and scored on the test
 codes (priorgap.latent.capacity). Timings go to the MLflow stage run only; the capacity curve also
 goes there as a metric stepped by capacity, and to capacity.csv for `dvc plots`.
@@ -24,14 +24,16 @@ from priorgap.common.outputs import atomic_dir, flatten_dict, write_csv, write_j
 from priorgap.latent import aggregate, capacity, densities, diagnostics, plots  # noqa: E402
 
 CAP_NAMES = {name: label for name, (label, _) in densities.CAPACITY.items()}
-VAL_SEED = 4  # posterior.seed + 4 draws the validation codes (0..2: diagnostics, 3: fitting)
+VAL_SEED = 4  # posterior.seed + 4 draws the validation codes (0..2: diagnostics, 3: fitting, 5: prior draws)
 
 
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["codes_dir"], ["out_dir"], argv)
     params = config.load(args.params, "posterior")
-    codes, val, test = (aggregate.Codes.load(args.codes_dir / f"{split}.npz") for split in ("train", "val", "test"))
-    for split, other in (("val", val), ("test", test)):
+    codes, val, test, components = (aggregate.Codes.load(args.codes_dir / f"{split}.npz")
+                                    for split in ("train", "val", "test", "prior"))
+    prior = densities.model_prior(components)
+    for split, other in (("val", val), ("test", test), ("prior", components)):
         if other.dim != codes.dim:
             raise PriorgapError(f"{args.codes_dir}: train and {split} codes differ in latent size ({codes.dim} vs {other.dim}); "
                                 "re-run `dvc repro encode`")
@@ -43,8 +45,8 @@ def main(argv=None):
         bar = tqdm(total=1 + len(densities.NAMES), desc="fit_posterior", unit="step", file=sys.stderr)
         bar.set_postfix_str("diagnostics")
         start = time.perf_counter()
-        match = diagnostics.match_diagnostics(codes, test, params)
-        val_draws = capacity.Heldout.draw(val, params.seed + VAL_SEED)
+        match = diagnostics.match_diagnostics(codes, test, params, prior)
+        val_draws = capacity.Heldout.draw(val, params.seed + VAL_SEED, prior)
         test_draws = capacity.Heldout(match.z_test, match.log_p_at_test)
         timings = {"seconds_diagnostics": time.perf_counter() - start}
         bar.update()
@@ -52,7 +54,7 @@ def main(argv=None):
         for name in densities.NAMES:
             bar.set_postfix_str(name)
             start = time.perf_counter()
-            fitted[name], chosen = capacity.fit_chosen(name, codes, params, val_draws, test_draws)
+            fitted[name], chosen = capacity.fit_chosen(name, codes, params, val_draws, test_draws, prior)
             scores[name] = {**diagnostics.score_density(fitted[name], codes, match, params), **chosen}
             timings[f"seconds_{name}"] = time.perf_counter() - start
             bar.update()
@@ -62,6 +64,8 @@ def main(argv=None):
                   for name, s in scores.items() for c, row in s.get("curve", {}).items()]
 
         mu, labels, z_q = codes.mu.numpy(), codes.labels, match.z_q.numpy()
+        # N(0, I) has its closed-form picture; a learned prior is drawn from its own draws
+        z_p = None if isinstance(prior, densities.StandardNormal) else match.z_p.numpy()
         with atomic_dir(args.out_dir) as tmp:
             (tmp / "densities").mkdir()
             for name, density in fitted.items():
@@ -72,11 +76,12 @@ def main(argv=None):
             figures = tmp / "figures"
             figures.mkdir()
             plots.capacity_curve(curves, scores, metrics, figures / "capacity.png")
-            plots.latent_scatter(mu, labels, figures / "latent_mu.png")
+            plots.latent_scatter(mu, labels, figures / "latent_mu.png",
+                                 prior_mu=None if z_p is None else components.mu.numpy())
             if codes.dim > 2:
                 plots.pair_grid(mu, labels, figures / "latent_pairs.png")
-            plots.marginal_histograms(z_q, match.ks, figures / "marginals.png")
-            plots.qq_plot(z_q, figures / "qq.png")
+            plots.marginal_histograms(z_q, match.ks, figures / "marginals.png", z_p)
+            plots.qq_plot(z_q, figures / "qq.png", z_p)
             plots.eigen_spectrum(aggregate.moments(codes.mu, codes.logvar)[1].numpy(), figures / "cov_spectrum.png")
 
         run.log_metrics({k: v for k, v in flatten_dict(metrics).items() if not isinstance(v, str)} | timings)

@@ -31,10 +31,10 @@ def main(argv=None):
     figures = [
         (args.eval_dir / "comparison.png", "samplers compared: Frechet distance, precision and recall"),
         (args.eval_dir / "samples" / "mnist_test.png", "real MNIST test digits"),
-        (args.eval_dir / "samples" / "prior.png", "decoded samples of N(0,I)"),
+        (args.eval_dir / "samples" / "prior.png", f"decoded samples of the model's prior, {summary.prior_label(params)}"),
         (args.eval_dir / "samples" / f"{best}.png", f"decoded samples of the best fitted density ({best}, chosen on validation codes)"),
         (args.posterior_dir / "figures" / "latent_mu.png", "the training codes' means"),
-        (args.posterior_dir / "figures" / "marginals.png", "q's marginals against N(0,1)"),
+        (args.posterior_dir / "figures" / "marginals.png", "q's marginals against the prior's"),
         (args.posterior_dir / "figures" / "capacity.png", "the bound at each mixture size (its capacity curve)"),
         (args.vae_dir / "learning_curves.png", "ELBO and KL per epoch"),
     ]

@@ -56,12 +56,12 @@ PARAMS = SimpleNamespace(seed=0, chunk_size=1024,
 @pytest.mark.parametrize("d, active, clusters", [(2, 2, 20), (20, 4, 40), (50, 8, 50)])
 def test_the_bound_recovers_a_known_kl(d, active, clusters):
     codes, centres = _population(d, active, clusters, 10_000, 0)
-    val = capacity.Heldout.draw(_population(d, active, clusters, 5000, 1)[0], 4)
-    test = capacity.Heldout.draw(_population(d, active, clusters, 10_000, 2)[0], 5)
+    val = capacity.Heldout.draw(_population(d, active, clusters, 5000, 1)[0], 4, densities.StandardNormal(d))
+    test = capacity.Heldout.draw(_population(d, active, clusters, 10_000, 2)[0], 5, densities.StandardNormal(d))
     truth, truth_se = _true_kl(centres)
     scores = {}
     for name in ("prior", "gaussian", "gmm", "aggregate"):
-        g, record = capacity.fit_chosen(name, codes, PARAMS, val, test)
+        g, record = capacity.fit_chosen(name, codes, PARAMS, val, test, densities.StandardNormal(d))
         gain, se = diagnostics.mc_mean(test.gains(g))
         scores[name] = {"heldout_gain": gain, "heldout_gain_se": se, **record}
     bound = capacity.population_bound(scores)

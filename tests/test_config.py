@@ -23,6 +23,8 @@ def test_repository_params_load():
         ({"model.latent_dim": 0}, "model.latent_dim must be an integer >= 1, got 0"),
         ({"model.encoder.depth": -1}, "model.encoder.depth must be an integer >= 1, got -1"),
         ({"model.encoder.width": 2.5}, "model.encoder.width must be an integer"),
+        ({"model.prior.kind": "flow"}, "model.prior.kind must be one of 'normal', 'vamp', got 'flow'"),
+        ({"model.prior.components": 0}, "model.prior.components must be an integer >= 1, got 0"),
         ({"train.lr": 0}, "train.lr must be a number > 0.0, got 0"),
         ({"train.device": "tpu"}, "train.device must be one of 'auto', 'cpu', 'cuda', got 'tpu'"),
         ({"train.epochs": True}, "train.epochs must be an integer"),

@@ -12,6 +12,11 @@ from scipy import stats
 from priorgap.latent import aggregate, capacity, densities, diagnostics
 
 
+def _fit(name, codes, params):
+    """A fitted density, or for "prior" the prior of an N(0, I) VAE (the model's, never fitted)."""
+    return densities.StandardNormal(codes.dim) if name == "prior" else densities.fit_density(name, codes, params)
+
+
 def _codes(mu, logvar):
     mu, logvar = torch.as_tensor(mu, dtype=torch.float32), torch.as_tensor(logvar, dtype=torch.float32)
     return aggregate.Codes(mu, logvar, np.zeros(len(mu), dtype=np.uint8))
@@ -44,9 +49,9 @@ def test_an_exactly_gaussian_q_is_fitted_by_every_density(d):
     mean, sd = np.linspace(-0.5, 0.5, d), np.linspace(0.3, 1.2, d)
     codes, test = _identical(20_000, mean, sd), _identical(5000, mean, sd)
     params = _params(components=3)
-    match = diagnostics.match_diagnostics(codes, test, params)
+    match = diagnostics.match_diagnostics(codes, test, params, densities.StandardNormal(codes.dim))
     assert match.metrics["kl_q_p"] == pytest.approx(_gaussian_kl(mean, sd), abs=4 * match.metrics["kl_q_p_se"])
-    fitted = {name: densities.fit_density(name, codes, params) for name in ("gaussian", "gmm", "flow", "two_stage")}
+    fitted = {name: _fit(name, codes, params) for name in ("gaussian", "gmm", "flow", "two_stage")}
     fitted["gmm_on_mu"] = densities.fit_density("gmm", codes, _params("mu", components=3))
     fitted["flow_autoregressive"] = densities.fit_density("flow", codes, _params(flow=SimpleNamespace(
         transforms=2, hidden=32, autoregressive=True, steps=200, batch_size=512, lr=3e-3)))
@@ -70,7 +75,7 @@ def test_a_two_cluster_q_is_fitted_by_the_gmm(d, fit_on):
     mu = np.where(np.arange(n)[:, None] < n // 2, a, b)
     codes = _codes(mu, np.full((n, d), math.log(0.4**2)))
     params = _params(fit_on, components=2)
-    match = diagnostics.match_diagnostics(codes, codes, params)
+    match = diagnostics.match_diagnostics(codes, codes, params, densities.StandardNormal(codes.dim))
     sc = diagnostics.score_density(densities.fit_density("gmm", codes, params), codes, match, params)
     assert sc["kl_q_g"] - 4 * sc["kl_q_g_se"] < 0.05 and abs(sc["kl_g_q"]) - 4 * sc["kl_g_q_se"] < 0.05, sc
 
@@ -104,15 +109,15 @@ def test_heldout_gain_is_the_closed_form_kl_for_the_true_density(d):
     mean, sd = np.linspace(-0.3, 0.3, d), np.linspace(0.5, 1.1, d)
     codes, test = _identical(20_000, mean, sd), _identical(20_000, mean, sd)
     params = _params()
-    match = diagnostics.match_diagnostics(codes, test, params)
-    scores = {name: diagnostics.score_density(densities.fit_density(name, codes, params), codes, match, params)
+    match = diagnostics.match_diagnostics(codes, test, params, densities.StandardNormal(codes.dim))
+    scores = {name: diagnostics.score_density(_fit(name, codes, params), codes, match, params)
               for name in ("prior", "gaussian", "aggregate")}
     assert scores["prior"]["heldout_gain"] == 0.0
     g = scores["gaussian"]
     assert g["heldout_gain"] == pytest.approx(_gaussian_kl(mean, sd), abs=4 * g["heldout_gain_se"])
-    val = capacity.Heldout.draw(_identical(5000, mean, sd), 9)
+    val = capacity.Heldout.draw(_identical(5000, mean, sd), 9, densities.StandardNormal(_identical(5000, mean, sd).dim))
     for name, sc in scores.items():
-        sc["val_gain"] = capacity.mc_mean(val.gains(densities.fit_density(name, codes, params)))[0]
+        sc["val_gain"] = capacity.mc_mean(val.gains(_fit(name, codes, params)))[0]
     bound = capacity.population_bound(scores)
     chosen = max(scores, key=lambda name: scores[name]["val_gain"])  # chosen on validation, scored on test
     assert bound["kl_lower_bound_density"] == chosen and bound["kl_lower_bound"] == scores[chosen]["heldout_gain"]
@@ -127,7 +132,7 @@ def test_holes_heldout_against_the_chi_square_closed_form(d):
     0.001: take the closed form at levels 0.99 +- 0.003), plus 4 binomial SE of the 10,000 prior draws."""
     s = 0.8
     codes, test = _identical(20_000, np.zeros(d), np.full(d, s)), _identical(10_000, np.zeros(d), np.full(d, s))
-    m = diagnostics.match_diagnostics(codes, test, _params()).metrics
+    m = diagnostics.match_diagnostics(codes, test, _params(), densities.StandardNormal(codes.dim)).metrics
     chi2 = stats.chi2(d)
     lo, hi = (chi2.sf(s**2 * chi2.ppf(level)) for level in (0.993, 0.987))
     se = math.sqrt(hi * (1 - hi) / 10_000)
@@ -145,7 +150,7 @@ def test_active_units_are_reported_apart(d_active):
     mu = np.concatenate([rng.normal(0, math.sqrt(s**2 - t**2), (n, d_active)), np.zeros((n, 5))], axis=1)
     logvar = np.concatenate([np.full((n, d_active), math.log(t**2)), np.zeros((n, 5))], axis=1)
     codes = _codes(mu, logvar)
-    match = diagnostics.match_diagnostics(codes, codes, _params())
+    match = diagnostics.match_diagnostics(codes, codes, _params(), densities.StandardNormal(codes.dim))
     m = match.metrics
     expected = d_active / 2 * (s**2 - 1 - math.log(s**2))
     assert m["active_units"] == d_active
@@ -165,7 +170,7 @@ def test_active_units_are_reported_apart(d_active):
 
 def test_no_active_unit_gives_no_ks_mean_over_active_units():
     codes = _identical(2000, np.zeros(3), np.ones(3))
-    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=2000)).metrics
+    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=2000), densities.StandardNormal(codes.dim)).metrics
     assert m["active_units"] == 0 and m["ks_mean_active"] is None and m["kl_q_p_active"] == 0.0
 
 
@@ -179,7 +184,7 @@ def test_a_spiky_training_mixture_is_told_apart_from_the_population():
     codes = _codes(rng.normal(0, math.sqrt(1 - t**2), (n, d)), np.full((n, d), math.log(t**2)))
     test = _codes(rng.normal(0, math.sqrt(1 - t**2), (5000, d)), np.full((5000, d), math.log(t**2)))
     params = _params()
-    match = diagnostics.match_diagnostics(codes, test, params)
+    match = diagnostics.match_diagnostics(codes, test, params, densities.StandardNormal(codes.dim))
     m = match.metrics
     assert m["mi_margin"] < 1.0 and m["kl_q_p"] > 1.0  # log N - I small, KL of the mixture inflated
     assert m["holes"] > 0.5
@@ -204,3 +209,41 @@ def test_em_reaches_scikit_learns_likelihood(covariance_type):
     ours = em.e_step(x, weights, means, covs)[1].mean().item()
     sk = GaussianMixture(2, covariance_type=covariance_type, random_state=0, reg_covar=1e-6).fit(x.numpy())
     assert ours == pytest.approx(sk.score(x.numpy()), abs=1e-4)
+
+
+@pytest.mark.parametrize("d", [2, 20])
+def test_every_figure_is_measured_against_a_learned_prior(d):
+    """A learned prior p that is Gaussian but not N(0, I) (two equal VampPrior components, so it
+    takes the mixture path) and q = N(m, diag s^2) exactly: KL(q || p), KL(p || q), the average
+    KL of the codes (Monte Carlo now), the Gaussian KL and the held-out gain of q's Gaussian all
+    have the closed form of two Gaussians; the mutual information is 0; each KS statistic is
+    scipy's against p's normal marginal. Tolerances: 4 standard errors of each Monte Carlo mean."""
+    m_p, s_p = np.linspace(-0.5, 0.5, d), np.linspace(0.6, 1.4, d)
+    m_q, s_q = np.linspace(0.4, -0.2, d), np.linspace(0.9, 0.7, d)
+    prior = densities.model_prior(_identical(2, m_p, s_p))
+    assert not isinstance(prior, densities.StandardNormal)
+    codes, test = _identical(20_000, m_q, s_q), _identical(20_000, m_q, s_q)
+    params = _params()
+    match = diagnostics.match_diagnostics(codes, test, params, prior)
+    m = match.metrics
+
+    def kl(ma, sa, mb, sb):  # KL(N(ma, sa^2) || N(mb, sb^2)), summed over units
+        return float((np.log(sb / sa) + (sa**2 + (ma - mb) ** 2) / (2 * sb**2) - 0.5).sum())
+
+    forward, reverse = kl(m_q, s_q, m_p, s_p), kl(m_p, s_p, m_q, s_q)
+    assert m["kl_q_p"] == pytest.approx(forward, abs=4 * m["kl_q_p_se"])
+    assert m["kl_p_q"] == pytest.approx(reverse, abs=4 * m["kl_p_q_se"])
+    assert m["avg_kl_se"] > 0 and m["avg_kl"] == pytest.approx(forward, abs=4 * m["avg_kl_se"])
+    assert m["gaussian_kl"] == pytest.approx(forward, rel=1e-5)
+    assert abs(m["mutual_info"]) < 4 * (m["avg_kl_se"] + m["kl_q_p_se"])
+    gauss = diagnostics.score_density(densities.fit_density("gaussian", codes, params), codes, match, params)
+    assert gauss["heldout_gain"] == pytest.approx(forward, abs=4 * gauss["heldout_gain_se"])
+    held = capacity.Heldout.draw(test, 9, prior)  # the validation gains are against p too
+    assert capacity.mc_mean(held.gains(prior))[0] == 0.0
+    z_q = match.z_q.double().numpy()
+    ks = [stats.ks_1samp(z_q[:, j], stats.norm(m_p[j], s_p[j]).cdf).statistic for j in range(d)]
+    # to 1e-6: p's components are stored in float32, as encode writes them (sd exact to ~1e-7)
+    np.testing.assert_allclose([row["ks"] for row in match.ks], ks, rtol=0, atol=1e-6)
+    # the prior's draws (MMD, holes, KL(p || q)) come from p: their mean is p's
+    se = s_p / math.sqrt(len(match.z_p))
+    assert (np.abs(match.z_p.double().mean(0).numpy() - m_p) < 5 * se).all()

@@ -74,8 +74,9 @@ def test_train_outputs(pipeline):
     assert history[0] == "epoch,train_elbo,train_recon,train_kl,val_elbo,val_recon,val_kl,beta"  # no timings
     assert len(history) == 3
     ckpt = torch.load(data / "vae" / "model.pt", weights_only=True)
-    assert ckpt["config"] == {"latent_dim": 3, "encoder_depth": 2, "encoder_width": 64,
-                              "decoder_depth": 2, "decoder_width": 500}  # the decoder is held at 2 x 500
+    assert ckpt["config"] == {"latent_dim": 3, "encoder_depth": 2, "encoder_width": 64, "decoder_depth": 2,
+                              "decoder_width": 500,  # the decoder is held at 2 x 500
+                              "prior": "normal", "prior_components": 0}
     assert (data / "vae" / "learning_curves.png").stat().st_size > 10_000
 
 
@@ -100,6 +101,8 @@ def test_codes_file_contract(pipeline):
             assert np.all(np.isfinite(f["mu"]))
     with np.load(data / "mnist" / "train.npz") as m, np.load(data / "codes" / "train.npz") as c:
         np.testing.assert_array_equal(m["labels"], c["labels"])
+    with np.load(data / "codes" / "prior.npz") as f:  # N(0, I): one standard component
+        assert f["mu"].shape == (1, 3) and not f["mu"].any() and not f["logvar"].any()
 
 
 def test_one_pipeline_run_with_a_child_per_stage(pipeline):
@@ -128,6 +131,8 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
 @pytest.mark.parametrize("override, message", [
     ({"model.latent_dim": 0}, "train: error: params.yaml: model.latent_dim must be an integer >= 1, got 0"),
     ({"model.encoder.depth": -1}, "train: error: params.yaml: model.encoder.depth must be an integer >= 1, got -1"),
+    ({"model.prior.kind": "learned"},
+     "train: error: params.yaml: model.prior.kind must be one of 'normal', 'vamp', got 'learned'"),
 ])
 def test_bad_model_param_fails_before_any_work(tmp_path, override, message):
     params = write_params(tmp_path / "params.yaml", **override)
@@ -343,6 +348,7 @@ def test_fit_posterior_runs_on_codes_a_test_wrote(tmp_path, mlflow_store, monkey
     for split, n in (("train", 3000), ("val", 500), ("test", 500)):
         np.savez(codes / f"{split}.npz", mu=rng.normal(0, 0.8, (n, 1)).astype(np.float32),
                  logvar=np.full((n, 1), np.log(0.36), np.float32), labels=rng.integers(0, 10, n).astype(np.uint8))
+    np.savez(codes / "prior.npz", mu=np.zeros((1, 1), np.float32), logvar=np.zeros((1, 1), np.float32), labels=[-1])
     params = write_params(tmp_path / "params.yaml", **{**SMALL, "posterior.gmm.components": [2]})
     fit_posterior.main([str(codes), str(tmp_path / "posterior"), "--params", str(params)])
     m = json.loads((tmp_path / "posterior" / "metrics.json").read_text())
@@ -400,10 +406,50 @@ def test_fit_posterior_needs_validation_codes(tmp_path, mlflow_store, monkeypatc
     monkeypatch.chdir(tmp_path)
     codes = tmp_path / "codes"
     codes.mkdir()
-    for split, n in (("train", 300), ("val", 1), ("test", 50)):
+    for split, n in (("train", 300), ("val", 1), ("test", 50), ("prior", 1)):
         np.savez(codes / f"{split}.npz", mu=np.zeros((n, 2), np.float32), logvar=np.zeros((n, 2), np.float32),
                  labels=np.zeros(n, np.uint8))
     params = write_params(tmp_path / "params.yaml", **SMALL)
     with pytest.raises(fit_posterior.PriorgapError, match="1 validation codes; .* set data.val_size to 1000 or more"):
         fit_posterior.main([str(codes), str(tmp_path / "posterior"), "--params", str(params)])
     assert not (tmp_path / "posterior").exists()
+
+
+def test_a_vamp_prior_runs_end_to_end_against_its_own_prior(pipeline, tmp_path):
+    """model.prior.kind vamp through train, encode, fit_posterior, evaluate and summarize (on the
+    module's prepared data and classifier): the prior file is the encoder at the pseudo-inputs,
+    every gain and KL is against it, the prior sampler draws from it, and the row names it."""
+    root, data, uri = pipeline
+    params = write_params(tmp_path / "params.yaml", **{**SMALL, "model.prior.kind": "vamp", "model.prior.components": 7})
+    out = tmp_path / "data"
+    out.mkdir()
+    for folder in ("mnist", "classifier", "reference"):
+        (out / folder).symlink_to(data / folder)
+    train.main([str(out / "mnist"), str(out / "vae"), "--params", str(params)])
+    encode.main([str(out / "mnist"), str(out / "vae"), str(out / "codes"), "--params", str(params)])
+    fit_posterior.main([str(out / "codes"), str(out / "posterior"), "--params", str(params)])
+    run_evaluate(out, params)
+
+    from priorgap.model import training, vae
+
+    model = vae.load(out / "vae" / "model.pt")
+    assert model.cfg.prior == "vamp" and model.vamp.pseudo_logits.shape == (7, 784)
+    prior_codes = aggregate.Codes.load(out / "codes" / "prior.npz")
+    mu, logvar = training.prior_components(model)
+    np.testing.assert_array_equal(prior_codes.mu.numpy(), mu)
+    np.testing.assert_array_equal(prior_codes.logvar.numpy(), logvar)
+    prior = densities.load(out / "posterior" / "densities" / "prior.pt")
+    assert isinstance(prior, aggregate.Codes) and prior.name == "prior" and len(prior.mu) == 7
+    z = torch.randn(20, 3)
+    torch.testing.assert_close(prior.log_prob(z), model.log_prior(z).double(), atol=1e-4, rtol=1e-5)
+
+    m = json.loads((out / "posterior" / "metrics.json").read_text())
+    assert m["densities"]["prior"]["heldout_gain"] == m["densities"]["prior"]["val_gain"] == 0.0
+    assert m["densities"]["prior"]["kl_q_g"] == pytest.approx(m["kl_q_p"], abs=1e-12)  # KL(q || p) against the VampPrior
+    assert m["avg_kl_se"] > 0 and m["mutual_info"] == pytest.approx(m["avg_kl"] - m["kl_q_p"])
+    ev = json.loads((out / "eval" / "metrics.json").read_text())
+    assert 50 < ev["iwae_nll"] < 400 and ev["prior"]["fd"] > 0
+    row = mlflow_runs(uri, kind="pipeline")[-1]
+    assert row.info.run_name == "d2-z3-vamp7-s0"
+    assert row.data.params["model.prior.kind"] == "vamp" and row.data.params["model.prior.components"] == "7"
+    assert "a VampPrior of 7 pseudo-inputs" in (out / "summary" / "summary.html").read_text()

@@ -10,6 +10,11 @@ from scipy import integrate, stats
 from priorgap.latent import aggregate, densities, diagnostics
 
 
+def _fit(name, codes, params):
+    """A fitted density, or for "prior" the prior of an N(0, I) VAE (the model's, never fitted)."""
+    return densities.StandardNormal(codes.dim) if name == "prior" else densities.fit_density(name, codes, params)
+
+
 def _codes(mu, logvar):
     mu, logvar = torch.as_tensor(mu, dtype=torch.float32), torch.as_tensor(logvar, dtype=torch.float32)
     return aggregate.Codes(mu, logvar, np.zeros(len(mu), dtype=np.uint8))
@@ -43,7 +48,7 @@ def test_log_q_equals_the_direct_sum_even_for_narrow_components(d, chunk):
 
 def test_q_equal_to_the_prior_has_zero_divergence_and_information():
     codes = _codes(np.zeros((1000, 3)), np.zeros((1000, 3)))
-    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=2000)).metrics
+    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=2000), densities.StandardNormal(codes.dim)).metrics
     # log q(z) = log N(z; 0, I) term by term, so every Monte Carlo term is 0 up to rounding
     assert abs(m["kl_q_p"]) < 1e-9 and m["kl_q_p_se"] < 1e-9
     assert abs(m["kl_p_q"]) < 1e-9
@@ -57,7 +62,7 @@ def test_wide_gaussian_cloud_matches_the_closed_form():
     s, t, d, n = 1.5, 0.8, 3, 30_000
     rng = np.random.default_rng(0)
     codes = _codes(rng.normal(0, math.sqrt(s**2 - t**2), (n, d)), np.full((n, d), math.log(t**2)))
-    m = diagnostics.match_diagnostics(codes, codes, _params()).metrics
+    m = diagnostics.match_diagnostics(codes, codes, _params(), densities.StandardNormal(codes.dim)).metrics
     expected = d / 2 * (s**2 - 1 - math.log(s**2))  # 0.659
     # the Monte Carlo error, plus the finite-N lumpiness of q (components of width 0.8 spaced far
     # closer than that: far below 0.01 nats)
@@ -78,7 +83,7 @@ def test_two_component_mixture_in_one_dimension_against_quadrature():
     p = stats.norm.pdf
     kl_qp = integrate.quad(lambda z: q(z) * np.log(q(z) / p(z)), -12, 14, limit=200)[0]
     kl_pq = integrate.quad(lambda z: p(z) * np.log(p(z) / q(z)), -12, 12, limit=200)[0]
-    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=200_000, mmd=SimpleNamespace(n_samples=300, permutations=20))).metrics
+    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=200_000, mmd=SimpleNamespace(n_samples=300, permutations=20)), densities.StandardNormal(codes.dim)).metrics
     assert abs(m["kl_q_p"] - kl_qp) < 4 * m["kl_q_p_se"]
     assert abs(m["kl_p_q"] - kl_pq) < 4 * m["kl_p_q_se"]
     zs = torch.linspace(-4, 5, 37)[:, None]
@@ -128,10 +133,10 @@ def test_holes_and_active_units():
     n = 20_000
     # q close to N(0, I): 1% of prior draws fall below q's own 1st percentile of density
     near = _codes(rng.normal(0, math.sqrt(1 - 0.3**2), (n, 2)), np.full((n, 2), math.log(0.3**2)))
-    assert diagnostics.match_diagnostics(near, near, _params()).metrics["holes"] == pytest.approx(0.01, abs=0.006)
+    assert diagnostics.match_diagnostics(near, near, _params(), densities.StandardNormal(near.dim)).metrics["holes"] == pytest.approx(0.01, abs=0.006)
     # q squeezed into two tight clusters: most of the prior's mass lies where q has none
     tight = _codes(np.repeat([[-2.0, 0.0], [2.0, 0.0]], n // 2, axis=0) + rng.normal(0, 0.05, (n, 2)), np.full((n, 2), math.log(0.05**2)))
-    m = diagnostics.match_diagnostics(tight, tight, _params()).metrics
+    m = diagnostics.match_diagnostics(tight, tight, _params(), densities.StandardNormal(tight.dim)).metrics
     assert m["holes"] > 0.5
     assert m["active_units"] == 1  # only z1 varies across images (var 4); z2 has var 0.0025
 
@@ -158,7 +163,7 @@ def test_every_density_is_normalised_samples_itself_and_survives_a_save(tmp_path
     for name in densities.NAMES:
         if name != "gmm" and cov_type != "full":
             continue
-        g = densities.fit_density(name, codes, params)
+        g = _fit(name, codes, params)
         mass = integrate.quad(lambda z: math.exp(g.log_prob(torch.tensor([[z]])).item()), -10, 10, limit=200)[0]
         assert mass == pytest.approx(1.0, abs=2e-3), name
         draws = g.sample(20_000, seed=1)
@@ -179,8 +184,8 @@ def test_densities_closer_to_q_score_better():
     codes = _codes(np.where(k[:, None] == 0, -2.0, 2.0) + rng.normal(0, 0.3, (n, 2)), np.full((n, 2), math.log(0.2**2)))
     test = _codes(np.where(k[:2000, None] == 0, -2.0, 2.0) + rng.normal(0, 0.3, (2000, 2)), np.full((2000, 2), math.log(0.2**2)))
     params = _params(n_samples=5000, gmm=SimpleNamespace(components=2, draws=1, covariance_type="full", fit_on="mu"))
-    match = diagnostics.match_diagnostics(codes, test, params)
-    scores = {name: diagnostics.score_density(densities.fit_density(name, codes, params), codes, match, params)
+    match = diagnostics.match_diagnostics(codes, test, params, densities.StandardNormal(codes.dim))
+    scores = {name: diagnostics.score_density(_fit(name, codes, params), codes, match, params)
               for name in ("prior", "gaussian", "gmm", "aggregate")}
     assert scores["prior"]["kl_q_g"] == pytest.approx(match.metrics["kl_q_p"])
     assert scores["gmm"]["kl_q_g"] < scores["gaussian"]["kl_q_g"] < scores["prior"]["kl_q_g"]
@@ -211,5 +216,5 @@ def test_fits_are_reproducible():
     params = _params(flow=SimpleNamespace(transforms=2, hidden=16, autoregressive=False, steps=20, batch_size=128, lr=3e-3),
                      two_stage=SimpleNamespace(hidden=16, steps=20, batch_size=128, lr=3e-3, kl_warmup=0.5, importance_samples=8))
     for name in ("gmm", "flow", "two_stage"):
-        a, b = (densities.fit_density(name, codes, params) for _ in range(2))
+        a, b = (_fit(name, codes, params) for _ in range(2))
         torch.testing.assert_close(a.log_prob(zs), b.log_prob(zs), rtol=0, atol=0)

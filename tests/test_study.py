@@ -21,6 +21,8 @@ def _log_rows(uri, rows):
         params = {"model.encoder.depth": row["depth"], "model.latent_dim": row["latent"], "train.seed": row["seed"],
                   "train.epochs": row.get("epochs", 20), "model.decoder.depth": 2, "model.decoder.width": 500,
                   "data.train_size": None, "data.val_size": 5000}
+        if "prior" in row:  # runs logged before model.prior existed have no such params: N(0, I)
+            params.update({"model.prior.kind": row["prior"], "model.prior.components": 50})
         for k, v in params.items():
             client.log_param(rid, k, v)
         latent = row["latent"]
@@ -170,3 +172,18 @@ def test_verdict_checked_at_twice_the_epochs(mlflow_store):
     mi = [q for q in claims.persistence(claims.depth_claim(used), longer, runs.DEPTH, runs.LATENT)
           if q.measure == "mutual_info"]
     assert [q.agrees for q in mi] == [True, True]
+
+
+def test_a_learned_priors_runs_are_their_own_settings(mlflow_store, tmp_path, monkeypatch, capsys):
+    """A VampPrior run at the same depth, latent size and seed is another setting (neither replaces
+    the other), and the N(0, I) report leaves it out rather than mixing it into its seeds."""
+    _log_rows(mlflow_store, grid(lambda d, z, s: {}) + grid(lambda d, z, s: {"prior": "vamp", "fd.prior": 5.0}))
+    import mlflow
+
+    rows = runs.fetch_rows(mlflow.MlflowClient(mlflow_store), store.EXPERIMENT)
+    assert len(rows) == 16 and sorted({r.prior for r in rows}) == ["normal", "vamp50"]
+    monkeypatch.chdir(tmp_path)
+    report.main(["--out", str(tmp_path / "reports"), "--epochs", "20"])
+    assert "8 runs with a learned prior left out" in capsys.readouterr().out
+    with open(tmp_path / "reports" / "study.csv") as f:
+        assert len(list(csv.DictReader(f))) == 8

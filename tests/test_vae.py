@@ -25,13 +25,14 @@ def test_shapes_for_depths_and_latent_sizes(depth, width, latent):
     assert recon.shape == kl.shape == (7,)
 
 
-def test_decoder_mirrors_encoder_unless_set():
-    from priorgap.common.config import DecoderShape, MLPShape, ModelParams
+def test_decoder_mirrors_encoder_unless_set_and_the_prior_is_read():
+    from priorgap.common.config import DecoderShape, MLPShape, ModelParams, PriorParams
 
-    p = ModelParams(latent_dim=3, encoder=MLPShape(depth=2, width=100), decoder=DecoderShape(depth=None, width=None))
-    assert vae.VAEConfig.from_params(p) == vae.VAEConfig(3, 2, 100, 2, 100)
-    p = ModelParams(latent_dim=3, encoder=MLPShape(depth=2, width=100), decoder=DecoderShape(depth=1, width=50))
-    assert vae.VAEConfig.from_params(p) == vae.VAEConfig(3, 2, 100, 1, 50)
+    normal, vamp = PriorParams(kind="normal", components=50), PriorParams(kind="vamp", components=50)
+    p = ModelParams(latent_dim=3, encoder=MLPShape(depth=2, width=100), decoder=DecoderShape(depth=None, width=None), prior=normal)
+    assert vae.VAEConfig.from_params(p) == vae.VAEConfig(3, 2, 100, 2, 100)  # components: only a VampPrior has them
+    p = ModelParams(latent_dim=3, encoder=MLPShape(depth=2, width=100), decoder=DecoderShape(depth=1, width=50), prior=vamp)
+    assert vae.VAEConfig.from_params(p) == vae.VAEConfig(3, 2, 100, 1, 50, "vamp", 50)
 
 
 def test_analytic_kl_matches_monte_carlo():

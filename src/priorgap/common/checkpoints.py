@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from .. import PriorgapError
 from .files import load_or_explain
 
 
@@ -15,11 +16,15 @@ def save(model: torch.nn.Module, path: Path) -> None:
 
 
 def load(path: Path, build, what: str, stage: str, device="cpu") -> torch.nn.Module:
-    """`build(config_dict)` makes the empty model; `what` and `stage` name it in errors."""
+    """`build(config_dict, state_dict)` makes the empty model (and may refuse a state that does not
+    fit its config with a PriorgapError); `what` and `stage` name it in errors."""
 
     def read(path):
         ckpt = torch.load(path, map_location=device, weights_only=True)
-        model = build(ckpt["config"])
+        try:
+            model = build(ckpt["config"], ckpt["state_dict"])
+        except PriorgapError as e:
+            raise PriorgapError(f"{path}: {e}") from None
         model.load_state_dict(ckpt["state_dict"])
         return model
 

@@ -62,10 +62,16 @@ class DecoderShape(Section):
     width: Optional[int] = Field(ge=1)
 
 
+class PriorParams(Section):
+    kind: Literal["normal", "vamp"]  # N(0, I), or Tomczak & Welling's VampPrior learned with the model
+    components: int = Field(ge=1)  # the VampPrior's pseudo-inputs K (read only when kind is vamp)
+
+
 class ModelParams(Section):
     latent_dim: int = Field(ge=1)
     encoder: MLPShape
     decoder: DecoderShape
+    prior: PriorParams
 
 
 class TrainParams(Section):

@@ -28,7 +28,8 @@ def load_or_explain(path, what: str, stage: str, read):
     except PriorgapError:
         raise
     except Exception as e:
-        raise PriorgapError(f"{path}: not a valid {what} ({type(e).__name__}: {e}); re-run `dvc repro {stage}`") from None
+        first = (str(e).strip().splitlines() or [""])[0]  # torch's state_dict errors run over many lines
+        raise PriorgapError(f"{path}: not a valid {what} ({type(e).__name__}: {first}); re-run `dvc repro {stage}`") from None
 
 
 def read_metrics(path: Path, stage: str) -> dict:

@@ -76,14 +76,16 @@ def pipeline_key(params_path: Path, root: Path = CODE_ROOT) -> str:
 
 
 def run_name(params_path: Path) -> str:
-    """The DVC experiment's name, else the three settings the study varies: d2-z20-s0."""
+    """The DVC experiment's name, else the settings the study varies: d2-z20-s0, and d2-z20-vamp50-s0
+    for a VampPrior of 50 pseudo-inputs."""
     if os.environ.get("DVC_EXP_NAME"):
         return os.environ["DVC_EXP_NAME"]
     from .config import read_yaml
 
     raw = read_yaml(params_path)
     get = lambda *keys: functools.reduce(lambda node, k: (node or {}).get(k), keys, raw)  # noqa: E731
-    return f"d{get('model', 'encoder', 'depth')}-z{get('model', 'latent_dim')}-s{get('train', 'seed')}"
+    prior = f"-vamp{get('model', 'prior', 'components')}" if get("model", "prior", "kind") == "vamp" else ""
+    return f"d{get('model', 'encoder', 'depth')}-z{get('model', 'latent_dim')}{prior}-s{get('train', 'seed')}"
 
 
 # --- runs ---------------------------------------------------------------------------------------

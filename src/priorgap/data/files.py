@@ -1,7 +1,8 @@
 """The files of the data flow, one home per format:
 
     splits   data/mnist/{train,val,test}.npz  images uint8 (N, 28, 28), labels      prepare -> all
-    codes    data/codes/{train,test}.npz      mu, logvar float32 (N, d), labels    encode -> fit_posterior
+    codes    data/codes/{train,val,test}.npz  mu, logvar float32 (N, d), labels    encode -> fit_posterior
+             data/codes/prior.npz             the model's prior, the same format    encode -> fit_posterior
 
 numpy only: every stage that reads images or codes imports this module.
 """

@@ -99,7 +99,8 @@ def moments(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch
 @dataclass
 class Codes:
     """The encoder's output for one split, Q(z|x_i) = N(mu_i, diag exp(logvar_i)); the mixture of
-    them is q itself, so Codes is also the density "aggregate" (log_prob, sample, state)."""
+    them is q itself, so Codes is also the density "aggregate" (log_prob, sample, state). The
+    VampPrior is the same kind of mixture, over the pseudo-inputs' codes (named "prior")."""
 
     mu: torch.Tensor
     logvar: torch.Tensor
@@ -119,7 +120,10 @@ class Codes:
 
     def restrict(self, units: torch.Tensor) -> "Codes":
         """The codes of some units only (a bool mask): their mixture is q's marginal there."""
-        return Codes(self.mu[:, units], self.logvar[:, units], self.labels, self.chunk)
+        return Codes(self.mu[:, units], self.logvar[:, units], self.labels, self.chunk, self.name)
+
+    def moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return moments(self.mu, self.logvar)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return log_q(z, self.mu, self.logvar, self.chunk)

@@ -1,7 +1,8 @@
 """Each density's capacity, and the population bound, chosen on validation codes.
 
-For any density g fitted without an image, its held-out gain E[log g(z) - log N(z; 0, I)] over
-z ~ Q(z|x) of such images is a lower bound on KL(q_pop || N(0, I)): the gap is KL(q_pop || g).
+For any density g fitted without an image, its held-out gain E[log g(z) - log p(z)] over
+z ~ Q(z|x) of such images (p the model's prior) is a lower bound on KL(q_pop || p): the gap is
+KL(q_pop || g).
 The bound is as tight as the best g, so we try several (and each at several capacities), but the
 largest of several estimates on the codes it is reported on is biased up. So every choice (the
 capacity of each density, and which density gives the bound) is made on the validation split's
@@ -17,40 +18,41 @@ from dataclasses import dataclass
 
 import torch
 
-from . import aggregate, densities
+from . import densities
 from .aggregate import Codes
 from .diagnostics import mc_mean
 
 
 @dataclass
 class Heldout:
-    """One z ~ Q(z|x) per image of a split no density was fitted on, and log N(z; 0, I) there."""
+    """One z ~ Q(z|x) per image of a split no density was fitted on, and log p(z) there."""
 
     z: torch.Tensor
     log_p: torch.Tensor
 
     @classmethod
-    def draw(cls, split: Codes, seed: int) -> "Heldout":
+    def draw(cls, split: Codes, seed: int, prior) -> "Heldout":
         z = split.sample(len(split.mu), seed)
-        return cls(z, aggregate.log_standard_normal(z))
+        return cls(z, prior.log_prob(z))
 
     def gains(self, density) -> torch.Tensor:
-        """log g(z) - log N(z; 0, I) at each draw: their mean is the held-out gain."""
+        """log g(z) - log p(z) at each draw: their mean is the held-out gain."""
         return density.log_prob(self.z).double() - self.log_p
 
 
-def fit_chosen(name: str, codes: Codes, params, val: Heldout, test: Heldout) -> tuple[object, dict]:
-    """Fit `name` at each of its capacities and keep the one with the highest validation gain.
+def fit_chosen(name: str, codes: Codes, params, val: Heldout, test: Heldout, prior) -> tuple[object, dict]:
+    """Fit `name` at each of its capacities and keep the one with the highest validation gain;
+    "prior" is the model's own `prior`, kept as it is (its gain is 0).
 
     Returns the density and its record: val_gain and val_gain_se of the kept one, and for a
     density with a capacity grid, `curve` ({capacity: val and test gains, and the test gain's
     step over the capacity before}), the kept `capacity` and `saturated` (None with one capacity:
     nothing to compare). Test draws are scored only for a curve: the caller scores the kept
     density on them (diagnostics.score_density)."""
-    grid = densities.capacities(name, params)
+    grid = [None] if name == "prior" else densities.capacities(name, params)
     best, record, curve, previous = None, {}, {}, None
     for capacity in grid:
-        g = densities.fit_density(name, codes, params, capacity)
+        g = prior if name == "prior" else densities.fit_density(name, codes, params, capacity)
         val_gain, val_se = mc_mean(val.gains(g))
         if best is None or val_gain > record["val_gain"]:
             best, record = g, {"val_gain": val_gain, "val_gain_se": val_se}

@@ -5,7 +5,9 @@
     density.sample(n, seed)                      # (n, d) float32
     save(density, path); load(path)              # torch.load(weights_only=True)-safe files
 
-  prior      N(0, I), what users sample from today
+  prior      the VAE's own prior, fixed by training, not fitted: N(0, I) (StandardNormal), or a
+             VampPrior, the mixture of Q(z|u_k) at its pseudo-inputs (a Codes named prior);
+             encode writes it (model_prior), and every gain is measured against it
   gaussian   the full-covariance Gaussian with q's mean and covariance (q's moment match)
   gmm        a Gaussian mixture (EM, em.py) on `draws` z ~ Q(z|x) per image (pythae uses one), or
              on mu with each component widened by its members' posterior variance
@@ -13,7 +15,7 @@
   flow       a neural spline flow (zuko), trained on fresh draws from q
   two_stage  the second VAE of Dai & Wipf's two-stage VAE, trained on fresh draws from q
 
-prior, gaussian and gmm are all Gaussian mixtures and share one implementation; flow and
+N(0, I), gaussian and gmm are all Gaussian mixtures and share one implementation; flow and
 two_stage live in neural_densities.py. FITTERS and LOADERS map each name to its code.
 
 gmm, flow and two_stage are fitted on the active units only (OnActive), times the moment-matched
@@ -88,8 +90,31 @@ class Mixture:
         return {"weights": self.weights, "means": self.means, "covs": self.covs}
 
 
-def prior(dim: int) -> Mixture:
-    return Mixture("prior", torch.ones(1), torch.zeros(1, dim), torch.eye(dim)[None])
+class StandardNormal(Mixture):
+    """N(0, I), the prior of a VAE with model.prior.kind normal: a one-component Mixture (it samples
+    and saves as one), whose log-density is the closed form the diagnostics always used."""
+
+    def __init__(self, dim: int):
+        super().__init__("prior", torch.ones(1), torch.zeros(1, dim), torch.eye(dim)[None])
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return aggregate.log_standard_normal(z)
+
+    def restrict(self, units: torch.Tensor) -> "StandardNormal":
+        """The marginal of some units (a bool mask), as Codes.restrict."""
+        return StandardNormal(int(units.sum()))
+
+    def moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.means[0], self.covs[0]
+
+
+def model_prior(components: Codes) -> Mixture | Codes:
+    """The VAE's prior from encode's prior file, a mixture of diagonal Gaussians: a single standard
+    one is N(0, I) (StandardNormal, so an N(0, I) model's figures keep their closed forms); else the
+    VampPrior (1/K) sum_k Q(z | u_k), which is exactly a Codes of its K components."""
+    if len(components.mu) == 1 and not components.mu.any() and not components.logvar.any():
+        return StandardNormal(components.dim)
+    return Codes(components.mu, components.logvar, name="prior")
 
 
 def moment_matched_gaussian(codes: Codes) -> Mixture:
@@ -159,19 +184,19 @@ class OnActive:
 FIT_SEED = 3
 # name -> fit(codes, posterior params, capacity); capacity is None for a density without a grid
 FITTERS = {
-    "prior": lambda codes, p, c: prior(codes.dim),
     "gaussian": lambda codes, p, c: moment_matched_gaussian(codes),
     "gmm": lambda codes, p, c: fit_gmm(codes, c, p.gmm.covariance_type, p.gmm.fit_on, p.seed + FIT_SEED, p.gmm.draws),
     "aggregate": lambda codes, p, c: dataclasses.replace(codes, chunk=p.chunk_size),
     "flow": lambda codes, p, c: Flow.fit(codes, p.flow, p.seed + FIT_SEED),
     "two_stage": lambda codes, p, c: TwoStage.fit(codes, p.two_stage, p.seed + FIT_SEED),
 }
-NAMES = tuple(FITTERS)
+NAMES = ("prior", *FITTERS)  # the prior is the model's own (model_prior), the others are fitted to q
 ON_ACTIVE = ("gmm", "flow", "two_stage")  # fitted on the active units (q's moments and q itself need no help)
 # name -> (what its capacity is called, the capacities params.yaml lists)
 CAPACITY = {"gmm": ("components", lambda p: p.gmm.components)}
 LOADERS = {
-    **{kind: lambda kind, s: Mixture(kind, s["weights"], s["means"], s["covs"]) for kind in ("prior", "gaussian", "gmm")},
+    **{kind: lambda kind, s: Mixture(kind, s["weights"], s["means"], s["covs"]) for kind in ("gaussian", "gmm")},
+    "prior": lambda kind, s: Codes(s["mu"], s["logvar"], name="prior") if "mu" in s else StandardNormal(s["means"].shape[1]),
     "aggregate": lambda kind, s: Codes(s["mu"], s["logvar"]),
     "flow": lambda kind, s: Flow.from_state(s),
     "two_stage": lambda kind, s: TwoStage.from_state(s),
@@ -189,6 +214,8 @@ def capacities(name: str, params) -> list:
 def fit_density(name: str, codes: Codes, params, capacity=None) -> Density:
     """Fit one density to the training codes; `params` is the `posterior` section, `capacity` one of
     capacities(name, params) (None: the only one there is)."""
+    if name not in FITTERS:
+        raise PriorgapError(f"{name}: not a density fitted to q (fitted: {', '.join(FITTERS)}); the prior is the model's own (model_prior)")
     if capacity is None:
         grid = capacities(name, params)
         if len(grid) > 1:

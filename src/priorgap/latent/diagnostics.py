@@ -1,15 +1,19 @@
-"""How far is the aggregate posterior q from N(0, I)? Every figure in nats unless named otherwise."""
+"""How far is the aggregate posterior q from the model's prior p? Every figure in nats unless named
+otherwise. p is N(0, I) or a VampPrior (densities.model_prior); with N(0, I) every figure keeps the
+closed form it always had, with a learned prior the same figure is measured against p instead."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from . import aggregate
 from .aggregate import Codes
-from ..model.vae import kl_to_standard_normal
+from .densities import StandardNormal
+from ..model.vae import gaussian_log_prob, kl_to_standard_normal
 
 HOLE_PERCENTILE = 1.0
 
@@ -24,6 +28,37 @@ def gaussian_kl_to_standard_normal(mean: torch.Tensor, cov: torch.Tensor) -> flo
     """KL(N(mean, cov) || N(0, I)) = (tr cov + |mean|^2 - d - log det cov) / 2."""
     d = len(mean)
     return 0.5 * (torch.trace(cov) + mean @ mean - d - torch.linalg.slogdet(cov).logabsdet).item()
+
+
+def gaussian_kl(mean: torch.Tensor, cov: torch.Tensor, mean_p: torch.Tensor, cov_p: torch.Tensor) -> float:
+    """KL(N(mean, cov) || N(mean_p, cov_p)), for a prior that is not N(0, I)."""
+    d, diff = len(mean), mean_p - mean
+    solve = torch.linalg.solve(cov_p, torch.cat([cov, diff[:, None]], dim=1))
+    logdet = torch.linalg.slogdet(cov_p).logabsdet - torch.linalg.slogdet(cov).logabsdet
+    return 0.5 * (torch.trace(solve[:, :d]) + diff @ solve[:, d] - d + logdet).item()
+
+
+def average_kl(codes: Codes, prior, seed: int) -> tuple[float, float]:
+    """Mean over the training codes of KL(Q(z|x) || p), and its standard error: in closed form for
+    N(0, I) (error 0), else one draw z ~ Q(z|x) per image of log Q(z|x) - log p(z)."""
+    mu, logvar = codes.mu.double(), codes.logvar.double()
+    if isinstance(prior, StandardNormal):
+        return kl_to_standard_normal(mu, logvar).mean().item(), 0.0
+    z = mu + torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * torch.exp(0.5 * logvar)
+    return mc_mean(gaussian_log_prob(z, mu, logvar) - prior.log_prob(z))
+
+
+def ks_against(z: np.ndarray, prior):
+    """Per-dimension Kolmogorov-Smirnov test of draws z (M, d) against the prior's marginals:
+    N(0, 1), or a VampPrior's marginal, the mean of its components' normal cdfs."""
+    from scipy import special, stats
+
+    if isinstance(prior, StandardNormal):
+        return stats.ks_1samp(z, stats.norm.cdf, axis=0)
+    mu, sd = prior.mu.double().numpy(), torch.exp(0.5 * prior.logvar.double()).numpy()
+    tests = [stats.ks_1samp(z[:, j], lambda x, j=j: special.ndtr((x[:, None] - mu[:, j]) / sd[:, j]).mean(1))
+             for j in range(z.shape[1])]
+    return SimpleNamespace(statistic=np.array([t.statistic for t in tests]), pvalue=np.array([t.pvalue for t in tests]))
 
 
 def mmd2_test(x: torch.Tensor, y: torch.Tensor, permutations: int, seed: int) -> tuple[float, float]:
@@ -58,33 +93,38 @@ def mmd2_test(x: torch.Tensor, y: torch.Tensor, permutations: int, seed: int) ->
 class Match:
     """The diagnostics and the draws they came from (reused to score fitted densities)."""
 
+    prior: object  # the model's prior p, a density (densities.model_prior)
+
     metrics: dict
     ks: list[dict]  # per dimension
     z_q: torch.Tensor  # M draws from q (the training mixture)
+    z_p: torch.Tensor  # M draws from the prior
     log_q_at_q: torch.Tensor  # log q at those draws
     z_test: torch.Tensor  # one z ~ Q(z|x) per test image: draws from the population's codes
-    log_p_at_test: torch.Tensor  # log N(z; 0, I) at those draws
+    log_p_at_test: torch.Tensor  # log p(z) at those draws
     log_q_at_test: torch.Tensor  # log q at those draws
 
 
-def match_diagnostics(codes: Codes, test: Codes, params) -> Match:
-    """How far q (the mixture of the training codes) is from N(0, I), and where. `params` is the
-    `posterior` section of params.yaml."""
-    from scipy import stats
+PRIOR_SEED = 5  # posterior.seed + 5 draws from a learned prior (0..2: below, 3: fitting, 4: validation codes)
 
+
+def match_diagnostics(codes: Codes, test: Codes, params, prior) -> Match:
+    """How far q (the mixture of the training codes) is from the model's prior p, and where.
+    `params` is the `posterior` section of params.yaml."""
     m, d, chunk = params.n_samples, codes.dim, params.chunk_size
     g = torch.Generator().manual_seed(params.seed)
     z_q = aggregate.sample(codes.mu, codes.logvar, m, g)
-    z_p = torch.randn(m, d, generator=g)
+    # N(0, I) draws continue the stream, as they always have; a learned prior draws its own
+    z_p = torch.randn(m, d, generator=g) if isinstance(prior, StandardNormal) else prior.sample(m, params.seed + PRIOR_SEED)
     log_q_at_q = aggregate.log_q(z_q, codes.mu, codes.logvar, chunk)
     log_q_at_p = aggregate.log_q(z_p, codes.mu, codes.logvar, chunk)
-    kl_q_p, kl_q_p_se = mc_mean(log_q_at_q - aggregate.log_standard_normal(z_q))
-    kl_p_q, kl_p_q_se = mc_mean(aggregate.log_standard_normal(z_p) - log_q_at_p)
-    avg_kl = kl_to_standard_normal(codes.mu.double(), codes.logvar.double()).mean().item()
+    kl_q_p, kl_q_p_se = mc_mean(log_q_at_q - prior.log_prob(z_q))
+    kl_p_q, kl_p_q_se = mc_mean(prior.log_prob(z_p) - log_q_at_p)
+    avg_kl, avg_kl_se = average_kl(codes, prior, params.seed + PRIOR_SEED)
     z_test = test.sample(len(test.mu), params.seed + 1)
     log_q_at_test = aggregate.log_q(z_test, codes.mu, codes.logvar, chunk)
 
-    # Inactive units (mu ~ 0, sigma ~ 1) match N(0, 1) for free: report the active ones apart.
+    # Inactive units (mu ~ 0, sigma ~ 1) match the prior there almost for free: report the active ones apart.
     mu_var = torch.var(codes.mu.double(), dim=0, correction=0)
     active = aggregate.active_units(codes.mu)
     if active.all():
@@ -92,13 +132,13 @@ def match_diagnostics(codes: Codes, test: Codes, params) -> Match:
     elif active.any():  # q's marginal over the active units is the mixture of the marginal components
         za = z_q[:, active]
         log_qa = aggregate.log_q(za, codes.mu[:, active], codes.logvar[:, active], chunk)
-        kl_active = mc_mean(log_qa - aggregate.log_standard_normal(za))[0]
+        kl_active = mc_mean(log_qa - prior.restrict(active).log_prob(za))[0]
     else:
         kl_active = 0.0  # no active unit: the marginal over no dimensions matches trivially
 
     mean, cov = aggregate.moments(codes.mu, codes.logvar)
     eig = torch.linalg.eigvalsh(cov)
-    ks = stats.ks_1samp(z_q.double().numpy(), stats.norm.cdf, axis=0)
+    ks = ks_against(z_q.double().numpy(), prior)
     ks_stat, ks_p = np.atleast_1d(ks.statistic), np.atleast_1d(ks.pvalue)
     n_mmd = min(params.mmd.n_samples, m)
     mmd2, mmd_p = mmd2_test(z_q[:n_mmd], z_p[:n_mmd], params.mmd.permutations, params.seed)
@@ -117,12 +157,14 @@ def match_diagnostics(codes: Codes, test: Codes, params) -> Match:
         "kl_p_q": kl_p_q,
         "kl_p_q_se": kl_p_q_se,
         "avg_kl": avg_kl,
+        "avg_kl_se": avg_kl_se,
         "mutual_info": mutual_info,
         "mi_margin": log_n - mutual_info,  # near 0: q over the training codes is N separate spikes
         "mean_norm": mean.norm().item(),
         "cov_eig_min": eig.min().item(),
         "cov_eig_max": eig.max().item(),
-        "gaussian_kl": gaussian_kl_to_standard_normal(mean, cov),
+        "gaussian_kl": (gaussian_kl_to_standard_normal(mean, cov) if isinstance(prior, StandardNormal)
+                        else gaussian_kl(mean, cov, *prior.moments())),
         "ks_max": float(ks_stat.max()),
         "ks_mean": float(ks_stat.mean()),
         "ks_mean_active": float(ks_stat[active.numpy()].mean()) if active.any() else None,
@@ -134,22 +176,23 @@ def match_diagnostics(codes: Codes, test: Codes, params) -> Match:
     }
     table = [{"dim": j, "ks": float(s), "pvalue": float(p), "mu_var": float(v), "active": bool(a)}
              for j, (s, p, v, a) in enumerate(zip(ks_stat, ks_p, mu_var, active))]
-    return Match(metrics, table, z_q, log_q_at_q, z_test, aggregate.log_standard_normal(z_test), log_q_at_test)
+    return Match(prior, metrics, table, z_q, z_p, log_q_at_q, z_test, prior.log_prob(z_test), log_q_at_test)
 
 
 def score_density(density, codes: Codes, match: Match, params) -> dict:
     """How well a fitted density g describes q, in nats.
 
-    heldout_gain: mean over test images of log g(z) - log N(z; 0, I), z ~ Q(z|x_test). For any g
-    fitted without the test images, KL(q_pop || N(0,I)) = E[log g - log N] + KL(q_pop || g), so
-    the gain is a lower bound on how far the population's codes are from the prior.
+    heldout_gain: mean over test images of log g(z) - log p(z), z ~ Q(z|x_test), p the model's
+    prior. For any g fitted without the test images, KL(q_pop || p) = E[log g - log p] +
+    KL(q_pop || g), so the gain is a lower bound on how far the population's codes are from p.
     test_ll_per_dim: mean log g(z) at the same draws, per dimension.
     kl_q_g, kl_g_q: both KL directions between g and q (the training mixture), Monte Carlo.
     """
-    log_g_test = match.log_q_at_test if isinstance(density, Codes) else density.log_prob(match.z_test)
+    is_q = isinstance(density, Codes) and density.name == "aggregate"  # a VampPrior is a Codes too, but not q
+    log_g_test = match.log_q_at_test if is_q else density.log_prob(match.z_test)
     gain, gain_se = mc_mean(log_g_test - match.log_p_at_test)
     out = {"heldout_gain": gain, "heldout_gain_se": gain_se, "test_ll_per_dim": log_g_test.mean().item() / codes.dim}
-    if isinstance(density, Codes):
+    if is_q:
         # q against itself: both KLs are 0 by definition, and computing them costs three M x N passes
         return {**out, "kl_q_g": 0.0, "kl_q_g_se": 0.0, "kl_g_q": 0.0, "kl_g_q_se": 0.0}
     kl_q_g, kl_q_g_se = mc_mean(match.log_q_at_q - density.log_prob(match.z_q))

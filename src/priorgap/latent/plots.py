@@ -31,8 +31,9 @@ def _prior_contours(ax, lim):
     ax.clabel(cs, fmt={1: "1σ", 4: "2σ", 9: "3σ"}, fontsize=8)
 
 
-def latent_scatter(mu, labels, path, max_points=10_000, seed=0):
-    """mu of the training set coloured by digit over the contours of N(0, I)."""
+def latent_scatter(mu, labels, path, max_points=10_000, seed=0, prior_mu=None):
+    """mu of the training set coloured by digit over the contours of N(0, I), or, for a VampPrior,
+    with its components' means `prior_mu` (K, d) marked."""
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(mu))[:max_points]
     mu, labels = mu[idx], labels[idx]
@@ -47,20 +48,25 @@ def latent_scatter(mu, labels, path, max_points=10_000, seed=0):
         ax.set_ylabel("density")
         ax.legend(title="digit", fontsize=7)
     else:
-        if d == 2:
-            xy, names = mu, ("z1", "z2")
-        else:
-            xy, names = mu @ _principal_axes(mu).T, ("first principal axis of mu", "second principal axis")
+        axes = np.eye(2) if d == 2 else _principal_axes(mu)
+        names = ("z1", "z2") if d == 2 else ("first principal axis of mu", "second principal axis")
+        xy = mu @ axes.T
         lim = max(3.5, float(np.percentile(np.abs(xy), 99.5)))
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6, vmin=-0.5, vmax=9.5)
-        _prior_contours(ax, lim)
+        if prior_mu is None:
+            _prior_contours(ax, lim)
+        else:
+            pk = prior_mu @ axes.T
+            ax.scatter(pk[:, 0], pk[:, 1], marker="x", color="black", s=30, lw=1.2, label="VampPrior component means")
+            ax.legend(fontsize=8, loc="upper right")
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1])
         fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
-    ax.set_title(f"mu of {len(mu)} training codes over N(0, I)" + (" (PCA projection)" if d > 2 else ""))
+    over = "over N(0, I)" if prior_mu is None else f"and the VampPrior's {len(prior_mu)} components"
+    ax.set_title(f"mu of {len(mu)} training codes {over}" + (" (PCA projection)" if d > 2 else ""))
     save_figure(fig, path)
 
 
@@ -86,8 +92,9 @@ def pair_grid(mu, labels, path, dims=5, max_points=3000, seed=0):
     save_figure(fig, path)
 
 
-def marginal_histograms(z_q, ks, path):
-    """Each dimension of q (draws) against the N(0, 1) density."""
+def marginal_histograms(z_q, ks, path, z_prior=None):
+    """Each dimension of q (draws) against the N(0, 1) density, or against draws `z_prior` from a
+    learned prior's marginals (a VampPrior's have no closed-form picture worth drawing)."""
     k = min(MAX_DIMS, z_q.shape[1])
     cols = min(k, 5)
     rows = -(-k // cols)
@@ -100,7 +107,11 @@ def marginal_histograms(z_q, ks, path):
         active = ks[j]["active"]
         ax.hist(z_q[:, j], bins=80, range=(-4.5, 4.5), density=True, color="tab:blue" if active else "tab:gray",
                 alpha=0.6, label="q")
-        ax.plot(xs, np.exp(-xs**2 / 2) / np.sqrt(2 * np.pi), "k--", lw=1, label="N(0,1)")
+        if z_prior is None:
+            ax.plot(xs, np.exp(-xs**2 / 2) / np.sqrt(2 * np.pi), "k--", lw=1, label="N(0,1)")
+        else:
+            ax.hist(z_prior[:, j], bins=80, range=(-4.5, 4.5), density=True, histtype="step", color="black",
+                    ls="--", lw=1, label="prior")
         ax.set_title(f"z{j + 1}  KS {ks[j]['ks']:.3f}" + ("" if active else " (inactive)"), fontsize=9,
                      color="black" if active else "tab:gray")
         ax.tick_params(labelsize=7)
@@ -108,24 +119,27 @@ def marginal_histograms(z_q, ks, path):
         if j % cols == 0:
             ax.set_ylabel("density", fontsize=7)
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle("marginals of the aggregate posterior vs N(0,1); grey: inactive units (Var(mu) <= 0.01)"
+    fig.suptitle(f"marginals of the aggregate posterior vs {'N(0,1)' if z_prior is None else 'the learned prior'}; grey: inactive units (Var(mu) <= 0.01)"
                  + (f" (first {k} of {z_q.shape[1]})" if k < z_q.shape[1] else ""), fontsize=10)
     save_figure(fig, path)
 
 
-def qq_plot(z_q, path):
+def qq_plot(z_q, path, z_prior=None):
+    """q's marginal quantiles against N(0, 1)'s, or against those of draws `z_prior` from a
+    learned prior, dimension by dimension."""
     from scipy import stats
 
     k = min(MAX_DIMS, z_q.shape[1])
     probs = (np.arange(1, 200) - 0.5) / 199
-    theory = stats.norm.ppf(probs)
+    name = "N(0,1)" if z_prior is None else "prior"
     fig, ax = plt.subplots(figsize=(5.2, 5))
     for j in range(k):
+        theory = stats.norm.ppf(probs) if z_prior is None else np.quantile(z_prior[:, j], probs)
         ax.plot(theory, np.quantile(z_q[:, j], probs), lw=1.2, label=f"z{j + 1}")
-    ax.plot([-3, 3], [-3, 3], "k--", lw=1, label="N(0,1)")
-    ax.set_xlabel("N(0,1) quantile")
+    ax.plot([-3, 3], [-3, 3], "k--", lw=1, label=name)
+    ax.set_xlabel(f"{name} quantile")
     ax.set_ylabel("quantile of q")
-    ax.set_title("QQ plot of q's marginals against N(0,1)")
+    ax.set_title(f"QQ plot of q's marginals against {'N(0,1)' if z_prior is None else 'the learned prior'}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     save_figure(fig, path)

@@ -59,6 +59,12 @@ def train(model: VAE, train_x: torch.Tensor, val_binary: torch.Tensor, params, o
     """
     device = train_x.device
     g = torch.Generator(device=device).manual_seed(params.seed)
+    if model.vamp is not None:
+        k = model.cfg.prior_components
+        if k > len(train_x):
+            raise TrainingError(f"params.yaml: model.prior.components ({k}) exceeds the {len(train_x)} training images "
+                                "the pseudo-inputs start from; lower it")
+        model.vamp.init_from(train_x[torch.randperm(len(train_x), generator=g, device=device)[:k]])
     # fused: one kernel per step instead of a dozen per parameter (1.7 s -> 0.2 s per epoch on CPU)
     opt = torch.optim.Adam(model.parameters(), lr=params.lr, fused=True)
     n, bs = len(train_x), params.batch_size
@@ -126,3 +132,12 @@ def encode(model: VAE, x: torch.Tensor, batch_size: int = 4096) -> tuple[np.ndar
         mus.append(mu.cpu())
         logvars.append(logvar.cpu())
     return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
+
+
+def prior_components(model: VAE) -> tuple[np.ndarray, np.ndarray]:
+    """mu and logvar (K, latent_dim) of the model's prior as a mixture of diagonal Gaussians: one
+    standard component for N(0, I), the encoder at the K pseudo-inputs for a VampPrior."""
+    if model.vamp is None:
+        zeros = np.zeros((1, model.cfg.latent_dim), dtype=np.float32)
+        return zeros, zeros
+    return encode(model, model.vamp.inputs().detach())

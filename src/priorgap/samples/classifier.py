@@ -111,4 +111,4 @@ def save(model: Classifier, path: Path) -> None:
 
 
 def load(path: Path, device="cpu") -> Classifier:
-    return checkpoints.load(path, lambda cfg: Classifier(ClassifierConfig(**cfg)), "classifier", "classifier", device)
+    return checkpoints.load(path, lambda cfg, state: Classifier(ClassifierConfig(**cfg)), "classifier", "classifier", device)

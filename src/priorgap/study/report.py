@@ -167,6 +167,10 @@ def main(argv=None):
     if not rows:
         raise PriorgapError(f"no complete pipeline runs in experiment '{args.experiment}' at {store_name(uri)}; "
                             "run `dvc repro` or `dvc exp run` first")
+    learned = [r for r in rows if r.prior != "normal"]
+    if learned:  # the claims are about the N(0, I) model: a learned prior's runs must not join its seeds
+        print(f"report: {len(learned)} runs with a learned prior left out (this report compares N(0,I) models)")
+        rows = [r for r in rows if r.prior == "normal"]
     epochs = args.epochs or config.load(store.repo_root() / "params.yaml", "train").epochs
     grid, longer = runs.split_epochs(rows, epochs)
     if not grid:

@@ -1,7 +1,7 @@
 """The study's rows: every finished pipeline run in MLflow whose headline holds the study's figures.
 
-One row per setting (encoder depth, decoder shape, latent size, seed, epochs; the newest where a
-setting ran twice). The grid is the runs at the study's epochs (params.yaml's train.epochs); runs
+One row per setting (encoder depth, decoder shape, latent size, prior, seed, epochs; the newest
+where a setting ran twice). The grid is the runs at the study's epochs (params.yaml's train.epochs); runs
 at twice as many epochs are the convergence slice; runs at any other count are not part of the
 study.
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 DEPTH, LATENT, SEED, EPOCHS = "model.encoder.depth", "model.latent_dim", "train.seed", "train.epochs"
 DECODER = ("model.decoder.depth", "model.decoder.width")
+PRIOR = ("model.prior.kind", "model.prior.components")
 # A run still gaining more than this per epoch at its end (over 10 nats across the last 20 epochs)
 # is plainly not done; the convergence slice in the report shows how far the figures of the runs
 # below it still move at twice the epochs.
@@ -40,8 +41,14 @@ class Row:
         return float(self.params[key])
 
     @property
+    def prior(self) -> str:
+        """normal, or vamp<K>; runs logged before the prior was a param trained with N(0, I)."""
+        kind = self.params.get(PRIOR[0], "normal")
+        return kind if kind == "normal" else f"{kind}{self.params.get(PRIOR[1])}"
+
+    @property
     def setting(self) -> tuple:
-        return tuple(self.params.get(k) for k in (DEPTH, *DECODER, LATENT, SEED, EPOCHS))
+        return (*(self.params.get(k) for k in (DEPTH, *DECODER, LATENT, SEED, EPOCHS)), self.prior)
 
     @property
     def converged(self) -> bool:

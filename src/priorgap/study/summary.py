@@ -13,7 +13,7 @@ from pathlib import Path
 # MLflow's saved view of the pipeline rows: the settings a study varies and the figures that answer
 # the question, few enough to fit a screen (the table sorts them alphabetically; the rest of the
 # headline is one "Columns" click away)
-VIEW_PARAMS = ["model.encoder.depth", "model.latent_dim", "train.seed"]
+VIEW_PARAMS = ["model.encoder.depth", "model.latent_dim", "model.prior.kind", "train.seed"]
 VIEW_METRICS = ["test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "active_units", "fd.prior", "fd.gmm",
                 "fd.flow", "fd_vs_recon.prior"]
 SAMPLERS = ("prior", "gmm", "flow", "two_stage", "aggregate")  # N(0,I), three fitted densities, q replayed
@@ -94,6 +94,13 @@ def _img(path: Path, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
+def prior_label(params: dict) -> str:
+    """The prior the model was trained with, in words, from the flat params."""
+    if params.get("model.prior.kind") == "vamp":
+        return f"a VampPrior of {params['model.prior.components']} pseudo-inputs"
+    return "N(0,I)"
+
+
 def render_html(name: str, values: dict, params: dict, figures: list[tuple[Path, str]], best: str) -> str:
     """A self-contained page (figures inlined), so MLflow's artifact view shows it in one click;
     `best` is best_fitted(values), which the caller also needs for its figures."""
@@ -101,7 +108,8 @@ def render_html(name: str, values: dict, params: dict, figures: list[tuple[Path,
                    for k in HEADLINE)
     setting = ", ".join(f"{k} = {params[k]}" for k in ("model.encoder.depth", "model.decoder.depth", "model.latent_dim",
                                                        "train.epochs", "train.seed") if k in params)
-    verdict = (f"Sampling N(0,I): Frechet distance {fmt(values['fd.prior'])}; best fitted density ({best}, chosen on "
+    setting += f"; prior: {prior_label(params)} (every gain and KL on this page is measured against it)"
+    verdict = (f"Sampling the model's prior ({prior_label(params)}): Frechet distance {fmt(values['fd.prior'])}; best fitted density ({best}, chosen on "
                f"validation codes): "
                f"{fmt(values[f'fd.{best}'])}; replaying q: {fmt(values['fd.aggregate'])}.")
     return f"""<!doctype html>
