@@ -66,7 +66,8 @@ def latent_scatter(mu, labels, path, max_points=10_000, seed=0, prior_mu=None):
         ax.set_ylabel(names[1])
         fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
     over = "over N(0, I)" if prior_mu is None else f"and the VampPrior's {len(prior_mu)} components"
-    ax.set_title(f"mu of {len(mu)} training codes {over}" + (" (PCA projection)" if d > 2 else ""))
+    sep = "\n" if prior_mu is not None and d > 2 else " "  # one line would run past the figure
+    ax.set_title(f"mu of {len(mu)} training codes {over}" + (f"{sep}(PCA projection)" if d > 2 else ""))
     save_figure(fig, path)
 
 
@@ -100,17 +101,19 @@ def marginal_histograms(z_q, ks, path, z_prior=None):
     rows = -(-k // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.6 * rows), squeeze=False)
     xs = np.linspace(-4, 4, 200)
+    # N(0, 1)'s picture spans +-4.5; a learned prior spreads as far as its codes do
+    span = (-4.5, 4.5) if z_prior is None else (float(np.percentile(z_prior, 0.5)), float(np.percentile(z_prior, 99.5)))
     for j, ax in enumerate(axes.flat):
         if j >= k:
             ax.axis("off")
             continue
         active = ks[j]["active"]
-        ax.hist(z_q[:, j], bins=80, range=(-4.5, 4.5), density=True, color="tab:blue" if active else "tab:gray",
+        ax.hist(z_q[:, j], bins=80, range=span, density=True, color="tab:blue" if active else "tab:gray",
                 alpha=0.6, label="q")
         if z_prior is None:
             ax.plot(xs, np.exp(-xs**2 / 2) / np.sqrt(2 * np.pi), "k--", lw=1, label="N(0,1)")
         else:
-            ax.hist(z_prior[:, j], bins=80, range=(-4.5, 4.5), density=True, histtype="step", color="black",
+            ax.hist(z_prior[:, j], bins=80, range=span, density=True, histtype="step", color="black",
                     ls="--", lw=1, label="prior")
         ax.set_title(f"z{j + 1}  KS {ks[j]['ks']:.3f}" + ("" if active else " (inactive)"), fontsize=9,
                      color="black" if active else "tab:gray")
@@ -136,7 +139,8 @@ def qq_plot(z_q, path, z_prior=None):
     for j in range(k):
         theory = stats.norm.ppf(probs) if z_prior is None else np.quantile(z_prior[:, j], probs)
         ax.plot(theory, np.quantile(z_q[:, j], probs), lw=1.2, label=f"z{j + 1}")
-    ax.plot([-3, 3], [-3, 3], "k--", lw=1, label=name)
+    edge = 3 if z_prior is None else float(np.abs(np.quantile(z_prior, [probs[0], probs[-1]])).max())
+    ax.plot([-edge, edge], [-edge, edge], "k--", lw=1, label=name)
     ax.set_xlabel(f"{name} quantile")
     ax.set_ylabel("quantile of q")
     ax.set_title(f"QQ plot of q's marginals against {'N(0,1)' if z_prior is None else 'the learned prior'}")
