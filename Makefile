@@ -14,7 +14,7 @@ UV_EXTRA = $(foreach u,$(call PIP_CONF,extra-index-url),--extra-index-url $(u))
 UV := $(VENV)/bin/uv
 UV_PY := --python $(VENV)/bin/python
 
-.PHONY: setup repro test bench ui study report exps verify lock
+.PHONY: setup repro test bench ui study collect report exps verify lock
 
 # Every package at the version and hash requirements.lock names (`make lock` refreshes it), and
 # nothing else: uv first (pip checks its hash), then `uv pip sync` makes the environment exactly
@@ -59,20 +59,28 @@ bench: setup
 	python benchmarks/train_speed.py
 	python benchmarks/kl_speed.py
 
-# The study: encoder depth x latent size x seed at STUDY_EPOCHS, and a slice of one seed at twice
-# the epochs that checks they are enough (reports/study.md). The default model keeps params.yaml's
-# 20 epochs, quick to reproduce; the study trains longer (20 were not enough: reports/study.md).
-STUDY_EPOCHS ?= 40
-GRID := -S model.encoder.depth=1,2,3 -S model.latent_dim=2,5,10,20,50
+# The study (src/priorgap/study/plan.py is its design): queue the experiments reports/study.csv
+# does not hold yet, run them on two one-thread workers (the faster set-up here: README,
+# Benchmarks), wait, and merge the finished runs into reports/study.csv. Stopped part way (a
+# session that ends, a machine that goes), it resumes where the committed runs file stops.
+# STUDY_PARTS picks parts (grid, vamp, rate, warmup, slice).
+STUDY_PARTS ?= grid,vamp,rate,warmup,slice
 study: setup
 	dvc repro reference           # the shared stages once (prepare, classifier, reference), so parallel experiments don't each redo them
 	python -m priorgap.common.store   # the store and experiment, before workers race on SQLite's first migration
-	dvc exp run --queue $(GRID) -S train.seed=0,1,2 -S train.epochs=$(STUDY_EPOCHS)
-	dvc exp run --queue $(GRID) -S train.epochs=$$(( 2 * $(STUDY_EPOCHS) ))
-	OMP_NUM_THREADS=1 dvc queue start -j 2   # two one-thread workers: the faster set-up here (README, Benchmarks)
+	python -m priorgap.study.plan --part $(STUDY_PARTS) --queue
+	OMP_NUM_THREADS=1 dvc queue start -j 2
+	while dvc queue status | grep -qE ' (Queued|Running) '; do sleep 60; done
+	dvc queue status | tail -n 3
+	$(MAKE) collect
 
+# The store's finished runs into reports/study.csv (merged: runs of earlier sessions stay)
+collect: setup
+	python -m priorgap.study.table
+
+# reports/study.md, its figures and README's findings, from reports/study.csv alone
 report: setup
-	python -m priorgap.report --epochs $(STUDY_EPOCHS)
+	python -m priorgap.report
 
 ui: setup
 	python -m priorgap.common.store   # creates the store if needed and prints the saved view of the pipeline rows

@@ -76,8 +76,9 @@ def pipeline_key(params_path: Path, root: Path = CODE_ROOT) -> str:
 
 
 def run_name(params_path: Path) -> str:
-    """The DVC experiment's name, else the settings the study varies: d2-z20-s0, and d2-z20-vamp50-s0
-    for a VampPrior of 50 pseudo-inputs."""
+    """The DVC experiment's name, else the settings the study varies: d2-z20-s0; d2-z20-vamp50-s0
+    for a VampPrior of 50 pseudo-inputs, d2-z20-b0.5-wu10-s0 for beta 0.5 and a 10-epoch KL warm-up
+    (study/plan.py names the study's experiments the same way)."""
     if os.environ.get("DVC_EXP_NAME"):
         return os.environ["DVC_EXP_NAME"]
     from .config import read_yaml
@@ -85,7 +86,9 @@ def run_name(params_path: Path) -> str:
     raw = read_yaml(params_path)
     get = lambda *keys: functools.reduce(lambda node, k: (node or {}).get(k), keys, raw)  # noqa: E731
     prior = f"-vamp{get('model', 'prior', 'components')}" if get("model", "prior", "kind") == "vamp" else ""
-    return f"d{get('model', 'encoder', 'depth')}-z{get('model', 'latent_dim')}{prior}-s{get('train', 'seed')}"
+    beta = f"-b{get('train', 'beta'):g}" if get("train", "beta") not in (None, 1) else ""
+    warm = f"-wu{get('train', 'kl_warmup_epochs')}" if get("train", "kl_warmup_epochs") else ""
+    return f"d{get('model', 'encoder', 'depth')}-z{get('model', 'latent_dim')}{beta}{warm}{prior}-s{get('train', 'seed')}"
 
 
 # --- runs ---------------------------------------------------------------------------------------

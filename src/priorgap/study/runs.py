@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 DEPTH, LATENT, SEED, EPOCHS = "model.encoder.depth", "model.latent_dim", "train.seed", "train.epochs"
+BETA, WARMUP = "train.beta", "train.kl_warmup_epochs"
 DECODER = ("model.decoder.depth", "model.decoder.width")
 PRIOR = ("model.prior.kind", "model.prior.components")
 # A run still gaining more than this per epoch at its end (over 10 nats across the last 20 epochs)
@@ -47,8 +48,16 @@ class Row:
         return kind if kind == "normal" else f"{kind}{self.params.get(PRIOR[1])}"
 
     @property
+    def key(self) -> tuple:
+        """What the study varies (study/plan.Planned.key): depth, latent size, seed, epochs, beta,
+        warm-up epochs, prior."""
+        return (int(self.x(DEPTH)), int(self.x(LATENT)), int(self.x(SEED)), int(self.x(EPOCHS)),
+                float(self.params.get(BETA, 1.0)), int(self.params.get(WARMUP, 0)), self.prior)
+
+    @property
     def setting(self) -> tuple:
-        return (*(self.params.get(k) for k in (DEPTH, *DECODER, LATENT, SEED, EPOCHS)), self.prior)
+        """The key and the decoder's shape: two runs of one setting are the same experiment."""
+        return (*self.key, *(self.params.get(k) for k in DECODER))
 
     @property
     def converged(self) -> bool:
@@ -87,8 +96,12 @@ def fetch_rows(client, experiment_name: str) -> list[Row]:
             for r in runs if r.info.status == "FINISHED" and DEPTH in r.data.params and LATENT in r.data.params
             and all(k in r.data.metrics for k in REQUIRED)]
     newest = {r.setting: r for r in rows}  # ascending start time: the last one wins
-    return sorted(newest.values(), key=lambda r: (r.x(DEPTH), r.x(LATENT), r.x(SEED) if SEED in r.params else 0,
-                                                   r.x(EPOCHS) if EPOCHS in r.params else 0))
+    return ordered(newest.values())
+
+
+def ordered(rows) -> list[Row]:
+    """By prior, depth, latent size, epochs, beta, warm-up, seed: a setting's seeds side by side."""
+    return sorted(rows, key=lambda r: (r.prior, r.key[0], r.key[1], r.key[3], r.key[4], r.key[5], r.key[2]))
 
 
 def with_population_info(metrics: dict) -> dict:

@@ -22,6 +22,8 @@ FITTED = ("gmm", "flow", "two_stage")  # the fitted densities a user would sampl
 # headline name -> (stage, dotted name in that stage's metrics file), what it means
 HEADLINE: dict[str, tuple[str, str, str]] = {
     "test_elbo": ("train", "test_elbo", "ELBO of the test set (nats per image; higher is better)"),
+    "test_recon": ("train", "test_recon", "distortion: the test set's expected -log p(x|z) (nats; the ELBO's first term)"),
+    "test_kl": ("train", "test_kl", "rate: the test set's mean KL(Q(z|x) || prior) (nats; the ELBO's second term)"),
     "iwae_nll": ("evaluate", "iwae_nll", "IWAE bound on the test NLL (nats; lower is better)"),
     "val_elbo_slope": ("train", "val_elbo_slope",
                        "validation ELBO gained per epoch over the last 20% of epochs (nats; near 0: converged)"),
@@ -30,6 +32,7 @@ HEADLINE: dict[str, tuple[str, str, str]] = {
     "kl_q_prior_lower_bound": ("fit_posterior", "kl_lower_bound",
                                "held-out lower bound on KL(q_population || N(0,I)) (nats): the test codes' gain of the "
                                "density the validation codes chose"),
+    "kl_q_prior_lower_bound_se": ("fit_posterior", "kl_lower_bound_se", "standard error of that bound over the test codes"),
     "bound_saturated": ("fit_posterior", "bound_saturated",
                         "1: the largest capacity tried no longer raised the bound by more than its standard error; "
                         "0: more capacity would likely tighten it"),
@@ -40,24 +43,27 @@ HEADLINE: dict[str, tuple[str, str, str]] = {
                          f"held-out gain of {s} on the validation codes (nats): picks the best fitted density")
        for s in FITTED},
     "avg_kl": ("fit_posterior", "avg_kl", "mean KL(Q(z|x) || N(0,I)) over the training codes = mutual_info + kl_q_prior"),
+    "gaussian_kl": ("fit_posterior", "gaussian_kl", "KL of q's moment-matched Gaussian to the prior's: the joint match "
+                    "of the first two moments (nats)"),
     "mutual_info": ("fit_posterior", "mutual_info", "index-code mutual information (nats; at most log N)"),
     "active_units": ("fit_posterior", "active_units", "latent units with Var(mu) > 0.01"),
     "holes_heldout": ("fit_posterior", "holes_heldout", "share of N(0,I) draws where test codes are rare"),
-    "ks_mean_active": ("fit_posterior", "ks_mean_active", "mean KS statistic of q's active dimensions vs N(0,1)"),
+    "ks_mean_active": ("fit_posterior", "ks_mean_active", "mean KS statistic of q's active dimensions against the prior's marginals"),
+    "ks_mean": ("fit_posterior", "ks_mean", "mean KS statistic of all of q's dimensions against the prior's marginals"),
     **{f"fd.{s}": ("evaluate", f"{s}.fd", f"Frechet distance of {s} samples to the test set (lower is better)")
        for s in SAMPLERS},
     **{f"fd_vs_recon.{s}": ("evaluate", f"{s}.vs_recon.fd",
                             f"Frechet distance of {s} samples to the reconstructions (decoder held fixed)")
        for s in SAMPLERS},
     **{f"precision.{s}": ("evaluate", f"{s}.precision", f"precision of {s} samples (higher is better)")
-       for s in SAMPLERS[:4]},
-    **{f"recall.{s}": ("evaluate", f"{s}.recall", f"recall of {s} samples (higher is better)") for s in SAMPLERS[:4]},
+       for s in SAMPLERS},
+    **{f"recall.{s}": ("evaluate", f"{s}.recall", f"recall of {s} samples (higher is better)") for s in SAMPLERS},
     **{f"precision_vs_recon.{s}": ("evaluate", f"{s}.vs_recon.precision",
                                    f"precision of {s} samples against the reconstructions (decoder held fixed)")
-       for s in SAMPLERS[:4]},
+       for s in SAMPLERS},
     **{f"recall_vs_recon.{s}": ("evaluate", f"{s}.vs_recon.recall",
                                 f"recall of {s} samples against the reconstructions (decoder held fixed)")
-       for s in SAMPLERS[:4]},
+       for s in SAMPLERS},
 }
 
 

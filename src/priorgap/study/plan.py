@@ -1,0 +1,111 @@
+"""The study's design as data: every experiment it needs, in the order they are worth running.
+
+    python -m priorgap.study.plan [--part grid,rate,...] [--queue] [--csv reports/study.csv]
+
+Lists (or with --queue, queues with `dvc exp run --queue -n NAME -S ...`) the experiments the
+committed runs file does not hold yet, so `make study` resumes where an earlier session, or another
+machine, stopped: the runs file is the study's memory, not the MLflow store of one machine.
+
+Parts (reports/study.md says what each one settles):
+- grid:   encoder depth 1, 2, 3 x latent size 2, 5, 10, 20, 50 x seeds 0, 1, 2 (the latent trend,
+          and depth at beta = 1)
+- vamp:   a VampPrior (params.yaml's K) at depth 2, latent sizes 2, 10, 50, seeds 0, 1, 2, against
+          the grid's N(0,I) runs of the same setting
+- rate:   depth 1 and 3 at latent sizes 10 and 50, beta 0.5 and 2, seeds 0 and 1: with the grid's
+          beta = 1 runs, each depth's curve on the rate-distortion plane (Alemi et al. 2018)
+- warmup: the same depths and sizes with the KL weight ramped from 0 over WARMUP epochs, seeds
+          0 and 1: are depth 3's lost units an optimisation accident?
+- slice:  depth 1 and 3 at latent sizes 2, 10 and 50, seed 0, at twice the epochs: the
+          convergence test (does each verdict still point the same way?)
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+EPOCHS = 40  # the study's training epochs (params.yaml's 20 are the quick default)
+WARMUP = 10  # epochs of the KL warm-up arm
+LATENTS = (2, 5, 10, 20, 50)
+SEEDS = (0, 1, 2)
+PARTS = ("grid", "vamp", "rate", "warmup", "slice")
+
+
+@dataclass(frozen=True)
+class Planned:
+    part: str
+    depth: int
+    latent: int
+    seed: int
+    epochs: int = EPOCHS
+    beta: float = 1.0
+    warmup: int = 0
+    prior: str = "normal"
+
+    @property
+    def name(self) -> str:
+        """The experiment's (and MLflow row's) name: d1-z10-b0.5-s0, d3-z50-wu10-s1, d2-z10-vamp-s2,
+        d1-z2-s0-e80."""
+        beta = f"-b{self.beta:g}" if self.beta != 1 else ""
+        warm = f"-wu{self.warmup}" if self.warmup else ""
+        prior = "" if self.prior == "normal" else f"-{self.prior}"
+        longer = f"-e{self.epochs}" if self.epochs != EPOCHS else ""
+        return f"d{self.depth}-z{self.latent}{beta}{warm}{prior}-s{self.seed}{longer}"
+
+    @property
+    def key(self) -> tuple:
+        """What identifies the run in the runs file (runs.Row.key)."""
+        return (self.depth, self.latent, self.seed, self.epochs, self.beta, self.warmup, self.prior)
+
+    def overrides(self) -> list[str]:
+        return [f"model.encoder.depth={self.depth}", f"model.latent_dim={self.latent}", f"train.seed={self.seed}",
+                f"train.epochs={self.epochs}", f"train.beta={self.beta:g}", f"train.kl_warmup_epochs={self.warmup}",
+                f"model.prior.kind={self.prior}"]
+
+
+def design() -> list[Planned]:
+    runs = [Planned("grid", d, z, s) for s in SEEDS for z in LATENTS for d in (1, 2, 3)]
+    runs += [Planned("vamp", 2, z, s, prior="vamp") for s in SEEDS for z in (2, 10, 50)]
+    pairs = [(d, z) for z in (10, 50) for d in (1, 3)]
+    runs += [Planned("rate", d, z, s, beta=b) for s in (0, 1) for b in (0.5, 2.0) for d, z in pairs]
+    runs += [Planned("warmup", d, z, s, warmup=WARMUP) for s in (0, 1) for d, z in pairs]
+    runs += [Planned("slice", d, z, 0, epochs=2 * EPOCHS) for z in (2, 10, 50) for d in (1, 3)]
+    return runs
+
+
+def missing(planned: list[Planned], done: set[tuple]) -> list[Planned]:
+    return [p for p in planned if p.key not in done]
+
+
+def queue(planned: list[Planned]) -> None:
+    for p in planned:
+        cmd = ["dvc", "exp", "run", "--queue", "-n", p.name, *(x for o in p.overrides() for x in ("-S", o))]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        print(f"plan: queued {p.name}")
+
+
+def main(argv=None):
+    from . import table
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", default=",".join(PARTS), help=f"comma-separated parts ({', '.join(PARTS)})")
+    ap.add_argument("--csv", type=Path, default=Path("reports/study.csv"), help="the runs file that says what is done")
+    ap.add_argument("--queue", action="store_true", help="queue the missing experiments (else list them)")
+    args = ap.parse_args(argv)
+    parts = args.part.split(",")
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise SystemExit(f"plan: unknown part {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    planned = [p for p in design() if p.part in parts]
+    todo = missing(planned, {r.key for r in table.read(args.csv)} if args.csv.is_file() else set())
+    print(f"plan: {len(planned) - len(todo)} of {len(planned)} planned experiments are in {args.csv}; {len(todo)} to run")
+    if args.queue:
+        queue(todo)
+    else:
+        for p in todo:
+            print(f"{p.part:7} {p.name}")
+
+
+if __name__ == "__main__":
+    main()
