@@ -1,7 +1,7 @@
 """Stage summarize: the stages' metrics files -> data/summary/{metrics.json, summary.html}, and
 the MLflow pipeline run's row.
 
-    python stages/summarize.py data/vae data/posterior data/classifier data/eval data/summary [--params params.yaml]
+    python stages/summarize.py data/vae data/posterior data/classifier data/reference data/eval data/summary [--params params.yaml]
 
 Reads every param: the pipeline row carries them all. The last stage of the pipeline, so it is
 the one that marks the pipeline run FINISHED. It reads the metrics files rather than anything an
@@ -22,9 +22,10 @@ from priorgap.study import summary  # noqa: E402
 
 
 def main(argv=None):
-    args = stage_args(__doc__.splitlines()[0], ["vae_dir", "posterior_dir", "classifier_dir", "eval_dir"], ["out_dir"], argv)
+    args = stage_args(__doc__.splitlines()[0], ["vae_dir", "posterior_dir", "classifier_dir", "reference_dir", "eval_dir"], ["out_dir"], argv)
     params = config.load_all(args.params)
-    dirs = {"train": args.vae_dir, "fit_posterior": args.posterior_dir, "classifier": args.classifier_dir, "evaluate": args.eval_dir}
+    dirs = {"train": args.vae_dir, "fit_posterior": args.posterior_dir, "classifier": args.classifier_dir,
+            "reference": args.reference_dir, "evaluate": args.eval_dir}
     metrics = {stage: flatten_dict(read_metrics(d / "metrics.json", stage)) for stage, d in dirs.items()}
     values = summary.headline(metrics)
     best = summary.best_fitted(values)

@@ -39,8 +39,8 @@ def run_evaluate(data, params):
     reference.main([str(data / "mnist"), str(data / "classifier"), str(data / "reference"), "--params", str(params)])
     evaluate.main([str(data / "mnist"), str(data / "vae"), str(data / "posterior"), str(data / "classifier"),
                    str(data / "reference"), str(data / "eval"), "--params", str(params)])
-    summarize.main([str(data / "vae"), str(data / "posterior"), str(data / "classifier"), str(data / "eval"),
-                    str(data / "summary"), "--params", str(params)])
+    summarize.main([str(data / "vae"), str(data / "posterior"), str(data / "classifier"), str(data / "reference"),
+                    str(data / "eval"), str(data / "summary"), "--params", str(params)])
 
 
 @pytest.fixture(scope="module")

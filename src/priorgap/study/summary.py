@@ -50,6 +50,10 @@ HEADLINE: dict[str, tuple[str, str, str]] = {
     "holes_heldout": ("fit_posterior", "holes_heldout", "share of N(0,I) draws where test codes are rare"),
     "ks_mean_active": ("fit_posterior", "ks_mean_active", "mean KS statistic of q's active dimensions against the prior's marginals"),
     "ks_mean": ("fit_posterior", "ks_mean", "mean KS statistic of all of q's dimensions against the prior's marginals"),
+    # the floor: real digits against the test set, scored as a sampler is (it names the classifier too:
+    # a row measured with another one shows another floor)
+    **{f"floor.{k}": ("reference", k, f"{k} of as many real training digits as a sampler draws, against the test "
+                                     "digits: what real digits reach") for k in ("fd", "precision", "recall")},
     **{f"fd.{s}": ("evaluate", f"{s}.fd", f"Frechet distance of {s} samples to the test set (lower is better)")
        for s in SAMPLERS},
     **{f"fd_vs_recon.{s}": ("evaluate", f"{s}.vs_recon.fd",
