@@ -70,7 +70,7 @@ study: setup
 	python -m priorgap.common.store   # the store and experiment, before workers race on SQLite's first migration
 	python -m priorgap.study.plan --part $(STUDY_PARTS) --queue
 	OMP_NUM_THREADS=1 dvc queue start -j 2
-	while dvc queue status | grep -qE ' (Queued|Running) '; do sleep 60; done
+	while dvc queue status | grep -qwE 'Queued|Running'; do sleep 60; done
 	dvc queue status | tail -n 3
 	$(MAKE) collect
 

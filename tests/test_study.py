@@ -1,189 +1,220 @@
-"""The study report on synthetic MLflow runs whose conclusions are known."""
+"""The study report on synthetic runs whose answers are known: the whole design of plan.py, with
+effects planted in the figures each verdict reads."""
 import csv
+import math
 
 import pytest
 
+from priorgap import PriorgapError
 from priorgap.common import store
-from priorgap.study import claims, report, runs, sampling, stats, summary
+from priorgap.study import depth, latent, plan, priors, report, runs, sampling, stats, summary, table
+
+EPOCHS = plan.EPOCHS
 
 
-def _log_rows(uri, rows):
-    """Pipeline runs as summarize leaves them: params plus the headline, and a finished summarize child.
+def noise(seed: int, scale: float) -> float:
+    return scale * (-1.0, 0.0, 1.0)[seed % 3]  # mean 0 over seeds 0, 1, 2; sd = scale
 
-    rows: dicts with depth, latent, seed and any headline figure to override."""
+
+def synthetic(p: plan.Planned, *, deep_closer_at_matched_rate=0.0, warmup_restores=True, slice_shift=0.0) -> dict:
+    """One run's headline. Depth 3 keeps fewer units and a lower rate; at the same rate its bound
+    is lower by `deep_closer_at_matched_rate`. KS falls from latent size 2 to 5, then stays flat.
+    The prior's samples: worse fd and precision than the best density (the flow, by validation
+    gain), better recall. A VampPrior model: ELBO 2 nats better, an ex-post gain of 0.4 left."""
+    deep = p.depth == 3
+    units = min(p.latent, (20 if p.warmup and warmup_restores else 9) if deep else 20)
+    rate = (4.0 + 0.8 * units) / math.sqrt(p.beta) + noise(p.seed, 0.05)
+    bound = 0.1 * rate - (deep_closer_at_matched_rate if deep else 0.0) + noise(p.seed, 0.02)
+    elbo = -90.0 - 0.1 * p.depth + (2.0 if p.prior != "normal" else 0.0) + noise(p.seed, 0.1)
+    m = {k: 1.0 for k in summary.HEADLINE}
+    m.update({"test_kl": rate, "test_recon": 120.0 - 2.0 * rate + noise(p.seed, 0.1), "test_elbo": elbo,
+              "avg_kl": rate + 0.01, "kl_q_prior_lower_bound": 0.4 if p.prior != "normal" else bound,
+              "active_units": units, "val_elbo_slope": 0.05,
+              "ks_mean_active": (0.10 if p.latent == 2 else 0.06) + noise(p.seed, 0.003) + slice_shift * (p.epochs > EPOCHS and p.latent == 50),
+              "iwae_nll": -elbo - 7.0, "val_gain.gmm": 0.5, "val_gain.flow": 0.7, "val_gain.two_stage": 0.1,
+              "floor.fd": 1.7, "floor.precision": 0.95, "floor.recall": 0.94})
+    for s, (fd, recon, prec, rec) in {"prior": (100.0, 20.0, 0.90, 0.30), "gmm": (70.0, 1.0, 0.97, 0.20),
+                                      "flow": (80.0, 2.0, 0.95, 0.25), "two_stage": (95.0, 10.0, 0.92, 0.28),
+                                      "aggregate": (75.0, 0.5, 0.96, 0.27)}.items():
+        m.update({f"fd.{s}": fd + noise(p.seed, 1.0), f"fd_vs_recon.{s}": recon + noise(p.seed, 0.3),
+                  f"precision.{s}": prec + noise(p.seed, 0.005), f"recall.{s}": rec + noise(p.seed, 0.005),
+                  f"precision_vs_recon.{s}": prec + noise(p.seed, 0.005), f"recall_vs_recon.{s}": rec + noise(p.seed, 0.005)})
+    return m
+
+
+def row(p: plan.Planned, metrics: dict) -> runs.Row:
+    kind = "normal" if p.prior == "normal" else "vamp"
+    params = {runs.DEPTH: str(p.depth), runs.LATENT: str(p.latent), runs.SEED: str(p.seed), runs.EPOCHS: str(p.epochs),
+              runs.BETA: str(p.beta), runs.WARMUP: str(p.warmup), runs.PRIOR[0]: kind, runs.PRIOR[1]: "100",
+              runs.DECODER[0]: "2", runs.DECODER[1]: "500", "data.val_size": "5000"}
+    return runs.Row(p.name, params, runs.with_population_info(metrics), 0, 60_000)
+
+
+def study_rows(design=None, **effects) -> list[runs.Row]:
+    return [row(p, synthetic(p, **effects)) for p in (design or plan.design())]
+
+
+def test_depth_closer_only_through_its_rate():
+    """At beta = 1 depth 3's bound is lower (its rate is); at the same rate it is not."""
+    claim = depth.depth_claim(study_rows(), EPOCHS)
+    at10 = {c.measure: c for c in claim.at_beta1 if c.within == "latent size 10"}
+    assert at10[depth.BOUND].verdict == "lower" and at10[depth.RATE].verdict == "lower"
+    assert [m.latent for m in claim.matched] == [10, 50]
+    for m in claim.matched:
+        assert m.overlap[0] < m.rate < m.overlap[1]
+        assert m.diffs[depth.BOUND].verdict == "no clear change"
+        assert m.diffs[depth.BOUND].df == m.runs - 4  # two lines, two parameters each
+    assert claim.verdict == "does not hold at matched rate"
+    assert all(t.startswith("an optimisation accident") for t in claim.warmup_verdict.values())
+
+
+def test_depth_closer_at_matched_rate():
+    claim = depth.depth_claim(study_rows(deep_closer_at_matched_rate=0.3), EPOCHS)
+    assert claim.verdict == "holds at matched rate"
+    for m in claim.matched:
+        assert m.diffs[depth.BOUND].diff == pytest.approx(-0.3, abs=0.02)
+        assert m.diffs[depth.BOUND].low < -0.3 < m.diffs[depth.BOUND].high
+
+
+def test_warmup_that_restores_nothing():
+    claim = depth.depth_claim(study_rows(warmup_restores=False), EPOCHS)
+    assert all(t.startswith("not an optimisation accident") for t in claim.warmup_verdict.values())
+
+
+def test_latent_trend_stops_where_it_stops():
+    claim = latent.latent_claim(study_rows(), EPOCHS)
+    assert [t.stop for t in claim.trends] == [5, 5, 5]
+    assert claim.verdict == "holds up to latent size 5, then stops (no clear change up to 50)"
+
+
+def test_samplers_fidelity_and_coverage_apart():
+    results = sampling.sampling([r for r in study_rows() if r.part(EPOCHS) == "grid"])
+    assert [s.latent for s in results] == list(plan.LATENTS)
+    s = results[0]
+    assert s.chosen == {"flow": 9}  # the validation gain chooses, not the lower fd of the gmm
+    assert s.diffs["fd_vs_recon"].diff == pytest.approx(18.0)
+    assert (s.worse("fd_vs_recon"), s.worse("precision"), s.worse("recall")) == ("worse", "worse", "better")
+    assert s.floor["fd"] == pytest.approx(1.7) and s.floor["fd_vs_recon"] == pytest.approx(0.5)
+    assert "fidelity: worse against real digits" in sampling.sentence(s)
+    assert "coverage: better against real digits" in sampling.sentence(s)
+
+
+def test_learned_prior_against_ex_post():
+    (c2, c10, c50) = priors.compare_priors(study_rows(), EPOCHS)
+    assert c10.n == (3, 3)
+    assert c10.diffs["test_elbo"].diff == pytest.approx(2.0)
+    # N(0,I) ex post = ELBO + its bound; the learned prior's ELBO is 2 above N(0,I)'s
+    normal_bound = sum(0.1 * (4.0 + 0.8 * 10) + noise(s, 0.05) * 0.1 + noise(s, 0.02) for s in range(3)) / 3
+    assert c10.diffs["joint_vs_expost"].diff == pytest.approx(2.0 - normal_bound, abs=1e-9)
+    assert c10.diffs["expost_gain_learned"].diff == pytest.approx(0.4)
+
+
+def test_welch_interval_is_a_t_interval():
+    d = stats.welch([1.0, 2.0, 3.0], [2.0, 3.0, 4.0])
+    assert d.diff == 1.0 and d.df == pytest.approx(4.0)
+    assert d.half == pytest.approx(2.776445 * math.sqrt(2 / 3), rel=1e-5)  # t(0.975, 4) x se
+    assert d.verdict == "no clear change"
+    assert stats.welch([1.0], [2.0, 3.0]).verdict.startswith("undecided")
+
+
+def test_fit_lines_against_numpy():
+    pts = {1: [(0.0, 1.0), (1.0, 2.1), (2.0, 2.9)], 3: [(1.0, 0.0), (2.0, 1.1), (3.0, 1.9)]}
+    lines = stats.fit_lines(pts, 1.5)
+    import numpy as np
+
+    for g, xy in pts.items():
+        b, a = np.polyfit([x - 1.5 for x, _ in xy], [y for _, y in xy], 1)
+        assert lines.coef[g] == pytest.approx((a, b))
+    assert lines.df == 2
+
+
+def test_slice_that_moves_fails_the_test():
+    rows = study_rows(slice_shift=0.05)  # the per-dimension KS at latent size 50 moves at twice the epochs
+    text, findings, _ = report.render(rows, EPOCHS, 100)
+    assert "| claim 2 | depth 1 (1/10 -> 1/50) | ks_mean_active | " in text
+    assert "**no**" in text.split("## Claim 1")[0]
+    steady, _, _ = report.render(study_rows(), EPOCHS, 100)
+    block = steady.split("## Long enough?")[1].split("## Claim 1")[0]
+    assert "**no**" not in block.split("| question")[1]
+
+
+def test_the_runs_file_round_trips(tmp_path):
+    rows = study_rows()
+    path = tmp_path / "study.csv"
+    path.write_text(table.render(rows))
+    back = table.read(path)
+    assert [r.key for r in back] == [r.key for r in rows]
+    assert all(a.metrics == b.metrics for a, b in zip(back, rows))  # floats bit for bit
+    assert table.render(back) == path.read_text()
+    with open(path) as f:
+        header = next(csv.reader(f))
+    assert {"depth", "latent", "seed", "beta", "warmup", "prior", "epochs", "converged"} <= set(header)
+
+
+def test_report_regenerates_byte_for_byte(tmp_path):
+    rows = study_rows()
+    (tmp_path / "study.csv").write_text(table.render(rows))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{report.BEGIN}\nSTALE FINDINGS\n{report.END}\n\nrest\n")
+    args = ["--csv", str(tmp_path / "study.csv"), "--out", str(tmp_path / "out"), "--readme", str(readme)]
+    report.main(args)
+    first = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} | {"README": readme.read_bytes()}
+    assert set(first) == {"README", "study.md", *report.FIGURES}
+    report.main(args)
+    assert first == {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} | {"README": readme.read_bytes()}
+    text = readme.read_text()
+    assert "STALE" not in text and text.endswith("rest\n") and "Claim 1 (depth 3 against 1 at matched rate)" in text
+    assert str(tmp_path) not in (tmp_path / "out" / "study.md").read_text()
+
+
+def test_missing_runs_are_listed(tmp_path):
+    design = [p for p in plan.design() if not (p.part == "vamp" and p.latent == 50)]
+    text, _, _ = report.render(study_rows(design), EPOCHS, 100)
+    assert "**Missing**" in text and "vamp: d2-z50-vamp100-s0, d2-z50-vamp100-s1, d2-z50-vamp100-s2" in text
+
+
+def test_plan_resumes_from_the_runs_file():
+    rows = study_rows([p for p in plan.design() if p.part == "grid"])
+    todo = plan.missing(plan.design(), {r.key for r in rows})
+    assert len(todo) == len(plan.design()) - 45 and not any(p.part == "grid" for p in todo)
+    assert plan.design()[0].overrides()[:2] == ["model.encoder.depth=1", "model.latent_dim=2"]
+
+
+def test_bad_runs_file_names_the_fix(tmp_path):
+    bad = tmp_path / "study.csv"
+    bad.write_text("run,depth,latent\nx,1,2\n")
+    with pytest.raises(PriorgapError, match="not a runs file of this study"):
+        table.read(bad)
+    with pytest.raises(PriorgapError, match="make study"):
+        report.main(["--csv", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o"), "--readme", ""])
+    assert not (tmp_path / "o").exists()
+
+
+def _log(uri, rows):
     import mlflow
 
     client = mlflow.MlflowClient(uri)
     exp = client.create_experiment(store.EXPERIMENT)
-    for i, row in enumerate(rows):
-        run = client.create_run(exp, tags={"priorgap.kind": "pipeline"}, run_name=f"exp-{i}")
-        rid = run.info.run_id
-        params = {"model.encoder.depth": row["depth"], "model.latent_dim": row["latent"], "train.seed": row["seed"],
-                  "train.epochs": row.get("epochs", 20), "model.decoder.depth": 2, "model.decoder.width": 500,
-                  "data.train_size": None, "data.val_size": 5000}
-        if "prior" in row:  # runs logged before model.prior existed have no such params: N(0, I)
-            params.update({"model.prior.kind": row["prior"], "model.prior.components": 50})
-        for k, v in params.items():
-            client.log_param(rid, k, v)
-        latent = row["latent"]
-        metrics = {k: 1.0 for k in summary.HEADLINE}
-        metrics.update({"val_elbo_slope": 0.01, "kl_q_prior_lower_bound": 1.0, "kl_q_prior": 2.0, "mutual_info": 8.0,
-                        "test_elbo": -100.0, "ks_mean_active": 0.05, "active_units": latent})
-        for s in ("prior", "aggregate", "gmm", "flow", "two_stage"):
-            metrics[f"fd.{s}"] = {"prior": 100.0, "aggregate": 20.0, "gmm": 40.0}.get(s, 60.0) + row["seed"]
-            metrics[f"fd_vs_recon.{s}"] = {"prior": 50.0, "aggregate": 1.0, "gmm": 5.0}.get(s, 20.0) + row["seed"]
-        # the validation codes prefer the flow, although the gmm has the lower fd
-        metrics.update({"val_gain.gmm": 1.0, "val_gain.flow": 2.0, "val_gain.two_stage": 0.5})
-        metrics.update({k: v for k, v in row.items() if k in summary.HEADLINE})
-        client.log_batch(rid, metrics=[mlflow.entities.Metric(k, v, 0, 0) for k, v in metrics.items()])
-        child = client.create_run(exp, tags={"priorgap.kind": "stage", "priorgap.stage": "summarize",
-                                             "mlflow.parentRunId": rid})
-        client.set_terminated(child.info.run_id)
-        client.set_terminated(rid)
-    # a row whose pipeline never finished (summarize did not run) is left out of the study
-    client.create_run(exp, tags={"priorgap.kind": "pipeline"}, run_name="unfinished")
+    for r in rows:
+        run = client.create_run(exp, tags={"priorgap.kind": "pipeline"}, run_name=r.name)
+        for k, v in r.params.items():
+            client.log_param(run.info.run_id, k, v)
+        client.log_batch(run.info.run_id, metrics=[mlflow.entities.Metric(k, v, 0, 0) for k, v in r.metrics.items()
+                                                   if k in summary.HEADLINE])
+        client.set_terminated(run.info.run_id)
+    client.create_run(exp, tags={"priorgap.kind": "pipeline"}, run_name="unfinished")  # never a row
 
 
-def grid(fn, depths=(1, 3), latents=(2, 10), seeds=(0, 1)):
-    return [{"depth": d, "latent": z, "seed": s, **fn(d, z, s)} for d in depths for z in latents for s in seeds]
-
-
-def _rows(uri):
-    import mlflow
-
-    rows = runs.fetch_rows(mlflow.MlflowClient(uri), store.EXPERIMENT)
-    g, longer = runs.split_epochs(rows, 20)
-    return [r for r in g if r.converged], g, longer
-
-
-def noise(s):
-    return 0.01 if s else -0.01
-
-
-def test_deeper_and_closer_while_keeping_information(mlflow_store):
-    _log_rows(mlflow_store, grid(lambda d, z, s: {
-        "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "kl_q_prior": (3.0 if d == 1 else 2.0) + noise(s),
-        "mutual_info": 8.0 + noise(s), "avg_kl": (12.0 if d == 1 else 11.0) + noise(s),
-        "ks_mean_active": 0.05 + 0.01 * z + noise(s) / 10}))
-    used, g, _ = _rows(mlflow_store)
-    assert len(g) == 8  # the unfinished run is not a row
-    depth, latent = claims.depth_claim(used), claims.latent_claim(used)
-    assert depth.verdict == "holds"
-    assert [c.verdict for c in depth.tables["kl_q_prior_lower_bound"].values()] == ["lower", "lower"]
-    assert depth.tables["kl_q_prior_lower_bound"][2].diff == pytest.approx(-1.0)
-    assert depth.tables[runs.POPULATION_INFO][2].verdict == "no clear change"  # 12 - 2 = 11 - 1
-    assert latent.verdict == "does not hold"  # more dimensions: higher KS
-
-
-def test_closer_only_by_keeping_less_information(mlflow_store):
-    """A deeper encoder whose q is closer to N(0,I) because it encodes less about x: the average KL
-    drops by 4 nats, of which 1 is the closer q and 3 the information given up. The index-code
-    mutual information sits at its ceiling and shows nothing."""
-    _log_rows(mlflow_store, grid(lambda d, z, s: {
-        "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "avg_kl": (24.0 if d == 1 else 20.0),
-        "mutual_info": 10.8 + noise(s)}))
-    used, _, _ = _rows(mlflow_store)
-    claim = claims.depth_claim(used)
-    assert claim.verdict == "holds only by keeping less information"
-    assert all("closer but keeping less information" in f for f in claim.findings)
-
-
-def test_closer_giving_up_a_little_information(mlflow_store):
-    """Population information clearly lower, but by a tenth of the distance closed."""
-    _log_rows(mlflow_store, grid(lambda d, z, s: {
-        "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "avg_kl": (12.0 if d == 1 else 10.9) + noise(s)}))
-    used, _, _ = _rows(mlflow_store)
-    claim = claims.depth_claim(used)
-    assert [c.verdict for c in claim.tables[runs.POPULATION_INFO].values()] == ["lower", "lower"]
-    assert claim.verdict == "holds"
-    assert all("closer, giving up only a little information" in f for f in claim.findings)
-
-
-def test_non_converged_runs_are_left_out(mlflow_store, tmp_path, monkeypatch):
-    # depth 3 looks closer, but only in runs that were still learning: without them, nothing to compare
-    _log_rows(mlflow_store, grid(lambda d, z, s: {
-        "kl_q_prior_lower_bound": (2.0 if d == 1 else 1.0) + noise(s), "val_elbo_slope": 0.01 if d == 1 else 2.0}))
-    used, g, _ = _rows(mlflow_store)
-    assert len(used) == 4 and len(g) == 8
-    assert claims.depth_claim(used).verdict == "cannot be decided"
-    monkeypatch.chdir(tmp_path)
-    report.main(["--out", str(tmp_path / "reports"), "--epochs", "20"])
-    text = (tmp_path / "reports" / "study.md").read_text()
-    assert "4 of 8 grid runs are; the others are left out of every verdict: exp-4 (2)" in text
-    with open(tmp_path / "reports" / "study.csv") as f:
-        table = list(csv.DictReader(f))
-    assert len(table) == 8 and [t["converged"] for t in table].count("False") == 4
-
-
-def test_one_seed_cannot_decide(mlflow_store, tmp_path, monkeypatch):
-    rows = grid(lambda d, z, s: {"kl_q_prior_lower_bound": 1.0 / d}, seeds=(0,))
-    _log_rows(mlflow_store, rows + [{**rows[0], "epochs": 10}])  # another study's run: not part of this one
-    monkeypatch.chdir(tmp_path)
-    report.main(["--out", str(tmp_path / "reports"), "--epochs", "20"])
-    text = (tmp_path / "reports" / "study.md").read_text()
-    assert text.count(": cannot be decided.**") == 2
-    assert "two converged seeds at each end" in text
-    for name in ("study_surgery.png", "study_match.png", "study_samplers.png"):
-        assert (tmp_path / "reports" / name).stat().st_size > 10_000
-    assert text.count("| exp-") == 4  # every experiment of the study in the table
-    assert "1 run of the store at other epoch counts is not part of it" in text
-    assert str(tmp_path) not in text  # the store is named without a path of this machine
-
-
-def test_sampling_answer_and_convergence_slice(mlflow_store):
-    rows = grid(lambda d, z, s: {}, depths=(1,), latents=(2,), seeds=(0, 1, 2))
-    rows.append({"depth": 1, "latent": 2, "seed": 0, "epochs": 40, "mutual_info": 8.5})  # moved beyond the spread
-    _log_rows(mlflow_store, rows)
-    used, g, longer = _rows(mlflow_store)
-    assert len(g) == 3 and len(longer) == 1
-    (result,) = sampling.sampling(used)
-    assert result.best == "flow"  # chosen on the validation gain, never on the fd it is compared by
-    answer = sampling.sampling_answers([result])[2.0]
-    assert answer.startswith("yes: N(0,I) is clearly worse than the best fitted density at 1 of 1 depths")
-    assert "(fd to the reconstructions 51 against 21; replaying q 2)" in answer
-    # the slice run keeps the synthetic fd (prior 100, best flow 60): still worse, on both measures
-    assert sampling.sampling_on_slice(sampling.sampling(used), longer) == {"fd": (1, 1), "fd_vs_recon": (1, 1)}
-    checks = {c.metric: c for c in stats.convergence(g, longer)}
-    assert checks["kl_q_prior_lower_bound"].within and not checks["mutual_info"].within
-
-
-def test_report_without_runs_fails_clearly(mlflow_store, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(report.PriorgapError, match="no complete pipeline runs"):
-        report.main(["--out", str(tmp_path / "reports"), "--epochs", "20"])
-    assert not (tmp_path / "reports").exists()
-
-
-def test_verdict_checked_at_twice_the_epochs(mlflow_store):
-    """Depth 3 is closer at 20 epochs at both latent sizes; at 40 epochs it stays closer at latent
-    size 2 but not at 10: the second comparison does not persist."""
-    def bound(d, z, longer=False):
-        return 1.0 if d == 1 else (0.5 if z == 2 or not longer else 1.5)
-    rows = grid(lambda d, z, s: {"kl_q_prior_lower_bound": bound(d, z) + noise(s)})
-    rows += grid(lambda d, z, s: {"epochs": 40, "kl_q_prior_lower_bound": bound(d, z, longer=True)}, seeds=(0,))
-    _log_rows(mlflow_store, rows)
-    used, g, longer = _rows(mlflow_store)
-    assert len(g) == 8 and len(longer) == 4
-    found = [q for q in claims.persistence(claims.depth_claim(used), longer, runs.DEPTH, runs.LATENT)
-             if q.measure == "kl_q_prior_lower_bound"]
-    assert [(q.grid.within, q.grid.verdict, q.longer, q.agrees) for q in found] == [
-        (2.0, "lower", -0.5, True), (10.0, "lower", 0.5, False)]
-    # mutual information is the same everywhere: "no clear change", and the slice agrees (a zero difference)
-    mi = [q for q in claims.persistence(claims.depth_claim(used), longer, runs.DEPTH, runs.LATENT)
-          if q.measure == "mutual_info"]
-    assert [q.agrees for q in mi] == [True, True]
-
-
-def test_a_learned_priors_runs_are_their_own_settings(mlflow_store, tmp_path, monkeypatch, capsys):
-    """A VampPrior run at the same depth, latent size and seed is another setting (neither replaces
-    the other), and the N(0, I) report leaves it out rather than mixing it into its seeds."""
-    _log_rows(mlflow_store, grid(lambda d, z, s: {}) + grid(lambda d, z, s: {"prior": "vamp", "fd.prior": 5.0}))
-    import mlflow
-
-    rows = runs.fetch_rows(mlflow.MlflowClient(mlflow_store), store.EXPERIMENT)
-    assert len(rows) == 16 and sorted({r.prior for r in rows}) == ["normal", "vamp50"]
-    monkeypatch.chdir(tmp_path)
-    report.main(["--out", str(tmp_path / "reports"), "--epochs", "20"])
-    assert "8 runs with a learned prior left out" in capsys.readouterr().out
-    with open(tmp_path / "reports" / "study.csv") as f:
-        assert len(list(csv.DictReader(f))) == 8
+def test_collect_merges_the_store_into_the_runs_file(mlflow_store, tmp_path, monkeypatch):
+    """Runs of an earlier session stay; the store adds its own; a setting in both keeps the store's."""
+    design = plan.design()
+    old = study_rows(design[:10])
+    path = tmp_path / "study.csv"
+    path.write_text(table.render(old))
+    fresh = study_rows(design[5:20])
+    fresh[0].metrics["test_elbo"] = -1.0
+    _log(mlflow_store, fresh)
+    table.main(["--csv", str(path)])
+    merged = table.read(path)
+    assert len(merged) == 20
+    assert {r.key: r for r in merged}[fresh[0].key].metrics["test_elbo"] == -1.0

@@ -25,6 +25,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .runs import Key
+
 EPOCHS = 40  # the study's training epochs (params.yaml's 20 are the quick default)
 WARMUP = 10  # epochs of the KL warm-up arm
 LATENTS = (2, 5, 10, 20, 50)
@@ -41,11 +43,11 @@ class Planned:
     epochs: int = EPOCHS
     beta: float = 1.0
     warmup: int = 0
-    prior: str = "normal"
+    prior: str = "normal"  # or vamp<K>, as runs.Row.prior names it
 
     @property
     def name(self) -> str:
-        """The experiment's (and MLflow row's) name: d1-z10-b0.5-s0, d3-z50-wu10-s1, d2-z10-vamp-s2,
+        """The experiment's (and MLflow row's) name: d1-z10-b0.5-s0, d3-z50-wu10-s1, d2-z10-vamp100-s2,
         d1-z2-s0-e80."""
         beta = f"-b{self.beta:g}" if self.beta != 1 else ""
         warm = f"-wu{self.warmup}" if self.warmup else ""
@@ -54,19 +56,21 @@ class Planned:
         return f"d{self.depth}-z{self.latent}{beta}{warm}{prior}-s{self.seed}{longer}"
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> Key:
         """What identifies the run in the runs file (runs.Row.key)."""
-        return (self.depth, self.latent, self.seed, self.epochs, self.beta, self.warmup, self.prior)
+        return Key(self.depth, self.latent, self.seed, self.epochs, self.beta, self.warmup, self.prior)
 
     def overrides(self) -> list[str]:
+        kind = "normal" if self.prior == "normal" else "vamp"
+        prior = [f"model.prior.kind={kind}"] + ([f"model.prior.components={self.prior[4:]}"] if kind == "vamp" else [])
         return [f"model.encoder.depth={self.depth}", f"model.latent_dim={self.latent}", f"train.seed={self.seed}",
-                f"train.epochs={self.epochs}", f"train.beta={self.beta:g}", f"train.kl_warmup_epochs={self.warmup}",
-                f"model.prior.kind={self.prior}"]
+                f"train.epochs={self.epochs}", f"train.beta={self.beta:g}", f"train.kl_warmup_epochs={self.warmup}", *prior]
 
 
-def design() -> list[Planned]:
+def design(components: int = 100) -> list[Planned]:
+    """components: the VampPrior's K (params.yaml's model.prior.components)."""
     runs = [Planned("grid", d, z, s) for s in SEEDS for z in LATENTS for d in (1, 2, 3)]
-    runs += [Planned("vamp", 2, z, s, prior="vamp") for s in SEEDS for z in (2, 10, 50)]
+    runs += [Planned("vamp", 2, z, s, prior=f"vamp{components}") for s in SEEDS for z in (2, 10, 50)]
     pairs = [(d, z) for z in (10, 50) for d in (1, 3)]
     runs += [Planned("rate", d, z, s, beta=b) for s in (0, 1) for b in (0.5, 2.0) for d, z in pairs]
     runs += [Planned("warmup", d, z, s, warmup=WARMUP) for s in (0, 1) for d, z in pairs]
@@ -97,7 +101,10 @@ def main(argv=None):
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         raise SystemExit(f"plan: unknown part {', '.join(unknown)}; choose from {', '.join(PARTS)}")
-    planned = [p for p in design() if p.part in parts]
+    from ..common import config
+
+    components = config.load(Path("params.yaml"), "model").prior.components
+    planned = [p for p in design(components) if p.part in parts]
     todo = missing(planned, {r.key for r in table.read(args.csv)} if args.csv.is_file() else set())
     print(f"plan: {len(planned) - len(todo)} of {len(planned)} planned experiments are in {args.csv}; {len(todo)} to run")
     if args.queue:

@@ -1,4 +1,5 @@
-"""The report's figures across experiments: small multiples, mean ± sd over seeds."""
+"""The report's figures: every difference a verdict rests on drawn with its 95% interval, text at
+10 pt or more, one question per figure."""
 from __future__ import annotations
 
 import matplotlib
@@ -9,10 +10,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..common.outputs import save_figure  # noqa: E402
-from . import runs, stats  # noqa: E402
+from . import depth, latent, priors, runs, stats  # noqa: E402
+from .sampling import MEASURES  # noqa: E402
+
+plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,
+                     "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.titlesize": 13})
+DEPTH_COLOURS = {1: "tab:blue", 2: "tab:green", 3: "tab:orange"}
+BETA_MARKERS = {0.5: "^", 1.0: "o", 2.0: "v"}
+
+
+def _mean_ci(values: list[float]) -> tuple[float, float]:
+    m, sd, n = stats.spread(values)
+    return m, (stats.t_quantile(n - 1) * sd / np.sqrt(n) if n > 1 else 0.0)
 
 
 def _latent_axis(ax, latents):
+    if not latents:
+        ax.text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=ax.transAxes)
+        return
     ax.set_xscale("log")
     ax.set_xticks(latents, [f"{x:g}" for x in latents])
     ax.minorticks_off()
@@ -20,90 +35,146 @@ def _latent_axis(ax, latents):
     ax.grid(alpha=0.3)
 
 
-def _lines(ax, rows, metric, by_depth=True, label="", color=None):
-    """One line per encoder depth (or one line) of a metric's seed mean against latent size."""
-    groups = runs.by_setting(rows, metric)
-    depths = sorted({k[0] for k in groups})
-    for i, depth in enumerate(depths):
-        keys = [k for k in groups if k[0] == depth]
-        spreads = [stats.spread(groups[k]) for k in keys]
-        ax.errorbar([k[1] for k in keys], [s[0] for s in spreads], yerr=[s[1] for s in spreads], marker="o", capsize=3,
-                    color=color or f"C{i}", label=label or f"encoder depth {depth:g}")
+def _log_y(ax):
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))  # 1, 2, 5, 10, 20, ...
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
-def surgery(rows, path):
-    """ELBO surgery: mean KL(Q(z|x) || N(0,I)) = information + KL(q || N(0,I)), per latent size (one
-    panel each) and encoder depth, split twice: over the training mixture (index-code information,
-    at most log N, marked) and over the population (held-out bound; the information is the rest)."""
-    latents = sorted({r.x(runs.LATENT) for r in rows})
-    depths = sorted({r.x(runs.DEPTH) for r in rows})
-    mean = {m: {k: np.mean(v) for k, v in runs.by_setting(rows, m).items()}
-            for m in ("mutual_info", "kl_q_prior", runs.POPULATION_INFO, "kl_q_prior_lower_bound")}
-    splits = [("training mixture", "mutual_info", "kl_q_prior", "", "index-code information (at most log N)",
-               "KL(q_train || N(0,I))"),
-              ("population", runs.POPULATION_INFO, "kl_q_prior_lower_bound", "//", "population information",
-               "held-out bound on KL(q_pop || N(0,I))")]
-    fig, axes = plt.subplots(1, len(latents), figsize=(3.3 * len(latents), 4.2), sharey=True, squeeze=False)
-    for ax, latent in zip(axes[0], latents):
-        xs = np.arange(len(depths))
-        for j, (_, info, kl, hatch, info_label, kl_label) in enumerate(splits):
-            at = xs + (j - 0.5) * 0.4
-            m = [mean[info].get((d, latent), np.nan) for d in depths]
-            k = [mean[kl].get((d, latent), np.nan) for d in depths]
-            ax.bar(at, m, 0.38, color="tab:blue", hatch=hatch, edgecolor="white", label=info_label)
-            bars = ax.bar(at, k, 0.38, bottom=m, color="tab:orange", hatch=hatch, edgecolor="white", label=kl_label)
-            ax.bar_label(bars, labels=[f"{b:.1f}" for b in k], fontsize=6, padding=1)
-        ax.axhline(rows[0].log_n, color="black", ls="--", lw=1, label=f"log N = {rows[0].log_n:.2f}")
-        ax.set_xticks(xs, [f"{d:g}\ntrain | pop." for d in depths], fontsize=8)
-        ax.set_xlabel("encoder depth")
-        ax.set_title(f"latent size {latent:g}", fontsize=10)
-        ax.grid(alpha=0.3, axis="y")
-    axes[0][0].set_ylabel("mean KL(Q(z|x) || N(0,I)) (nats)")
-    axes[0][0].legend(fontsize=6.5, loc="upper left")
-    fig.suptitle("where the KL term goes: information about x, or mismatch of q with N(0,I); left bar of each pair: "
-                 "training mixture, right (hatched): population; orange figure = the KL (mean over seeds)", fontsize=9)
-    save_figure(fig, path)
+def _whiskers(ax, ys, diffs, labels, colour="black"):
+    """Differences with their 95% intervals, one per row, zero marked."""
+    for y, d in zip(ys, diffs):
+        if d is None or not d.decided:
+            continue
+        ax.errorbar(d.diff, y, xerr=[[d.diff - d.low], [d.high - d.diff]], fmt="o", color=colour, capsize=4)
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(ys, labels)
+    ax.grid(alpha=0.3, axis="x")
 
 
-def match(rows, path):
-    panels = [("kl_q_prior_lower_bound", "held-out bound on KL(q_pop || N(0,I)) (nats)"),
-              ("kl_q_prior", "KL(q_train || N(0,I)) (nats)"),
-              (runs.POPULATION_INFO, "population information: avg_kl - bound (nats)"),
-              ("active_units", "active units"), ("ks_mean_active", "mean KS statistic, active units (lower = closer)"),
-              ("holes_heldout", "holes, held-out threshold (lower = better)")]
-    latents = sorted({r.x(runs.LATENT) for r in rows})
-    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
-    for ax, (metric, title) in zip(axes.flat, panels):
-        _lines(ax, rows, metric)
-        _latent_axis(ax, latents)
-        ax.set_title(title, fontsize=10)
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle("how well the aggregate posterior matches N(0,I): mean ± sd over seeds")
-    save_figure(fig, path)
-
-
-def samplers(rows, path):
-    """Rows: fd to real digits, fd to the reconstructions; one panel per encoder depth; one line
-    per sampler (N(0,I), the three fitted densities, q replayed)."""
-    depths = sorted({r.x(runs.DEPTH) for r in rows})
-    latents = sorted({r.x(runs.LATENT) for r in rows})
-    names = {"prior": "N(0,I)", "gmm": "gmm", "flow": "flow", "two_stage": "two_stage", "aggregate": "q replayed"}
-    colors = {"prior": "black", "gmm": "tab:blue", "flow": "tab:green", "two_stage": "tab:purple", "aggregate": "grey"}
-    fig, axes = plt.subplots(2, len(depths), figsize=(4.6 * len(depths), 7.2), squeeze=False, sharey="row")
-    for col, depth in enumerate(depths):
-        here = [r for r in rows if r.x(runs.DEPTH) == depth]
-        for row, (prefix, label) in enumerate([("fd", "Frechet distance to test digits"),
-                                               ("fd_vs_recon", "Frechet distance to reconstructions")]):
+def rate_distortion(claim: depth.DepthClaim, rows: list[runs.Row], epochs: int, path) -> None:
+    """Per matched latent size: the bound and the distortion against the rate, one line per depth."""
+    panels = [(depth.BOUND, "held-out bound on KL(q || prior) (nats)"), (depth.DISTORTION, "distortion: -E log p(x|z) (nats)")]
+    fig, axes = plt.subplots(2, max(len(claim.matched), 1), figsize=(6.5 * max(len(claim.matched), 1), 10), squeeze=False)
+    for col, m in enumerate(claim.matched):
+        for row, (measure, label) in enumerate(panels):
             ax = axes[row][col]
-            for s, name in names.items():
-                _lines(ax, here, f"{prefix}.{s}", label=name, color=colors[s])
+            for d in depth.DEPTHS:
+                here = runs.where(rows, depth=d, latent=m.latent, epochs=epochs, prior="normal")
+                for r in here:
+                    if r.metrics.get(measure) is None:
+                        continue
+                    warm = r.key.warmup > 0
+                    ax.plot(r.metrics[depth.RATE], r.metrics[measure], "s" if warm else BETA_MARKERS.get(r.key.beta, "D"),
+                            color=DEPTH_COLOURS[d], mfc="none" if warm else DEPTH_COLOURS[d], ms=8, alpha=0.85)
+                line = m.lines.get(measure)
+                if line is not None:
+                    xs = np.array([r.metrics[depth.RATE] for r in here if r.key.warmup == 0])
+                    a, b = line.coef[d]
+                    grid = np.linspace(xs.min(), xs.max(), 20)
+                    ax.plot(grid, a + b * (grid - line.x0), color=DEPTH_COLOURS[d], lw=1.5, label=f"encoder depth {d}")
+            ax.axvline(m.rate, color="grey", ls="--", lw=1, label=f"matched rate {m.rate:.1f} nats")
+            diff = m.diffs.get(measure)
+            title = f"latent size {m.latent}" + (f": depth 3 - depth 1 = {diff.fmt()} at the matched rate" if diff else "")
+            ax.set_title(title, fontsize=11)
+            ax.set_xlabel("rate: mean KL(Q(z|x) || prior), test set (nats)")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], marker=BETA_MARKERS[b], ls="", color="grey", ms=8, label=f"beta {b:g}") for b in BETA_MARKERS]
+    handles.append(plt.Line2D([], [], marker="s", ls="", color="grey", mfc="none", ms=8, label="KL warm-up (beta 1)"))
+    axes[0][0].legend(handles=axes[0][0].get_legend_handles_labels()[0] + handles, loc="best")
+    fig.suptitle("claim 1 at matched rate: each depth's curve on the rate-distortion plane (a line per depth "
+                 "through its runs; 95% intervals in the titles)")
+    save_figure(fig, path)
+
+
+def depth_at_beta1(claim: depth.DepthClaim, path) -> None:
+    """Depth 3 minus depth 1 at beta = 1, per latent size: what changes with depth, with its interval."""
+    measures = [(depth.RATE, "rate (test KL)"), (depth.BOUND, "held-out bound"), (runs.POPULATION_INFO, "population information"),
+                ("test_elbo", "test ELBO"), ("active_units", "active units")]
+    fig, axes = plt.subplots(1, len(measures), figsize=(3.2 * len(measures), 4.4), sharey=True)
+    for ax, (m, label) in zip(axes, measures):
+        found = [c for c in claim.at_beta1 if c.measure == m]
+        _whiskers(ax, range(len(found)), [c.diff for c in found], [c.within for c in found])
+        ax.set_title(label)
+        ax.set_xlabel("depth 3 - depth 1")
+    fig.suptitle("claim 1 at beta = 1: depth 3 minus depth 1 (difference of seed means, 95% t interval)")
+    save_figure(fig, path)
+
+
+def latent_trend(rows: list[runs.Row], epochs: int, path) -> None:
+    grid = latent.with_info_per_unit([r for r in rows if r.part(epochs) == "grid"])
+    panels = [(latent.KS, "per-dimension match:\nmean KS, active units"), ("kl_q_prior_lower_bound", "joint match:\nheld-out bound (nats)"),
+              ("gaussian_kl", "joint match of 2 moments:\nGaussian KL (nats)"), ("active_units", "active units"),
+              (latent.INFO_PER_UNIT, "population information\nper active unit (nats)")]
+    latents = sorted({r.key.latent for r in grid})
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 4.6))
+    for ax, (m, label) in zip(axes, panels):
+        for d in sorted({r.key.depth for r in grid}):
+            pts = [(z, *_mean_ci(runs.values(runs.where(grid, depth=d, latent=z), m))) for z in latents
+                   if runs.values(runs.where(grid, depth=d, latent=z), m)]
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=4,
+                        color=DEPTH_COLOURS[d], label=f"encoder depth {d}")
+        _latent_axis(ax, latents)
+        ax.set_title(label)
+    axes[0].legend()
+    fig.suptitle("claim 2 as a trend over every latent size (mean over seeds, 95% t interval)")
+    save_figure(fig, path)
+
+
+def samplers(results, path) -> None:
+    """The prior, the best fitted density and the floor, per latent size, against real digits (top)
+    and the reconstructions (bottom)."""
+    rows = [("fd", "precision", "recall"), ("fd_vs_recon", "precision_vs_recon", "recall_vs_recon")]
+    latents = [s.latent for s in results]
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9.5))
+    for i, measures in enumerate(rows):
+        for j, m in enumerate(measures):
+            ax = axes[i][j]
+            here = [s for s in results if m in s.diffs]
+            for name, values, colour in (("prior", "prior", "black"), ("best fitted density", "best", "tab:blue")):
+                ax.plot([s.latent for s in here], [getattr(s, values)[m] for s in here], marker="o", color=colour, label=name)
+            ax.plot([s.latent for s in here], [s.floor[m] for s in here], ls="--", marker="x", color="grey",
+                    label="floor: real digits" if i == 0 else "floor: q replayed")
+            for s in here:  # the paired difference's interval, drawn on the prior's point
+                d = s.diffs[m]
+                ax.errorbar(s.latent, s.prior[m], yerr=[[d.diff - d.low], [d.high - d.diff]], color="black", capsize=4)
             _latent_axis(ax, latents)
-            ax.set_yscale("log")
-            ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))  # 1, 2, 5, 10, 20, ...
-            ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labelled minor ticks overlap
-            ax.set_ylabel(f"{label}\n(lower is better)" if col == 0 else "")
-            ax.set_title(f"encoder depth {depth:g}", fontsize=10)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle("does sampling N(0,I) hurt? decoded samples per sampler (mean ± sd over seeds)")
+            if m.startswith("fd") and here:
+                _log_y(ax)
+            better = "higher" if MEASURES[m][1] else "lower"
+            ax.set_title(f"{MEASURES[m][0]}\n({better} is better)")
+    axes[0][0].legend()
+    axes[1][0].legend()
+    fig.suptitle("does sampling the prior hurt? means over the runs of each latent size; the bar on the prior's point is the "
+                 "95% interval of its paired difference to the best density")
+    save_figure(fig, path)
+
+
+def prior_comparison(results: list[priors.PriorComparison], path) -> None:
+    """Learned prior against N(0,I) and ex post: ELBO differences with intervals, and samples."""
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    labels, diffs = [], []
+    for c in results:
+        for name, key in (("VampPrior - N(0,I): test ELBO", "test_elbo"), ("VampPrior - N(0,I) ex post: ELBO", "joint_vs_expost"),
+                          ("ex post over VampPrior: bound", "expost_gain_learned")):
+            labels.append(f"z={c.latent}: {name}")
+            diffs.append(c.diffs.get(key))
+    _whiskers(axes[0], range(len(diffs)), diffs, labels)
+    axes[0].set_xlabel("nats (95% interval; positive: the first is better)")
+    nll = [c.diffs.get("iwae_nll") for c in results]
+    _whiskers(axes[1], range(len(nll)), nll, [f"latent size {c.latent}" for c in results])
+    axes[1].set_xlabel("IWAE NLL, VampPrior - N(0,I) (nats; negative: VampPrior better)")
+    for i, (model, label, colour) in enumerate((("normal", "N(0,I)", "black"), ("learned", "VampPrior", "tab:red"))):
+        for which, ls in (("prior", "-"), ("best", "--")):
+            pts = [(c.latent, c.mean.get((model, f"fd.{which}"))) for c in results if (model, f"fd.{which}") in c.mean]
+            axes[2].plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ls=ls, color=colour,
+                         label=f"{label}: {'its prior' if which == 'prior' else 'best fitted density'}")
+    _latent_axis(axes[2], [c.latent for c in results])
+    if results:
+        _log_y(axes[2])
+    axes[2].set_title("Frechet distance to test digits (lower is better)")
+    axes[2].legend()
+    fig.suptitle("what to do instead: a VampPrior learned with the model against N(0,I) with a density fitted ex post (depth 2)")
     save_figure(fig, path)

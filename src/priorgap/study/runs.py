@@ -1,31 +1,43 @@
-"""The study's rows: every finished pipeline run in MLflow whose headline holds the study's figures.
+"""The study's rows: one pipeline run (one experiment) each, from the MLflow store (collecting)
+or from the committed runs file reports/study.csv (the report; table.py).
 
-One row per setting (encoder depth, decoder shape, latent size, prior, seed, epochs; the newest
-where a setting ran twice). The grid is the runs at the study's epochs (params.yaml's train.epochs); runs
-at twice as many epochs are the convergence slice; runs at any other count are not part of the
-study.
+A row's key is what the study varies (depth, latent size, seed, epochs, beta, warm-up, prior); two
+runs of one setting (key and decoder) keep the newer. Its part of the design (plan.py) follows from
+the key: the grid (beta 1, no warm-up, N(0,I), the study's epochs), rate (another beta), warmup,
+vamp (a learned prior), slice (twice the epochs).
 
 A run counts as converged when its validation ELBO gains at most SLOPE_LIMIT nats per epoch over
-its last 20% of epochs; the others are listed and left out of every verdict.
+its last 20% of epochs: a screen for runs plainly not done, left out of every verdict. The test of
+"long enough" that can fail is the slice (report.py).
 
-POPULATION_INFO = avg_kl - kl_q_prior_lower_bound is derived per row (claims.py says why).
+POPULATION_INFO = avg_kl - kl_q_prior_lower_bound is derived per row (depth.py says why).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 DEPTH, LATENT, SEED, EPOCHS = "model.encoder.depth", "model.latent_dim", "train.seed", "train.epochs"
 BETA, WARMUP = "train.beta", "train.kl_warmup_epochs"
 DECODER = ("model.decoder.depth", "model.decoder.width")
 PRIOR = ("model.prior.kind", "model.prior.components")
-# A run still gaining more than this per epoch at its end (over 10 nats across the last 20 epochs)
-# is plainly not done; the convergence slice in the report shows how far the figures of the runs
-# below it still move at twice the epochs.
+# A run still gaining more than this per epoch at its end (4 nats over the last 8 of 40 epochs)
+# is plainly not done.
 SLOPE_LIMIT = 0.5  # nats per epoch
 REQUIRED = ("test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "avg_kl",
             "active_units", "fd.prior", "fd_vs_recon.prior")
 POPULATION_INFO = "population_info"  # derived per row: avg_kl - kl_q_prior_lower_bound
+
+
+class Key(NamedTuple):
+    depth: int
+    latent: int
+    seed: int
+    epochs: int
+    beta: float
+    warmup: int
+    prior: str  # normal, or vamp<K>
 
 
 @dataclass
@@ -48,11 +60,23 @@ class Row:
         return kind if kind == "normal" else f"{kind}{self.params.get(PRIOR[1])}"
 
     @property
-    def key(self) -> tuple:
-        """What the study varies (study/plan.Planned.key): depth, latent size, seed, epochs, beta,
-        warm-up epochs, prior."""
-        return (int(self.x(DEPTH)), int(self.x(LATENT)), int(self.x(SEED)), int(self.x(EPOCHS)),
-                float(self.params.get(BETA, 1.0)), int(self.params.get(WARMUP, 0)), self.prior)
+    def key(self) -> Key:
+        """What the study varies (plan.Planned.key is the same tuple)."""
+        return Key(int(self.x(DEPTH)), int(self.x(LATENT)), int(self.x(SEED)), int(self.x(EPOCHS)),
+                   float(self.params.get(BETA, 1.0)), int(self.params.get(WARMUP, 0)), self.prior)
+
+    def part(self, epochs: int) -> str:
+        """Which part of the design (plan.PARTS) the run belongs to, for a study of `epochs` epochs."""
+        k = self.key
+        if k.epochs == 2 * epochs:
+            return "slice"
+        if k.epochs != epochs:
+            return "other"
+        if k.prior != "normal":
+            return "vamp"
+        if k.warmup:
+            return "warmup"
+        return "rate" if k.beta != 1 else "grid"
 
     @property
     def setting(self) -> tuple:
@@ -108,14 +132,10 @@ def with_population_info(metrics: dict) -> dict:
     return {**metrics, POPULATION_INFO: metrics["avg_kl"] - metrics["kl_q_prior_lower_bound"]}
 
 
-def split_epochs(rows: list[Row], epochs: int) -> tuple[list[Row], list[Row]]:
-    """(grid at the study's epochs, convergence slice at twice as many); other runs are not in the study."""
-    return [r for r in rows if r.x(EPOCHS) == epochs], [r for r in rows if r.x(EPOCHS) == 2 * epochs]
+def where(rows: list[Row], **settings) -> list[Row]:
+    """The rows whose key has these values: where(rows, depth=1, latent=10, beta=1.0)."""
+    return [r for r in rows if all(getattr(r.key, k) == v for k, v in settings.items())]
 
 
-def by_setting(rows: list[Row], metric: str, by=(DEPTH, LATENT)) -> dict[tuple, list[float]]:
-    groups: dict[tuple, list[float]] = {}
-    for r in rows:
-        if r.metrics.get(metric) is not None:
-            groups.setdefault(tuple(r.x(k) for k in by), []).append(r.metrics[metric])
-    return dict(sorted(groups.items()))
+def values(rows: list[Row], metric: str) -> list[float]:
+    return [r.metrics[metric] for r in rows if r.metrics.get(metric) is not None]

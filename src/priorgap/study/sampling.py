@@ -1,77 +1,121 @@
-"""The question: does sampling N(0,I) hurt? N(0,I) against the best fitted density of each setting,
-on the Frechet distance to real digits and to the reconstructions (the decoder held fixed).
+"""Does sampling the prior hurt? The prior against the best fitted density of the same run.
+
+Fair on three counts:
+- the best fitted density is the one with the highest validation gain (summary.best_fitted), never
+  the one with the best figure it is then compared by;
+- each comparison is paired within a run (same decoder, same classifier): the prior's figure minus
+  the best density's, a mean over the runs of one latent size (every depth and seed) with its 95%
+  interval;
+- fidelity (precision: do samples look like digits?) and coverage (recall: do they reach every
+  kind of digit?) are judged apart, against real test digits and against the decoder's own
+  reconstructions of them (the decoder held fixed), each beside its floor: real digits against the
+  test set (floor.*), and replaying q (decoding codes of training images) against the
+  reconstructions.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from statistics import mean
+import math
+from collections import Counter
+from dataclasses import dataclass, field
 
-from .runs import DEPTH, LATENT, Row, by_setting
-from .stats import direction, spread, welch_se
-from .summary import FITTED  # the fitted densities: one list for the row and the study
+from . import runs, stats
+from .summary import best_fitted
+
+# measure -> (what it is, higher is better?)
+MEASURES = {"fd": ("Frechet distance to test digits", False), "precision": ("precision", True),
+            "recall": ("recall", True), "fd_vs_recon": ("Frechet distance to the reconstructions", False),
+            "precision_vs_recon": ("precision against the reconstructions", True),
+            "recall_vs_recon": ("recall against the reconstructions", True)}
 
 
 @dataclass
 class Sampling:
-    depth: float
-    latent: float
-    best: str  # the fitted density with the highest mean validation gain
-    fd: dict[str, tuple[float, float, int]]  # prior, best, aggregate -> spread over seeds
-    vs_recon: dict[str, tuple[float, float, int]]
+    latent: int
+    runs: int
+    chosen: Counter  # best fitted density -> runs where the validation codes chose it
+    prior: dict = field(default_factory=dict)  # measure -> mean over runs
+    best: dict = field(default_factory=dict)
+    floor: dict = field(default_factory=dict)  # measure -> the floor's mean (real digits, or q replayed)
+    diffs: dict = field(default_factory=dict)  # measure -> stats.Diff of prior minus best (paired)
+    sd: dict = field(default_factory=dict)  # measure -> sd of the per-run differences
 
-    @staticmethod
-    def worse(a, b) -> bool:
-        """a clearly above b (Welch, Z standard errors); needs two seeds each."""
-        return a[2] >= 2 and b[2] >= 2 and direction(a[0] - b[0], welch_se(a, b)) == "higher"
+    def worse(self, measure: str) -> str:
+        """"worse", "better" or "no clear difference": the prior against the best density."""
+        d = self.diffs[measure]
+        if d.verdict not in ("lower", "higher"):
+            return "no clear difference"
+        higher_better = MEASURES[measure][1]
+        return "better" if (d.verdict == "higher") == higher_better else "worse"
 
 
-def sampling(rows: list[Row]) -> list[Sampling]:
+def pairs(r: runs.Row, measure: str) -> tuple[float, float] | None:
+    best = best_fitted(r.metrics)
+    a, b = r.metrics.get(f"{measure}.prior"), r.metrics.get(f"{measure}.{best}")
+    return None if a is None or b is None else (a, b)
+
+
+def floor(r: runs.Row, measure: str) -> float | None:
+    if measure.endswith("_vs_recon"):
+        return r.metrics.get(f"{measure}.aggregate")
+    return r.metrics.get(f"floor.{measure}")
+
+
+def sampling(rows: list[runs.Row]) -> list[Sampling]:
+    """One Sampling per latent size of the rows (pass one part: the grid, say)."""
     out = []
-    fd = {s: by_setting(rows, f"fd.{s}") for s in ("prior", "aggregate", *FITTED)}
-    recon = {s: by_setting(rows, f"fd_vs_recon.{s}") for s in ("prior", "aggregate", *FITTED)}
-    val = {s: by_setting(rows, f"val_gain.{s}") for s in FITTED}
-    for key in fd["prior"]:
-        fitted = [s for s in FITTED if key in fd[s] and key in val[s]]
-        if not fitted:  # runs from before the validation codes have no choice to report
+    for z in sorted({r.key.latent for r in rows}):
+        here = [r for r in runs.where(rows, latent=z) if all(r.metrics.get(f"val_gain.{s}") is not None
+                                                              for s in ("gmm", "flow", "two_stage"))]
+        if not here:
             continue
-        # chosen on the validation codes, never on the fd it is then compared by
-        best = max(fitted, key=lambda s: mean(val[s][key]))
-        pick = {"prior": "prior", "best": best, "aggregate": "aggregate"}
-        out.append(Sampling(*key, best, {k: spread(fd[s][key]) for k, s in pick.items() if key in fd[s]},
-                            {k: spread(recon[s][key]) for k, s in pick.items() if key in recon[s]}))
+        s = Sampling(z, len(here), Counter(best_fitted(r.metrics) for r in here))
+        for m in MEASURES:
+            found = [p for p in (pairs(r, m) for r in here) if p is not None]
+            if len(found) < 2:
+                continue
+            s.prior[m] = sum(a for a, _ in found) / len(found)
+            s.best[m] = sum(b for _, b in found) / len(found)
+            s.diffs[m] = stats.paired([a - b for a, b in found])
+            s.sd[m] = stats.spread([a - b for a, b in found])[1]
+            floors = [f for f in (floor(r, m) for r in here) if f is not None]
+            s.floor[m] = sum(floors) / len(floors) if floors else math.nan
+        out.append(s)
     return out
 
 
-def sampling_answers(results: list[Sampling]) -> dict[float, str]:
-    """One sentence per latent size."""
-    answers = {}
-    for latent in sorted({s.latent for s in results}):
-        here = [s for s in results if s.latent == latent]
-        hurt = sum(Sampling.worse(s.fd["prior"], s.fd["best"]) for s in here)
-        hurt_recon = sum(Sampling.worse(s.vs_recon["prior"], s.vs_recon["best"]) for s in here)
-        avg = lambda d, k: mean(s.__dict__[d][k][0] for s in here)  # noqa: E731
-        if hurt_recon == len(here):
-            verdict = "yes"
-        elif hurt_recon == 0:
-            verdict = "no clear harm"
-        else:
-            verdict = "at some depths"
-        answers[latent] = (f"{verdict}: N(0,I) is clearly worse than the best fitted density at {hurt_recon} of {len(here)} "
-                           f"depths with the decoder held fixed (fd to the reconstructions {avg('vs_recon', 'prior'):.3g} "
-                           f"against {avg('vs_recon', 'best'):.3g}; replaying q {avg('vs_recon', 'aggregate'):.3g}) and at "
-                           f"{hurt} of {len(here)} against real digits (fd {avg('fd', 'prior'):.3g} against "
-                           f"{avg('fd', 'best'):.3g}; replay {avg('fd', 'aggregate'):.3g}), means over depths")
-    return answers
+def sentence(s: Sampling) -> str:
+    """Fidelity and coverage at one latent size, against the reconstructions and real digits."""
+    def one(m):
+        d = s.diffs[m]
+        return f"{s.prior[m]:.3g} against {s.best[m]:.3g} (difference {d.fmt()}, floor {s.floor[m]:.3g})"
+
+    best = ", ".join(f"{k} {n}" for k, n in s.chosen.most_common())
+    parts = [f"latent size {s.latent} ({s.runs} runs; best density chosen on validation codes: {best}):"]
+    if "fd_vs_recon" in s.diffs:
+        parts.append(f"with the decoder held fixed, the prior is {s.worse('fd_vs_recon')} on fd to the "
+                     f"reconstructions, {one('fd_vs_recon')};")
+    for m, word in (("precision", "fidelity"), ("recall", "coverage")):
+        if m in s.diffs and f"{m}_vs_recon" in s.diffs:
+            parts.append(f"{word}: {s.worse(m)} against real digits ({m} {one(m)}), {s.worse(m + '_vs_recon')} "
+                         f"against the reconstructions ({one(m + '_vs_recon')});")
+    return " ".join(parts).rstrip(";") + "."
 
 
-def sampling_on_slice(results: list[Sampling], longer: list[Row]) -> dict[str, tuple[int, int]]:
-    """Does N(0,I) stay worse than the grid's best fitted density at twice the epochs? Per
-    measure (fd, fd_vs_recon): (slice runs where it is, slice runs compared)."""
-    best = {(s.depth, s.latent): s.best for s in results}
-    out = {}
-    for prefix in ("fd", "fd_vs_recon"):
-        pairs = [(r.metrics.get(f"{prefix}.prior"), r.metrics.get(f"{prefix}.{best[(r.x(DEPTH), r.x(LATENT))]}"))
-                 for r in longer if (r.x(DEPTH), r.x(LATENT)) in best]
-        pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
-        out[prefix] = (sum(a > b for a, b in pairs), len(pairs))
+def on_slice(results: list[Sampling], slice_rows: list[runs.Row]) -> list[tuple[Sampling, str, str, float, bool, bool]]:
+    """Each slice run's own prior-minus-best difference against the grid's paired mean at its latent
+    size: (result, run, measure, difference, same way, inside the prediction interval)."""
+    out = []
+    by_latent = {s.latent: s for s in results}
+    for r in slice_rows:
+        s = by_latent.get(r.key.latent)
+        if s is None or r.key.prior != "normal":
+            continue
+        for m in ("fd", "fd_vs_recon", "precision", "recall"):
+            p = pairs(r, m)
+            if p is None or m not in s.diffs:
+                continue
+            d, new = s.diffs[m], p[0] - p[1]
+            same = (new > 0) if d.verdict == "higher" else (new < 0) if d.verdict == "lower" else True
+            inside = abs(new - d.diff) <= stats.t_quantile(d.df) * math.hypot(d.se, s.sd[m])
+            out.append((s, r.name, m, new, same, inside))
     return out

@@ -1,7 +1,15 @@
-"""Seed statistics: a difference of two seed means against its Welch standard error, and the
-convergence check (does a figure move beyond its seed spread at twice the epochs?).
+"""The study's statistics: 95% t intervals for the few seeds a setting has.
 
-A difference counts when it exceeds Z standard errors; two seeds at each end are needed.
+A difference counts ("lower" / "higher") when its 95% interval excludes zero. With three seeds a
+side, Welch's difference of two means has 2 to 4 degrees of freedom, so its interval is 2.8 to 4.3
+standard errors wide each way, not 2 (../shared/science-notes.md, "Three seeds are few").
+
+- Diff: a difference of two means (Welch), or a mean of paired differences (one per run).
+- Line: a least-squares line per group with a common residual variance, compared at one x (the
+  rate-distortion comparison at matched rate: an analysis of covariance).
+- predicts(): does one new difference (the slice's, one seed a side) fall inside the interval a
+  difference of the grid's size predicts for it? The convergence test: it fails when a figure
+  still moves with training beyond what the seeds explain.
 """
 from __future__ import annotations
 
@@ -9,90 +17,129 @@ import math
 from dataclasses import dataclass
 from statistics import mean, stdev
 
-from .runs import DEPTH, LATENT, POPULATION_INFO, Row, by_setting
+import numpy as np
+from scipy import stats as sps
 
-Z = 2.0  # a difference counts when it exceeds Z standard errors
-# the index-code MI as the issue names it, and the population information the verdict uses
-CONVERGENCE_METRICS = ("kl_q_prior_lower_bound", "mutual_info", POPULATION_INFO, "active_units", "fd.prior", "fd.gmm")
+LEVEL = 0.95
+
+
+def t_quantile(df: float) -> float:
+    return float(sps.t.ppf(0.5 + LEVEL / 2, df)) if df > 0 else math.inf
 
 
 def spread(values: list[float]) -> tuple[float, float, int]:
+    """mean, sd (0 for one value) and count; nan, 0, 0 for none."""
+    if not values:
+        return math.nan, 0.0, 0
     return mean(values), (stdev(values) if len(values) > 1 else 0.0), len(values)
 
 
-def welch_se(a: tuple[float, float, int], b: tuple[float, float, int]) -> float:
-    """Standard error of the difference of two seed means (their spreads), variances unpooled."""
-    (_, sa, na), (_, sb, nb) = a, b
-    return math.sqrt(sa**2 / na + sb**2 / nb)
-
-
-def direction(diff: float, se: float) -> str:
-    """The verdict on a difference: "lower" or "higher" beyond Z standard errors, else no clear change."""
-    if abs(diff) <= Z * se:
-        return "no clear change"
-    return "lower" if diff < 0 else "higher"
-
-
 @dataclass
-class Check:
-    depth: float
-    latent: float
-    metric: str
-    seeds: tuple[float, float, int]  # mean, sd, n at the grid's epochs
-    longer: float  # the same figure at twice the epochs (one seed)
+class Diff:
+    """An estimate of a difference, its standard error and degrees of freedom."""
+
+    diff: float
+    se: float
+    df: float
+    n: tuple[int, ...]  # runs behind it (per side, or the pairs)
 
     @property
-    def within(self) -> bool:
-        m, sd, n = self.seeds
-        return n >= 2 and abs(self.longer - m) <= Z * sd + 1e-9
-
-
-def convergence(grid: list[Row], longer: list[Row], metrics=CONVERGENCE_METRICS) -> list[Check]:
-    checks = []
-    for metric in metrics:
-        seeds = by_setting(grid, metric)
-        for r in longer:
-            key = (r.x(DEPTH), r.x(LATENT))
-            if key in seeds and r.metrics.get(metric) is not None:
-                checks.append(Check(*key, metric, spread(seeds[key]), r.metrics[metric]))
-    return checks
-
-
-@dataclass
-class Comparison:
-    within: float
-    low_x: float
-    high_x: float
-    low: list[float]
-    high: list[float]
+    def half(self) -> float:
+        return t_quantile(self.df) * self.se if self.se > 0 else (0.0 if self.df > 0 else math.inf)
 
     @property
-    def diff(self) -> float:
-        return mean(self.high) - mean(self.low)
+    def low(self) -> float:
+        return self.diff - self.half
 
     @property
-    def se(self) -> float:
-        return welch_se(spread(self.low), spread(self.high))
+    def high(self) -> float:
+        return self.diff + self.half
+
+    @property
+    def decided(self) -> bool:
+        return self.df > 0
 
     @property
     def verdict(self) -> str:
-        return direction(self.diff, self.se)
+        if not self.decided:
+            return "undecided (one run a side)"
+        if self.low > 0:
+            return "higher"
+        if self.high < 0:
+            return "lower"
+        return "no clear change"
+
+    def fmt(self, digits: int = 2) -> str:
+        """'-0.42 [-0.61, -0.23]': the estimate and its 95% interval, to `digits` significant digits
+        of the interval's half-width (the estimate's own digits say no more than that)."""
+        scale = self.half if self.decided and 0 < self.half < math.inf else abs(self.diff)
+        places = max(0, digits - 1 - math.floor(math.log10(scale))) if scale > 0 else 0
+        if not self.decided:
+            return f"{self.diff:+.{places}f} (no interval)"
+        return f"{self.diff:+.{places}f} [{self.low:+.{places}f}, {self.high:+.{places}f}]"
 
 
-def compare(rows: list[Row], y: str, x: str, within: str) -> tuple[dict[float, Comparison], list[str]]:
-    """Y at the largest X against Y at the smallest, within each value of `within`."""
-    found, missing = {}, []
-    usable = [r for r in rows if r.metrics.get(y) is not None]
-    for w in sorted({r.x(within) for r in usable}):
-        here = [r for r in usable if r.x(within) == w]
-        xs = sorted({r.x(x) for r in here})
-        if len(xs) < 2:
-            missing.append(f"{within}={w:g}: only {x}={xs[0]:g}")
-            continue
-        low = [r.metrics[y] for r in here if r.x(x) == xs[0]]
-        high = [r.metrics[y] for r in here if r.x(x) == xs[-1]]
-        if len(low) < 2 or len(high) < 2:
-            missing.append(f"{within}={w:g}: fewer than two seeds at {x}={xs[0]:g} or {xs[-1]:g}")
-            continue
-        found[w] = Comparison(w, xs[0], xs[-1], low, high)
-    return found, missing
+def welch(low: list[float], high: list[float]) -> Diff:
+    """mean(high) - mean(low), variances unpooled (Welch-Satterthwaite degrees of freedom)."""
+    (ma, sa, na), (mb, sb, nb) = spread(low), spread(high)
+    va, vb = (sa**2 / na if na > 1 else 0.0), (sb**2 / nb if nb > 1 else 0.0)
+    se = math.sqrt(va + vb)
+    if na < 2 or nb < 2:
+        df = 0.0
+    elif se == 0:
+        df = float(na + nb - 2)
+    else:
+        df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+    return Diff(mb - ma, se, df, (na, nb))
+
+
+def paired(diffs: list[float]) -> Diff:
+    """The mean of differences taken within runs (same decoder, same classifier)."""
+    m, sd, n = spread(diffs)
+    return Diff(m, sd / math.sqrt(n) if n else 0.0, float(max(n - 1, 0)), (n,))
+
+
+def predicts(grid: Diff, sd_low: float, sd_high: float, new: float) -> bool:
+    """Is a new one-seed-a-side difference inside the 95% prediction interval of the grid's
+    difference? Its variance: the grid mean's (se^2) plus one new run a side (sd^2 each)."""
+    if not grid.decided:
+        return False
+    half = t_quantile(grid.df) * math.sqrt(grid.se**2 + sd_low**2 + sd_high**2)
+    return abs(new - grid.diff) <= half + 1e-12
+
+
+@dataclass
+class Lines:
+    """y = a_g + b_g (x - x0) for each group g, least squares, one pooled residual variance."""
+
+    x0: float
+    coef: dict  # group -> (a, b)
+    cov: dict  # group -> 2x2 covariance of (a, b)
+    df: int
+    sigma: float
+    n: dict  # group -> points
+
+    def at_x0(self, g_low, g_high) -> Diff:
+        """a_high - a_low: the groups compared at x0 (their lines' values there)."""
+        (a1, _), (a2, _) = self.coef[g_low], self.coef[g_high]
+        se = math.sqrt(self.cov[g_low][0, 0] + self.cov[g_high][0, 0])
+        return Diff(a2 - a1, se, float(self.df), (self.n[g_low], self.n[g_high]))
+
+
+def fit_lines(points: dict, x0: float) -> Lines | None:
+    """points: group -> [(x, y)]; None when a group has fewer than 3 points or no spread in x."""
+    coef, cov, n, rss, used = {}, {}, {}, 0.0, 0
+    for g, xy in points.items():
+        x, y = np.array([p[0] for p in xy], float) - x0, np.array([p[1] for p in xy], float)
+        if len(x) < 3 or np.ptp(x) == 0:
+            return None
+        design = np.stack([np.ones_like(x), x], 1)
+        beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+        rss += float(((y - design @ beta) ** 2).sum())
+        coef[g], cov[g], n[g] = (float(beta[0]), float(beta[1])), np.linalg.inv(design.T @ design), len(x)
+        used += len(x)
+    df = used - 2 * len(points)
+    if df < 1:
+        return None
+    sigma2 = rss / df
+    return Lines(x0, coef, {g: sigma2 * c for g, c in cov.items()}, df, math.sqrt(sigma2), n)

@@ -11,7 +11,7 @@ Tolerances, argued in README ("The same results on any machine"):
   the exact measures of q computed from its codes; a difference there is a bug, not noise.
 - Every other figure depends on the classifier or on a density trained by SGD (flow, two-stage
   VAE): their float32 kernels (oneDNN convolutions, MKL) pick an instruction set per CPU, and a
-  change in rounding order grows through training. They are held to Z (stats.Z) times the
+  change in rounding order grows through training. They are held to Z (= 2) times the
   figure's seed spread in the committed study (reports/study.csv, the rows at the workspace's
   encoder depth and latent size): a change of CPU must move a figure less than the study counts
   as a clear difference between seeds.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import csv
 import json
 import subprocess
 import sys
@@ -33,8 +32,11 @@ import yaml
 from .. import PriorgapError
 from ..common import config
 from ..common.outputs import flatten_dict
-from .stats import Z, spread
+from . import runs, table
+from .stats import spread
 from .summary import HEADLINE
+
+Z = 2.0  # a figure may move by Z seed sd with the CPU: less than the study counts as a clear difference
 
 # From train (the VAE), from evaluate's IWAE bound (the VAE alone), and from fit_posterior's exact
 # measures of q (the codes alone). kl_q_prior_lower_bound is not here: it is the best held-out gain
@@ -53,18 +55,21 @@ def committed(root: Path, path: str) -> str:
     return out.stdout
 
 
-def seed_spreads(study_csv: Path, depth: int, latent: int) -> tuple[dict[str, float], int, int]:
-    """sd over seeds of every headline figure at this depth and latent size, at the study's grid
-    epochs (its most common count); also the number of seeds and the epochs."""
-    with open(study_csv, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if float(r["depth"]) == depth and float(r["latent"]) == latent]
+def seed_spreads(study_csv: Path, model, train) -> tuple[dict[str, float], int, int]:
+    """sd over seeds of every headline figure in the study's runs of the workspace's setting (encoder
+    depth, latent size, beta, warm-up and prior; its grid epochs, the most common count); also the
+    number of seeds and the epochs."""
+    prior = "normal" if model.prior.kind == "normal" else f"{model.prior.kind}{model.prior.components}"
+    rows = runs.where(table.read(study_csv), depth=model.encoder.depth, latent=model.latent_dim, beta=float(train.beta),
+                      warmup=train.kl_warmup_epochs, prior=prior)
     if not rows:
-        raise PriorgapError(f"{study_csv}: no study run at encoder depth {depth}, latent size {latent}; "
+        raise PriorgapError(f"{study_csv}: no study run at encoder depth {model.encoder.depth}, latent size "
+                            f"{model.latent_dim}, beta {train.beta:g}, warm-up {train.kl_warmup_epochs}, prior {prior}; "
                             "verify needs the study's seed spread for the workspace's setting")
-    epochs = collections.Counter(r["epochs"] for r in rows).most_common(1)[0][0]
-    grid = [r for r in rows if r["epochs"] == epochs]
-    sds = {k: spread([float(r[k]) for r in grid if r.get(k) not in (None, "")])[1] for k in HEADLINE if k in grid[0]}
-    return sds, len(grid), int(float(epochs))
+    epochs = collections.Counter(r.key.epochs for r in rows).most_common(1)[0][0]
+    grid = runs.where(rows, epochs=epochs)
+    sds = {k: spread(runs.values(grid, k))[1] for k in HEADLINE if runs.values(grid, k)}
+    return sds, len(grid), epochs
 
 
 def compare(ours: dict, theirs: dict, sds: dict[str, float]) -> list[tuple[str, float | None, float | None, float | None, bool]]:
@@ -101,9 +106,9 @@ def main(argv=None) -> int:
         raise PriorgapError(f"{path}: not found; run `make repro` first")
     ours = flatten_dict(json.loads(path.read_text()))
     theirs = flatten_dict(json.loads(committed(root, SUMMARY)))
-    model = config.load(root / "params.yaml", "model")
+    model, train = config.load(root / "params.yaml", "model"), config.load(root / "params.yaml", "train")
     depth, latent = model.encoder.depth, model.latent_dim
-    sds, n, epochs = seed_spreads(root / STUDY, depth, latent)
+    sds, n, epochs = seed_spreads(root / STUDY, model, train)
     results = compare(ours, theirs, sds)
     print(f"verify: {SUMMARY} against the commit; tolerance 0 = bit-identical, else {Z:g} x the seed sd of "
           f"{n} study runs (depth {depth}, latent {latent}, {epochs} epochs)")

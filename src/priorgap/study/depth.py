@@ -1,0 +1,131 @@
+"""Claim 1: a deeper encoder brings q(z) closer to the prior. Judged at matched rate.
+
+A deeper encoder that switches units off has a lower rate (mean KL(Q(z|x) || p), the KL term),
+and at a lower rate q is closer to the prior whatever its shape: comparing the depths at beta = 1
+compares rates. So each depth traces its curve on the rate-distortion plane (Alemi et al. 2018)
+with a beta sweep, and the depths are compared where their curves overlap: a line per depth
+through (rate, measure) of every run, one pooled residual variance, both read at the middle of the
+overlapping rates (stats.fit_lines; an analysis of covariance). Rate is the test set's KL term
+(`test_kl`), distortion its reconstruction term (`test_recon`), closeness the held-out bound.
+
+ELBO surgery splits the mean KL into the information about x and the mismatch of q: POPULATION_INFO
+= avg_kl - kl_q_prior_lower_bound, an upper estimate of I(x; z) whose slack is the bound's. It is
+shown at beta = 1 (the figure), but not judged: the bound's slack grows with the active units, which
+differ between the depths (../shared/science-notes.md).
+
+The warm-up arm asks whether depth 3's lost units are an optimisation accident: does ramping the
+KL weight from 0 restore them, to depth 1's count under the same warm-up?
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import runs, stats
+from .compare import Compared, between
+
+DEPTHS = (1, 3)  # shallow and deep: the encoder's extremes (the decoder is held fixed)
+RATE, DISTORTION, BOUND = "test_kl", "test_recon", "kl_q_prior_lower_bound"
+
+
+@dataclass
+class Matched:
+    latent: int
+    rate: float  # the matched rate (nats)
+    overlap: tuple[float, float]
+    lines: dict  # measure -> stats.Lines (None where a depth has too few runs)
+    diffs: dict  # measure -> stats.Diff (deep minus shallow at the matched rate)
+    runs: int
+
+
+@dataclass
+class DepthClaim:
+    verdict: str = ""
+    matched: list[Matched] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    at_beta1: list[Compared] = field(default_factory=list)
+    warmup: list[Compared] = field(default_factory=list)
+    warmup_verdict: dict = field(default_factory=dict)  # latent -> sentence
+
+
+def _curve_rows(rows: list[runs.Row], latent: int, epochs: int) -> dict[int, list[runs.Row]]:
+    """Per depth: the runs on its rate-distortion curve (any beta, no warm-up, N(0,I), the study's epochs)."""
+    return {d: [r for r in runs.where(rows, depth=d, latent=latent, epochs=epochs, warmup=0, prior="normal")
+                if r.metrics.get(RATE) is not None] for d in DEPTHS}
+
+
+def matched(rows: list[runs.Row], latent: int, epochs: int) -> Matched | str:
+    curves = _curve_rows(rows, latent, epochs)
+    betas = {d: {r.key.beta for r in c} for d, c in curves.items()}
+    if any(len(b) < 2 for b in betas.values()):
+        return f"latent size {latent}: fewer than two betas at depth " + " or ".join(f"{d}" for d in DEPTHS)
+    lo = max(min(r.metrics[RATE] for r in c) for c in curves.values())
+    hi = min(max(r.metrics[RATE] for r in c) for c in curves.values())
+    if lo >= hi:
+        return f"latent size {latent}: the depths' rates do not overlap ({lo:.3g} > {hi:.3g} nats)"
+    x0 = (lo + hi) / 2
+    lines, diffs = {}, {}
+    for m in (BOUND, DISTORTION, "active_units", "test_elbo"):
+        lines[m] = stats.fit_lines({d: [(r.metrics[RATE], r.metrics[m]) for r in c if r.metrics.get(m) is not None]
+                                    for d, c in curves.items()}, x0)
+        if lines[m] is not None:
+            diffs[m] = lines[m].at_x0(*DEPTHS)
+    return Matched(latent, x0, (lo, hi), lines, diffs, sum(len(c) for c in curves.values()))
+
+
+def depth_claim(rows: list[runs.Row], epochs: int, matched_latents=(10, 50)) -> DepthClaim:
+    claim = DepthClaim()
+    grid = [r for r in rows if r.part(epochs) == "grid"]
+    base = {"beta": 1.0, "warmup": 0, "prior": "normal", "epochs": epochs}
+    for z in sorted({r.key.latent for r in grid}):
+        for m in (BOUND, RATE, runs.POPULATION_INFO, "active_units", "test_elbo"):
+            c = between(grid, "claim 1", f"latent size {z}", m, {**base, "depth": DEPTHS[0], "latent": z},
+                        {**base, "depth": DEPTHS[1], "latent": z})
+            if c.diff.n[0] and c.diff.n[1]:
+                claim.at_beta1.append(c)
+    for z in matched_latents:
+        found = matched(rows, z, epochs)
+        (claim.matched if isinstance(found, Matched) else claim.missing).append(found)
+    closer = [m for m in claim.matched if BOUND in m.diffs and m.diffs[BOUND].verdict == "lower"]
+    farther = [m for m in claim.matched if BOUND in m.diffs and m.diffs[BOUND].verdict == "higher"]
+    if not claim.matched:
+        claim.verdict = "cannot be decided"
+    elif len(closer) == len(claim.matched):
+        claim.verdict = "holds at matched rate"
+    elif not closer:
+        claim.verdict = "does not hold at matched rate" + (" (the deeper encoder is farther)" if farther else "")
+    else:
+        claim.verdict = "holds at some latent sizes only"
+    _warmup(claim, rows, epochs, matched_latents)
+    return claim
+
+
+def _warmup(claim: DepthClaim, rows: list[runs.Row], epochs: int, latents) -> None:
+    """Does the KL warm-up restore depth 3's units (against itself without, and against depth 1 with)?"""
+    base = {"beta": 1.0, "prior": "normal", "epochs": epochs}
+    for z in latents:
+        warm = {**base, "latent": z, "warmup": max((r.key.warmup for r in runs.where(rows, latent=z)), default=0)}
+        if not warm["warmup"]:
+            continue
+        restored = between(rows, "warm-up", f"latent size {z}", "active_units",
+                           {**base, "latent": z, "warmup": 0, "depth": DEPTHS[1]}, {**warm, "depth": DEPTHS[1]})
+        gap = between(rows, "warm-up", f"latent size {z}", "active_units", {**warm, "depth": DEPTHS[0]},
+                      {**warm, "depth": DEPTHS[1]})
+        shallow = between(rows, "warm-up", f"latent size {z}", "active_units",
+                          {**base, "latent": z, "warmup": 0, "depth": DEPTHS[0]}, {**warm, "depth": DEPTHS[0]})
+        claim.warmup += [restored, gap, shallow]
+        if not (restored.diff.decided and gap.diff.decided):
+            text = "cannot be decided (fewer than two seeds a side)"
+        elif restored.verdict == "higher" and gap.verdict != "lower":
+            text = "an optimisation accident: the warm-up restores depth 3's units to depth 1's count"
+        elif restored.verdict == "higher":
+            text = "partly an optimisation accident: the warm-up restores some of depth 3's units, not all"
+        else:
+            text = "not an optimisation accident: the warm-up does not restore depth 3's units"
+        claim.warmup_verdict[z] = (f"{text} (active units with warm-up minus without at depth {DEPTHS[1]}: "
+                                   f"{restored.diff.fmt()}; depth {DEPTHS[1]} minus depth {DEPTHS[0]}, both with "
+                                   f"warm-up: {gap.diff.fmt()})")
+
+
+def comparisons(claim: DepthClaim) -> list[Compared]:
+    """The comparisons the beta = 1 verdicts rest on (the slice repeats these)."""
+    return [c for c in claim.at_beta1 if c.measure in (BOUND, runs.POPULATION_INFO, "active_units", "test_elbo")]

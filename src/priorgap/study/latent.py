@@ -1,0 +1,83 @@
+"""Claim 2: with more latent dimensions each dimension of q(z) gets closer to the prior's marginal.
+
+Judged as a trend over every latent size, not on its endpoints (../shared/science-notes.md,
+"Endpoints hide the shape"): within each encoder depth, each step to the next size is a difference
+of seed means with its 95% interval, and the trend stops at the size after which no step is
+clearly lower. The per-dimension match (mean KS of the active dimensions) is shown beside the
+joint match (held-out bound, the moment-matched Gaussian's KL), and the reason the trend stops
+beside both: active units and population information per active unit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import runs
+from .compare import Compared, between
+
+KS = "ks_mean_active"
+INFO_PER_UNIT = "info_per_unit"  # derived: population information per active unit (nats)
+BESIDE = ("kl_q_prior_lower_bound", "gaussian_kl", "ks_mean", "active_units", INFO_PER_UNIT)
+
+
+@dataclass
+class Trend:
+    depth: int
+    latents: list[int]
+    steps: list[Compared]  # KS at each size against the one before
+    stop: int | None  # the size after which KS no longer clearly falls (None: it never does)
+    rising: list[int]  # sizes at which KS clearly rises
+
+
+@dataclass
+class LatentClaim:
+    verdict: str = ""
+    trends: list[Trend] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def with_info_per_unit(rows: list[runs.Row]) -> list[runs.Row]:
+    for r in rows:
+        units = r.metrics.get("active_units")
+        if units:
+            r.metrics[INFO_PER_UNIT] = r.metrics[runs.POPULATION_INFO] / units
+    return rows
+
+
+def latent_claim(rows: list[runs.Row], epochs: int) -> LatentClaim:
+    claim = LatentClaim()
+    grid = with_info_per_unit([r for r in rows if r.part(epochs) == "grid"])
+    base = {"beta": 1.0, "warmup": 0, "prior": "normal", "epochs": epochs}
+    for d in sorted({r.key.depth for r in grid}):
+        latents = sorted({r.key.latent for r in runs.where(grid, depth=d)})
+        steps = [between(grid, "claim 2", f"depth {d}", KS, {**base, "depth": d, "latent": a}, {**base, "depth": d, "latent": b})
+                 for a, b in zip(latents, latents[1:])]
+        steps = [s for s in steps if s.diff.decided]
+        if not steps:
+            claim.missing.append(f"depth {d}: no two neighbouring latent sizes with two seeds each")
+            continue
+        falling = [s.high["latent"] for s in steps if s.verdict == "lower"]
+        rising = [s.high["latent"] for s in steps if s.verdict == "higher"]
+        claim.trends.append(Trend(d, latents, steps, max(falling) if falling else None, rising))
+    if not claim.trends:
+        claim.verdict = "cannot be decided"
+    elif all(t.stop is None for t in claim.trends):
+        claim.verdict = "does not hold"
+    elif all(t.stop is not None and not t.rising for t in claim.trends):
+        stops = sorted({t.stop for t in claim.trends})
+        last = max(t.latents[-1] for t in claim.trends)
+        claim.verdict = ("holds" if all(t.stop == t.latents[-1] for t in claim.trends)
+                         else f"holds up to latent size {stops[-1] if len(stops) == 1 else f'{stops[0]}-{stops[-1]}'}, "
+                              f"then stops (no clear change up to {last})")
+    else:
+        claim.verdict = "holds at some depths only"
+    return claim
+
+
+def comparisons(rows: list[runs.Row], epochs: int, slice_latents: list[int]) -> list[Compared]:
+    """The trend between the sizes the slice has (at each depth it has), for the slice to repeat."""
+    grid = [r for r in rows if r.part(epochs) == "grid"]
+    base = {"beta": 1.0, "warmup": 0, "prior": "normal", "epochs": epochs}
+    depths = sorted({r.key.depth for r in rows if r.part(epochs) == "slice"})
+    out = [between(grid, "claim 2", f"depth {d}", KS, {**base, "depth": d, "latent": a}, {**base, "depth": d, "latent": b})
+           for d in depths for a, b in zip(slice_latents, slice_latents[1:])]
+    return [c for c in out if c.diff.decided]
