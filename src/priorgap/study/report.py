@@ -37,10 +37,14 @@ def f(x, digits=3) -> str:
     return "n/a" if x is None else f"{x:.{digits}g}"
 
 
+def missing(rows: list[runs.Row], components: int) -> list[plan.Planned]:
+    have = {r.key for r in rows}
+    return [p for p in plan.design(components) if p.key not in have]
+
+
 def _header(rows: list[runs.Row], epochs: int, components: int) -> list[str]:
     planned = plan.design(components)
-    have = {r.key for r in rows}
-    missing = [p for p in planned if p.key not in have]
+    lacking = missing(rows, components)
     count = {part: sum(r.part(epochs) == part for r in rows) for part in (*plan.PARTS, "other")}
     of = {part: sum(p.part == part for p in planned) for part in plan.PARTS}
     minutes = sum(r.end_ms - r.start_ms for r in rows) / 60_000
@@ -55,9 +59,9 @@ def _header(rows: list[runs.Row], epochs: int, components: int) -> list[str]:
              f"with its {stats.LEVEL:.0%} t interval; it counts as lower or higher when the interval excludes zero. "
              "Each verdict says how many comparisons it rests on; no correction for their number is made, so a "
              "verdict that needs all of k comparisons is the stricter for it.", ""]
-    if missing:
+    if lacking:
         by_part = {}
-        for p in missing:
+        for p in lacking:
             by_part.setdefault(p.part, []).append(p.name)
         lines += ["**Missing** (planned, not in the runs file yet; the verdicts below use what is there): "
                   + "; ".join(f"{part}: {', '.join(names)}" for part, names in by_part.items()) + ".", ""]
@@ -103,9 +107,9 @@ def _convergence(rows, epochs, compared, sampled) -> tuple[list[str], str]:
 
 def _depth(claim: depth.DepthClaim) -> tuple[list[str], str]:
     lines = ["## Claim 1: a deeper encoder brings q closer to the prior", "", doc(depth), ""]
-    n = sum(len(m.diffs) for m in claim.matched)
-    lines += [f"**Verdict: {claim.verdict}** (on the held-out bound at the matched rate, {len(claim.matched)} latent "
-              f"size{'s' * (len(claim.matched) != 1)}; {n} comparisons in the table).", ""]
+    n = len(claim.matched)
+    lines += [f"**Verdict: {claim.verdict}** (it rests on {n} comparison{'s' * (n != 1)}: the held-out bound at the "
+              "matched rate at each latent size below; the other columns say what else differs there).", ""]
     if claim.missing:
         lines += ["Not matched: " + "; ".join(claim.missing) + ".", ""]
     if claim.matched:
@@ -164,7 +168,7 @@ def _latent(claim: latent.LatentClaim, rows, epochs) -> tuple[list[str], str]:
                 cells.append(f"{f(mean)} ± {f(half, 2)}" if half is not None else f(mean))
             lines.append(f"| {d} | {z} | " + " | ".join(cells) + " |")
     lines += ["", "(mean ± half-width of the 95% interval over seeds)", "", "![latent trend](study_latent.png)", ""]
-    return lines, f"Claim 2 (latent size as a trend): {claim.verdict}; " + "; ".join(sentences)
+    return lines, "; ".join([f"Claim 2 (latent size as a trend): {claim.verdict}", *sentences])
 
 
 def _sampling(results) -> tuple[list[str], list[str]]:
@@ -241,7 +245,11 @@ def render(rows: list[runs.Row], epochs: int, components: int) -> tuple[str, lis
     l_lines, l_line = _latent(claim2, used, epochs)
     s_lines, s_short = _sampling(sampled)
     p_lines, p_line = _priors(learned)
-    findings = [d_line, l_line, "Does sampling the prior hurt? " + ("; ".join(s_short) or "no grid runs yet"), p_line,
+    lacking = missing(rows, components)
+    partial = ([f"Partial: {len(plan.design(components)) - len(lacking)} of {len(plan.design(components))} planned "
+                "experiments are in the runs file (`make study` runs the rest); every verdict below may change"]
+               if lacking else [])
+    findings = partial + [d_line, l_line, "Does sampling the prior hurt? " + ("; ".join(s_short) or "no grid runs yet"), p_line,
                 f"Long enough: {long_line}"]
     lines = (_header(rows, epochs, components) + ["## Answers", ""] + [f"- {x}." for x in findings] + [""]
              + long_lines + d_lines + l_lines + s_lines + p_lines + _every(rows))

@@ -79,7 +79,8 @@ def sampling(rows: list[runs.Row]) -> list[Sampling]:
             s.sd[m] = stats.spread([a - b for a, b in found])[1]
             floors = [f for f in (floor(r, m) for r in here) if f is not None]
             s.floor[m] = sum(floors) / len(floors) if floors else math.nan
-        out.append(s)
+        if s.diffs:  # two runs at least
+            out.append(s)
     return out
 
 
