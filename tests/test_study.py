@@ -84,6 +84,7 @@ def test_warmup_that_restores_nothing():
 def test_latent_trend_stops_where_it_stops():
     claim = latent.latent_claim(study_rows(), EPOCHS)
     assert [t.stop for t in claim.trends] == [5, 5, 5]
+    assert [t.units_stop for t in claim.trends] == [20, 20, 10]  # depth 3 keeps 9 units from latent size 10 on
     assert claim.verdict == "holds up to latent size 5, then stops (no clear change up to 50)"
 
 

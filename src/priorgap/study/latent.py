@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import runs
+from . import runs, stats
 from .compare import Compared, between
 
 KS = "ks_mean_active"
@@ -26,6 +26,8 @@ class Trend:
     steps: list[Compared]  # KS at each size against the one before
     stop: int | None  # the size after which KS no longer clearly falls (None: it never does)
     rising: list[int]  # sizes at which KS clearly rises
+    units_stop: int | None  # the size after which the active units no longer clearly grow
+    units: dict  # latent size -> mean active units
 
 
 @dataclass
@@ -57,7 +59,12 @@ def latent_claim(rows: list[runs.Row], epochs: int) -> LatentClaim:
             continue
         falling = [s.high["latent"] for s in steps if s.verdict == "lower"]
         rising = [s.high["latent"] for s in steps if s.verdict == "higher"]
-        claim.trends.append(Trend(d, latents, steps, max(falling) if falling else None, rising))
+        growing = [b for a, b in zip(latents, latents[1:])
+                   if between(grid, "", "", "active_units", {**base, "depth": d, "latent": a},
+                              {**base, "depth": d, "latent": b}).verdict == "higher"]
+        units = {z: stats.spread(runs.values(runs.where(grid, depth=d, latent=z), "active_units"))[0] for z in latents}
+        claim.trends.append(Trend(d, latents, steps, max(falling) if falling else None, rising,
+                                  max(growing) if growing else None, units))
     if not claim.trends:
         claim.verdict = "cannot be decided"
     elif all(t.stop is None for t in claim.trends):

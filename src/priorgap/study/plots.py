@@ -57,6 +57,10 @@ def rate_distortion(claim: depth.DepthClaim, rows: list[runs.Row], epochs: int, 
     """Per matched latent size: the bound and the distortion against the rate, one line per depth."""
     panels = [(depth.BOUND, "held-out bound on KL(q || prior) (nats)"), (depth.DISTORTION, "distortion: -E log p(x|z) (nats)")]
     fig, axes = plt.subplots(2, max(len(claim.matched), 1), figsize=(6.5 * max(len(claim.matched), 1), 10), squeeze=False)
+    if not claim.matched:
+        for ax in axes.flat:
+            ax.text(0.5, 0.5, "no matched comparison yet:\n" + "\n".join(claim.missing), ha="center", va="center",
+                    transform=ax.transAxes)
     for col, m in enumerate(claim.matched):
         for row, (measure, label) in enumerate(panels):
             ax = axes[row][col]
