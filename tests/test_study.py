@@ -219,3 +219,10 @@ def test_collect_merges_the_store_into_the_runs_file(mlflow_store, tmp_path, mon
     merged = table.read(path)
     assert len(merged) == 20
     assert {r.key: r for r in merged}[fresh[0].key].metrics["test_elbo"] == -1.0
+
+
+def test_a_trend_with_a_step_left_open_is_not_judged():
+    design = [p for p in plan.design() if not (p.part == "grid" and p.depth == 1 and p.latent == 5 and p.seed > 0)]
+    claim = latent.latent_claim(study_rows(design), EPOCHS)
+    assert [t.depth for t in claim.trends] == [2, 3]
+    assert claim.missing == ["depth 1: steps 2->5, 5->10 lack two seeds a side"]

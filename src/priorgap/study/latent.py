@@ -53,9 +53,10 @@ def latent_claim(rows: list[runs.Row], epochs: int) -> LatentClaim:
         latents = sorted({r.key.latent for r in runs.where(grid, depth=d)})
         steps = [between(grid, "claim 2", f"depth {d}", KS, {**base, "depth": d, "latent": a}, {**base, "depth": d, "latent": b})
                  for a, b in zip(latents, latents[1:])]
-        steps = [s for s in steps if s.diff.decided]
-        if not steps:
-            claim.missing.append(f"depth {d}: no two neighbouring latent sizes with two seeds each")
+        open_steps = [f"{s.low['latent']}->{s.high['latent']}" for s in steps if not s.diff.decided]
+        if not steps or open_steps:  # a trend needs every step: one left open could be where it stops
+            claim.missing.append(f"depth {d}: " + (f"steps {', '.join(open_steps)} lack two seeds a side" if open_steps
+                                                    else "fewer than two latent sizes"))
             continue
         falling = [s.high["latent"] for s in steps if s.verdict == "lower"]
         rising = [s.high["latent"] for s in steps if s.verdict == "higher"]

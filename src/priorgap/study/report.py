@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -255,7 +256,8 @@ def render(rows: list[runs.Row], epochs: int, components: int) -> tuple[str, lis
                 f"Long enough: {long_line}"]
     lines = (_header(rows, epochs, components) + ["## Answers", ""] + [f"- {x}." for x in findings] + [""]
              + long_lines + d_lines + l_lines + s_lines + p_lines + _every(rows))
-    return "\n".join(lines) + "\n", findings, {"claim1": claim1, "sampled": sampled, "learned": learned}
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"  # sections that had nothing to list leave no gap
+    return text, findings, {"claim1": claim1, "sampled": sampled, "learned": learned}
 
 
 def readme_with(readme: str, findings: list[str]) -> str:
