@@ -14,7 +14,6 @@ POPULATION_INFO = avg_kl - kl_q_prior_lower_bound is derived per row (depth.py s
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -87,13 +86,6 @@ class Row:
     def converged(self) -> bool:
         slope = self.metrics.get("val_elbo_slope")
         return slope is not None and slope <= SLOPE_LIMIT
-
-    @property
-    def log_n(self) -> float:
-        """log of the number of training codes q mixes (the ceiling of the mutual information)."""
-        size = self.params.get("data.train_size")
-        n = int(size) if size not in (None, "None") else 60_000 - int(self.params.get("data.val_size", 5000))
-        return math.log(n)
 
 
 def _search(client, exp_id: str, filter_string: str) -> list:
