@@ -11,15 +11,11 @@ Target (2-core CPU): ours <= 5 s for N = 60,000, M = 10,000, d = 50, memory boun
 import argparse
 import math
 import resource
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import torch
 
-import torch  # noqa: E402
-
-from priorgap.latent import aggregate, diagnostics  # noqa: E402
+from priorgap.latent import aggregate, diagnostics
 
 
 def broadcast_log_q(z, mu, logvar, rows=16):

@@ -6,7 +6,7 @@ For each latent size, trains a model of the default shape for --epochs (not time
 training does not depend on how long it trained) into a temporary folder, then times each stage
 after train exactly as `dvc repro` runs it: `python stages/<stage>.py ...`, one process each, so
 imports and MLflow logging count. Uses data/mnist, data/classifier and data/reference of this
-checkout (run `dvc repro reference` first) and a throw-away MLflow store. Target (issue 10): the
+checkout (run `dvc repro reference` first) and a throw-away MLflow store. Target: the
 sum at most 30 s at latent size 2 and 45 s at latent size 50 on the 2-core development machine.
 The shared stages (prepare, classifier, reference) run once per sweep, not per experiment: the
 reference stage is timed once, apart.

@@ -7,11 +7,8 @@ A stage that DVC skipped (cached) has no run in a pipeline run and is listed as 
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from priorgap.common import store, tracking  # noqa: E402
+from priorgap.common import store, tracking
 
 STAGES = ("prepare", "train", "encode", "fit_posterior", "classifier", "reference", "evaluate")
 

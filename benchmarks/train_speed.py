@@ -10,28 +10,26 @@ For the default model (784-500-500-2, mirrored decoder) and the widely copied Py
               shuffle=True), BCE on sigmoid outputs, default Adam;
   floor       the same forward+backward matrix multiplications alone (no data, no optimizer).
 Repetitions are interleaved so the machine's noise hits all three alike; the best of each is shown.
-Targets (2-core CPU): ours <= 1.2 x floor (issue 10), dataloader >= 2.5 x ours.
+Targets (2-core CPU): ours <= 1.2 x floor, dataloader >= 2.5 x ours.
 
 --vamp: the default model (784-500-500-10 by default, --latent sets it) with N(0, I) and with a
 VampPrior of K = 50, 100 and 500 pseudo-inputs, which pass through the encoder every step.
 Interleaved, best of --reps; the ratio is to the N(0, I) epoch. Target: the default K <= 1.5x.
 """
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-from priorgap.common.device import to_tensor  # noqa: E402
-from priorgap.data import mnist  # noqa: E402
-from priorgap.model import training, vae  # noqa: E402
+from priorgap.common.device import to_tensor
+from priorgap.data import mnist
+from priorgap.model import training, vae
 
 BATCH = 128
 MODELS = {

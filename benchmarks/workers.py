@@ -18,9 +18,7 @@ import time
 from pathlib import Path
 
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stage_speed import ROOT, stages  # noqa: E402
+from stage_speed import ROOT, stages
 
 
 def experiment(tmp: Path, seed: int, epochs: int, latent: int, env: dict) -> list[list[str]]:

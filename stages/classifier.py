@@ -8,20 +8,16 @@ VAE never retrain it.
 """
 import sys
 import time
-from pathlib import Path
 
-# Import the library next to this script, so a DVC experiment copy runs its own code.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import torch
+from tqdm import tqdm
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from priorgap.common import config, tracking  # noqa: E402
-from priorgap.common.cli import run_stage, stage_args  # noqa: E402
-from priorgap.common.device import pick_device, to_tensor  # noqa: E402
-from priorgap.common.outputs import atomic_dir, write_json  # noqa: E402
-from priorgap.data.files import read_split  # noqa: E402
-from priorgap.samples import classifier  # noqa: E402
+from priorgap.common import config, tracking
+from priorgap.common.cli import run_stage, stage_args
+from priorgap.common.device import pick_device, to_tensor
+from priorgap.common.outputs import atomic_dir, write_json
+from priorgap.data.files import read_split
+from priorgap.samples import classifier
 
 TARGET_ACCURACY = 0.99
 

@@ -14,20 +14,16 @@ prior.npz is the model's own prior in the same format, the mixture (1/K) sum_k N
 exp(logvar_k)): one component at 0 with unit variance for N(0, I), the encoder at its K
 pseudo-inputs for a VampPrior (labels -1). Every later figure is measured against it.
 """
-import sys
-from pathlib import Path
 
-# Import the library next to this script, so a DVC experiment copy runs its own code.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from priorgap.common import tracking  # noqa: E402
-from priorgap.common.cli import run_stage, stage_args  # noqa: E402
-from priorgap.common.device import to_tensor  # noqa: E402
-from priorgap.common.outputs import atomic_dir  # noqa: E402
-from priorgap.data.files import read_split, write_codes  # noqa: E402
-from priorgap.model import training, vae  # noqa: E402
+from priorgap.common import tracking
+from priorgap.common.cli import run_stage, stage_args
+from priorgap.common.device import to_tensor
+from priorgap.common.outputs import atomic_dir
+from priorgap.data.files import read_split, write_codes
+from priorgap.model import training, vae
 
 
 def main(argv=None):

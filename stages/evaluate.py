@@ -8,25 +8,21 @@ and the floor come from the reference stage, computed once for every VAE of a sw
 """
 import sys
 import time
-from pathlib import Path
 
-# Import the library next to this script, so a DVC experiment copy runs its own code.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import torch
+from tqdm import tqdm
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from priorgap.common import config, tracking  # noqa: E402
-from priorgap.common.cli import run_stage, stage_args  # noqa: E402
-from priorgap.common.device import pick_device, to_tensor  # noqa: E402
-from priorgap.common.files import read_metrics  # noqa: E402
-from priorgap.common.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
-from priorgap.data.files import read_split  # noqa: E402
-from priorgap.latent import densities  # noqa: E402
-from priorgap.model import training, vae  # noqa: E402
-from priorgap.samples import classifier, plots  # noqa: E402
-from priorgap.samples.quality import knn_radii, report, versus  # noqa: E402
-from priorgap.samples.reference import read_real, reference_settings  # noqa: E402
+from priorgap.common import config, tracking
+from priorgap.common.cli import run_stage, stage_args
+from priorgap.common.device import pick_device, to_tensor
+from priorgap.common.files import read_metrics
+from priorgap.common.outputs import atomic_dir, flatten_dict, write_csv, write_json
+from priorgap.data.files import read_split
+from priorgap.latent import densities
+from priorgap.model import training, vae
+from priorgap.samples import classifier, plots
+from priorgap.samples.quality import knn_radii, report, versus
+from priorgap.samples.reference import read_real, reference_settings
 
 
 def main(argv=None):

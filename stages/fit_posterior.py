@@ -10,18 +10,14 @@ goes there as a metric stepped by capacity, and to capacity.csv for `dvc plots`.
 """
 import sys
 import time
-from pathlib import Path
 
-# Import the library next to this script, so a DVC experiment copy runs its own code.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from tqdm import tqdm
 
-from tqdm import tqdm  # noqa: E402
-
-from priorgap import PriorgapError  # noqa: E402
-from priorgap.common import config, tracking  # noqa: E402
-from priorgap.common.cli import run_stage, stage_args  # noqa: E402
-from priorgap.common.outputs import atomic_dir, flatten_dict, write_csv, write_json  # noqa: E402
-from priorgap.latent import aggregate, capacity, densities, diagnostics, plots  # noqa: E402
+from priorgap import PriorgapError
+from priorgap.common import config, tracking
+from priorgap.common.cli import run_stage, stage_args
+from priorgap.common.outputs import atomic_dir, flatten_dict, write_csv, write_json
+from priorgap.latent import aggregate, capacity, densities, diagnostics, plots
 
 CAP_NAMES = {name: label for name, (label, _) in densities.CAPACITY.items()}
 VAL_SEED = 4  # posterior.seed + 4 draws the validation codes (0..2: diagnostics, 3: fitting, 5: prior draws)

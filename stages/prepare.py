@@ -4,17 +4,13 @@
 
 Reads params: data.val_size, data.seed, data.train_size.
 """
-import sys
-from pathlib import Path
 
-# Import the library next to this script, so a DVC experiment copy runs its own code.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from priorgap.common import config, tracking  # noqa: E402
-from priorgap.common.cli import run_stage, stage_args  # noqa: E402
-from priorgap.common.outputs import atomic_dir, write_json  # noqa: E402
-from priorgap.data import mnist  # noqa: E402
-from priorgap.data.files import write_split  # noqa: E402
+from priorgap.common import config, tracking
+from priorgap.common.cli import run_stage, stage_args
+from priorgap.common.outputs import atomic_dir, write_json
+from priorgap.data import mnist
+from priorgap.data.files import write_split
 
 
 def main(argv=None):

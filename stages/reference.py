@@ -8,23 +8,18 @@ against), and the floor (metrics.json): the same metrics between the test set
 and as many other real digits, drawn from the training split, as a sampler gets. It runs once
 for a whole sweep over the VAE, where evaluate used to redo it in every experiment.
 """
-import sys
 import time
-from pathlib import Path
 
-# Import the library next to this script, so a DVC experiment copy runs its own code.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import torch
 
-import torch  # noqa: E402
-
-from priorgap.common import config, tracking  # noqa: E402
-from priorgap.common.cli import run_stage, stage_args  # noqa: E402
-from priorgap.common.device import pick_device, to_tensor  # noqa: E402
-from priorgap.common.outputs import atomic_dir, write_json  # noqa: E402
-from priorgap.data.files import read_split  # noqa: E402
-from priorgap.samples import classifier  # noqa: E402
-from priorgap.samples.quality import knn_radii, report  # noqa: E402
-from priorgap.samples.reference import reference_settings, write_real  # noqa: E402
+from priorgap.common import config, tracking
+from priorgap.common.cli import run_stage, stage_args
+from priorgap.common.device import pick_device, to_tensor
+from priorgap.common.outputs import atomic_dir, write_json
+from priorgap.data.files import read_split
+from priorgap.samples import classifier
+from priorgap.samples.quality import knn_radii, report
+from priorgap.samples.reference import reference_settings, write_real
 
 
 def main(argv=None):

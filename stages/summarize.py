@@ -7,18 +7,14 @@ Reads every param: the pipeline row carries them all. The last stage of the pipe
 the one that marks the pipeline run FINISHED. It reads the metrics files rather than anything an
 upstream stage logged, so the row is complete also when DVC restored those stages from its cache.
 """
-import sys
-from pathlib import Path
 
-# Import the library next to this script, so a DVC experiment copy runs its own code.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from priorgap.common import config, tracking  # noqa: E402
-from priorgap.common.cli import run_stage, stage_args  # noqa: E402
-from priorgap.common.files import read_metrics  # noqa: E402
-from priorgap.common.outputs import atomic_dir, flatten_dict, write_json  # noqa: E402
-from priorgap.common.store import view_url  # noqa: E402
-from priorgap.study import summary  # noqa: E402
+from priorgap.common import config, tracking
+from priorgap.common.cli import run_stage, stage_args
+from priorgap.common.files import read_metrics
+from priorgap.common.outputs import atomic_dir, flatten_dict, write_json
+from priorgap.common.store import view_url
+from priorgap.study import summary
 
 
 def main(argv=None):

@@ -7,20 +7,16 @@ each epoch took go to the MLflow stage run (they change on every run, results do
 """
 import sys
 import time
-from pathlib import Path
 
-# Import the library next to this script, so a DVC experiment copy runs its own code.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import torch
+from tqdm import tqdm
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from priorgap.common import config, tracking  # noqa: E402
-from priorgap.common.cli import run_stage, stage_args  # noqa: E402
-from priorgap.common.device import pick_device, to_tensor  # noqa: E402
-from priorgap.common.outputs import atomic_dir, write_csv, write_json  # noqa: E402
-from priorgap.data.files import read_split  # noqa: E402
-from priorgap.model import plots, training, vae  # noqa: E402
+from priorgap.common import config, tracking
+from priorgap.common.cli import run_stage, stage_args
+from priorgap.common.device import pick_device, to_tensor
+from priorgap.common.outputs import atomic_dir, write_csv, write_json
+from priorgap.data.files import read_split
+from priorgap.model import plots, training, vae
 
 
 def main(argv=None):

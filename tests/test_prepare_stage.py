@@ -4,9 +4,7 @@ import sys
 
 import numpy as np
 from conftest import ROOT, mlflow_runs, write_params
-
-sys.path.insert(0, str(ROOT / "stages"))
-import prepare  # noqa: E402
+import prepare  # stages/ is on the test path (pyproject.toml: pythonpath)
 
 
 def test_prepare_writes_seeded_splits_and_logs_the_source(tmp_path, raw_dir, mnist_arrays, mlflow_store, monkeypatch):

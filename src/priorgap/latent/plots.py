@@ -3,13 +3,13 @@ draws one PNG from plain numbers and closes its figure."""
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
 
-matplotlib.use("Agg")  # stages run headless
-import matplotlib.pyplot as plt  # noqa: E402
+from ..common.outputs import save_figure
 
-from ..common.outputs import save_figure  # noqa: E402
+plt.switch_backend("Agg")  # stages and the report draw headless
 
 
 MAX_DIMS = 10  # per-dimension panels beyond this are unreadable

@@ -1,12 +1,11 @@
 """The train stage's figure: learning curves from its per-epoch history."""
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")  # stages run headless
-import matplotlib.pyplot as plt  # noqa: E402
+from ..common.outputs import save_figure
 
-from ..common.outputs import save_figure  # noqa: E402
+plt.switch_backend("Agg")  # stages and the report draw headless
 
 
 def learning_curves(history: list[dict], path) -> None:

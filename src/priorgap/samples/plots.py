@@ -1,13 +1,12 @@
 """The evaluate stage's figures: decoded samples and how each sampler scores."""
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 
-matplotlib.use("Agg")  # stages run headless
-import matplotlib.pyplot as plt  # noqa: E402
+from ..common.outputs import save_figure
 
-from ..common.outputs import save_figure  # noqa: E402
+plt.switch_backend("Agg")  # stages and the report draw headless
 
 
 

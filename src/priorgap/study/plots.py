@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.pyplot as plt
 import matplotlib.ticker
+import numpy as np
 
-matplotlib.use("Agg")  # headless
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..common.outputs import save_figure
+from . import depth, latent, priors, runs, stats
+from .sampling import MEASURES
 
-from ..common.outputs import save_figure  # noqa: E402
-from . import depth, latent, priors, runs, stats  # noqa: E402
-from .sampling import MEASURES  # noqa: E402
+plt.switch_backend("Agg")  # stages and the report draw headless
 
 plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,
                      "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.titlesize": 13})
