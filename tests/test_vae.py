@@ -151,3 +151,24 @@ def test_elbo_slope_is_the_least_squares_slope_of_the_last_fifth():
     assert training.elbo_slope(history[:3]) == pytest.approx(0.0)
     assert training.elbo_slope([{"epoch": 1, "val_elbo": -90.0}, {"epoch": 2, "val_elbo": -92.0}]) == pytest.approx(-2.0)
     assert training.elbo_slope(history[:1]) is None
+
+
+def test_a_bug_inside_a_loader_keeps_its_traceback(tmp_path):
+    """A corrupt file is the user's to fix (one line, the stage to re-run); an error of the reader's
+    own code is a bug and must reach the developer as itself, traceback and all."""
+    from priorgap.common.files import load_or_explain
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x")
+
+    def buggy(p):
+        return None + 1  # a TypeError, as a typo in a loader would raise
+
+    with pytest.raises(TypeError):
+        load_or_explain(path, "thing", "train", buggy)
+
+    def corrupt(p):
+        raise ValueError("cannot reshape array")
+
+    with pytest.raises(PriorgapError, match=r"f.bin: not a valid thing \(ValueError: cannot reshape array\); re-run `dvc repro train`"):
+        load_or_explain(path, "thing", "train", corrupt)

@@ -9,16 +9,24 @@ numpy-free: every stage imports this module, so it must not pull in the library'
 from __future__ import annotations
 
 import json
+import pickle
+import zipfile
 from pathlib import Path
 
 from .. import PriorgapError
 
 
+# What reading a corrupt, truncated or foreign file raises: numpy and json raise ValueError (or
+# EOFError, or KeyError for a missing array), torch raises RuntimeError (a broken zip archive, or a
+# state_dict that does not fit) or UnpicklingError (weights_only refusing a foreign object). Any
+# other exception inside a reader (TypeError, AttributeError, ...) is a bug and keeps its traceback.
+CORRUPT = (OSError, EOFError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile)
+
+
 def load_or_explain(path, what: str, stage: str, read):
     """`read(path)`, or a PriorgapError saying the file is missing or not a valid `what`.
 
-    `read` may raise anything for a corrupt file (numpy, torch and json each have their own
-    errors, and all mean the same to a user); a PriorgapError it raises passes through as is.
+    A PriorgapError that `read` raises (a check of the file's contents) passes through as is.
     """
     path = Path(path)
     if not path.is_file():
@@ -27,7 +35,7 @@ def load_or_explain(path, what: str, stage: str, read):
         return read(path)
     except PriorgapError:
         raise
-    except Exception as e:
+    except CORRUPT as e:
         first = (str(e).strip().splitlines() or [""])[0]  # torch's state_dict errors run over many lines
         raise PriorgapError(f"{path}: not a valid {what} ({type(e).__name__}: {first}); re-run `dvc repro {stage}`") from None
 
