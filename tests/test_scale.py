@@ -2,7 +2,7 @@
 
 Each test works in a copy of one clone of this repository (its committed HEAD) with tiny params
 (1,000 training images, one epoch, small metric sample sizes) and the shared upstream stages
-(prepare, classifier, reference) already run, as README says to before a sweep: under three minutes in all
+(prepare, classifier, reference) already run, as docs/experiments.md says to before a sweep: under three minutes in all
 on 2 CPU cores.
 """
 import os
@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, mlflow_runs, mlflow_server
+
+pytestmark = pytest.mark.slow  # real DVC queues and two simulated machines, minutes each
 
 BIN = str(Path(sys.executable).parent)  # the environment's dvc, mlflow and python
 TINY = {
@@ -68,11 +70,11 @@ def upstream(tmp_path_factory) -> Path:
 def test_queue_with_two_workers_loses_no_run(tmp_path, upstream):
     env = environment()
     repo = Path(shutil.copytree(upstream, tmp_path / "repo", symlinks=True))
-    # as README says: the shared upstream stages once (the fixture), and the store before the workers start
+    # as docs/experiments.md says: the shared upstream stages once (the fixture), and the store before the workers start
     sh("python -m priorgap.common.store", repo, env)
     # two experiments for two workers: enough to race them on the store and the queue
     sh("dvc exp run --queue -q -S model.latent_dim=2,3", repo, env)
-    sh("OMP_NUM_THREADS=1 dvc queue start -j 2", repo, env)  # as README runs a queue: one thread per worker
+    sh("OMP_NUM_THREADS=1 dvc queue start -j 2", repo, env)  # as docs/experiments.md runs a queue: one thread per worker
     deadline = time.monotonic() + 480
     while "Queued" in (status := sh("dvc queue status", repo, env)) or "Running" in status:
         assert time.monotonic() < deadline, status

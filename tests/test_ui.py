@@ -16,7 +16,8 @@ from priorgap.common import store, tracking
 from priorgap.study import summary
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs headless Chromium (apt-get install chromium)")
+pytestmark = [pytest.mark.slow,  # a live MLflow server and a browser
+              pytest.mark.skipif(CHROMIUM is None, reason="needs headless Chromium (apt-get install chromium)")]
 
 
 def _row(params: Path, latent: int, value: float) -> str:
