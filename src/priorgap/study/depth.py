@@ -11,7 +11,7 @@ overlapping rates (stats.fit_lines; an analysis of covariance). Rate is the test
 ELBO surgery splits the mean KL into the information about x and the mismatch of q: POPULATION_INFO
 = avg_kl - kl_q_prior_lower_bound, an upper estimate of I(x; z) whose slack is the bound's. It is
 shown at beta = 1 (the figure), but not judged: the bound's slack grows with the active units, which
-differ between the depths (../shared/science-notes.md).
+differ between the depths (more active units, more slack).
 
 The warm-up arm asks whether depth 3's lost units are an optimisation accident: does ramping the
 KL weight from 0 restore them, to depth 1's count under the same warm-up?

@@ -211,7 +211,7 @@ def _priors(results: list[priors.PriorComparison]) -> tuple[list[str], str]:
         lines.append(f"| {c.latent} | {d['test_elbo'].fmt()} | {d['iwae_nll'].fmt()} | {d['joint_vs_expost'].fmt()} | "
                      f"{d['fd.learned_prior_vs_normal_best'].fmt()} | {d['precision.learned_prior_vs_normal_best'].fmt()} | "
                      f"{d['recall.learned_prior_vs_normal_best'].fmt()} |")
-    lines += ["", "For scale, published on binarised MNIST with other architectures (../shared/science-notes.md): Bauer & "
+    lines += ["", "For scale, published on binarised MNIST with other architectures (docs: References): Bauer & "
               "Mnih (2019, latent 50) test ELBO -89.0 with N(0,I), -87.3 ex post (+1.7), -86.6 joint (+2.4); Tomczak & "
               "Welling's VampPrior (K = 500) NLL 85.79 against 89.78 (-4.0). Our figures are nats on MNIST's grey levels "
               "read as Bernoulli means, so only the differences compare.", "", "![priors](study_priors.png)", ""]
@@ -234,7 +234,7 @@ def _every(rows: list[runs.Row]) -> list[str]:
 
 
 def render(rows: list[runs.Row], epochs: int, components: int) -> tuple[str, list[str], dict]:
-    """(study.md, the findings for README, the analyses the figures draw)."""
+    """(study.md, the brief answer for README, the analyses the figures draw)."""
     used = [r for r in rows if r.converged]
     claim1 = depth.depth_claim(used, epochs)
     claim2 = latent.latent_claim(used, epochs)
@@ -254,18 +254,37 @@ def render(rows: list[runs.Row], epochs: int, components: int) -> tuple[str, lis
                if lacking else [])
     findings = partial + [d_line, l_line, "Does sampling the prior hurt? " + ("; ".join(s_short) or "no grid runs yet"), p_line,
                 f"Long enough: {long_line}"]
+    brief = partial + _brief(claim1, claim2, sampled, learned) + [f"Long enough: {long_line}"]
     lines = (_header(rows, epochs, components) + ["## Answers", ""] + [f"- {x}." for x in findings] + [""]
              + long_lines + d_lines + l_lines + s_lines + p_lines + _every(rows))
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"  # sections that had nothing to list leave no gap
-    return text, findings, {"claim1": claim1, "sampled": sampled, "learned": learned}
+    return text, brief, {"claim1": claim1, "sampled": sampled, "learned": learned}
 
 
-def readme_with(readme: str, findings: list[str]) -> str:
+def _brief(claim1: depth.DepthClaim, claim2: latent.LatentClaim, sampled, learned) -> list[str]:
+    """One short line per question, for README: the verdict and the number it rests on; the
+    tables and the reasons are in study.md."""
+    bound = ", ".join(f"{m.diffs[depth.BOUND].fmt()} at latent {m.latent}" for m in claim1.matched if depth.BOUND in m.diffs)
+    lines = [f"Deeper encoder (depth 3 against 1, at matched rate): {claim1.verdict}"
+             + (f"; held-out bound {bound} nats" if bound else ""),
+             f"More latent dimensions (per-dimension match, as a trend): {claim2.verdict}"]
+    if sampled:
+        sizes = len(sampled)
+        worse = {m: sum(s.worse(m) == "worse" for s in sampled if m in s.diffs) for m in ("precision", "recall")}
+        lines.append(f"Sampling N(0,I) against the best fitted density: fidelity worse at {worse['precision']} of {sizes} "
+                     f"latent sizes, coverage worse at {worse['recall']} of {sizes}")
+    if learned:
+        nll = ", ".join(f"{c.diffs['iwae_nll'].fmt()} at latent {c.latent}" for c in learned)
+        lines.append(f"A learned prior (VampPrior) against N(0,I): IWAE NLL {nll} nats")
+    return lines
+
+
+def readme_with(readme: str, brief: list[str]) -> str:
     if BEGIN not in readme or END not in readme:
         raise PriorgapError(f"README.md has no findings block ({BEGIN} ... {END}); restore it from git")
     head, rest = readme.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
-    block = "\n".join(f"- {x}." for x in findings)
+    block = "\n".join(f"- {x}." for x in brief)
     return f"{head}{BEGIN}\n{block}\n{END}{tail}"
 
 
@@ -302,13 +321,13 @@ def main(argv=None):
     if not any(r.part(args.epochs) == "grid" for r in rows):
         raise PriorgapError(f"{args.csv} holds no grid run of {args.epochs} epochs; pass --epochs, or `make study`")
     components = config.load(Path("params.yaml"), "model").prior.components if Path("params.yaml").is_file() else 100
-    text, findings, analyses = render(rows, args.epochs, components)
-    readme = readme_with(args.readme.read_text(), findings) if str(args.readme) not in ("", ".") else None
+    text, brief, analyses = render(rows, args.epochs, components)
+    readme = readme_with(args.readme.read_text(), brief) if str(args.readme) not in ("", ".") else None
     args.out.mkdir(parents=True, exist_ok=True)
     _figures(rows, args.epochs, analyses, args.out)
     atomic_write_text(args.out / "study.md", text)
     if readme is not None:
         atomic_write_text(args.readme, readme)
-    for line in findings:
+    for line in brief:
         print(f"report: {line}")
     print(f"report: {len(rows)} experiments -> {args.out / 'study.md'}")

@@ -2,7 +2,7 @@
 
 A difference counts ("lower" / "higher") when its 95% interval excludes zero. With three seeds a
 side, Welch's difference of two means has 2 to 4 degrees of freedom, so its interval is 2.8 to 4.3
-standard errors wide each way, not 2 (../shared/science-notes.md, "Three seeds are few").
+standard errors wide each way, not 2.
 
 - Diff: a difference of two means (Welch), or a mean of paired differences (one per run).
 - Line: a least-squares line per group with a common residual variance, compared at one x (the

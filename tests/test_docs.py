@@ -1,0 +1,65 @@
+"""The docs site builds with every link and page in place, and nothing the repository ships points
+outside it."""
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT
+
+MKDOCS = Path(sys.executable).parent / "mkdocs"
+SHIPPED = ["README.md", "docs", "src", "reports", "mkdocs.yml"]
+
+
+def _build(root: Path, site: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(MKDOCS), "build", "--strict", "--site-dir", str(site)], cwd=root,
+                          capture_output=True, text=True, env={"NO_MKDOCS_2_WARNING": "1", "PATH": str(MKDOCS.parent)})
+
+
+def test_the_site_builds_strict(tmp_path):
+    """--strict turns every warning into a failure: a link to a missing page or anchor, a page left
+    out of the nav, a docstring mkdocstrings cannot render."""
+    out = _build(ROOT, tmp_path / "site")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "site" / "method" / "aggregate-posterior" / "index.html").is_file()
+
+
+def test_a_broken_link_fails_the_build(tmp_path):
+    """The check above can fail: the same site with one link to a page that does not exist."""
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "docs", copy / "docs")
+    shutil.copytree(ROOT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "mkdocs.yml", copy / "mkdocs.yml")
+    page = copy / "docs" / "index.md"
+    page.write_text(page.read_text() + "\nSee [a page that is not there](nowhere.md).\n")
+    out = _build(copy, tmp_path / "site")
+    assert out.returncode != 0 and "nowhere.md" in out.stderr
+
+
+def _shipped_text():
+    for name in SHIPPED:
+        path = ROOT / name
+        for f in [path] if path.is_file() else sorted(path.rglob("*")):
+            if f.is_file() and f.suffix in (".md", ".py", ".yml", ".csv", ".jsonl", ".json"):
+                yield f.relative_to(ROOT).as_posix(), f.read_text()
+
+
+# ../shared (notes beside a checkout), a machine's absolute paths, a link to a folder above the repository
+OUTSIDE = re.compile(r"\.\./shared|(?<![\w.])/(?:tmp|home|root|work)/\w|\]\((?:\.\./){2,}")
+
+
+def test_nothing_shipped_points_outside_the_repository():
+    hits = [f"{name}: {m.group(0)}" for name, text in _shipped_text() for m in OUTSIDE.finditer(text)]
+    assert not hits, hits
+
+
+def test_the_outside_pattern_catches_what_it_should():
+    for bad in ("see ../shared/science-notes.md", "sqlite:////root/x.db", "read /work/main/data", "[x](../../notes.md)"):
+        assert OUTSIDE.search(bad), bad
+    for fine in ("data/raw/", "`reports/study.md`", "[x](../pipeline.md)", "https://example.org/tmp/x"):
+        assert not OUTSIDE.search(fine), fine
+
+
+def test_the_readme_is_short():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 150
