@@ -68,7 +68,7 @@ verify: setup
 	python -m priorgap.study.verify
 
 # After `make repro`: each headline figure over classifier seeds 0-7, the VAE fixed, into
-# reports/classifier_spread.json (verify's reference for the classifier's figures; about 30 min)
+# reports/classifier_spread.json (verify's reference for the classifier's figures; about 12 min)
 classifier-spread: setup
 	python -m priorgap.study.classifier_spread
 
