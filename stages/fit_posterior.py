@@ -55,7 +55,8 @@ def main(argv=None):
             timings[f"seconds_{name}"] = time.perf_counter() - start
             bar.update()
         bar.close()
-        metrics = {**match.metrics, **capacity.population_bound(scores), "densities": scores}
+        metrics = {**match.metrics, **capacity.population_bound(scores)}
+        metrics = {**metrics, **diagnostics.scale_and_shape(metrics), "densities": scores}
         curves = [{"density": name, "capacity": int(c) if c.isdigit() else c, **row}
                   for name, s in scores.items() for c, row in s.get("curve", {}).items()]
 
