@@ -4,7 +4,7 @@ N(0, I) or a VampPrior (Tomczak & Welling 2018) learned with the model.
 The VampPrior is p(z) = (1/K) sum_k Q(z | u_k): the encoder's own posterior at K pseudo-inputs
 u_k, images the model learns with its weights. Its KL term has no closed form, so the VAE uses
 the usual one-draw estimate log Q(z|x) - log p(z) at the z the decoder sees: an unbiased
-estimate, so the ELBO stays a bound. With N(0, I) the KL stays in closed form (today's numbers).
+estimate, so the ELBO stays a bound. With N(0, I) the KL is in closed form.
 """
 from __future__ import annotations
 
@@ -159,12 +159,17 @@ def mixture_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, ma
 
 
 @torch.no_grad()
-def iwae_bound(model: VAE, x: torch.Tensor, k: int, generator: torch.Generator, max_rows: int = 8192) -> torch.Tensor:
+def iwae_bound(model: VAE, x: torch.Tensor, k: int, generator: torch.Generator, max_rows: int = 8192,
+               priors=()) -> torch.Tensor:
     """Importance-weighted bound (Burda et al. 2015) on log p(x) per image, in nats:
     log (1/k) sum_j p(x|z_j) p(z_j) / Q(z_j|x) with z_j ~ Q(z|x), p the model's prior. k = 1 is
-    the ELBO; the bound
-    rises towards log p(x) as k grows. Images are taken a few at a time so that at most
-    `max_rows` decoder rows are held at once."""
+    the ELBO; the bound rises towards log p(x) as k grows. Images are taken a few at a time so
+    that at most `max_rows` decoder rows are held at once.
+
+    `priors`: other densities of z (each a function of z (..., d) -> log density (...)), each
+    giving the same bound with it in place of p, the decoder and encoder fixed: the ex-post model
+    log integral p(x|z) g(z) dz. They share the draws and the decodes, so the differences between
+    the bounds are paired. Returns (1 + len(priors), images), or (images,) without `priors`."""
     model.eval()
     out = []
     per_batch = max(1, max_rows // k)
@@ -175,9 +180,11 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int, generator: torch.Generator, 
         z = mu + eps * torch.exp(0.5 * logvar)  # (k, b, d)
         logits = model.decode(z.reshape(-1, z.shape[-1]))
         log_px_z = -BernoulliNLL.apply(logits, xb.repeat(k, 1)).view(k, -1)
-        log_w = log_px_z + model.log_prior(z) - gaussian_log_prob(z, mu, logvar)
-        out.append(torch.logsumexp(log_w.double(), dim=0) - math.log(k))
-    return torch.cat(out)
+        log_q = gaussian_log_prob(z, mu, logvar)
+        log_w = [log_px_z + log_p(z) - log_q for log_p in (model.log_prior, *priors)]
+        out.append(torch.stack([torch.logsumexp(w.double(), dim=0) for w in log_w]) - math.log(k))
+    bounds = torch.cat(out, dim=1)
+    return bounds if priors else bounds[0]
 
 
 # --- checkpoints --------------------------------------------------------------------------------
