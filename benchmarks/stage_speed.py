@@ -1,6 +1,6 @@
 """Wall time of everything but training, per stage, as separate processes (start-up included).
 
-    python benchmarks/stage_speed.py [--latent 2 50] [--epochs 1] [--threads N]
+    python benchmarks/stage_speed.py [--latent 2 50] [--epochs 1] [--threads N] [--baseline DIR]
 
 For each latent size, trains a model of the default shape for --epochs (not timed: the work after
 training does not depend on how long it trained) into a temporary folder, then times each stage
@@ -10,6 +10,10 @@ checkout (run `dvc repro reference` first) and a throw-away MLflow store. Target
 sum at most 30 s at latent size 2 and 45 s at latent size 50 on the 2-core development machine.
 The shared stages (prepare, classifier, reference) run once per sweep, not per experiment: the
 reference stage is timed once, apart.
+
+--baseline DIR: another checkout of priorgap (`git worktree add DIR <rev>`); each stage then runs
+under both checkouts on the same trained model, one after the other, and the ratio is printed:
+a change's cost measured in one run, on the same noise.
 """
 import argparse
 import os
@@ -26,17 +30,31 @@ TARGETS = {2: 30.0, 50: 45.0}
 SHARED = ("classifier", "reference")  # stages that no VAE param reaches: once per sweep
 
 
-def stages(data: Path, tmp: Path) -> dict[str, list[str]]:
-    """The commands of dvc.yaml after train, pointed at the temporary folders."""
-    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+def stages(root: Path, vae: Path, out: Path) -> dict[str, list[str]]:
+    """The commands of dvc.yaml after train, as `root`'s stage scripts: the shared stages' data
+    from this checkout, the model from `vae`, every later output under `out`."""
+    spec = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
     order = [name for name in spec if name not in ("prepare", "train", *SHARED)]
-    out = {}
+
+    def where(w: str) -> str:
+        if w.startswith("stages/"):
+            return str(root / w)
+        if not w.startswith("data/"):
+            return w
+        step = w.split("/")[1]
+        return str(ROOT / w) if step in ("mnist", *SHARED) else str(vae / w) if step == "vae" else str(out / w)
+
+    out_cmds = {}
     for name in order:
-        words = spec[name]["cmd"].split()[1:]  # drop "python"
-        words = [str(tmp / w) if w.startswith("data/") and w.split("/")[1] not in ("mnist", *SHARED)
-                 else str(ROOT / w) if w.startswith(("data/", "stages/")) else w for w in words]
-        out[name] = [sys.executable, *words]
-    return out
+        words = spec[name]["cmd"].split()
+        words = words[words.index("python") + 1 :]  # drop "PYTHONPATH=src python": env_for sets the path
+        out_cmds[name] = [sys.executable, *map(where, words)]
+    return out_cmds
+
+
+def env_for(root: Path, base: dict) -> dict:
+    """The environment that makes a stage of `root` import `root`'s library."""
+    return {**base, "PYTHONPATH": str(root / "src")}
 
 
 def main():
@@ -44,7 +62,9 @@ def main():
     ap.add_argument("--latent", type=int, nargs="+", default=[2, 50])
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for every stage (default: torch's)")
+    ap.add_argument("--baseline", type=Path, default=None, help="another checkout to time beside this one")
     args = ap.parse_args()
+    roots = {"here": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     for need in ("data/mnist/test.npz", "data/classifier/model.pt", "data/reference/test.npz"):
         if not (ROOT / need).exists():
             sys.exit(f"{need} missing: run `dvc repro reference` first")
@@ -58,7 +78,8 @@ def main():
                         str(ROOT / "data/classifier"), str(Path(tmp) / "reference"), "--params", str(ROOT / "params.yaml")],
                        cwd=tmp, env=env, check=True, capture_output=True)
         print(f"reference, once per sweep (not per experiment): {time.perf_counter() - start:.1f} s\n")
-    print(f"{'latent':>6s}  " + "  ".join(f"{s:>13s}" for s in ("encode", "fit_posterior", "evaluate", "total")) + "  target")
+    print(f"{'latent':>6s}  {'code':>8s}  " + "  ".join(f"{s:>13s}" for s in ("encode", "fit_posterior", "evaluate", "total"))
+          + "  target")
     for latent in args.latent:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
@@ -67,19 +88,31 @@ def main():
             params = yaml.safe_load((ROOT / "params.yaml").read_text())
             params["model"]["latent_dim"], params["train"]["epochs"] = latent, args.epochs
             (tmp / "params.yaml").write_text(yaml.safe_dump(params))
-            run = lambda cmd: subprocess.run([*cmd, "--params", str(tmp / "params.yaml")], cwd=tmp, env=env,  # noqa: E731
-                                             check=True, capture_output=True, text=True)
-            run([sys.executable, str(ROOT / "stages/train.py"), str(ROOT / "data/mnist"), str(tmp / "data/vae")])
-            seconds = {}
-            for name, cmd in stages(ROOT, tmp).items():
-                start = time.perf_counter()
-                run(cmd)
-                seconds[name] = time.perf_counter() - start
-            total = sum(seconds.values())
-            cells = "  ".join(f"{seconds.get(s, float('nan')):12.1f}s" for s in ("encode", "fit_posterior", "evaluate"))
-            target = TARGETS.get(latent)
-            verdict = f"<= {target:.0f} s {'met' if total <= target else 'MISSED'}" if target else ""
-            print(f"{latent:6d}  {cells}  {total:12.1f}s  {verdict}", flush=True)
+
+            def run(cmd, root):
+                return subprocess.run([*cmd, "--params", str(tmp / "params.yaml")], cwd=tmp, env=env_for(root, env),
+                                      check=True, capture_output=True, text=True)
+
+            run([sys.executable, str(ROOT / "stages/train.py"), str(ROOT / "data/mnist"), str(tmp / "data/vae")], ROOT)
+            seconds = {code: {} for code in roots}
+            for name in stages(ROOT, tmp, tmp):
+                for code, root in roots.items():  # one after the other, stage by stage: the same noise
+                    start = time.perf_counter()
+                    run(stages(root, tmp, tmp / code)[name], root)
+                    seconds[code][name] = time.perf_counter() - start
+            for code in roots:
+                total = sum(seconds[code].values())
+                cells = "  ".join(f"{seconds[code].get(s, float('nan')):12.1f}s" for s in ("encode", "fit_posterior", "evaluate"))
+                target = TARGETS.get(latent)
+                verdict = f"<= {target:.0f} s {'met' if total <= target else 'MISSED'}" if target else ""
+                print(f"{latent:6d}  {code:>8s}  {cells}  {total:12.1f}s  {verdict}", flush=True)
+            if args.baseline:
+                after = {s: seconds["here"][s] / seconds["baseline"][s] for s in seconds["here"]}
+                both = (seconds["here"]["fit_posterior"] + seconds["here"]["evaluate"]) / (
+                    seconds["baseline"]["fit_posterior"] + seconds["baseline"]["evaluate"])
+                print(f"{latent:6d}  {'ratio':>8s}  " + "  ".join(f"{after.get(s, float('nan')):12.2f}x"
+                                                             for s in ("encode", "fit_posterior", "evaluate"))
+                      + f"  fit_posterior + evaluate: {both:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

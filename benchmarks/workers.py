@@ -29,7 +29,7 @@ def experiment(tmp: Path, seed: int, epochs: int, latent: int, env: dict) -> lis
     params["model"]["latent_dim"], params["train"]["epochs"], params["train"]["seed"] = latent, epochs, seed
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     train = [sys.executable, str(ROOT / "stages/train.py"), str(ROOT / "data/mnist"), str(folder / "data/vae")]
-    return [[*cmd, "--params", str(folder / "params.yaml")] for cmd in [train, *stages(ROOT, folder).values()]]
+    return [[*cmd, "--params", str(folder / "params.yaml")] for cmd in [train, *stages(ROOT, folder, folder).values()]]
 
 
 def run_chain(cmds, env, cwd):

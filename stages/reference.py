@@ -6,7 +6,7 @@ Reads params: eval.*. Everything the sample metrics need of real digits, which n
 the test images' classifier features and k-NN radii (test.npz, what every sampler is scored
 against), and the floor (metrics.json): the same metrics between the test set
 and as many other real digits, drawn from the training split, as a sampler gets. It runs once
-for a whole sweep over the VAE, where evaluate used to redo it in every experiment.
+for a whole sweep over the VAE, instead of once per experiment.
 """
 import time
 

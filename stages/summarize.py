@@ -26,6 +26,8 @@ def main(argv=None):
     values = summary.headline(metrics)
     best = summary.best_fitted(values)
     figures = [
+        (args.eval_dir / "thread.png", "the thread's picture: test codes, N(0,I), the fitted density and its holes"),
+        (args.eval_dir / "holes.png", "precision of the prior's draws by how rare q is where they fall"),
         (args.eval_dir / "comparison.png", "samplers compared: Frechet distance, precision and recall"),
         (args.eval_dir / "samples" / "mnist_test.png", "real MNIST test digits"),
         (args.eval_dir / "samples" / "prior.png", f"decoded samples of the model's prior, {summary.prior_label(params)}"),

@@ -54,10 +54,11 @@ def knn_radii(x: torch.Tensor, k: int, chunk: int = CHUNK) -> torch.Tensor:
 
 
 def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, real_radii: torch.Tensor | None = None,
-         chunk: int = CHUNK, fake_radii: torch.Tensor | None = None) -> dict[str, float]:
+         chunk: int = CHUNK, fake_radii: torch.Tensor | None = None, members: bool = False) -> dict:
     """float32 is plenty for ball membership in 128 dimensions, and twice as fast as float64.
     Pass `real_radii` (knn_radii(real, k)) to score many sample sets against one real set, and
-    `fake_radii` to score one sample set against several real sets."""
+    `fake_radii` to score one sample set against several real sets. `members`: also return, under
+    "members", whether each fake lies in some real ball (precision is their mean)."""
     real, fake = real.float(), fake.float()
     r_real = knn_radii(real, k, chunk) if real_radii is None else real_radii
     r_fake = knn_radii(fake, k, chunk) if fake_radii is None else fake_radii
@@ -72,12 +73,13 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, real_radii: torch.T
         balls_hit[start : start + chunk] = in_real_ball.sum(1, dtype=torch.int32)
         covered |= in_real_ball.any(0)
         inside_fake |= (d2 <= r2_fake[start : start + chunk, None]).any(0)
-    return {
+    out = {
         "precision": (balls_hit > 0).double().mean().item(),  # fake in some real ball
         "recall": inside_fake.double().mean().item(),
         "density": (balls_hit.sum().double() / (k * len(fake))).item(),
         "coverage": covered.double().mean().item(),
     }
+    return out | {"members": balls_hit > 0} if members else out
 
 
 def class_balance(probs: torch.Tensor, test_labels: torch.Tensor) -> dict[str, float]:
@@ -104,17 +106,18 @@ def nearest_distance(x: torch.Tensor, pool: torch.Tensor, chunk: int = 1024) -> 
 
 
 def versus(feats: torch.Tensor, ref_feats: torch.Tensor, ref_radii: torch.Tensor, k: int,
-           feats_radii: torch.Tensor | None = None) -> dict[str, float]:
+           feats_radii: torch.Tensor | None = None, members: bool = False) -> dict:
     """Frechet distance and precision/recall/density/coverage of one feature set against another."""
-    return {"fd": frechet_distance(feats, ref_feats), **prdc(ref_feats, feats, k, ref_radii, fake_radii=feats_radii)}
+    return {"fd": frechet_distance(feats, ref_feats),
+            **prdc(ref_feats, feats, k, ref_radii, fake_radii=feats_radii, members=members)}
 
 
 def report(samples: torch.Tensor, feats: torch.Tensor, probs: torch.Tensor, real_feats: torch.Tensor,
            real_radii: torch.Tensor, test_labels: torch.Tensor, train_pixels: torch.Tensor, k: int,
-           nn_samples: int, feats_radii: torch.Tensor | None = None) -> dict[str, float]:
+           nn_samples: int, feats_radii: torch.Tensor | None = None, members: bool = False) -> dict:
     """Every metric for one set of generated images (pixels in [0, 1]) against a real set."""
     return {
-        **versus(feats, real_feats, real_radii, k, feats_radii),
+        **versus(feats, real_feats, real_radii, k, feats_radii, members),
         **class_balance(probs, test_labels),
         "nn_train_distance": nearest_distance(samples[:nn_samples], train_pixels),
     }

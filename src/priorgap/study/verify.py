@@ -51,7 +51,8 @@ FAMILY_ALPHA = 0.05  # the chance that a healthy reproduction fails on a classif
 # measures of q (the codes alone). kl_q_prior_lower_bound is not here: it is the best held-out gain
 # over the fitted densities, and the flow or the two-stage VAE can be that best one.
 EXACT = ("test_elbo", "test_recon", "test_kl", "val_elbo_slope", "iwae_nll", "kl_q_prior", "kl_prior_q", "avg_kl",
-         "gaussian_kl", "mutual_info", "active_units", "holes_heldout", "ks_mean_active", "ks_mean")
+         "gaussian_kl", "scale_kl", "correlation_kl", "cov_eig_min", "cov_eig_max", "mean_square_active_max",
+         "mutual_info", "active_units", "holes_heldout", "ks_mean_active", "ks_mean")
 # Samplers whose draws the VAE alone makes (N(0,I) through the decoder; q replayed): the same on
 # every CPU, so only the classifier moves their figures. The fitted densities' samplers (the
 # mixture's EM, the flow, the two-stage VAE) also move with the VAE side.
