@@ -101,6 +101,8 @@ def test_the_tolerance_is_what_the_docs_define(repo):
         sd_v = 0.0 if vae_exact else 0.01 * abs(values[name])  # 1% steps over 3 seeds: sd 1%
         assert tol[name] == pytest.approx(expected_tolerance(name, sd_c, sd_v), rel=1e-9), name
     assert tol["test_elbo"] == 0.0 and tol[LACKS] is None
+    # a classifier allowance of 0 says only that the classifier does not move the figure
+    assert verify.tolerance("holes.share", {"holes.share": 0.0}, {}) is None
 
 
 def test_a_reproduction_inside_every_tolerance_verifies(repo, capsys):

@@ -62,23 +62,17 @@ class Mixture:
     weights: torch.Tensor  # (K,)
     means: torch.Tensor  # (K, d)
     covs: torch.Tensor  # (K, d, d)
-    chunk: int = 4096
 
     def __post_init__(self):
         self.weights, self.means, self.covs = (t.double() for t in (self.weights, self.means, self.covs))
         self._chol = torch.linalg.cholesky(self.covs)
+        self._coef = em.coefficients(self.weights, self.means, self.covs)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        z = z.double()
-        d = z.shape[1]
-        half_logdet = torch.log(torch.diagonal(self._chol, dim1=-2, dim2=-1)).sum(-1)  # (K,)
-        const = torch.log(self.weights) - half_logdet - 0.5 * d * math.log(2 * math.pi)
-        out = []
-        for start in range(0, len(z), self.chunk):
-            diff = (z[start : start + self.chunk, None, :] - self.means).permute(1, 2, 0)  # (K, d, m)
-            white = torch.linalg.solve_triangular(self._chol, diff, upper=False)
-            out.append(torch.logsumexp(const[:, None] - 0.5 * white.square().sum(1), dim=0))
-        return torch.cat(out)
+        # EM's expanded quadratic form: one matrix product over all components per block of rows,
+        # where a triangular solve per component and block took 8 s for the 500,000 draws of the
+        # ex-post IWAE bound (13 units, 200 components)
+        return em.log_density(z.double(), self._coef)
 
     def sample(self, n: int, seed: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)

@@ -66,9 +66,9 @@ def _m_step(blocks, resp, d: int, covariance_type: str, reg: float):
     return nk / nk.sum(), means, 0.5 * (covs + covs.transpose(-1, -2))
 
 
-def e_step(x, weights, means, covs, blocks=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Responsibilities (n, K) and each row's log-density under the mixture (n,)."""
-    d = x.shape[1]
+def coefficients(weights, means, covs) -> torch.Tensor:
+    """(p, K): [vec(x x^T), x, 1] @ these is each row's log of weight x component density."""
+    d = means.shape[1]
     chol = torch.linalg.cholesky(covs)
     prec = torch.cholesky_inverse(chol)  # (K, d, d)
     pm = (prec @ means[:, :, None]).squeeze(-1)  # (K, d)
@@ -76,7 +76,18 @@ def e_step(x, weights, means, covs, blocks=None) -> tuple[torch.Tensor, torch.Te
              - 0.5 * (means * pm).sum(-1) - 0.5 * d * math.log(2 * math.pi))
     i, j = _pairs(d)
     quad = -0.5 * prec[:, i, j] * torch.where(i == j, 1.0, 2.0).double()  # an off-diagonal pair stands for two terms
-    coef = torch.cat([quad, pm, const[:, None]], dim=1).T  # (p, K)
+    return torch.cat([quad, pm, const[:, None]], dim=1).T
+
+
+def log_density(x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """Each row's log-density under the mixture `coef` describes, block by block: the (n, K)
+    matrix is never held whole."""
+    return torch.cat([torch.logsumexp(_features(c) @ coef, dim=1) for c in x.split(ROWS)])
+
+
+def e_step(x, weights, means, covs, blocks=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Responsibilities (n, K) and each row's log-density under the mixture (n,)."""
+    coef = coefficients(weights, means, covs)
     joint = torch.empty(len(x), len(weights), dtype=x.dtype)
     for start, f in zip(range(0, len(x), ROWS), (blocks or _blocks(x))()):
         torch.matmul(f, coef, out=joint[start : start + len(f)])

@@ -83,10 +83,11 @@ def hole_profile(rows: list[dict], chosen: str, path):
             x = xs + (j - 0.5) * 0.25
             ax.errorbar(x, p, yerr=[p - lo, hi - p], fmt="o", color=colour, capsize=3, label=name)
             for xi, r in zip(x, here):
-                ax.annotate(f"{r['share']:.0%}", (xi, 0), xycoords=("data", "axes fraction"), xytext=(0, 3),
+                ax.annotate(f"{r['share']:.0%}", (xi, 0), xycoords=("data", "axes fraction"), xytext=(0, 3 + 13 * j),
                             textcoords="offset points", ha="center", fontsize=10, color=colour)
         ax.set_xticks(xs, labels, rotation=20, fontsize=10)
-        ax.set_xlabel(f"r = log {chosen}(z) - log p(z) (nats); below: share of draws per bin", fontsize=10)
+        ax.set_xlabel(f"r = log {chosen}(z) - log p(z) (nats); at the bottom: each sampler's share of draws per bin",
+                      fontsize=10)
         ax.set_title(f"precision {title}", fontsize=11)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("precision (95% interval)", fontsize=10)
@@ -142,7 +143,8 @@ def thread_picture(test_mu, labels, g, prior, chosen: str, grids: dict, path, ho
     ax = fig.add_subplot(spec[:, :3])
     ax.contourf(gx, gy, (r < holes_below).astype(float), levels=[0.5, 1.5], colors=["0.85"])
     points = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6, vmin=-0.5, vmax=9.5)
-    ax.contour(gx, gy, log_g, levels=np.quantile(log_g, [0.6, 0.8, 0.9, 0.97]), colors="tab:blue", linewidths=1)
+    ax.contour(gx, gy, log_g, levels=np.quantile(log_g, [0.6, 0.8, 0.9, 0.97]), colors="tab:blue", linewidths=1,
+               linestyles="solid")
     for k in (1, 2, 3):
         ax.add_patch(plt.Circle((0, 0) if d == 2 else tuple((-mean @ basis.T).tolist()), k, fill=False,
                                 color="black", linestyle="--", linewidth=1))

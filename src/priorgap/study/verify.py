@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -108,13 +109,15 @@ def classifier_allowance(path: Path) -> tuple[dict[str, float], int, float]:
 
 def tolerance(name: str, clf: dict[str, float], vae_sds: dict[str, float]) -> float | None:
     """0 for an exact figure; else the classifier's and the VAE side's allowances in quadrature;
-    None where neither is known."""
+    None where neither is known (a classifier allowance of 0 only says the classifier does not
+    move the figure)."""
     if name in EXACT:
         return 0.0
+    by_classifier = clf.get(name) or None
     vae_exact = name.startswith("floor.") or name.rsplit(".", 1)[-1] in VAE_EXACT_SAMPLERS
-    parts = [clf.get(name), 0.0 if vae_exact and name in clf else Z * vae_sds[name] if name in vae_sds else None]
-    known = [p for p in parts if p is not None]
-    return sum(p * p for p in known) ** 0.5 if known else None
+    by_vae = None if vae_exact else Z * vae_sds[name] if name in vae_sds else None
+    known = [p for p in (by_classifier, by_vae) if p is not None]
+    return math.hypot(*known) if known else None
 
 
 def compare(ours: dict, theirs: dict, clf: dict[str, float], vae_sds: dict[str, float]) -> list[tuple[str, float | None, float | None, float | None, bool]]:
