@@ -63,3 +63,11 @@ def test_the_wilson_interval():
     lo, hi = holes.wilson(25, 50)
     assert lo == pytest.approx(0.3664, abs=1e-4) and hi == pytest.approx(0.6336, abs=1e-4)
     assert holes.wilson(0, 0) == (None, None)
+
+
+def test_a_draw_on_a_bin_edge_is_in_exactly_one_bin():
+    """Bins are [low, high): a draw exactly at an edge belongs to the bin above it, and none is lost."""
+    finite = [e for e in holes.EDGES if math.isfinite(e)]
+    r = torch.tensor([*finite, -50.0, 50.0], dtype=torch.float64)
+    rows = holes.profile(r, {"real": torch.ones(len(r), dtype=torch.bool)})
+    assert [row["n"] for row in rows] == [1, 1, 1, 1, 1, 2]

@@ -335,3 +335,23 @@ def test_a_quilt_with_covariance_i_has_no_scale_part(d):
         kl = d * _quilt_kl_per_unit(a)
         assert gmm["heldout_gain"] == pytest.approx(kl, abs=0.02 + 4 * gmm["heldout_gain_se"])
         assert diagnostics.scale_and_shape({**m, "kl_lower_bound": gmm["heldout_gain"]})["gaussian_share"] < 1e-5
+
+
+@pytest.mark.parametrize("d", [2, 20])
+def test_a_correlated_q_with_unit_variances_is_all_correlation(d):
+    """Codes with unit variances and equicorrelation 0.5 (standardised exactly, then mixed by the
+    Cholesky factor of R), sigma small: scale_kl is 0 and correlation_kl = -1/2 log det R exactly,
+    with log det R = (d - 1) log(1 - rho) + log(1 + (d - 1) rho); the two add up to gaussian_kl.
+    1e-5 covers the codes' float32 storage."""
+    rho, n = 0.5, 5000
+    r = np.full((d, d), rho) + (1 - rho) * np.eye(d)
+    rng = np.random.default_rng(2)
+    mu = _standardised(rng.normal(size=(n, d))) @ np.linalg.cholesky(r).T
+    codes = _codes(mu * math.sqrt(1 - 1e-4), np.full((n, d), math.log(1e-4)))  # Var(mu) + sigma^2 = 1
+    m = diagnostics.match_diagnostics(codes, codes, _params(), densities.StandardNormal(d)).metrics
+    # q's correlation matrix is (1 - eps) R + eps I with eps = sigma^2 = 1e-4, equicorrelated too
+    rho_q = rho * (1 - 1e-4)
+    expected = -0.5 * ((d - 1) * math.log(1 - rho_q) + math.log(1 + (d - 1) * rho_q))
+    assert abs(m["scale_kl"]) < 1e-5
+    assert m["correlation_kl"] == pytest.approx(expected, abs=1e-5)
+    assert m["scale_kl"] + m["correlation_kl"] == pytest.approx(m["gaussian_kl"], abs=1e-9)
