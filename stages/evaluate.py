@@ -79,9 +79,16 @@ def main(argv=None):
                 members["real"] = row.pop("members")
             return row
 
-        # r(z) = log g(z) - log p(z): how much rarer the codes are than the prior where z fell
         g_chosen, prior = samplers[chosen], samplers["prior"]
-        log_ratio = lambda z: g_chosen.log_prob(z) - prior.log_prob(z)  # noqa: E731
+
+        def log_ratio(z):
+            """r(z) = log g(z) - log p(z): how much rarer the codes are than the prior where z fell."""
+            return g_chosen.log_prob(z) - prior.log_prob(z)
+
+        def log_g(z):
+            """g as iwae_bound's prior: z of any shape (..., d), on any device."""
+            return g_chosen.log_prob(z.reshape(-1, z.shape[-1]).cpu()).to(z.device).view(z.shape[:-1])
+
         draws, members, decoded, rows = {}, {}, {}, {}
         bar = tqdm(total=len(samplers) + 2, desc="evaluate", unit="step", file=sys.stderr)
         with torch.no_grad():
@@ -100,9 +107,8 @@ def main(argv=None):
             bar.update()
             bar.set_postfix_str("IWAE bound")
             # the ex-post model (the decoder fixed, g as its prior) on the same draws: a paired difference
-            as_prior = lambda z: g_chosen.log_prob(z.reshape(-1, z.shape[-1]).cpu()).to(z.device).view(z.shape[:-1])  # noqa: E731
             iwae, iwae_expost = vae.iwae_bound(model, test_bin[: params.iwae_images], params.iwae_k,
-                                               torch.Generator(device=device).manual_seed(params.seed), priors=[as_prior])
+                                               torch.Generator(device=device).manual_seed(params.seed), priors=[log_g])
             bar.update()
         bar.close()
         ratio = {name: log_ratio(z) for name, z in draws.items()}
