@@ -27,7 +27,6 @@ the one the validation codes prefer (priorgap.latent.capacity).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
