@@ -144,6 +144,8 @@ def main(argv=None):
                 r = rows[name]
                 plots.sample_grid(images.cpu(), tmp / "samples" / f"{name}.png",
                                   f"{name}: FD {r['fd']:.2f}, precision {r['precision']:.2f}, recall {r['recall']:.2f}")
+            plots.save_grids({"reconstruction": recon.cpu(), **{n: decoded[n].cpu() for n in decoded}},
+                             tmp / "samples" / "grids.npz")
             plots.sampler_comparison(rows, references, tmp / "comparison.png")
 
         run.log_metrics({k: v for k, v in flatten_dict(metrics).items() if not isinstance(v, str)}
