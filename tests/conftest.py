@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from priorgap.data import mnist
 
@@ -105,3 +106,89 @@ def mlflow_server(backend_uri: str, artifacts: Path | None = None, env: dict | N
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+# --- tiny clones of this repository, for the tests that run real DVC experiments (slow tier) ---
+
+BIN = str(Path(sys.executable).parent)  # the environment's dvc, mlflow and python
+TINY = {
+    ("data", "train_size"): 1000, ("data", "val_size"): 200, ("model", "encoder", "width"): 32,
+    ("train", "epochs"): 1, ("posterior", "n_samples"): 500, ("posterior", "mmd", "n_samples"): 200,
+    ("posterior", "mmd", "permutations"): 20, ("posterior", "flow", "steps"): 20, ("posterior", "two_stage", "steps"): 20,
+    ("posterior", "two_stage", "importance_samples"): 4, ("classifier", "epochs"): 1,
+    ("eval", "n_samples"): 200, ("eval", "nn_samples"): 50, ("eval", "iwae_k"): 5, ("eval", "iwae_images"): 20,
+}
+
+
+def sh(cmd: str, cwd: Path, env: dict, timeout: int = 600) -> str:
+    proc = subprocess.run(cmd, shell=True, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def environment(tracking_uri: str | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
+    env.update(PATH=f"{BIN}:{env['PATH']}", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1")
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    return env
+
+
+def tiny_clone(src, dest: Path, env: dict) -> Path:
+    sh(f"git clone -q {src} {dest}", dest.parent, env)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    for keys, value in TINY.items():
+        node = params
+        for k in keys[:-1]:
+            node = node[k]
+        node[keys[-1]] = value
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh("git commit -qam 'tiny params for the test'", dest, env)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory) -> Path:
+    """A tiny clone with the shared upstream stages run and committed, once for the module; each
+    test copies it (DVC re-hashes the copied outputs and finds them up to date)."""
+    env = environment()
+    repo = tiny_clone(ROOT, tmp_path_factory.mktemp("upstream") / "repo", env)
+    sh("dvc repro -q reference && git add -A && git commit -qm upstream", repo, env)
+    (repo / "mlflow.db").unlink(missing_ok=True)  # each test starts with its own store
+    return repo
+
+
+@contextlib.contextmanager
+def dask_cluster(tmp: Path, env: dict, workers: list[list[str]]):
+    """`dask scheduler` and one `dask worker` per entry of `workers` (its extra arguments), each in
+    its own session and with its own scratch folder (`--local-directory`): machines on 127.0.0.1.
+    Yields (address, scheduler process, worker processes); killing a process group is that
+    machine dying."""
+    bin_ = Path(sys.executable).parent
+    info = tmp / "scheduler.json"
+    env = {**env, "PYTHONPATH": str(ROOT / "tests")}  # the stand-in tasks of the tests are found by name
+    procs = [subprocess.Popen([str(bin_ / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(info)], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not info.exists():
+            assert procs[0].poll() is None and time.monotonic() < deadline, "dask scheduler did not start"
+            time.sleep(0.2)
+        import json
+
+        address = json.loads(info.read_text())["address"]
+        for i, extra in enumerate(workers):
+            scratch = tmp / f"machine-{i}"
+            scratch.mkdir()
+            procs.append(subprocess.Popen(
+                [str(bin_ / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard", "--local-directory",
+                 str(scratch), "--name", f"machine-{i}", *extra], env=env, start_new_session=True,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        yield address, procs[0], procs[1:]
+    finally:
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, 9)
+            p.wait(timeout=30)

@@ -5,67 +5,15 @@ Each test works in a copy of one clone of this repository (its committed HEAD) w
 (prepare, classifier, reference) already run, as docs/experiments.md says to before a sweep: under three minutes in all
 on 2 CPU cores.
 """
-import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import ROOT, mlflow_runs, mlflow_server
+from conftest import environment, mlflow_runs, mlflow_server, sh
 
 pytestmark = pytest.mark.slow  # real DVC queues and two simulated machines, minutes each
-
-BIN = str(Path(sys.executable).parent)  # the environment's dvc, mlflow and python
-TINY = {
-    ("data", "train_size"): 1000, ("data", "val_size"): 200, ("model", "encoder", "width"): 32,
-    ("train", "epochs"): 1, ("posterior", "n_samples"): 500, ("posterior", "mmd", "n_samples"): 200,
-    ("posterior", "mmd", "permutations"): 20, ("posterior", "flow", "steps"): 20, ("posterior", "two_stage", "steps"): 20,
-    ("posterior", "two_stage", "importance_samples"): 4, ("classifier", "epochs"): 1,
-    ("eval", "n_samples"): 200, ("eval", "nn_samples"): 50, ("eval", "iwae_k"): 5, ("eval", "iwae_images"): 20,
-}
-
-
-def sh(cmd: str, cwd: Path, env: dict, timeout: int = 600) -> str:
-    proc = subprocess.run(cmd, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
-
-
-def environment(tracking_uri: str | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
-    env.update(PATH=f"{BIN}:{env['PATH']}", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1")
-    if tracking_uri:
-        env["MLFLOW_TRACKING_URI"] = tracking_uri
-    return env
-
-
-def tiny_clone(src, dest: Path, env: dict) -> Path:
-    sh(f"git clone -q {src} {dest}", dest.parent, env)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    for keys, value in TINY.items():
-        node = params
-        for k in keys[:-1]:
-            node = node[k]
-        node[keys[-1]] = value
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh("git commit -qam 'tiny params for the test'", dest, env)
-    return dest
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory) -> Path:
-    """A tiny clone with the shared upstream stages run and committed, once for the module; each
-    test copies it (DVC re-hashes the copied outputs and finds them up to date)."""
-    env = environment()
-    repo = tiny_clone(ROOT, tmp_path_factory.mktemp("upstream") / "repo", env)
-    sh("dvc repro -q reference && git add -A && git commit -qm upstream", repo, env)
-    (repo / "mlflow.db").unlink(missing_ok=True)  # each test starts with its own store
-    return repo
-
 
 def test_queue_with_two_workers_loses_no_run(tmp_path, upstream):
     env = environment()

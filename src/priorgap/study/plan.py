@@ -1,10 +1,8 @@
 """The study's design as data: every experiment it needs, in the order they are worth running.
 
-    python -m priorgap.study.plan [--part grid,rate,...] [--queue] [--csv reports/study.csv]
-
-Lists (or with --queue, queues with `dvc exp run --queue -n NAME -S ...`) the experiments the
-committed runs file does not hold yet, so `make study` resumes where an earlier session, or another
-machine, stopped: the runs file is the study's memory, not the MLflow store of one machine.
+todo() lists the experiments the committed runs file does not hold yet, so `make study` (runner.py)
+resumes where an earlier session, or another machine, stopped: the runs file is the study's memory,
+not the MLflow store of one machine. `python -m priorgap.study.runner --list` prints them.
 
 Parts (reports/study.md says what each one settles):
 - grid:   encoder depth 1, 2, 3 x latent size 2, 5, 10, 20, 50 x seeds 0, 1, 2 (the latent trend,
@@ -20,12 +18,12 @@ Parts (reports/study.md says what each one settles):
 """
 from __future__ import annotations
 
-import argparse
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import PriorgapError
 from .runs import Key
+from .worker import Experiment
 
 EPOCHS = 40  # the study's training epochs (params.yaml's 20 are the quick default)
 WARMUP = 10  # epochs of the KL warm-up arm
@@ -60,6 +58,9 @@ class Planned:
         """What identifies the run in the runs file (runs.Row.key)."""
         return Key(self.depth, self.latent, self.seed, self.epochs, self.beta, self.warmup, self.prior)
 
+    def experiment(self) -> Experiment:
+        return Experiment(self.name, tuple(self.overrides()))
+
     def overrides(self) -> list[str]:
         kind = "normal" if self.prior == "normal" else "vamp"
         prior = [f"model.prior.kind={kind}"] + ([f"model.prior.components={self.prior[4:]}"] if kind == "vamp" else [])
@@ -82,37 +83,17 @@ def missing(planned: list[Planned], done: set[tuple]) -> list[Planned]:
     return [p for p in planned if p.key not in done]
 
 
-def queue(planned: list[Planned]) -> None:
-    for p in planned:
-        cmd = ["dvc", "exp", "run", "--queue", "-n", p.name, *(x for o in p.overrides() for x in ("-S", o))]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        print(f"plan: queued {p.name}")
-
-
-def main(argv=None):
+def todo(parts: str, csv: Path) -> list[Planned]:
+    """The planned experiments of these parts (comma-separated) that the runs file lacks."""
+    from ..common import config
     from . import table
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", default=",".join(PARTS), help=f"comma-separated parts ({', '.join(PARTS)})")
-    ap.add_argument("--csv", type=Path, default=Path("reports/study.csv"), help="the runs file that says what is done")
-    ap.add_argument("--queue", action="store_true", help="queue the missing experiments (else list them)")
-    args = ap.parse_args(argv)
-    parts = args.part.split(",")
-    unknown = sorted(set(parts) - set(PARTS))
+    chosen = parts.split(",")
+    unknown = sorted(set(chosen) - set(PARTS))
     if unknown:
-        raise SystemExit(f"plan: unknown part {', '.join(unknown)}; choose from {', '.join(PARTS)}")
-    from ..common import config
-
+        raise PriorgapError(f"unknown study part {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     components = config.load(Path("params.yaml"), "model").prior.components
-    planned = [p for p in design(components) if p.part in parts]
-    todo = missing(planned, {r.key for r in table.read(args.csv)} if args.csv.is_file() else set())
-    print(f"plan: {len(planned) - len(todo)} of {len(planned)} planned experiments are in {args.csv}; {len(todo)} to run")
-    if args.queue:
-        queue(todo)
-    else:
-        for p in todo:
-            print(f"{p.part:7} {p.name}")
-
-
-if __name__ == "__main__":
-    main()
+    planned = [p for p in design(components) if p.part in chosen]
+    left = missing(planned, {r.key for r in table.read(csv)} if csv.is_file() else set())
+    print(f"plan: {len(planned) - len(left)} of {len(planned)} planned experiments are in {csv}; {len(left)} to run")
+    return left

@@ -1,0 +1,317 @@
+"""The study on Dask: every experiment the runs file lacks, on an embedded cluster or on yours.
+
+    python -m priorgap.study.runner [--part grid,vamp] [--scheduler tcp://HOST:8786 | --jobqueue slurm --jobs 4]
+                                    [--workers N] [--threads T] [--limit N] [--list]          (make study)
+
+Where the experiments run:
+- by default on a `LocalCluster` sized to this machine: one single-threaded worker per core (two
+  here; two one-thread workers did 1.5x the work of one two-thread worker: docs/benchmarks.md);
+- `--scheduler ADDRESS` (or STUDY_SCHEDULER): on a running cluster, `dask scheduler` and a
+  `dask worker ADDRESS --nthreads 1` on each machine;
+- `--jobqueue slurm|pbs|sge|lsf` (or STUDY_JOBQUEUE) with `--jobs N`: on a batch system through
+  dask-jobqueue, configured as its docs say (~/.config/dask/jobqueue.yaml).
+Dask schedules, retries experiments whose worker died (on another worker where there is one) and
+routes them: where workers advertise a GPU (`dask worker --resources GPU=1`), every experiment
+needs one, and `train.device: auto` does the rest.
+
+Each experiment stays what `dvc exp run --queue` makes of it: a DVC experiment of the user's HEAD
+plus its working tree (listed by `dvc exp show` here: its git ref comes back as a bundle), and one
+MLflow pipeline row in the tracking store (MLFLOW_TRACKING_URI, which every worker must reach:
+a server for more than one machine). The shared stages run once, here, before anything is handed
+out (worker.py). As each experiment finishes, its record goes to reports/runs/<name>/ and its row
+to reports/study.csv, each swapped in whole: stopping at any moment loses only the experiments
+still running, and the next call runs what the runs file lacks.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from .. import PriorgapError
+from ..common import store
+from ..common.outputs import atomic_write_text
+from . import plan, record, table, worker
+
+SHARED = ("prepare", "classifier", "reference")  # stages no experiment's params reach (dvc.yaml)
+JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster"}
+
+
+class StudyError(PriorgapError):
+    pass
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", default=",".join(plan.PARTS), help=f"comma-separated parts ({', '.join(plan.PARTS)})")
+    ap.add_argument("--csv", type=Path, default=Path("reports/study.csv"), help="the runs file")
+    ap.add_argument("--records", type=Path, default=Path("reports/runs"), help="where each run's record goes")
+    ap.add_argument("--scheduler", default=os.environ.get("STUDY_SCHEDULER") or None, help="a running Dask scheduler")
+    ap.add_argument("--jobqueue", default=os.environ.get("STUDY_JOBQUEUE") or None, choices=sorted(JOBQUEUE))
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("STUDY_JOBS", 1)), help="batch jobs (--jobqueue)")
+    ap.add_argument("--workers", type=int, default=None, help="embedded cluster: workers (default: one per core)")
+    ap.add_argument("--threads", type=int, default=1, help="embedded cluster: threads per worker")
+    ap.add_argument("--limit", type=int, default=int(os.environ.get("STUDY_LIMIT", 0)) or None,
+                    help="run at most this many of them (a slice first, to measure)")
+    ap.add_argument("--list", action="store_true", help="list the experiments the runs file lacks, run nothing")
+    args = ap.parse_args(argv)
+    todo = plan.todo(args.part, args.csv)[: args.limit]
+    if args.list or not todo:
+        for p in todo:
+            print(f"{p.part:7} {p.name}")
+        return
+    failed = run_study([p.experiment() for p in todo], Path.cwd(), args.csv, args.records, connect(args))
+    if failed:
+        raise StudyError(f"{len(failed)} experiments failed ({', '.join(failed)}); fix their params or code and "
+                         "re-run `make study`: it runs only what the runs file lacks")
+
+
+def run_study(experiments: list[worker.Experiment], root: Path, csv: Path, records: Path, cluster) -> list[str]:
+    """Prepare once here, then hand the experiments to `cluster` (a context manager giving a
+    dask Client) and keep each as it finishes. Returns the names of those that failed."""
+    uri = store.tracking_uri()
+    store.check_reachable(uri)
+    if store.sqlite_path(uri) is not None and not isinstance(cluster, Embedded):
+        print(f"study: warning: the workers log to {uri}, a file on this machine: workers elsewhere need a "
+              "tracking server (MLFLOW_TRACKING_URI=http://...)")
+    with cluster as client:  # first: an unreachable scheduler fails before minutes of shared stages
+        _sh(["dvc", "repro", "-q", *SHARED], root)  # once per study; no experiment re-runs them
+        _create_store(uri)
+        code = snapshot(root, uri)
+        try:
+            return keep_as_finished(client, experiments, code, shared_outputs(root), root, csv, records)
+        finally:
+            _sh(["git", "update-ref", "-d", worker.SNAPSHOT_REF], root)
+            _sh(["git", "update-ref", "-d", worker.BASE_REF], root)
+
+
+def keep_as_finished(client, experiments, code: worker.Code, shared: bytes, root: Path, csv: Path, records: Path,
+                     task=worker.run) -> list[str]:
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    futures = submit(client, experiments, code, shared, task)
+    failed = []
+    with tqdm(total=len(futures), unit="exp", desc="study", dynamic_ncols=True) as bar:
+        for fut in as_completed(futures):
+            exp = futures.pop(fut)
+            if fut.status == "finished":
+                res = fut.result()
+                keep(res, root, csv, records)
+                sec = res.record["stage_seconds"]
+                bar.write(f"study: {exp.name} done on {res.record['worker']}: train {sec.get('train', 0):.0f} s, "
+                          f"the rest {sum(sec.values()) - sec.get('train', 0):.0f} s")
+            elif fut.status == "error":
+                failed.append(exp.name)
+                bar.write(f"study: {exp.name} failed, not retried: {_reason(fut.exception())}")
+            else:  # cancelled: the scheduler is gone, and with it every experiment not yet back
+                for f in futures:
+                    f.release()
+                raise StudyError(f"the Dask scheduler at {client.scheduler.address} went away with {len(futures) + 1} "
+                                 f"experiments unfinished; start it again and re-run `make study` (the finished ones "
+                                 f"are in {csv})")
+            bar.update()
+    print(f"study: {bar.n - len(failed)} finished, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}; "
+          f"runs file {csv}, records {records}/")
+    return failed
+
+
+def submit(client, experiments, code: worker.Code, shared: bytes, task=worker.run) -> dict:
+    """{future: experiment}. Never retried on an error (a failed experiment fails the same way
+    again); Dask reschedules one whose worker died, up to its allowed-failures (3)."""
+    # the bundle and the shared outputs travel to each worker once, not once per experiment
+    code_f, shared_f = client.scatter([code, shared], broadcast=True)
+    resources = gpu_resources(client)
+    futures = {client.submit(task, e, code_f, shared_f, key=f"{e.name}-{code.snapshot[:10]}", retries=0,
+                             resources=resources): e for e in experiments}
+    where = " on the workers' GPUs" if resources else ""
+    print(f"study: {len(futures)} experiments{where} on {len(client.scheduler_info()['workers'])} workers "
+          f"(scheduler {client.scheduler.address}{_dashboard(client)})", flush=True)
+    return futures
+
+
+def keep(res: worker.Result, root: Path, csv: Path, records: Path) -> None:
+    """The experiment's git ref into this repository, its record, then its row in the runs file:
+    the row is written last, so a run the runs file holds has its record and its experiment."""
+    with tempfile.NamedTemporaryFile(suffix=".bundle") as f:
+        f.write(res.bundle)
+        f.flush()
+        _sh(["git", "fetch", "-q", "--no-write-fetch-head", f.name, f"+{res.ref}:{res.ref}"], root)
+    record.write(records, res.name, res.record, res.attachments)
+    rows = table.merge(table.read(csv) if csv.is_file() else [], [record.row({"name": res.name, **res.record})])
+    atomic_write_text(csv, table.render(rows))
+
+
+def _reason(exc: BaseException) -> str:
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        return f"its worker died on every try ({exc}); look for memory or a crash in the workers' logs"
+    return str(exc) if isinstance(exc, PriorgapError) else f"{type(exc).__name__}: {exc}"
+
+
+def gpu_resources(client) -> dict | None:
+    """{"GPU": 1} where any worker advertises a GPU: the experiments then go to GPU workers only."""
+    workers = client.scheduler_info()["workers"].values()
+    return {"GPU": 1} if any(w.get("resources", {}).get("GPU") for w in workers) else None
+
+
+def _has_bokeh() -> bool:
+    """Dask's dashboard needs bokeh (not installed by default): without it there is no page to point at."""
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
+
+
+def _dashboard(client) -> str:
+    return f", dashboard {client.dashboard_link}" if _has_bokeh() else ""
+
+
+# --- what the workers get ------------------------------------------------------------------------
+
+
+def snapshot(root: Path, tracking_uri: str) -> worker.Code:
+    """HEAD and the working tree (tracked files and untracked ones git does not ignore, as a
+    commit on top of HEAD, made with a private index: the user's index and files stay as they
+    are), bundled under worker.BASE_REF and worker.SNAPSHOT_REF."""
+    head = _sh(["git", "rev-parse", "--verify", "HEAD"], root, what="the study needs a git repository with a commit")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        _sh(["git", "read-tree", "HEAD"], root, env=env)
+        _sh(["git", "add", "-A", "."], root, env=env)
+        tree = _sh(["git", "write-tree"], root, env=env)
+        commit = _sh(["git", "commit-tree", tree, "-p", head, "-m", "priorgap study: the working tree"], root,
+                     env={**env, **_identity(root)})
+        _sh(["git", "update-ref", worker.BASE_REF, head], root)
+        _sh(["git", "update-ref", worker.SNAPSHOT_REF, commit], root)
+        bundle = Path(tmp) / "code.bundle"
+        _sh(["git", "bundle", "create", "-q", str(bundle), worker.BASE_REF, worker.SNAPSHOT_REF], root)
+        cache = _sh(["dvc", "cache", "dir"], root)
+        return worker.Code(commit, bundle.read_bytes(), tracking_uri, str((root / cache).resolve()))
+
+
+def _identity(root: Path) -> dict:
+    if _sh(["git", "config", "user.email"], root, check=False):
+        return {}
+    return {"GIT_AUTHOR_NAME": "priorgap", "GIT_AUTHOR_EMAIL": "priorgap@localhost",
+            "GIT_COMMITTER_NAME": "priorgap", "GIT_COMMITTER_EMAIL": "priorgap@localhost"}
+
+
+def shared_outputs(root: Path) -> bytes:
+    """The shared stages' DVC-cached outputs (the git-tracked ones are in the snapshot) as one tar."""
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    outs = [o if isinstance(o, str) else next(iter(o)) for s in SHARED for o in stages[s].get("outs", [])
+            if isinstance(o, str) or next(iter(o.values())).get("cache", True)]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for out in outs:
+            tar.add(root / out, arcname=out)
+    return buf.getvalue()
+
+
+def _create_store(uri: str) -> None:
+    """The store and experiment now, before workers race on SQLite's first migration."""
+    import mlflow
+
+    store.experiment_id(mlflow.MlflowClient(uri), uri)
+
+
+def _sh(cmd: list[str], cwd: Path, env: dict | None = None, check: bool = True, what: str = "") -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or [""]
+        raise StudyError(f"{what or ' '.join(cmd) + ' failed'}: {detail[0]}")
+    return proc.stdout.strip()
+
+
+# --- clusters ----------------------------------------------------------------------------------
+
+
+class Embedded:
+    """A LocalCluster on this machine, closed (workers and all) when the study ends."""
+
+    def __init__(self, workers: int | None, threads: int):
+        self.workers = workers or max(1, (os.cpu_count() or 1) // threads)
+        self.threads = threads
+
+    def __enter__(self):
+        import dask
+        from distributed import Client, LocalCluster
+
+        # an experiment that fails is reported here, once and in one line: not also as the
+        # workers' "Compute Failed" tracebacks
+        dask.config.set({"logging": {"distributed.worker": "critical"}})
+        self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=self.threads, processes=True,
+                                    dashboard_address=":0" if _has_bokeh() else None)
+        self.client = Client(self.cluster)
+        return self.client
+
+    def __exit__(self, *exc):
+        _quiet()  # the workers' shutdown chatter
+        self.client.close()
+        self.cluster.close()
+
+
+class Remote:
+    """A running scheduler (dask scheduler / dask worker), or a batch system's through dask-jobqueue."""
+
+    def __init__(self, address: str | None = None, jobqueue: str | None = None, jobs: int = 1):
+        self.address, self.jobqueue, self.jobs, self.cluster = address, jobqueue, jobs, None
+
+    def __enter__(self):
+        from distributed import Client
+
+        if self.jobqueue:
+            import dask_jobqueue
+
+            self.cluster = getattr(dask_jobqueue, JOBQUEUE[self.jobqueue])()
+            self.cluster.scale(jobs=self.jobs)
+            self.client = Client(self.cluster)
+            return self.client
+        try:
+            self.client = Client(self.address, timeout="10s")
+        except (OSError, TimeoutError) as e:
+            raise StudyError(f"cannot reach the Dask scheduler at {self.address} ({e}); start it (`dask scheduler`, "
+                             f"then `dask worker {self.address} --nthreads 1` on each machine) or leave "
+                             "STUDY_SCHEDULER unset for this machine's own cluster") from None
+        _quiet()
+        try:
+            self.client.wait_for_workers(1, timeout=120)
+        except TimeoutError:
+            self.client.close()
+            raise StudyError(f"no worker joined the Dask scheduler at {self.address} in 120 s; start one with "
+                             f"`dask worker {self.address} --nthreads 1`") from None
+        return self.client
+
+    def __exit__(self, *exc):
+        _quiet()
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def connect(args):
+    if args.scheduler and args.jobqueue:
+        raise StudyError("give --scheduler or --jobqueue, not both")
+    if args.scheduler or args.jobqueue:
+        return Remote(args.scheduler, args.jobqueue, args.jobs)
+    return Embedded(args.workers, args.threads)
+
+
+def _quiet() -> None:
+    """Dask logs a lost connection as a traceback; the study says it in one line (StudyError)."""
+    for name in ("distributed", "distributed.client", "distributed.comm", "distributed.core"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+if __name__ == "__main__":
+    from ..common.cli import run_stage
+
+    run_stage("study", main)

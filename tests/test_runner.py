@@ -1,0 +1,157 @@
+"""The study runner on Dask (study/runner.py, study/worker.py): real schedulers and workers on
+127.0.0.1, each worker with its own scratch folder (a machine). The fast tests hand out stand-in
+tasks; the slow ones run tiny real experiments, kill a machine in the middle of one, and check
+that every experiment lands once in the runs file, in MLflow and in `dvc exp show`."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, dask_cluster, environment, mlflow_runs, sh
+
+from priorgap.study import record, runner, table, worker
+
+CODE = worker.Code("0" * 40, b"", "sqlite:///unused.db", "/nonexistent")
+
+
+def where_it_ran(exp, code, shared):
+    from distributed import get_worker
+
+    return get_worker().name
+
+
+def forever(exp, code, shared):
+    time.sleep(600)
+
+
+def test_experiments_go_to_the_workers_with_a_gpu(tmp_path):
+    from distributed import Client
+
+    with dask_cluster(tmp_path, environment(), [[], ["--resources", "GPU=1"]]) as (address, _, _), \
+            Client(address, timeout="20s") as client:
+        client.wait_for_workers(2, timeout=60)
+        assert runner.gpu_resources(client) == {"GPU": 1}
+        exps = [worker.Experiment(f"e{i}", ()) for i in range(4)]
+        futures = runner.submit(client, exps, CODE, b"", task=where_it_ran)
+        assert set(client.gather(list(futures))) == {"machine-1"}
+
+
+def test_without_a_gpu_worker_nothing_is_constrained():
+    class Info:
+        def scheduler_info(self):
+            return {"workers": {"a": {"resources": {}}, "b": {}}}
+
+    assert runner.gpu_resources(Info()) is None
+
+
+def test_a_scheduler_that_goes_away_stops_the_study_in_one_line(tmp_path):
+    from distributed import Client
+
+    csv = tmp_path / "study.csv"
+    with dask_cluster(tmp_path, environment(), [[]]) as (address, scheduler, _):
+        client = Client(address, timeout="20s")
+        client.wait_for_workers(1, timeout=60)
+        threading.Timer(3, os.killpg, (scheduler.pid, signal.SIGKILL)).start()
+        with pytest.raises(runner.StudyError, match=f"the Dask scheduler at {address} went away with 2 experiments "
+                                                    "unfinished; start it again and re-run `make study`"):
+            runner.keep_as_finished(client, [worker.Experiment("a", ()), worker.Experiment("b", ())], CODE, b"",
+                                    ROOT, csv, tmp_path / "runs", task=forever)
+        client.close(timeout=5)
+    assert not csv.exists()  # nothing half-written
+
+
+def test_an_unreachable_scheduler_is_one_line_and_a_nonzero_exit(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "priorgap.study.runner", "--scheduler", "tcp://127.0.0.1:9",
+                           "--csv", str(tmp_path / "study.csv"), "--limit", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("study: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9 ("), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# --- real experiments (slow) -------------------------------------------------------------------
+
+
+def _attempts(scratch: Path) -> list[Path]:
+    return [p for p in scratch.glob("*/priorgap/*") if p.is_dir() and not p.name.endswith("-shared")]
+
+
+@pytest.mark.slow
+def test_two_machines_a_killed_worker_and_a_nan_loss(tmp_path, upstream, monkeypatch):
+    """Three tiny experiments and one whose loss goes NaN, on two 'machines'; the first machine is
+    killed (its whole process group) while one of its experiments has a stage running."""
+    env = environment()
+    repo = Path(shutil.copytree(upstream, tmp_path / "repo", symlinks=True))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    csv, records = repo / "reports" / "runs.csv", repo / "reports" / "runs"
+    good = [worker.Experiment(f"t{z}", (f"model.latent_dim={z}",)) for z in (2, 3, 4)]
+    bad = worker.Experiment("t-nan", ("train.lr=1e30",))
+    with dask_cluster(tmp_path, env, [[], []]) as (address, _, (first, _second)):
+        outcome = {}
+        study = threading.Thread(target=lambda: outcome.update(failed=runner.run_study(
+            [*good, bad], repo, csv, records, runner.Remote(address))))
+        study.start()
+        deadline = time.monotonic() + 300
+        while True:  # a stage of one of the first machine's experiments running in MLflow
+            assert study.is_alive() and time.monotonic() < deadline, outcome
+            names = {p.name.rsplit("-", 1)[0] for p in _attempts(tmp_path / "machine-0")}
+            running = [r for r in mlflow_runs(uri, kind="stage") if r.info.status == "RUNNING"
+                       and r.data.tags.get("dvc_exp_name") in names - {"t-nan"}] if Path(uri[10:]).exists() else []
+            if running:
+                break
+            time.sleep(0.5)
+        killed = running[0]
+        os.killpg(first.pid, signal.SIGKILL)
+        study.join(timeout=600)
+        assert not study.is_alive()
+
+    assert outcome["failed"] == ["t-nan"]
+    rows = table.read(csv)
+    assert sorted(r.name for r in rows) == ["t2", "t3", "t4"]  # each exactly once
+    for r in rows:
+        rec = record.read(records / r.name)
+        assert rec["params"]["model.latent_dim"] == r.name[1:]
+        assert record.row(rec).metrics == r.metrics
+        assert "train" in rec["stage_seconds"] and "machine-" in rec["worker"]
+        assert (records / r.name / "grids.npz").is_file()
+        assert (records / r.name / "test_codes.npz").is_file() == (r.name == "t2")
+    assert json.loads((records / killed.data.tags["dvc_exp_name"] / "record.json").read_text())["worker"].startswith("machine-1")
+    assert not [p for p in (repo / "reports").rglob("*") if ".tmp-" in p.name]
+
+    assert {"t2", "t3", "t4"} <= set(sh("dvc exp list --name-only", repo, env).split())
+    shown = sh("dvc exp show --no-pager --csv", repo, env)
+    assert all(f"\nt{z}," in shown for z in (2, 3, 4))
+
+    pipelines = mlflow_runs(uri, kind="pipeline")
+    for name in ("t2", "t3", "t4"):
+        mine = [r for r in pipelines if r.data.tags.get("dvc_exp_name") == name]
+        assert [r.info.status for r in mine] == ["FINISHED"], name
+        assert mine[0].data.metrics["test_elbo"] == next(r for r in rows if r.name == name).metrics["test_elbo"]
+    assert [r.info.status for r in pipelines if r.data.tags.get("dvc_exp_name") == "t-nan"] == ["FAILED"]
+    import mlflow
+
+    assert mlflow.MlflowClient(uri).get_run(killed.info.run_id).info.status == "KILLED"
+    assert not [r for r in mlflow_runs(uri) if r.info.status == "RUNNING"]
+
+
+@pytest.mark.slow
+def test_make_study_runs_a_slice_on_the_embedded_cluster_and_resumes(tmp_path, upstream):
+    env = {**environment(), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    repo = Path(shutil.copytree(upstream, tmp_path / "repo", symlinks=True))
+    csv = tmp_path / "study.csv"
+    out = sh(f"python -m priorgap.study.runner --part grid --limit 1 --csv {csv} --records {tmp_path / 'runs'}", repo, env)
+    assert "plan: 0 of 45 planned experiments" in out and "study: 1 finished, 0 failed" in out
+    assert [r.name for r in table.read(csv)] == ["d1-z2-s0"]
+    listed = sh(f"python -m priorgap.study.runner --part grid --list --csv {csv}", repo, env)
+    assert "plan: 1 of 45 planned experiments" in listed and "d1-z2-s0" not in listed
+    assert "d1-z2-s0" in sh("dvc exp list --name-only", repo, env).split()
