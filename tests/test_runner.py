@@ -80,7 +80,7 @@ def test_an_unreachable_scheduler_is_one_line_and_a_nonzero_exit(tmp_path):
 
 
 def _attempts(scratch: Path) -> list[Path]:
-    return [p for p in scratch.glob("*/priorgap/*") if p.is_dir() and not p.name.endswith("-shared")]
+    return [p for p in scratch.glob("**/priorgap/*") if p.is_dir() and not p.name.endswith("-shared")]
 
 
 @pytest.mark.slow
