@@ -76,22 +76,18 @@ bench: setup
 	python benchmarks/train_speed.py
 	python benchmarks/kl_speed.py
 
-# The study (src/priorgap/study/plan.py is its design): queue the experiments reports/study.csv
-# does not hold yet, run them on two one-thread workers (the faster set-up here: README,
-# Benchmarks), wait, and merge the finished runs into reports/study.csv. Stopped part way (a
-# session that ends, a machine that goes), it resumes where the committed runs file stops.
-# STUDY_PARTS picks parts (grid, vamp, rate, warmup, slice).
+# The study (src/priorgap/study/plan.py is its design) on Dask: every experiment reports/study.csv
+# lacks, on this machine's own cluster (one single-thread worker per core) or, with
+# STUDY_SCHEDULER=tcp://HOST:8786 or STUDY_JOBQUEUE=slurm, on yours (docs/study-runner.md). Each
+# finished experiment's row and record are written as it finishes: stopped at any moment, the
+# next call runs only what is missing. STUDY_PARTS picks parts (grid, vamp, rate, warmup, slice),
+# STUDY_LIMIT=N runs the first N of them.
 STUDY_PARTS ?= grid,vamp,rate,warmup,slice
 study: setup
-	dvc repro reference           # the shared stages once (prepare, classifier, reference), so parallel experiments don't each redo them
-	python -m priorgap.common.store   # the store and experiment, before workers race on SQLite's first migration
-	python -m priorgap.study.plan --part $(STUDY_PARTS) --queue
-	OMP_NUM_THREADS=1 dvc queue start -j 2
-	while dvc queue status | grep -qwE 'Queued|Running'; do sleep 60; done
-	dvc queue status | tail -n 3
-	$(MAKE) collect
+	python -m priorgap.study.runner --part $(STUDY_PARTS)
 
-# The store's finished runs into reports/study.csv (merged: runs of earlier sessions stay)
+# For the study run with DVC's own queue (`dvc exp run --queue`): the store's finished runs into
+# reports/study.csv (merged: runs of earlier sessions stay). make study writes the file itself.
 collect: setup
 	python -m priorgap.study.table
 

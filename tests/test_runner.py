@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import ROOT, dask_cluster, environment, mlflow_runs, sh
 
 from priorgap.study import record, runner, table, worker
@@ -155,3 +156,49 @@ def test_make_study_runs_a_slice_on_the_embedded_cluster_and_resumes(tmp_path, u
     listed = sh(f"python -m priorgap.study.runner --part grid --list --csv {csv}", repo, env)
     assert "plan: 1 of 45 planned experiments" in listed and "d1-z2-s0" not in listed
     assert "d1-z2-s0" in sh("dvc exp list --name-only", repo, env).split()
+
+
+def test_a_record_holds_every_stage_and_gives_the_row_summarize_wrote(tmp_path):
+    """Built from this checkout's own stage outputs: the row it gives is the headline that the
+    summarize stage wrote from the same metrics (data/summary/metrics.json), figure for figure."""
+    import numpy as np
+
+    from priorgap.common.outputs import flatten_dict
+
+    folder = tmp_path / "exp"
+    for rel in ["params.yaml", *record.METRICS.values(), *record.TABLES.values()]:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, folder / rel)
+    pixels = np.arange(2 * 784, dtype=np.int64).reshape(2, 28, 28) % 256
+    (folder / record.GRIDS).parent.mkdir(parents=True)
+    np.savez(folder / record.GRIDS, prior=pixels.astype(np.uint8))
+    (folder / record.CODES).parent.mkdir(parents=True)
+    mu = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    np.savez(folder / record.CODES, mu=mu, logvar=mu, labels=np.arange(50, dtype=np.uint8) % 10)
+
+    rec, files = record.build(folder, {"train": 12.34, "evaluate": 5.0}, 1000, 2000, "machine-0")
+    kept = record.write(tmp_path / "runs", "d2-z2-s0", rec, files)
+    back = record.read(kept)
+    assert back["metrics"]["fit_posterior"] == json.loads((ROOT / record.METRICS["fit_posterior"]).read_text())
+    assert len(back["tables"]["history"]) == len(table_rows(ROOT / record.TABLES["history"]))
+    assert back["stage_seconds"] == {"train": 12.3, "evaluate": 5.0}
+    headline = flatten_dict(json.loads((ROOT / "data/summary/metrics.json").read_text()))
+    row = record.row(back)
+    assert {k: v for k, v in row.metrics.items() if k in headline} == {k: v for k, v in headline.items() if v is not None}
+    assert row.params["model.latent_dim"] == "2" and row.key.latent == 2
+    with np.load(kept / "grids.npz") as g:  # 16 grey levels, each within 8 of the 8-bit pixel
+        assert g["prior"].max() == 15 and np.abs(g["prior"].astype(int) * 17 - pixels).max() == 8
+    with np.load(kept / "test_codes.npz") as c:
+        assert sorted(c.files) == ["labels", "mu"] and np.array_equal(c["mu"], mu)
+    # above latent size 2 no codes are kept
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    params["model"]["latent_dim"] = 10
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    assert set(record.build(folder, {}, 0, 0, "w")[1]) == {"grids.npz"}
+
+
+def table_rows(path):
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
