@@ -162,7 +162,11 @@ def test_classifier_and_evaluate_outputs(pipeline):
     table = (data / "eval" / "table.csv").read_text().splitlines()
     assert table[0].startswith("sampler,fd,precision,recall") and "vs_recon.fd" in table[0]
     assert len(table) == len(densities.NAMES) + 3
-    assert {p.name for p in (data / "eval" / "samples").iterdir()} == {f"{n}.png" for n in (*densities.NAMES, "mnist_test")}
+    assert {p.name for p in (data / "eval" / "samples").iterdir()} == {
+        "grids.npz", *(f"{n}.png" for n in (*densities.NAMES, "mnist_test"))}
+    with np.load(data / "eval" / "samples" / "grids.npz") as grids:  # the pixels a study run's record keeps
+        assert set(grids.files) == {*densities.NAMES, "reconstruction"}
+        assert all(grids[n].shape[1:] == (28, 28) and grids[n].dtype == np.uint8 for n in grids.files)
     assert (data / "eval" / "comparison.png").stat().st_size > 10_000
 
 
