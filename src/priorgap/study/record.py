@@ -97,7 +97,3 @@ def row(rec: dict) -> runs.Row:
     metrics = {k: float(v) for k, v in values.items() if v is not None}
     return runs.Row(rec["name"], dict(rec["params"]), runs.with_population_info(metrics), rec["start_ms"], rec["end_ms"])
 
-
-def size_kb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in folder.iterdir()) / 1024
-
