@@ -22,8 +22,10 @@ def test_queue_with_two_workers_loses_no_run(tmp_path, upstream):
     sh("python -m priorgap.common.store", repo, env)
     # two experiments for two workers: enough to race them on the store and the queue
     sh("dvc exp run --queue -q -S model.latent_dim=2,3", repo, env)
-    sh("OMP_NUM_THREADS=1 dvc queue start -j 2", repo, env)  # as docs/experiments.md runs a queue: one thread per worker
-    deadline = time.monotonic() + 480
+    # as docs/experiments.md runs a queue: one thread per worker. The workers it detaches inherit its stdout, so a
+    # captured pipe would stay open until they end: their output goes to a file and the loop below waits for them
+    sh(f"OMP_NUM_THREADS=1 dvc queue start -j 2 >{tmp_path}/queue-start.log 2>&1", repo, env)
+    deadline = time.monotonic() + 900  # tiny runs take about 2 minutes; CI machines can be 2x slower and shared
     while "Queued" in (status := sh("dvc queue status", repo, env)) or "Running" in status:
         assert time.monotonic() < deadline, status
         time.sleep(3)
