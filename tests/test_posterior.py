@@ -46,6 +46,40 @@ def test_log_q_equals_the_direct_sum_even_for_narrow_components(d, chunk):
     torch.testing.assert_close(ours, direct, rtol=0, atol=1e-7)
 
 
+@pytest.mark.parametrize("d", [2, 20])
+def test_log_q_near_is_log_q_for_grouped_draws_and_leaves_out_only_negligible_components(d):
+    """An IWAE bound's draws: 300 from each of 8 codes' Q(z|x), group by group. Each left-out
+    component's log-density must lie MARGIN below every row's log sum (checked directly), so the
+    left-out mass is under N e^-50 = 8e-19 of any row's. What remains is the expanded quadratic
+    form's rounding, about eps x sum |z^2 / s^2| = 1e-16 x 1e5 = 1e-11 nats at d = 20 with
+    s = 0.05 and |z| ~ 3 (log_q itself holds 1e-7 against the direct sum): agreement to 1e-9.
+    Spread-out rows (draws of q, one group) must agree too."""
+    torch.manual_seed(0)
+    n = 4000
+    mu = 3 * torch.randn(n, d)
+    logvar = torch.log(torch.full((n, d), 0.05**2)) + 0.5 * torch.randn(n, d)
+    g = torch.Generator().manual_seed(2)
+    picked = torch.randperm(n, generator=g)[:8]
+    z = (mu[picked] + torch.randn(300, 8, d, generator=g) * torch.exp(0.5 * logvar[picked])).transpose(0, 1).reshape(-1, d)
+    spread = aggregate.sample(mu, logvar, 600, g)
+    for rows, group in ((z, 300), (spread, 600)):
+        torch.testing.assert_close(aggregate.log_q_near(rows, mu, logvar, group), aggregate.log_q(rows, mu, logvar),
+                                   rtol=0, atol=1e-9)
+    draws = z.view(8, 300, d).transpose(0, 1)  # (k, images, d), as iwae_bound hands it to a prior
+    torch.testing.assert_close(aggregate.Codes(mu, logvar).log_prob_draws(draws),
+                               aggregate.log_q(draws.reshape(-1, d), mu, logvar).view(300, 8), rtol=0, atol=1e-9)
+    mud, lvd = mu.double(), logvar.double()
+    coef = aggregate.coefficients(mud, lvd)
+    for start in range(0, len(z), 300):
+        rows = z[start : start + 300].double()
+        keep = aggregate.near_components(rows, mud, lvd, coef)
+        assert keep[picked[start // 300]] and keep.double().mean() < 0.5  # its own code kept, most others not
+        dropped = -0.5 * (((rows[:, None, :] - mud[~keep]) ** 2) * torch.exp(-lvd[~keep]) + lvd[~keep]
+                          + math.log(2 * math.pi)).sum(-1)  # (rows, dropped), the direct form
+        total = aggregate.log_q(rows, mu, logvar) + math.log(n)
+        assert (dropped.amax(1) < total - aggregate.MARGIN).all()
+
+
 def test_q_equal_to_the_prior_has_zero_divergence_and_information():
     codes = _codes(np.zeros((1000, 3)), np.zeros((1000, 3)))
     m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=2000), densities.StandardNormal(codes.dim)).metrics
