@@ -205,7 +205,7 @@ def test_em_reaches_scikit_learns_likelihood(covariance_type):
     g = torch.Generator().manual_seed(0)
     x = torch.cat([torch.randn(3000, 4, generator=g, dtype=torch.float64) * 0.3 + 2,
                    torch.randn(3000, 4, generator=g, dtype=torch.float64) * torch.tensor([1.0, 0.5, 0.2, 1.0]) - 1])
-    weights, means, covs, _ = em.fit(x, 2, covariance_type, seed=0)
+    weights, means, covs = em.fit(x, 2, covariance_type, seed=0)
     ours = em.e_step(x, weights, means, covs)[1].mean().item()
     sk = GaussianMixture(2, covariance_type=covariance_type, random_state=0, reg_covar=1e-6).fit(x.numpy())
     assert ours == pytest.approx(sk.score(x.numpy()), abs=1e-4)

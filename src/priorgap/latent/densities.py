@@ -130,8 +130,9 @@ def fit_gmm(codes: Codes, components: int, covariance_type: str, fit_on: str, se
     data = codes.mu if fit_on == "mu" else codes.sample(draws * len(codes.mu), seed)
     if components > len(data):
         raise PriorgapError(f"params.yaml: posterior.gmm.components ({components}) exceeds the {len(data)} training codes")
-    weights, means, covs, resp = em.fit(data, components, covariance_type, seed)
+    weights, means, covs = em.fit(data, components, covariance_type, seed)
     if fit_on == "mu":
+        resp = em.e_step(data.double(), weights, means, covs)[0]
         sigma2 = codes.logvar.double().exp()
         # one pseudo-member with q's mean variance: a component that owns no code stays a density
         var = (resp.T @ sigma2 + sigma2.mean(0)) / (resp.sum(0)[:, None] + 1.0)  # (K, d)
