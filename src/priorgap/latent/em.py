@@ -88,11 +88,11 @@ def log_density(x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.logsumexp(_features(c) @ coef, dim=1) for c in x.split(ROWS)])
 
 
-def e_step(x, weights, means, covs, blocks=None) -> tuple[torch.Tensor, torch.Tensor]:
+def e_step(x, weights, means, covs) -> tuple[torch.Tensor, torch.Tensor]:
     """Responsibilities (n, K) and each row's log-density under the mixture (n,)."""
     coef = coefficients(weights, means, covs)
     joint = torch.empty(len(x), len(weights), dtype=x.dtype)
-    for start, f in zip(range(0, len(x), ROWS), (blocks or _blocks(x))()):
+    for start, f in zip(range(0, len(x), ROWS), _blocks(x)()):
         torch.matmul(f, coef, out=joint[start : start + len(f)])
     total = torch.logsumexp(joint, dim=1)
     return joint.sub_(total[:, None]).exp_(), total  # in place: the (n, K) block is the largest thing here
