@@ -43,6 +43,38 @@ def test_experiments_go_to_the_workers_with_a_gpu(tmp_path):
         assert set(client.gather(list(futures))) == {"machine-1"}
 
 
+@pytest.mark.parametrize("has_filter", [True, False])
+def test_the_shared_outputs_unpack_with_or_without_tarfiles_filter(tmp_path, monkeypatch, has_filter):
+    """Python 3.11.2 (Debian 12) has no extraction filters: the workers check the members
+    themselves, and refuse a member outside the folder or a link, as the "data" filter does."""
+    import io
+    import tarfile
+
+    from priorgap import PriorgapError
+
+    if has_filter and not hasattr(tarfile, "data_filter"):
+        pytest.skip(f"Python {sys.version.split()[0]} has no tarfile extraction filters")
+    if not has_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+
+    def packed(*members):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name, kind in members:
+                info = tarfile.TarInfo(name)
+                info.type, info.linkname = kind, "/etc/passwd" if kind == tarfile.SYMTYPE else ""
+                info.size = 3 if kind == tarfile.REGTYPE else 0
+                tar.addfile(info, io.BytesIO(b"abc") if kind == tarfile.REGTYPE else None)
+        return tarfile.open(fileobj=io.BytesIO(buf.getvalue()))
+
+    worker._extract(packed(("data/mnist", tarfile.DIRTYPE), ("data/mnist/test.npz", tarfile.REGTYPE)), tmp_path / "ok")
+    assert (tmp_path / "ok/data/mnist/test.npz").read_bytes() == b"abc"
+    for bad in (("../outside", tarfile.REGTYPE), ("data/link", tarfile.SYMTYPE)):
+        with pytest.raises((PriorgapError, tarfile.FilterError) if has_filter else PriorgapError):
+            worker._extract(packed(bad), tmp_path / "bad")
+        assert not (tmp_path / "outside").exists()
+
+
 def test_without_a_gpu_worker_nothing_is_constrained():
     class Info:
         def scheduler_info(self):

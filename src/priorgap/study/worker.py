@@ -107,9 +107,23 @@ def _unpacked(scratch: Path, code: Code, shared: bytes) -> tuple[Path, Path]:
     if not data.exists():
         tmp = scratch / f".{data.name}.tmp-{uuid.uuid4().hex[:8]}"
         with tarfile.open(fileobj=io.BytesIO(shared)) as tar:
-            tar.extractall(tmp, filter="data")
+            _extract(tar, tmp)
         os.replace(tmp, data)
     return bundle, data
+
+
+def _extract(tar: tarfile.TarFile, into: Path) -> None:
+    """tarfile's "data" filter where the Python has it (3.10.12, 3.11.4 and later); before those
+    (Debian 12's 3.11.2) the same rule for what the driver packs: plain files and folders inside
+    `into`, nothing else."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(into, filter="data")
+        return
+    for m in tar.getmembers():
+        if not (m.isfile() or m.isdir()) or Path(m.name).is_absolute() or ".." in Path(m.name).parts:
+            raise PriorgapError(f"the shared outputs' tar holds {m.name!r}, which is not a plain file inside it; "
+                                "re-run make study (the driver packs data/mnist, data/classifier, data/reference)")
+    tar.extractall(into)
 
 
 def _environment(code: Code, threads: int) -> dict:
