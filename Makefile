@@ -82,9 +82,9 @@ bench: setup
 # lacks, on this machine's own cluster (one single-thread worker per core) or, with
 # STUDY_SCHEDULER=tcp://HOST:8786 or STUDY_JOBQUEUE=slurm, on yours (docs/study-runner.md). Each
 # finished experiment's row and record are written as it finishes: stopped at any moment, the
-# next call runs only what is missing. STUDY_PARTS picks parts (grid, vamp, rate, warmup, slice),
+# next call runs only what is missing. STUDY_PARTS picks parts (grid, width, rate, warmup, vamp, slice),
 # STUDY_LIMIT=N runs the first N of them.
-STUDY_PARTS ?= grid,vamp,rate,warmup,slice
+STUDY_PARTS ?= grid,width,rate,warmup,vamp,slice
 study: setup
 	python -m priorgap.study.runner --part $(STUDY_PARTS)
 

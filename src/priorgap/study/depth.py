@@ -49,7 +49,8 @@ class DepthClaim:
 
 def _curve_rows(rows: list[runs.Row], latent: int, epochs: int) -> dict[int, list[runs.Row]]:
     """Per depth: the runs on its rate-distortion curve (any beta, no warm-up, N(0,I), the study's epochs)."""
-    return {d: [r for r in runs.where(rows, depth=d, latent=latent, epochs=epochs, warmup=0, prior="normal")
+    return {d: [r for r in runs.where(rows, depth=d, latent=latent, epochs=epochs, warmup=0, prior="normal",
+                                      width=runs.GRID_WIDTH)
                 if r.metrics.get(RATE) is not None] for d in DEPTHS}
 
 
@@ -101,7 +102,7 @@ def depth_claim(rows: list[runs.Row], epochs: int, matched_latents=(10, 50)) -> 
 
 def _warmup(claim: DepthClaim, rows: list[runs.Row], epochs: int, latents) -> None:
     """Does the KL warm-up restore depth 3's units (against itself without, and against depth 1 with)?"""
-    base = {"beta": 1.0, "prior": "normal", "epochs": epochs}
+    base = {"beta": 1.0, "prior": "normal", "epochs": epochs, "width": runs.GRID_WIDTH}
     for z in latents:
         warm = {**base, "latent": z, "warmup": max((r.key.warmup for r in runs.where(rows, latent=z)), default=0)}
         if not warm["warmup"]:

@@ -1,20 +1,30 @@
 """The study's design as data: every experiment it needs, in the order they are worth running.
 
-todo() lists the experiments the committed runs file does not hold yet, so `make study` (runner.py)
-resumes where an earlier session, or another machine, stopped: the runs file is the study's memory,
-not the MLflow store of one machine. `python -m priorgap.study.runner --list` prints them.
+todo() lists the experiments the committed runs file does not hold yet, with their records, so
+`make study` (runner.py) resumes where an earlier session, or another machine, stopped: the runs
+file and reports/runs/ are the study's memory, not the MLflow store of one machine.
+`python -m priorgap.study.runner --list` prints them.
 
-Parts (reports/study.md says what each one settles):
-- grid:   encoder depth 1, 2, 3 x latent size 2, 5, 10, 20, 50 x seeds 0, 1, 2 (the latent trend,
-          and depth at beta = 1)
+Parts (reports/study.md says what each one settles), each a claim of the thread:
+- grid:   encoder depth 1, 2, 3 x latent size 2, 10, 50 x seeds 0, 1, 2 at width 500, first the
+          asker's own contrast (depth 2 against 3 at latent size 2) with seeds 0-4: depth at beta 1
+          and the latent trend, per dimension and jointly
+- width:  widths 125, 250, 1000 at depth 2 (width 250 at latent size 10 only), latent sizes 2, 10,
+          50, seeds 0, 1; and the corners depth 1 and 3 at width 125, latent size 10: "wide enough
+          *and* deep enough", against the grid's width 500
+- rate:   depth 1 and 3 at latent sizes 10 and 50, beta 0.5 and 2, seeds 0 and 1; widths 125,
+          500, 1000 at depth 2, latent size 10, seed 0: with the beta = 1 runs, each encoder's
+          curve on the rate-distortion plane (Alemi et al. 2018), compared at the same rate
+- warmup: depth 1 and 3 at latent size 10 with the KL weight ramped from 0 over WARMUP epochs,
+          seeds 0 and 1: are depth 3's lost units an optimisation accident? (and a depth test at
+          matched rate and units)
 - vamp:   a VampPrior (params.yaml's K) at depth 2, latent sizes 2, 10, 50, seeds 0, 1, 2, against
-          the grid's N(0,I) runs of the same setting
-- rate:   depth 1 and 3 at latent sizes 10 and 50, beta 0.5 and 2, seeds 0 and 1: with the grid's
-          beta = 1 runs, each depth's curve on the rate-distortion plane (Alemi et al. 2018)
-- warmup: the same depths and sizes with the KL weight ramped from 0 over WARMUP epochs, seeds
-          0 and 1: are depth 3's lost units an optimisation accident?
-- slice:  depth 1 and 3 at latent sizes 2, 10 and 50, seed 0, at twice the epochs: the
-          convergence test (does each verdict still point the same way?)
+          the grid's N(0,I) runs of the same setting and their fitted densities
+- slice:  at twice the epochs: the matched-rate fit (depth 1 and 3 at latent size 10, beta 0.5, 1,
+          2) and the asker's contrast (depth 2 and 3 at latent size 2), seed 0: does training
+          longer change a verdict?
+What was cut to fit about 8 hours of a 2-core machine, and what each cut costs the answer, is in
+docs/experiments.md.
 """
 from __future__ import annotations
 
@@ -22,14 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import PriorgapError
-from .runs import Key
+from .runs import GRID_WIDTH, Key
 from .worker import Experiment
 
 EPOCHS = 40  # the study's training epochs (params.yaml's 20 are the quick default)
 WARMUP = 10  # epochs of the KL warm-up arm
-LATENTS = (2, 5, 10, 20, 50)
+LATENTS = (2, 10, 50)
 SEEDS = (0, 1, 2)
-PARTS = ("grid", "vamp", "rate", "warmup", "slice")
+ASKER_SEEDS = (0, 1, 2, 3, 4)  # the thread's own contrast sits near its threshold: five seeds
+WIDTHS = (125, 250, 1000)  # beside the grid's runs.GRID_WIDTH
+PARTS = ("grid", "width", "rate", "warmup", "vamp", "slice")
 
 
 @dataclass(frozen=True)
@@ -42,21 +54,23 @@ class Planned:
     beta: float = 1.0
     warmup: int = 0
     prior: str = "normal"  # or vamp<K>, as runs.Row.prior names it
+    width: int = GRID_WIDTH
 
     @property
     def name(self) -> str:
         """The experiment's (and MLflow row's) name: d1-z10-b0.5-s0, d3-z50-wu10-s1, d2-z10-vamp100-s2,
-        d1-z2-s0-e80."""
+        d1-z2-s0-e80, d2-w125-z10-s0."""
+        width = f"-w{self.width}" if self.width != GRID_WIDTH else ""
         beta = f"-b{self.beta:g}" if self.beta != 1 else ""
         warm = f"-wu{self.warmup}" if self.warmup else ""
         prior = "" if self.prior == "normal" else f"-{self.prior}"
         longer = f"-e{self.epochs}" if self.epochs != EPOCHS else ""
-        return f"d{self.depth}-z{self.latent}{beta}{warm}{prior}-s{self.seed}{longer}"
+        return f"d{self.depth}{width}-z{self.latent}{beta}{warm}{prior}-s{self.seed}{longer}"
 
     @property
     def key(self) -> Key:
         """What identifies the run in the runs file (runs.Row.key)."""
-        return Key(self.depth, self.latent, self.seed, self.epochs, self.beta, self.warmup, self.prior)
+        return Key(self.depth, self.latent, self.seed, self.epochs, self.beta, self.warmup, self.prior, self.width)
 
     def experiment(self) -> Experiment:
         return Experiment(self.name, tuple(self.overrides()))
@@ -64,18 +78,25 @@ class Planned:
     def overrides(self) -> list[str]:
         kind = "normal" if self.prior == "normal" else "vamp"
         prior = [f"model.prior.kind={kind}"] + ([f"model.prior.components={self.prior[4:]}"] if kind == "vamp" else [])
-        return [f"model.encoder.depth={self.depth}", f"model.latent_dim={self.latent}", f"train.seed={self.seed}",
+        return [f"model.encoder.depth={self.depth}", f"model.encoder.width={self.width}",
+                f"model.latent_dim={self.latent}", f"train.seed={self.seed}",
                 f"train.epochs={self.epochs}", f"train.beta={self.beta:g}", f"train.kl_warmup_epochs={self.warmup}", *prior]
 
 
 def design(components: int = 100) -> list[Planned]:
-    """components: the VampPrior's K (params.yaml's model.prior.components)."""
-    runs = [Planned("grid", d, z, s) for s in SEEDS for z in LATENTS for d in (1, 2, 3)]
-    runs += [Planned("vamp", 2, z, s, prior=f"vamp{components}") for s in SEEDS for z in (2, 10, 50)]
+    """components: the VampPrior's K (params.yaml's model.prior.components). In the order worth
+    running: a study stopped part way has answered the claims it reached."""
+    runs = [Planned("grid", d, 2, s) for s in ASKER_SEEDS for d in (2, 3)]
+    runs += [Planned("grid", d, z, s) for s in SEEDS for z in LATENTS for d in (1, 2, 3) if z != 2 or d == 1]
+    runs += [Planned("width", 2, z, s, width=w) for s in (0, 1) for z in LATENTS for w in WIDTHS if w != 250 or z == 10]
+    runs += [Planned("width", d, 10, s, width=125) for s in (0, 1) for d in (1, 3)]
     pairs = [(d, z) for z in (10, 50) for d in (1, 3)]
     runs += [Planned("rate", d, z, s, beta=b) for s in (0, 1) for b in (0.5, 2.0) for d, z in pairs]
-    runs += [Planned("warmup", d, z, s, warmup=WARMUP) for s in (0, 1) for d, z in pairs]
-    runs += [Planned("slice", d, z, 0, epochs=2 * EPOCHS) for z in (2, 10, 50) for d in (1, 3)]
+    runs += [Planned("rate", 2, 10, 0, beta=b, width=w) for b in (0.5, 2.0) for w in (*WIDTHS[::2], GRID_WIDTH)]
+    runs += [Planned("warmup", d, 10, s, warmup=WARMUP) for s in (0, 1) for d in (1, 3)]
+    runs += [Planned("vamp", 2, z, s, prior=f"vamp{components}") for s in SEEDS for z in LATENTS]
+    runs += [Planned("slice", d, 10, 0, epochs=2 * EPOCHS, beta=b) for b in (0.5, 1.0, 2.0) for d in (1, 3)]
+    runs += [Planned("slice", d, 2, 0, epochs=2 * EPOCHS) for d in (2, 3)]
     return runs
 
 
@@ -83,10 +104,11 @@ def missing(planned: list[Planned], done: set[tuple]) -> list[Planned]:
     return [p for p in planned if p.key not in done]
 
 
-def todo(parts: str, csv: Path) -> list[Planned]:
-    """The planned experiments of these parts (comma-separated) that the runs file lacks."""
+def todo(parts: str, csv: Path, records: Path) -> list[Planned]:
+    """The planned experiments of these parts (comma-separated) that the runs file lacks, or holds
+    without their record (rows of the study before records were kept: they are run again)."""
     from ..common import config
-    from . import table
+    from . import record, table
 
     chosen = parts.split(",")
     unknown = sorted(set(chosen) - set(PARTS))
@@ -94,6 +116,7 @@ def todo(parts: str, csv: Path) -> list[Planned]:
         raise PriorgapError(f"unknown study part {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     components = config.load(Path("params.yaml"), "model").prior.components
     planned = [p for p in design(components) if p.part in chosen]
-    left = missing(planned, {r.key for r in table.read(csv)} if csv.is_file() else set())
+    kept = [r for r in table.read(csv) if record.exists(records, r.name)] if csv.is_file() else []
+    left = missing(planned, {r.key for r in kept})
     print(f"plan: {len(planned) - len(left)} of {len(planned)} planned experiments are in {csv}; {len(left)} to run")
     return left

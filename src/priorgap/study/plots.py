@@ -65,7 +65,7 @@ def rate_distortion(claim: depth.DepthClaim, rows: list[runs.Row], epochs: int, 
         for row, (measure, label) in enumerate(panels):
             ax = axes[row][col]
             for d in depth.DEPTHS:
-                here = runs.where(rows, depth=d, latent=m.latent, epochs=epochs, prior="normal")
+                here = runs.where(rows, depth=d, latent=m.latent, epochs=epochs, prior="normal", width=runs.GRID_WIDTH)
                 for r in here:
                     if r.metrics.get(measure) is None:
                         continue

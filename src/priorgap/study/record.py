@@ -86,6 +86,10 @@ def write(root: Path, name: str, rec: dict, attachments: dict) -> Path:
     return root / name
 
 
+def exists(root: Path, name: str) -> bool:
+    return (root / name / "record.json").is_file()
+
+
 def read(folder: Path) -> dict:
     return json.loads((folder / "record.json").read_text())
 

@@ -62,7 +62,7 @@ def main(argv=None) -> None:
                     help="run at most this many of them (a slice first, to measure)")
     ap.add_argument("--list", action="store_true", help="list the experiments the runs file lacks, run nothing")
     args = ap.parse_args(argv)
-    todo = plan.todo(args.part, args.csv)[: args.limit]
+    todo = plan.todo(args.part, args.csv, args.records)[: args.limit]
     if args.list or not todo:
         for p in todo:
             print(f"{p.part:7} {p.name}")

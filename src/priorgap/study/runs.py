@@ -1,10 +1,11 @@
 """The study's rows: one pipeline run (one experiment) each, from the MLflow store (collecting)
 or from the committed runs file reports/study.csv (the report; table.py).
 
-A row's key is what the study varies (depth, latent size, seed, epochs, beta, warm-up, prior); two
-runs of one setting (key and decoder) keep the newer. Its part of the design (plan.py) follows from
-the key: the grid (beta 1, no warm-up, N(0,I), the study's epochs), rate (another beta), warmup,
-vamp (a learned prior), slice (twice the epochs).
+A row's key is what the study varies (depth, latent size, seed, epochs, beta, warm-up, prior,
+encoder width); two runs of one setting (key and decoder) keep the newer. Its part of the design
+(plan.py) follows from the key: the grid (beta 1, no warm-up, N(0,I), the study's epochs, width
+500), width (another width), rate (another beta), warmup, vamp (a learned prior), slice (twice the
+epochs).
 
 A run counts as converged when its validation ELBO gains at most SLOPE_LIMIT nats per epoch over
 its last 20% of epochs: a screen for runs plainly not done, left out of every verdict. The test of
@@ -18,6 +19,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 DEPTH, LATENT, SEED, EPOCHS = "model.encoder.depth", "model.latent_dim", "train.seed", "train.epochs"
+WIDTH = "model.encoder.width"
+# The width the grid, rate, warmup, vamp and slice parts hold (params.yaml's), and every run of the
+# study had before width was varied: rows without the param were trained at it.
+GRID_WIDTH = 500
 BETA, WARMUP = "train.beta", "train.kl_warmup_epochs"
 DECODER = ("model.decoder.depth", "model.decoder.width")
 PRIOR = ("model.prior.kind", "model.prior.components")
@@ -37,6 +42,7 @@ class Key(NamedTuple):
     beta: float
     warmup: int
     prior: str  # normal, or vamp<K>
+    width: int  # the encoder's hidden units per layer
 
 
 @dataclass
@@ -62,7 +68,8 @@ class Row:
     def key(self) -> Key:
         """What the study varies (plan.Planned.key is the same tuple)."""
         return Key(int(self.x(DEPTH)), int(self.x(LATENT)), int(self.x(SEED)), int(self.x(EPOCHS)),
-                   float(self.params.get(BETA, 1.0)), int(self.params.get(WARMUP, 0)), self.prior)
+                   float(self.params.get(BETA, 1.0)), int(self.params.get(WARMUP, 0)), self.prior,
+                   int(self.params.get(WIDTH, GRID_WIDTH)))
 
     def part(self, epochs: int) -> str:
         """Which part of the design (plan.PARTS) the run belongs to, for a study of `epochs` epochs."""
@@ -75,7 +82,9 @@ class Row:
             return "vamp"
         if k.warmup:
             return "warmup"
-        return "rate" if k.beta != 1 else "grid"
+        if k.beta != 1:
+            return "rate"
+        return "grid" if k.width == GRID_WIDTH else "width"
 
     @property
     def setting(self) -> tuple:
@@ -116,8 +125,9 @@ def fetch_rows(client, experiment_name: str) -> list[Row]:
 
 
 def ordered(rows) -> list[Row]:
-    """By prior, depth, latent size, epochs, beta, warm-up, seed: a setting's seeds side by side."""
-    return sorted(rows, key=lambda r: (r.prior, r.key[0], r.key[1], r.key[3], r.key[4], r.key[5], r.key[2]))
+    """By prior, width, depth, latent size, epochs, beta, warm-up, seed: a setting's seeds side by side."""
+    return sorted(rows, key=lambda r: (r.prior, r.key.width != GRID_WIDTH, r.key.width, *r.key[:2], *r.key[3:6],
+                                       r.key.seed))
 
 
 def with_population_info(metrics: dict) -> dict:

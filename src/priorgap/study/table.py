@@ -24,7 +24,8 @@ from . import runs, summary
 SETTINGS = [("depth", runs.DEPTH), ("latent", runs.LATENT), ("seed", runs.SEED), ("epochs", runs.EPOCHS),
             ("beta", runs.BETA), ("warmup", runs.WARMUP), ("prior", runs.PRIOR[0]), ("components", runs.PRIOR[1]),
             ("decoder_depth", runs.DECODER[0]), ("decoder_width", runs.DECODER[1]),
-            ("train_size", "data.train_size"), ("val_size", "data.val_size")]
+            ("train_size", "data.train_size"), ("val_size", "data.val_size"), ("width", runs.WIDTH)]
+OPTIONAL = ("width",)  # runs files written before width was varied lack it (runs.GRID_WIDTH)
 TIMES = ("start_ms", "end_ms")
 DERIVED = ("converged", runs.POPULATION_INFO)  # written for a reader; recomputed from the rest on reading
 
@@ -48,13 +49,14 @@ def read(path: Path) -> list[runs.Row]:
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
-            lacking = [c for c in ("run", *(c for c, _ in SETTINGS), *TIMES) if c not in (reader.fieldnames or [])]
+            lacking = [c for c in ("run", *(c for c, _ in SETTINGS), *TIMES)
+                       if c not in (reader.fieldnames or []) and c not in OPTIONAL]
             if lacking:
                 raise PriorgapError(f"{path} is not a runs file of this study (no column {', '.join(lacking)}); "
                                     "delete it and run `make collect`, or restore it from git")
             rows = []
             for line in reader:
-                params = {k: line[c] for c, k in SETTINGS if line[c] != ""}
+                params = {k: line[c] for c, k in SETTINGS if line.get(c, "") != ""}
                 metrics = {k: float(line[k]) for k in summary.HEADLINE if line.get(k) not in (None, "")}
                 rows.append(runs.Row(line["run"], params, runs.with_population_info(metrics),
                                      int(line["start_ms"]), int(line["end_ms"])))

@@ -76,11 +76,11 @@ def committed(root: Path, path: str) -> str:
 
 def seed_spreads(study_csv: Path, model, train) -> tuple[dict[str, float], int, int]:
     """sd over seeds of every headline figure in the study's runs of the workspace's setting (encoder
-    depth, latent size, beta, warm-up and prior; its grid epochs, the most common count); also the
+    depth and width, latent size, beta, warm-up and prior; its grid epochs, the most common count); also the
     number of seeds and the epochs."""
     prior = "normal" if model.prior.kind == "normal" else f"{model.prior.kind}{model.prior.components}"
     rows = runs.where(table.read(study_csv), depth=model.encoder.depth, latent=model.latent_dim, beta=float(train.beta),
-                      warmup=train.kl_warmup_epochs, prior=prior)
+                      warmup=train.kl_warmup_epochs, prior=prior, width=model.encoder.width)
     if not rows:
         raise PriorgapError(f"{study_csv}: no study run at encoder depth {model.encoder.depth}, latent size "
                             f"{model.latent_dim}, beta {train.beta:g}, warm-up {train.kl_warmup_epochs}, prior {prior}; "
