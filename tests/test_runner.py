@@ -104,6 +104,18 @@ def test_the_shared_outputs_unpack_with_or_without_tarfiles_filter(tmp_path, mon
         assert not (tmp_path / "outside").exists()
 
 
+def test_the_stages_import_the_experiments_own_library(tmp_path):
+    """Not the checkout the worker's environment has installed editable: a worker on the driver's
+    machine would otherwise run files edited after the study started, and one elsewhere its own."""
+    attempt = tmp_path / "attempt"
+    (attempt / "src" / "priorgap").mkdir(parents=True)
+    (attempt / "src" / "priorgap" / "__init__.py").write_text("")
+    env = worker._environment(CODE, 1, attempt)
+    found = subprocess.run([sys.executable, "-c", "import priorgap; print(priorgap.__file__)"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(found) == attempt / "src" / "priorgap" / "__init__.py"
+
+
 def test_without_a_gpu_worker_nothing_is_constrained():
     class Info:
         def scheduler_info(self):

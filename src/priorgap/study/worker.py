@@ -72,7 +72,7 @@ def run(exp: Experiment, code: Code, shared: bytes) -> Result:
     scratch = Path(worker.local_directory) / "priorgap"
     bundle, data = _unpacked(scratch, code, shared)
     attempt = scratch / f"{exp.name}-{uuid.uuid4().hex[:8]}"
-    env = _environment(code, worker.state.nthreads)
+    env = _environment(code, worker.state.nthreads, attempt)
     try:
         _clone(bundle, attempt, env)
         _use_cache(attempt, Path(code.cache_dir) if os.access(code.cache_dir, os.W_OK) else scratch / "cache", env)
@@ -126,12 +126,16 @@ def _extract(tar: tarfile.TarFile, into: Path) -> None:
     tar.extractall(into)
 
 
-def _environment(code: Code, threads: int) -> dict:
+def _environment(code: Code, threads: int, attempt: Path) -> dict:
     """The stages' environment: this worker's Python first on PATH (dvc.yaml calls `python`), the
-    driver's tracking store, as many torch threads as the worker has, and nothing of a DVC
-    experiment the worker itself may have been started from."""
+    experiment's own library first on the import path, the driver's tracking store, as many torch
+    threads as the worker has, and nothing of a DVC experiment the worker itself may have been
+    started from. The import path matters: the worker's environment has priorgap installed
+    editable from some checkout (this one, on the driver's machine), whose files may be newer or
+    older than the snapshot's, and the stages must run the code the experiment is of."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVC_") and k != "MLFLOW_TRACKING_URI"}
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", MLFLOW_TRACKING_URI=code.tracking_uri,
+               PYTHONPATH=os.pathsep.join([str(attempt / "src"), *filter(None, [env.get("PYTHONPATH")])]),
                OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), DVC_NO_ANALYTICS="1")
     return env
 
