@@ -8,7 +8,7 @@ import pytest
 
 from priorgap import PriorgapError
 from priorgap.common import store
-from priorgap.study import depth, latent, plan, priors, report, runs, sampling, stats, summary, table
+from priorgap.study import answer, depth, latent, plan, priors, report, runs, sampling, stats, summary, table
 
 EPOCHS = plan.EPOCHS
 
@@ -17,7 +17,8 @@ def noise(seed: int, scale: float) -> float:
     return scale * (-1.0, 0.0, 1.0, 1.0, -1.0)[seed]  # mean 0 over seeds 0-2 and over 0-4
 
 
-def synthetic(p: plan.Planned, *, deep_closer_at_matched_rate=0.0, warmup_restores=True, slice_shift=0.0) -> dict:
+def synthetic(p: plan.Planned, *, deep_closer_at_matched_rate=0.0, warmup_restores=True, slice_shift=0.0,
+              wide_closer_at_matched_rate=0.0, recall_at_floor=False) -> dict:
     """One run's headline. Depth 3 keeps fewer units and a lower rate; at the same rate its bound
     is lower by `deep_closer_at_matched_rate`. KS falls from latent size 2 to 10, then stays flat.
     The prior's samples: worse fd and precision than the best density (the flow, by validation
@@ -25,7 +26,8 @@ def synthetic(p: plan.Planned, *, deep_closer_at_matched_rate=0.0, warmup_restor
     deep = p.depth == 3
     units = min(p.latent, (20 if p.warmup and warmup_restores else 9) if deep else 20)
     rate = (4.0 + 0.8 * units) / math.sqrt(p.beta) + noise(p.seed, 0.05)
-    bound = 0.1 * rate - (deep_closer_at_matched_rate if deep else 0.0) + noise(p.seed, 0.02)
+    bound = (0.1 * rate - (deep_closer_at_matched_rate if deep else 0.0) + noise(p.seed, 0.02)
+             - wide_closer_at_matched_rate * (p.width == 1000))
     elbo = -90.0 - 0.1 * p.depth + (2.0 if p.prior != "normal" else 0.0) + noise(p.seed, 0.1)
     m = {k: 1.0 for k in summary.HEADLINE}
     m.update({"test_kl": rate, "test_recon": 120.0 - 2.0 * rate + noise(p.seed, 0.1), "test_elbo": elbo,
@@ -40,6 +42,8 @@ def synthetic(p: plan.Planned, *, deep_closer_at_matched_rate=0.0, warmup_restor
         m.update({f"fd.{s}": fd + noise(p.seed, 1.0), f"fd_vs_recon.{s}": recon + noise(p.seed, 0.3),
                   f"precision.{s}": prec + noise(p.seed, 0.005), f"recall.{s}": rec + noise(p.seed, 0.005),
                   f"precision_vs_recon.{s}": prec + noise(p.seed, 0.005), f"recall_vs_recon.{s}": rec + noise(p.seed, 0.005)})
+        if recall_at_floor and p.latent == 2:
+            m[f"recall.{s}"] = 0.003 + noise(p.seed, 0.001) * (s == "prior")
     return m
 
 
@@ -134,9 +138,12 @@ def test_slice_that_moves_fails_the_test():
     rows = study_rows(slice_shift=0.05)  # the per-dimension KS at latent size 10 moves at twice the epochs
     text, findings, _ = report.render(rows, EPOCHS, 100)
     assert "| claim 2 | depth 3 (3/2 -> 3/10) | ks_mean_active | " in text
-    assert "**no**" in text.split("## Claim 1")[0]
+    longer = "| Does training twice as long change any of it? ([more](#appendix-a-long-enough)) | **"
+    assert longer + "partly**" in text
+    assert "**no**" in text.split("## Appendix A: long enough?")[1].split("## Appendix B")[0]
     steady, _, _ = report.render(study_rows(), EPOCHS, 100)
-    block = steady.split("## Long enough?")[1].split("## Claim 1")[0]
+    assert longer + "no**" in steady
+    block = steady.split("## Appendix A: long enough?")[1].split("## Appendix B")[0]
     assert "**no**" not in block.split("| question")[1]
 
 
@@ -165,8 +172,8 @@ def test_report_regenerates_byte_for_byte(tmp_path):
     report.main(args)
     assert first == {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} | {"README": readme.read_bytes()}
     text = readme.read_text()
-    assert "STALE" not in text and text.endswith("rest\n") and "- Deeper encoder (depth 3 against 1, at matched rate)" in text
-    assert len(text.splitlines()) < 15  # a few lines: the tables and reasons are in study.md
+    assert "STALE" not in text and text.endswith("rest\n") and "- Depth (3 against 1, matched rate): **" in text
+    assert len(text.splitlines()) < 20  # a line per claim: the tables and reasons are in study.md
     assert str(tmp_path) not in (tmp_path / "out" / "study.md").read_text()
 
 
@@ -251,3 +258,60 @@ def test_a_row_without_its_record_is_run_again(tmp_path, monkeypatch):
     record.write(tmp_path / "runs", grid[1].name, {"params": {}}, {})
     left = plan.todo("grid", tmp_path / "reports" / "study.csv", tmp_path / "runs")
     assert [p.name for p in left] == [grid[0].name, *(p.name for p in grid[2:])]
+
+
+def test_the_page_opens_with_one_row_per_claim_and_stays_short():
+    text, brief, found = report.render(study_rows(), EPOCHS, 100)
+    head = text.split("## Appendix")[0]
+    assert head.index("## The answer") < head.index("## The thread's picture") < head.index("## Claim 1")
+    table_rows = [line for line in head.split("## The answer")[1].split("\n\n")[1].splitlines()[2:]]
+    assert len(table_rows) == len(found["answers"]) == 12
+    assert all(line.count(" | ") == 3 and "**" in line for line in table_rows)
+    assert len(head.split()) <= 2500
+    for a in found["answers"]:
+        assert f"(#{a.section})" in head and (f"## Appendix A" in text if a.section.startswith("appendix") else True)
+
+
+def test_a_planted_width_effect_is_found_and_a_tie_is_not_resolved():
+    found = {a.short: a for a in report.render(study_rows(wide_closer_at_matched_rate=0.3), EPOCHS, 100)[2]["answers"]}
+    wide = found["Width (1000 against 125, matched rate)"]
+    assert wide.verdict == "yes" and wide.diffs[0][1].low < -0.3 < wide.diffs[0][1].high
+    # the asker's contrast has no planted effect on the bound: five seeds cannot tell depth 2 from 3
+    assert found["The asker's third layer (2 x 500 -> 3 x 500, latent 2)"].verdict == "not resolved with 5 seeds"
+    assert found["Depth (3 against 1, matched rate)"].verdict.startswith("not resolved")
+
+
+def test_recall_at_its_floor_is_not_measurable():
+    found = {a.short: a for a in report.render(study_rows(recall_at_floor=True), EPOCHS, 100)[2]["answers"]}
+    cover = found["Sampling N(0,I) hurts coverage"]
+    assert "latent 2" not in cover.number and "Not measurable at latent 2" in cover.caveat
+    rows = [r for r in study_rows(recall_at_floor=True) if r.key.latent == 2]
+    assert report.render(rows, EPOCHS, 100)[2]["answers"][7].verdict == answer.NOT_MEASURABLE
+
+
+def test_verdicts_read_the_direction_the_claim_predicts():
+    d = lambda x, se=0.1: stats.Diff(x, se, 4.0, (3, 3))  # noqa: E731
+    assert answer.judge([d(-1), d(-2)], "lower") == "yes"
+    assert answer.judge([d(1), d(0)], "lower") == "no"
+    assert answer.judge([d(-1), d(1)], "lower") == "partly"
+    assert answer.judge([d(0), d(0.01)], "lower") == "not resolved with 3 seeds"
+    assert answer.judge([], "lower") == "not measured yet"
+
+
+def test_the_threads_picture_comes_from_the_records(tmp_path):
+    import numpy as np
+
+    from priorgap.study import record
+
+    rows = study_rows()
+    rng = np.random.default_rng(0)
+    for name in report.PICTURED:
+        record.write(tmp_path, name, {"params": {}}, {
+            record.CODES_FILE: record._npz({"mu": rng.normal(size=(50, 2)).astype(np.float32), "labels": np.arange(50) % 10}),
+            record.GRIDS_FILE: record._npz({k: np.full((100, 28, 28), 15, np.uint8)
+                                            for k in ("reconstruction", "prior", "gmm", "flow", "two_stage")})})
+    found = report.pictures(rows, tmp_path)
+    assert [p["name"] for p in found] == list(report.PICTURED)
+    assert list(found[0]["grids"]) == ["reconstructions", "N(0,I) draws", "flow draws"]  # the validation gain chose the flow
+    assert found[0]["grids"]["N(0,I) draws"].max() == 1.0 and found[0]["mu"].shape == (50, 2)
+    assert report.pictures(rows, tmp_path / "none") == []

@@ -47,29 +47,35 @@ class DepthClaim:
     warmup_verdict: dict = field(default_factory=dict)  # latent -> sentence
 
 
-def _curve_rows(rows: list[runs.Row], latent: int, epochs: int) -> dict[int, list[runs.Row]]:
-    """Per depth: the runs on its rate-distortion curve (any beta, no warm-up, N(0,I), the study's epochs)."""
-    return {d: [r for r in runs.where(rows, depth=d, latent=latent, epochs=epochs, warmup=0, prior="normal",
-                                      width=runs.GRID_WIDTH)
-                if r.metrics.get(RATE) is not None] for d in DEPTHS}
+# The encoders each claim compares on the rate-distortion plane: label -> its settings. The first
+# is the low side (the difference is the second minus the first).
+BY_DEPTH = {d: {"depth": d, "width": runs.GRID_WIDTH} for d in DEPTHS}
 
 
-def matched(rows: list[runs.Row], latent: int, epochs: int) -> Matched | str:
-    curves = _curve_rows(rows, latent, epochs)
-    betas = {d: {r.key.beta for r in c} for d, c in curves.items()}
+def _curve_rows(rows: list[runs.Row], latent: int, epochs: int, encoders: dict) -> dict:
+    """Per encoder: the runs on its rate-distortion curve (any beta, no warm-up, N(0,I), the study's epochs)."""
+    return {g: [r for r in runs.where(rows, latent=latent, epochs=epochs, warmup=0, prior="normal", **where)
+                if r.metrics.get(RATE) is not None] for g, where in encoders.items()}
+
+
+def matched(rows: list[runs.Row], latent: int, epochs: int, encoders: dict = BY_DEPTH, name: str = "depth") -> Matched | str:
+    """The two encoders (labels of `encoders`, e.g. depths 1 and 3) compared at the middle of the
+    rates both reach."""
+    curves = _curve_rows(rows, latent, epochs, encoders)
+    betas = {g: {r.key.beta for r in c} for g, c in curves.items()}
     if any(len(b) < 2 for b in betas.values()):
-        return f"latent size {latent}: fewer than two betas at depth " + " or ".join(f"{d}" for d in DEPTHS)
+        return f"latent size {latent}: fewer than two betas at {name} " + " or ".join(f"{g}" for g in encoders)
     lo = max(min(r.metrics[RATE] for r in c) for c in curves.values())
     hi = min(max(r.metrics[RATE] for r in c) for c in curves.values())
     if lo >= hi:
-        return f"latent size {latent}: the depths' rates do not overlap ({lo:.3g} > {hi:.3g} nats)"
+        return f"latent size {latent}: the {name}s' rates do not overlap ({lo:.3g} > {hi:.3g} nats)"
     x0 = (lo + hi) / 2
     lines, diffs = {}, {}
     for m in (BOUND, DISTORTION, "active_units", "test_elbo"):
-        lines[m] = stats.fit_lines({d: [(r.metrics[RATE], r.metrics[m]) for r in c if r.metrics.get(m) is not None]
-                                    for d, c in curves.items()}, x0)
+        lines[m] = stats.fit_lines({g: [(r.metrics[RATE], r.metrics[m]) for r in c if r.metrics.get(m) is not None]
+                                    for g, c in curves.items()}, x0)
         if lines[m] is not None:
-            diffs[m] = lines[m].at_x0(*DEPTHS)
+            diffs[m] = lines[m].at_x0(*encoders)
     return Matched(latent, x0, (lo, hi), lines, diffs, sum(len(c) for c in curves.values()))
 
 
@@ -125,6 +131,26 @@ def _warmup(claim: DepthClaim, rows: list[runs.Row], epochs: int, latents) -> No
         claim.warmup_verdict[z] = (f"{text} (active units with warm-up minus without at depth {DEPTHS[1]}: "
                                    f"{restored.diff.fmt()}; depth {DEPTHS[1]} minus depth {DEPTHS[0]}, both with "
                                    f"warm-up: {gap.diff.fmt()})")
+
+
+# The asker's own experiment: a third hidden layer of 500 added to a 2 x 500 encoder at latent size 2.
+ASKER = {"latent": 2, "width": runs.GRID_WIDTH}
+
+
+def asker(rows: list[runs.Row], epochs: int) -> dict[str, Compared]:
+    """measure -> depth 3 minus depth 2 at 2 x 500 and latent size 2, beta = 1."""
+    base = {**ASKER, "beta": 1.0, "warmup": 0, "prior": "normal", "epochs": epochs}
+    return {m: between(rows, "asker", "2 x 500 -> 3 x 500, latent size 2", m, {**base, "depth": 2}, {**base, "depth": 3})
+            for m in (BOUND, "test_elbo", RATE, "active_units", "ks_mean_active")}
+
+
+def warm_matched(rows: list[runs.Row], epochs: int, latent: int = 10) -> Compared:
+    """Depth 3 minus 1 on the warm-up arm, where rate and active units come out matched: the
+    cleanest depth test the design has (the report shows both sides' rate and units beside it)."""
+    warm = max((r.key.warmup for r in runs.where(rows, latent=latent)), default=0)
+    base = {"beta": 1.0, "prior": "normal", "epochs": epochs, "width": runs.GRID_WIDTH, "latent": latent, "warmup": warm}
+    return between(rows, "claim 1", f"latent size {latent}, warm-up", BOUND, {**base, "depth": DEPTHS[0]},
+                   {**base, "depth": DEPTHS[1]})
 
 
 def comparisons(claim: DepthClaim) -> list[Compared]:

@@ -182,3 +182,53 @@ def prior_comparison(results: list[priors.PriorComparison], path) -> None:
     axes[2].legend()
     fig.suptitle("what to do instead: a VampPrior learned with the model against N(0,I) with a density fitted ex post (depth 2)")
     save_figure(fig, path)
+
+
+def answers(found: list, path, title: str) -> None:
+    """One panel per row of the answer table (answer.Answer): each difference its verdict reads,
+    with its 95% interval, and zero. Rows of different units get panels of their own."""
+    import textwrap
+
+    shown = [a for a in found if a.diffs]
+    fig, axes = plt.subplots(1, max(len(shown), 1), figsize=(5.2 * max(len(shown), 1), 2.2 + 0.55 * max(
+        [len(a.diffs) for a in shown] or [1])), squeeze=False)
+    for ax, a in zip(axes[0], shown):
+        ys = list(range(len(a.diffs)))[::-1]
+        _whiskers(ax, ys, [d for _, d in a.diffs], [w for w, _ in a.diffs])
+        ax.set_xlabel("\n".join(textwrap.wrap(a.rests_on, 42)))
+        ax.set_title("\n".join(textwrap.wrap(a.short, 44)) + f"\nverdict: {a.verdict}", fontsize=11)
+        ax.set_ylim(-0.7, len(a.diffs) - 0.3)
+    if not shown:
+        axes[0][0].text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=axes[0][0].transAxes)
+        axes[0][0].axis("off")
+    fig.suptitle(title)
+    save_figure(fig, path)
+
+
+def thread(pictures: list[dict], path) -> None:
+    """The thread's own picture, from the runs' records at latent size 2: the test codes coloured by
+    digit over N(0,I)'s 1, 2 and 3 sd circles, and beside them the decoded grids (the
+    reconstructions, the prior's draws, the chosen density's draws), one row per run."""
+    from ..samples.plots import tile
+
+    if not pictures:
+        fig, ax = plt.subplots(figsize=(6, 2))
+        ax.text(0.5, 0.5, "no run at latent size 2 with its record yet", ha="center", va="center")
+        ax.axis("off")
+        save_figure(fig, path)
+        return
+    fig, axes = plt.subplots(len(pictures), 4, figsize=(15, 4.1 * len(pictures)), squeeze=False)
+    for row, p in zip(axes, pictures):
+        mu, labels = p["mu"], p["labels"]
+        span = float(max(3.5, np.abs(mu).max() * 1.05))
+        dots = row[0].scatter(mu[:, 0], mu[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6, vmin=-0.5, vmax=9.5)
+        for k in (1, 2, 3):
+            row[0].add_patch(plt.Circle((0, 0), k, fill=False, color="black", linestyle="--", linewidth=1))
+        row[0].set(xlim=(-span, span), ylim=(-span, span), aspect="equal", xlabel="z1", ylabel="z2")
+        row[0].set_title(f"{p['name']}: test codes by digit;\ndashed: N(0,I) at 1, 2, 3 sd", fontsize=11)
+        fig.colorbar(dots, ax=row[0], ticks=range(10), shrink=0.7, label="digit")
+        for ax, (label, images) in zip(row[1:], p["grids"].items()):
+            ax.imshow(tile(images, nrow=8), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(label, fontsize=11)
+            ax.axis("off")
+    save_figure(fig, path)

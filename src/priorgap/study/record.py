@@ -34,6 +34,8 @@ TABLES = {"history": "data/vae/history.csv", "capacity": "data/posterior/capacit
           "samplers": "data/eval/table.csv", "holes": "data/eval/holes.csv"}
 GRIDS, CODES = "data/eval/samples/grids.npz", "data/codes/test.npz"
 CODES_AT = 2  # the latent size whose test codes are kept (larger ones are drawn from q's top directions)
+GRIDS_FILE, CODES_FILE = "grids.npz", "test_codes.npz"  # in the record's folder
+GREY_LEVELS = 15  # the grids' pixels are 0..15 (0 black, 15 white)
 
 
 def build(folder: Path, stage_seconds: dict, start_ms: int, end_ms: int, worker: str) -> tuple[dict, dict]:
@@ -49,11 +51,11 @@ def build(folder: Path, stage_seconds: dict, start_ms: int, end_ms: int, worker:
         "worker": worker,
     }
     with np.load(folder / GRIDS) as grids:
-        attachments = {"grids.npz": _npz({name: ((grids[name].astype(np.uint16) + 8) // 17).astype(np.uint8)
+        attachments = {GRIDS_FILE: _npz({name: ((grids[name].astype(np.uint16) + 8) // (255 // GREY_LEVELS)).astype(np.uint8)
                                                for name in grids.files})}
     if int(params[runs.LATENT]) == CODES_AT:
         with np.load(folder / CODES) as codes:
-            attachments["test_codes.npz"] = _npz({"mu": codes["mu"], "labels": codes["labels"]})
+            attachments[CODES_FILE] = _npz({"mu": codes["mu"], "labels": codes["labels"]})
     return rec, attachments
 
 

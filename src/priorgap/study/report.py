@@ -1,10 +1,15 @@
-"""The study report: reports/study.csv -> reports/study.md, its figures, and README's findings.
+"""The study report: reports/study.csv and reports/runs/ -> reports/study.md, its figures, and
+README's findings.
 
-    python -m priorgap.report [--csv reports/study.csv] [--out reports] [--readme README.md]   (make report)
+    python -m priorgap.report [--csv reports/study.csv] [--records reports/runs] [--out reports]
+                              [--readme README.md]                                    (make report)
 
-Reads the committed runs file alone (table.py; `make collect` fills it from MLflow), so any clone
-rebuilds the committed report byte for byte. Every number in the prose is computed here from those
-rows; plan.py's design says which runs each section needs, and the report lists the ones missing.
+Reads the committed runs file and the runs' records alone (table.py, record.py), so any clone
+rebuilds the committed report byte for byte, with no MLflow store. Every number in the prose is
+computed here from them; plan.py's design says which runs each section needs, and the report
+lists the ones missing. The page opens with the answer, one row per claim of the thread
+(answer.py), then the thread's own picture, one short section per claim with its figure, and the
+appendices: convergence, the analyses in full, every experiment.
 """
 from __future__ import annotations
 
@@ -16,10 +21,40 @@ from pathlib import Path
 
 from .. import PriorgapError
 from ..common.outputs import atomic_write_text
-from . import depth, latent, plan, plots, priors, runs, sampling, stats, summary, table
+from . import answer, depth, latent, plan, plots, priors, record, runs, sampling, stats, summary, table, width
 from .compare import on_slice
 
-FIGURES = ("study_rate.png", "study_depth.png", "study_latent.png", "study_samplers.png", "study_priors.png")
+# (section title, anchor (answer.Answer.section), its detail figure or None, how it is measured)
+SECTIONS = [
+    ("Claim 1: depth", "claim-1-depth", "study_rate.png",
+     "Depth changes the rate at beta = 1, so each depth's beta sweep traces a curve on the rate-distortion plane and "
+     "the depths are compared at the middle of the rates both reach (`study/depth.py`)."),
+    ("Claim 2: width", "claim-2-width", None,
+     "The same matched-rate comparison for widths 125 and 1000 at depth 2 and latent size 10, with width at beta = 1 "
+     "and depth at a narrow width beside it (`study/width.py`)."),
+    ("Claim 3: the asker's third layer", "claim-3-the-askers-third-layer", None,
+     "The asker's own runs: depth 2 against 3 at width 500 and latent size 2, beta = 1, five seeds each."),
+    ("Claim 4: latent size", "claim-4-latent-size", "study_latent.png",
+     "Per dimension: the mean KS statistic of q's active dimensions against N(0,1); jointly: the held-out lower bound "
+     "on KL(q || N(0,I)) (`study/latent.py`)."),
+    ("Claim 5: scale or shape", "claim-5-scale-or-shape", None,
+     "The KL of q's moment-matched Gaussian to N(0,I) (its scale and correlation) as a share of the held-out bound: "
+     "near 1 would be the thread's N(0, 2I); near 0, a mismatch of shape."),
+    ("Claim 6: sampling N(0,I)", "claim-6-sampling-n0i", "study_samplers.png",
+     "Each run's N(0,I) draws against the draws of the density its validation codes chose, paired within the run "
+     "(`study/sampling.py`)."),
+    ("Claim 7: which draws go wrong", "claim-7-which-draws-go-wrong", None,
+     "For each N(0,I) draw, the chosen density's log ratio to the prior; a draw in a hole (ratio below 1/10) is "
+     "checked for landing on real digits (precision), against the draws outside holes."),
+    ("Claim 8: a learned prior", "claim-8-a-learned-prior", "study_priors.png",
+     "A VampPrior learned with the model at depth 2, against the N(0,I) model with its fitted density as the prior, "
+     "the decoder fixed (`study/priors.py`)."),
+]
+CLAIM_FIGURES = tuple(f"study_claim{i}.png" for i in range(1, len(SECTIONS) + 1))  # each claim's differences
+THREAD = "study_thread.png"
+FIGURES = ("study_rate.png", "study_depth.png", "study_latent.png", "study_samplers.png", "study_priors.png",
+           THREAD, *CLAIM_FIGURES)
+PICTURED = ("d2-z2-s0", "d3-z2-s0")  # the thread's picture: the asker's 2 x 500 encoder, and with the third layer
 BEGIN, END = "<!-- study findings: written by `make report`, do not edit -->", "<!-- end of study findings -->"
 
 
@@ -43,37 +78,37 @@ def missing(rows: list[runs.Row], components: int) -> list[plan.Planned]:
     return [p for p in plan.design(components) if p.key not in have]
 
 
-def _header(rows: list[runs.Row], epochs: int, components: int) -> list[str]:
+def _header(rows: list[runs.Row], epochs: int, components: int) -> tuple[list[str], list[str]]:
+    """The page's opening lines, and the list of missing runs (for the last appendix)."""
     planned = plan.design(components)
     lacking = missing(rows, components)
     count = {part: sum(r.part(epochs) == part for r in rows) for part in (*plan.PARTS, "other")}
     of = {part: sum(p.part == part for p in planned) for part in plan.PARTS}
-    minutes = sum(r.end_ms - r.start_ms for r in rows) / 60_000
-    lines = ["# priorgap study: how well does the aggregate posterior match the prior?", "",
-             f"{len(rows)} experiments from `reports/study.csv`: "
+    hours = sum(r.end_ms - r.start_ms for r in rows) / 3_600_000
+    lines = ["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", "",
+             f"{len(rows)} of {len(planned)} planned experiments: "
              + "; ".join(f"{part} {count[part]} of {of[part]}" for part in plan.PARTS)
              + (f"; {count['other']} at other settings, not used" if count["other"] else "")
-             + f" (the design: `src/priorgap/study/plan.py`; {epochs} epochs, the slice {2 * epochs}). "
-             f"Run time summed over the experiments: {minutes:.0f} minutes. `make report` rebuilds this page, its "
-             "figures and README's findings from `reports/study.csv` alone; `make study` runs what the file lacks.", "",
-             "Statistics: each comparison is a difference of seed means (Welch) or a mean of differences within runs, "
-             f"with its {stats.LEVEL:.0%} t interval; it counts as lower or higher when the interval excludes zero. "
-             "Each verdict says how many comparisons it rests on; no correction for their number is made, so a "
-             "verdict that needs all of k comparisons is the stricter for it.", ""]
+             + f" ({epochs} epochs, the slice {2 * epochs}; {hours:.1f} hours of run time"
+             + (f"; missing runs are listed in Appendix C, and every verdict may change as they land" if lacking else "")
+             + "). `make report` rebuilds this page and its figures from `reports/study.csv` and `reports/runs/`; "
+             "`make study` runs what they lack.", ""]
+    gone = []
     if lacking:
         by_part = {}
         for p in lacking:
             by_part.setdefault(p.part, []).append(p.name)
-        lines += ["**Missing** (planned, not in the runs file yet; the verdicts below use what is there): "
-                  + "; ".join(f"{part}: {', '.join(names)}" for part, names in by_part.items()) + ".", ""]
-    return lines
+        gone = ["**Missing** (planned, not in the runs file yet): "
+                + "; ".join(f"{part}: {', '.join(names)}" for part, names in by_part.items()) + ".", ""]
+    return lines, gone
 
 
-def _convergence(rows, epochs, compared, sampled) -> tuple[list[str], str]:
+def _convergence(rows, epochs, compared, sampled) -> tuple[list[str], tuple[int, int]]:
+    """The appendix, and (comparisons inside their prediction interval at twice the epochs, of how many)."""
     slopes = [(r.metrics.get("val_elbo_slope"), r.name) for r in rows if r.metrics.get("val_elbo_slope") is not None]
     left = [r for r in rows if not r.converged]
     top = max(slopes) if slopes else (None, "")
-    lines = ["## Long enough?", "",
+    lines = ["## Appendix A: long enough?", "",
              f"Screen: a run still gaining more than {runs.SLOPE_LIMIT} nats of validation ELBO per epoch over its last "
              f"20% of epochs is plainly not done and is left out of every verdict: {len(left)} of {len(rows)}"
              + (f" ({', '.join(r.name for r in left)})" if left else "")
@@ -84,7 +119,7 @@ def _convergence(rows, epochs, compared, sampled) -> tuple[list[str], str]:
              "the seeds explain. \"Same way\" asks only whether a clear difference keeps its sign.", ""]
     checked = [s for s in (on_slice(c, [r for r in rows if r.part(epochs) == "slice"], epochs) for c in compared) if s]
     if not checked and not sampled:
-        return lines + ["No slice run matches a comparison yet.", ""], "no slice runs yet"
+        return lines + ["No slice run matches a comparison yet.", ""], (0, 0)
     inside, same = sum(s.predicted for s in checked), sum(s.same_way for s in checked)
     s_inside, s_same = sum(x[5] for x in sampled), sum(x[4] for x in sampled)
     lines += [f"Claims 1 and 2: {inside} of {len(checked)} comparisons inside their prediction interval, {same} of "
@@ -100,14 +135,11 @@ def _convergence(rows, epochs, compared, sampled) -> tuple[list[str], str]:
     for res, name, m, new, same_way, ok in sampled:
         lines.append(f"| samplers | latent size {res.latent} ({name}) | prior - best, {m} | {res.diffs[m].fmt()} "
                      f"({res.diffs[m].verdict}) | {new:+.3g} | {'yes' if ok else '**no**'} | {'yes' if same_way else '**no**'} |")
-    total = len(checked) + len(sampled)
-    summary_line = (f"{inside + s_inside} of {total} comparisons at {2 * epochs} epochs inside their prediction interval, "
-                    f"{same + s_same} of {total} the same way")
-    return lines + [""], summary_line
+    return lines + [""], (inside + s_inside, len(checked) + len(sampled))
 
 
 def _depth(claim: depth.DepthClaim) -> tuple[list[str], str]:
-    lines = ["## Claim 1: a deeper encoder brings q closer to the prior", "", doc(depth), ""]
+    lines = ["### B1. Depth, in full", "", doc(depth), ""]
     n = len(claim.matched)
     lines += [f"**Verdict: {claim.verdict}** (it rests on {n} comparison{'s' * (n != 1)}: the held-out bound at the "
               "matched rate at each latent size below; the other columns say what else differs there).", ""]
@@ -119,7 +151,7 @@ def _depth(claim: depth.DepthClaim) -> tuple[list[str], str]:
         for m in claim.matched:
             cells = [m.diffs[k].fmt() if k in m.diffs else "n/a" for k in (depth.BOUND, depth.DISTORTION, "active_units", "test_elbo")]
             lines.append(f"| {m.latent} | {m.rate:.3g} ({m.overlap[0]:.3g}-{m.overlap[1]:.3g}) | {m.runs} | " + " | ".join(cells) + " |")
-        lines += ["", "![rate-distortion](study_rate.png)", ""]
+        lines += [""]
     lines += [f"At beta = 1 (the grid: depth {depth.DEPTHS[1]} minus depth {depth.DEPTHS[0]}, 95% intervals; "
               "the rate differs, so these do not answer the claim by themselves):", "",
               "| latent | rate (test KL) | bound | population information | active units | test ELBO |", "|---|---|---|---|---|---|"]
@@ -143,7 +175,7 @@ def _depth(claim: depth.DepthClaim) -> tuple[list[str], str]:
 def _latent(claim: latent.LatentClaim, rows, epochs) -> tuple[list[str], str]:
     grid = latent.with_info_per_unit([r for r in rows if r.part(epochs) == "grid"])
     n = sum(len(t.steps) for t in claim.trends)
-    lines = ["## Claim 2: with more latent dimensions each dimension gets closer to the prior", "",
+    lines = ["### B2. Latent size, in full", "",
              doc(latent), "",
              f"**Verdict: {claim.verdict}** ({n} comparisons: each step to the next latent size, at each depth).", ""]
     if claim.missing:
@@ -170,12 +202,12 @@ def _latent(claim: latent.LatentClaim, rows, epochs) -> tuple[list[str], str]:
                 half = stats.t_quantile(k - 1) * stats.spread(v)[1] / k**0.5 if k > 1 else None
                 cells.append(f"{f(mean)} ± {f(half, 2)}" if half is not None else f(mean))
             lines.append(f"| {d} | {z} | " + " | ".join(cells) + " |")
-    lines += ["", "(mean ± half-width of the 95% interval over seeds)", "", "![latent trend](study_latent.png)", ""]
+    lines += ["", "(mean ± half-width of the 95% interval over seeds)", ""]
     return lines, "; ".join([f"Claim 2 (latent size as a trend): {claim.verdict}", *sentences])
 
 
 def _sampling(results) -> tuple[list[str], list[str]]:
-    lines = ["## Does sampling the prior hurt?", "", doc(sampling), "",
+    lines = ["### B3. Sampling N(0,I), in full", "", doc(sampling), "",
              f"Each latent size rests on {len(sampling.MEASURES)} paired comparisons (fd, precision and recall, against "
              "real digits and against the reconstructions).", ""]
     lines += [f"- {sampling.sentence(s)}" for s in results] + [""]
@@ -184,7 +216,7 @@ def _sampling(results) -> tuple[list[str], list[str]]:
         for m in sampling.MEASURES:
             if m in s.diffs:
                 lines.append(f"| {s.latent} | {m} | {f(s.prior[m], 4)} | {f(s.best[m], 4)} | {s.diffs[m].fmt()} | {f(s.floor[m], 4)} |")
-    lines += ["", "![samplers](study_samplers.png)", ""]
+    lines += [""]
     short = []
     for s in results:
         bits = [f"{w} {s.worse(m)}" for m, w in (("fd_vs_recon", "fd to reconstructions"), ("precision", "fidelity"),
@@ -194,7 +226,7 @@ def _sampling(results) -> tuple[list[str], list[str]]:
 
 
 def _priors(results: list[priors.PriorComparison]) -> tuple[list[str], str]:
-    lines = ["## What to do instead: a prior learned with the model", "", doc(priors), "",
+    lines = ["### B4. A learned prior, in full", "", doc(priors), "",
              "| latent | runs N(0,I) / learned | test ELBO N(0,I) | N(0,I) ex post | learned (joint) | learned ex post | "
              "IWAE NLL N(0,I) | learned | ex-post gain over the learned prior [95%] |", "|---|---|---|---|---|---|---|---|---|"]
     for c in results:
@@ -214,7 +246,7 @@ def _priors(results: list[priors.PriorComparison]) -> tuple[list[str], str]:
     lines += ["", "For scale, published on binarised MNIST with other architectures (docs: References): Bauer & "
               "Mnih (2019, latent 50) test ELBO -89.0 with N(0,I), -87.3 ex post (+1.7), -86.6 joint (+2.4); Tomczak & "
               "Welling's VampPrior (K = 500) NLL 85.79 against 89.78 (-4.0). Our figures are nats on MNIST's grey levels "
-              "read as Bernoulli means, so only the differences compare.", "", "![priors](study_priors.png)", ""]
+              "read as Bernoulli means, so only the differences compare.", ""]
     bits = []
     for c in results:
         d = c.diffs
@@ -227,56 +259,86 @@ def _every(rows: list[runs.Row]) -> list[str]:
     cols = [("test ELBO", "test_elbo"), ("rate", "test_kl"), ("bound", "kl_q_prior_lower_bound"), ("AU", "active_units"),
             ("KS act.", "ks_mean_active"), ("fd prior", "fd.prior"), ("fd gmm", "fd.gmm"), ("vs recon prior", "fd_vs_recon.prior"),
             ("NLL", "iwae_nll"), ("slope", "val_elbo_slope")]
-    lines = ["## Every experiment", "", "| run | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines = ["## Appendix C: every experiment", "", "| run | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for r in rows:
         lines.append(f"| {r.name} | " + " | ".join(summary.fmt(r.metrics.get(k)) for _, k in cols) + " |")
     return lines
 
 
-def render(rows: list[runs.Row], epochs: int, components: int) -> tuple[str, list[str], dict]:
+def _table(found: list[answer.Answer]) -> list[str]:
+    lines = ["## The answer", "", "| the thread's claim | verdict | what it rests on: difference [95% interval] | caveat |",
+             "|---|---|---|---|"]
+    for a in found:
+        rests = f"{a.rests_on}: {a.number}" if a.diffs else a.rests_on
+        lines.append(f"| {a.claim} ([more](#{a.section})) | **{a.verdict}** | {rests} | {a.caveat or ''} |")
+    return lines + ["", doc(answer, 1), ""]
+
+
+def _thread(pictures: list[dict]) -> list[str]:
+    shown = ", ".join(p["name"] for p in pictures) or "none yet"
+    return ["## The thread's picture", "",
+            "The asker's plot, for the asker's encoder (2 x 500) and with the third layer (3 x 500), latent size 2, seed 0 "
+            f"(runs: {shown}): the test set's codes coloured by digit over N(0,I)'s 1, 2 and 3 sd circles; beside them "
+            "the decoder's reconstructions of the first test digits, 100 draws from N(0,I), and 100 from the density "
+            "the validation codes chose, decoded.", "", f"![the thread's picture]({THREAD})", ""]
+
+
+def _sections(found: list[answer.Answer]) -> list[str]:
+    lines = []
+    for (title, anchor, extra, method), fig in zip(SECTIONS, CLAIM_FIGURES):
+        here = [a for a in found if a.section == anchor]
+        lines += [f"## {title}", "", method, ""]
+        for a in here:
+            lines.append(f"**{a.claim}** {a.verdict[0].upper() + a.verdict[1:]}. {a.rests_on[0].upper() + a.rests_on[1:]}: "
+                         f"{a.number}. {a.caveat}".rstrip())
+            lines.append("")
+        lines += [f"![{title}: each difference with its 95% interval]({fig})", ""]
+        if extra:
+            lines += [f"![{title}, the runs behind it]({extra})", ""]
+    return lines
+
+
+def _matched_longer(rows, epochs: int, claim1: depth.DepthClaim) -> list[tuple[str, stats.Diff, bool]]:
+    """The matched-rate fit repeated at twice the epochs (one seed per beta), against the grid's:
+    inside when the two differ by less than their combined 95% interval."""
+    out = []
+    for m in claim1.matched:
+        longer = depth.matched(rows, m.latent, 2 * epochs)
+        if isinstance(longer, depth.Matched) and depth.BOUND in longer.diffs and depth.BOUND in m.diffs:
+            a, b = m.diffs[depth.BOUND], longer.diffs[depth.BOUND]
+            ok = abs(b.diff - a.diff) <= stats.t_quantile(min(a.df, b.df)) * (a.se**2 + b.se**2) ** 0.5
+            out.append((f"latent {m.latent}", b, ok))
+    return out
+
+
+def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[dict] = ()) -> tuple[str, list[str], dict]:
     """(study.md, the brief answer for README, the analyses the figures draw)."""
     used = [r for r in rows if r.converged]
     claim1 = depth.depth_claim(used, epochs)
     claim2 = latent.latent_claim(used, epochs)
+    wide = width.width_claim(used, epochs)
     sampled = sampling.sampling([r for r in used if r.part(epochs) == "grid"])
     learned = priors.compare_priors(used, epochs)
     slice_latents = sorted({r.key.latent for r in used if r.part(epochs) == "slice"})
     compared = depth.comparisons(claim1) + latent.comparisons(used, epochs, slice_latents)
     on_slice_sampled = sampling.on_slice(sampled, [r for r in used if r.part(epochs) == "slice"])
-    long_lines, long_line = _convergence(used, epochs, compared, on_slice_sampled)
-    d_lines, d_line = _depth(claim1)
-    l_lines, l_line = _latent(claim2, used, epochs)
-    s_lines, s_short = _sampling(sampled)
-    p_lines, p_line = _priors(learned)
+    long_lines, checked = _convergence(used, epochs, compared, on_slice_sampled)
+    found = [answer.depth_row(claim1, depth.warm_matched(used, epochs)), answer.width_row(wide),
+             answer.asker_row(depth.asker(used, epochs)), *answer.latent_rows(used, claim2, epochs),
+             answer.scale_row(used, epochs), *answer.sampling_rows(sampled), answer.holes_row(used, epochs),
+             *answer.prior_rows(learned), answer.longer_row(*checked, _matched_longer(used, epochs, claim1))]
+    head, gone = _header(rows, epochs, components)
+    lines = (head + _table(found) + _thread(list(pictures)) + _sections(found) + long_lines
+             + ["## Appendix B: the analyses in full", ""] + _depth(claim1)[0] + _latent(claim2, used, epochs)[0]
+             + _sampling(sampled)[0] + _priors(learned)[0] + _every(rows) + [""] + gone)
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip("\n") + "\n"  # sections with nothing to list leave no gap
     lacking = missing(rows, components)
     partial = ([f"Partial: {len(plan.design(components)) - len(lacking)} of {len(plan.design(components))} planned "
-                "experiments are in the runs file (`make study` runs the rest); every verdict below may change"]
-               if lacking else [])
-    findings = partial + [d_line, l_line, "Does sampling the prior hurt? " + ("; ".join(s_short) or "no grid runs yet"), p_line,
-                f"Long enough: {long_line}"]
-    brief = partial + _brief(claim1, claim2, sampled, learned) + [f"Long enough: {long_line}"]
-    lines = (_header(rows, epochs, components) + ["## Answers", ""] + [f"- {x}." for x in findings] + [""]
-             + long_lines + d_lines + l_lines + s_lines + p_lines + _every(rows))
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"  # sections that had nothing to list leave no gap
-    return text, brief, {"claim1": claim1, "sampled": sampled, "learned": learned}
-
-
-def _brief(claim1: depth.DepthClaim, claim2: latent.LatentClaim, sampled, learned) -> list[str]:
-    """One short line per question, for README: the verdict and the number it rests on; the
-    tables and the reasons are in study.md."""
-    bound = ", ".join(f"{m.diffs[depth.BOUND].fmt()} at latent {m.latent}" for m in claim1.matched if depth.BOUND in m.diffs)
-    lines = [f"Deeper encoder (depth 3 against 1, at matched rate): {claim1.verdict}"
-             + (f"; held-out bound {bound} nats" if bound else ""),
-             f"More latent dimensions (per-dimension match, as a trend): {claim2.verdict}"]
-    if sampled:
-        sizes = len(sampled)
-        worse = {m: sum(s.worse(m) == "worse" for s in sampled if m in s.diffs) for m in ("precision", "recall")}
-        lines.append(f"Sampling N(0,I) against the best fitted density: fidelity worse at {worse['precision']} of {sizes} "
-                     f"latent sizes, coverage worse at {worse['recall']} of {sizes}")
-    if learned:
-        nll = ", ".join(f"{c.diffs['iwae_nll'].fmt()} at latent {c.latent}" for c in learned)
-        lines.append(f"A learned prior (VampPrior) against N(0,I): IWAE NLL {nll} nats")
-    return lines
+                "experiments so far (`make study` runs the rest); every verdict may change"] if lacking else [])
+    brief = partial + [f"{a.short}: **{a.verdict}**" + (f" ({a.diffs[0][0]}: {a.diffs[0][1].fmt()})" if a.diffs else "")
+                       for a in found]
+    return text, brief, {"claim1": claim1, "sampled": sampled, "learned": learned, "answers": found,
+                         "pictures": list(pictures)}
 
 
 def readme_with(readme: str, brief: list[str]) -> str:
@@ -294,7 +356,11 @@ def _figures(rows, epochs, analyses, out: Path) -> None:
             "study_depth.png": lambda p: plots.depth_at_beta1(analyses["claim1"], p),
             "study_latent.png": lambda p: plots.latent_trend(used, epochs, p),
             "study_samplers.png": lambda p: plots.samplers(analyses["sampled"], p),
-            "study_priors.png": lambda p: plots.prior_comparison(analyses["learned"], p)}
+            "study_priors.png": lambda p: plots.prior_comparison(analyses["learned"], p),
+            THREAD: lambda p: plots.thread(analyses["pictures"], p)}
+    for (title, anchor, _, _), name in zip(SECTIONS, CLAIM_FIGURES):
+        draw[name] = (lambda here, title: lambda p: plots.answers(here, p, title))(
+            [a for a in analyses["answers"] if a.section == anchor], title)
     for name in FIGURES:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.tmp-", suffix=".png", dir=out)
         os.close(fd)
@@ -306,11 +372,30 @@ def _figures(rows, epochs, analyses, out: Path) -> None:
             raise
 
 
+def pictures(rows: list[runs.Row], folder: Path) -> list[dict]:
+    """The thread's picture's data, from the records of PICTURED that have their test codes."""
+    import numpy as np
+
+    by_name = {r.name: r for r in rows}
+    out = []
+    for name in PICTURED:
+        codes, grids = folder / name / record.CODES_FILE, folder / name / record.GRIDS_FILE
+        if name not in by_name or not (codes.is_file() and grids.is_file()):
+            continue
+        best = summary.best_fitted(by_name[name].metrics)
+        with np.load(codes) as c, np.load(grids) as g:
+            shown = {"reconstructions": "reconstruction", "N(0,I) draws": "prior", f"{best} draws": best}
+            out.append({"name": name, "mu": c["mu"], "labels": c["labels"],
+                        "grids": {label: g[key].reshape(len(g[key]), -1) / record.GREY_LEVELS for label, key in shown.items()}})
+    return out
+
+
 def main(argv=None):
     from ..common import config
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--csv", type=Path, default=Path("reports/study.csv"))
+    ap.add_argument("--records", type=Path, default=Path("reports/runs"), help="the runs' records (make study)")
     ap.add_argument("--out", type=Path, default=Path("reports"))
     ap.add_argument("--readme", type=Path, default=Path("README.md"), help="whose findings block to rewrite ('' for none)")
     ap.add_argument("--epochs", type=int, default=plan.EPOCHS, help="the study's training epochs")
@@ -321,7 +406,7 @@ def main(argv=None):
     if not any(r.part(args.epochs) == "grid" for r in rows):
         raise PriorgapError(f"{args.csv} holds no grid run of {args.epochs} epochs; pass --epochs, or `make study`")
     components = config.load(Path("params.yaml"), "model").prior.components if Path("params.yaml").is_file() else 100
-    text, brief, analyses = render(rows, args.epochs, components)
+    text, brief, analyses = render(rows, args.epochs, components, pictures(rows, args.records))
     readme = readme_with(args.readme.read_text(), brief) if str(args.readme) not in ("", ".") else None
     args.out.mkdir(parents=True, exist_ok=True)
     _figures(rows, args.epochs, analyses, args.out)
