@@ -32,7 +32,6 @@ class Answer:
     rests_on: str  # what the differences are, and their unit
     diffs: list[tuple[str, stats.Diff]] = field(default_factory=list)  # (where, difference) each verdict reads
     caveat: str = ""
-    good: str = "lower"  # the direction the claim predicts for the differences
     section: str = ""  # the study.md section that shows it
 
     @property
@@ -128,7 +127,7 @@ def scale_row(rows, epochs: int) -> Answer:
     return Answer("The mismatch is scale (\"q is N(0, 2I)\")", "Is the mismatch one of scale (\"q is N(0, 2I)\")?", verdict,
                   "share of the held-out bound that q's moment-matched Gaussian (scale and correlation) explains",
                   diffs, "Largest eigenvalue of q's covariance (N(0, 2I) would give 2): " + ", ".join(e for e in eig if e)
-                  + ".", good="higher", section="claim-5-scale-or-shape")
+                  + ".", section="claim-5-scale-or-shape")
 
 
 def sampling_rows(sampled) -> list[Answer]:
@@ -198,4 +197,4 @@ def longer_row(inside: int, total: int, matched_longer: list[tuple[str, stats.Di
               if matched_longer else "One seed per setting at twice the epochs.")
     return Answer("Training twice as long changes a verdict", "Does training twice as long change any of it?", verdict,
                   f"{inside} of {total} comparisons at twice the epochs inside their 95% prediction interval", [],
-                  caveat, good="", section="appendix-a-long-enough")
+                  caveat, section="appendix-a-long-enough")
