@@ -43,33 +43,19 @@ def test_experiments_go_to_the_workers_with_a_gpu(tmp_path):
         assert set(client.gather(list(futures))) == {"machine-1"}
 
 
-def timed(exp, code, shared):
-    from distributed import get_worker
-
-    start = time.time()
-    time.sleep(float(exp.name.split("-")[-1]))
-    return get_worker().name, start, time.time()
-
-
-def test_a_worker_that_comes_free_takes_the_next_experiment_at_once(tmp_path):
-    """Four experiments of 6-8 s on two workers, named as the study names them. With a Dask task
-    group per depth (d1-..., d2-...), the fourth started 1.9 s after a worker came free (most likely
-    the 86 s a real 4-experiment slice lost); in one group it starts as the worker comes free."""
+def test_every_experiment_is_in_one_dask_task_group(tmp_path):
+    """Keys named by the experiment alone (d1-z2-s0-...) made a task group per depth, and a worker
+    that came free sat idle until work stealing moved a task queued behind a long one (86 s in a
+    real slice). How long it waits now is a figure of benchmarks/idle_gaps.py, not of a test."""
     from dask.utils import key_split
     from distributed import Client
 
     with dask_cluster(tmp_path, environment(), [[], []]) as (address, _, _), Client(address, timeout="20s") as client:
         client.wait_for_workers(2, timeout=60)
-        exps = [worker.Experiment(name, ()) for name in ("d1-z2-s0-6", "d2-z2-s0-7", "d3-z2-s0-8", "d1-z5-s0-6")]
-        futures = runner.submit(client, exps, CODE, b"", task=timed)
+        exps = [worker.Experiment(name, ()) for name in ("d1-z2-s0", "d2-z2-s0", "d3-z2-s0", "d1-z5-s0")]
+        futures = runner.submit(client, exps, CODE, b"", task=where_it_ran)
         assert {key_split(f.key) for f in futures} == {runner.TASK_GROUP}
-        ran = client.gather(list(futures))
-    # on each worker, from one experiment's end to the next one's start: no waiting while work is queued
-    gaps = []
-    for machine in {w for w, _, _ in ran}:
-        mine = sorted((start, end) for w, start, end in ran if w == machine)
-        gaps += [after[0] - before[1] for before, after in zip(mine, mine[1:])]
-    assert len(gaps) == 2 and max(gaps) < 0.5, f"a worker waited {max(gaps):.1f} s between experiments"
+        client.gather(list(futures))  # and Dask runs them under those keys
 
 
 @pytest.mark.parametrize("has_filter", [True, False])

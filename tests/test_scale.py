@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import environment, mlflow_runs, mlflow_server, sh
 
+from priorgap.study import runs
+
 pytestmark = pytest.mark.slow  # real DVC queues and two simulated machines, minutes each
 
 def test_queue_with_two_workers_loses_no_run(tmp_path, upstream):
@@ -55,13 +57,15 @@ def test_two_machines_share_one_server_and_remotes(tmp_path, upstream):
         sh(f"dvc remote add -d shared {tmp_path / 'dvc-remote'} && dvc push -q "
            "&& git add -A && git commit -qm 'the shared remote' && git push -q origin HEAD:main", seed, env)
 
-        # two machines at once, as two people would: each clones, pulls the shared stages, runs and pushes
+        # two machines at once, as two people would: each clones, pulls the shared stages, runs and pushes. At the
+        # grid's encoder width (not TINY's), so that the report below finds grid runs in the runs file
         machines, procs = {}, {}
         for name, latent in (("a", 2), ("b", 3)):
             repo = machines[name] = tmp_path / f"machine-{name}"
             sh(f"git clone -q -b main {tmp_path / 'origin.git'} {repo}", tmp_path, env)
             procs[name] = subprocess.Popen(
                 f"dvc pull -q --with-deps reference && dvc exp run -q -n exp-{name} -S model.latent_dim={latent} "
+                f"-S model.encoder.width={runs.GRID_WIDTH} "
                 f"&& dvc exp push -q origin exp-{name}", shell=True, cwd=repo, text=True,
                 env={**env, "OMP_NUM_THREADS": "1"},  # two machines on one 2-core box: a core each
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
