@@ -138,7 +138,7 @@ def _convergence(rows, epochs, compared, sampled) -> tuple[list[str], tuple[int,
     return lines + [""], (inside + s_inside, len(checked) + len(sampled))
 
 
-def _depth(claim: depth.DepthClaim) -> tuple[list[str], str]:
+def _depth(claim: depth.DepthClaim) -> list[str]:
     lines = ["### B1. Depth, in full", "", doc(depth), ""]
     n = len(claim.matched)
     lines += [f"**Verdict: {claim.verdict}** (it rests on {n} comparison{'s' * (n != 1)}: the held-out bound at the "
@@ -163,16 +163,10 @@ def _depth(claim: depth.DepthClaim) -> tuple[list[str], str]:
     if claim.warmup_verdict:
         lines += ["KL warm-up (beta ramped from 0 over the first epochs), active units:", ""]
         lines += [f"- latent size {z}: {text}." for z, text in claim.warmup_verdict.items()] + [""]
-    parts = []
-    for m in claim.matched:
-        b, dist = m.diffs.get(depth.BOUND), m.diffs.get(depth.DISTORTION)
-        parts.append(f"latent {m.latent}: bound {b.fmt() if b else 'n/a'} ({b.verdict if b else 'n/a'}), distortion "
-                     f"{dist.fmt() if dist else 'n/a'} at rate {m.rate:.3g}")
-    warm = "; warm-up: " + "; ".join(f"latent {z}: {t.split(' (')[0]}" for z, t in claim.warmup_verdict.items()) if claim.warmup_verdict else ""
-    return lines, f"Claim 1 (depth 3 against 1 at matched rate): {claim.verdict}" + (f" ({'; '.join(parts)})" if parts else "") + warm
+    return lines
 
 
-def _latent(claim: latent.LatentClaim, rows, epochs) -> tuple[list[str], str]:
+def _latent(claim: latent.LatentClaim, rows, epochs) -> list[str]:
     grid = latent.with_info_per_unit([r for r in rows if r.part(epochs) == "grid"])
     n = sum(len(t.steps) for t in claim.trends)
     lines = ["### B2. Latent size, in full", "",
@@ -203,10 +197,10 @@ def _latent(claim: latent.LatentClaim, rows, epochs) -> tuple[list[str], str]:
                 cells.append(f"{f(mean)} ± {f(half, 2)}" if half is not None else f(mean))
             lines.append(f"| {d} | {z} | " + " | ".join(cells) + " |")
     lines += ["", "(mean ± half-width of the 95% interval over seeds)", ""]
-    return lines, "; ".join([f"Claim 2 (latent size as a trend): {claim.verdict}", *sentences])
+    return lines
 
 
-def _sampling(results) -> tuple[list[str], list[str]]:
+def _sampling(results) -> list[str]:
     lines = ["### B3. Sampling N(0,I), in full", "", doc(sampling), "",
              f"Each latent size rests on {len(sampling.MEASURES)} paired comparisons (fd, precision and recall, against "
              "real digits and against the reconstructions).", ""]
@@ -216,16 +210,10 @@ def _sampling(results) -> tuple[list[str], list[str]]:
         for m in sampling.MEASURES:
             if m in s.diffs:
                 lines.append(f"| {s.latent} | {m} | {f(s.prior[m], 4)} | {f(s.best[m], 4)} | {s.diffs[m].fmt()} | {f(s.floor[m], 4)} |")
-    lines += [""]
-    short = []
-    for s in results:
-        bits = [f"{w} {s.worse(m)}" for m, w in (("fd_vs_recon", "fd to reconstructions"), ("precision", "fidelity"),
-                                                 ("recall", "coverage")) if m in s.diffs]
-        short.append(f"latent {s.latent}: " + ", ".join(bits))
-    return lines, short
+    return lines + [""]
 
 
-def _priors(results: list[priors.PriorComparison]) -> tuple[list[str], str]:
+def _priors(results: list[priors.PriorComparison]) -> list[str]:
     lines = ["### B4. A learned prior, in full", "", doc(priors), "",
              "| latent | runs N(0,I) / learned | test ELBO N(0,I) | N(0,I) ex post | learned (joint) | learned ex post | "
              "IWAE NLL N(0,I) | learned | ex-post gain over the learned prior [95%] |", "|---|---|---|---|---|---|---|---|---|"]
@@ -247,12 +235,7 @@ def _priors(results: list[priors.PriorComparison]) -> tuple[list[str], str]:
               "Mnih (2019, latent 50) test ELBO -89.0 with N(0,I), -87.3 ex post (+1.7), -86.6 joint (+2.4); Tomczak & "
               "Welling's VampPrior (K = 500) NLL 85.79 against 89.78 (-4.0). Our figures are nats on MNIST's grey levels "
               "read as Bernoulli means, so only the differences compare.", ""]
-    bits = []
-    for c in results:
-        d = c.diffs
-        bits.append(f"latent {c.latent}: NLL {d['iwae_nll'].fmt()}, joint minus ex post {d['joint_vs_expost'].fmt()} nats of "
-                    f"ELBO, an ex-post density still gains {d['expost_gain_learned'].fmt()} over the learned prior")
-    return lines, "Learned prior against ex post: " + ("; ".join(bits) if bits else "no VampPrior runs yet")
+    return lines
 
 
 def _every(rows: list[runs.Row]) -> list[str]:
@@ -329,8 +312,8 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
              *answer.prior_rows(learned), answer.longer_row(*checked, _matched_longer(used, epochs, claim1))]
     head, gone = _header(rows, epochs, components)
     lines = (head + _table(found) + _thread(list(pictures)) + _sections(found) + long_lines
-             + ["## Appendix B: the analyses in full", ""] + _depth(claim1)[0] + _latent(claim2, used, epochs)[0]
-             + _sampling(sampled)[0] + _priors(learned)[0] + _every(rows) + [""] + gone)
+             + ["## Appendix B: the analyses in full", ""] + _depth(claim1) + _latent(claim2, used, epochs)
+             + _sampling(sampled) + _priors(learned) + _every(rows) + [""] + gone)
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip("\n") + "\n"  # sections with nothing to list leave no gap
     lacking = missing(rows, components)
     partial = ([f"Partial: {len(plan.design(components)) - len(lacking)} of {len(plan.design(components))} planned "
