@@ -90,7 +90,7 @@ def asker_row(found: dict) -> Answer:
 
 def _ends(rows, measure: str, epochs: int, what: str) -> list[tuple[str, stats.Diff]]:
     """Latent size 50 minus 2 at each depth (beta = 1, width 500)."""
-    base = {"beta": 1.0, "warmup": 0, "prior": "normal", "epochs": epochs, "width": runs.GRID_WIDTH}
+    base = runs.at_beta1(epochs, width=runs.GRID_WIDTH)
     out = []
     for d in sorted({r.key.depth for r in rows if r.part(epochs) == "grid"}):
         lats = sorted({r.key.latent for r in runs.where(rows, depth=d, **base)})

@@ -82,7 +82,7 @@ def matched(rows: list[runs.Row], latent: int, epochs: int, encoders: dict = BY_
 def depth_claim(rows: list[runs.Row], epochs: int, matched_latents=(10, 50)) -> DepthClaim:
     claim = DepthClaim()
     grid = [r for r in rows if r.part(epochs) == "grid"]
-    base = {"beta": 1.0, "warmup": 0, "prior": "normal", "epochs": epochs}
+    base = runs.at_beta1(epochs)
     for z in sorted({r.key.latent for r in grid}):
         for m in (BOUND, RATE, runs.POPULATION_INFO, "active_units", "test_elbo"):
             c = between(grid, "claim 1", f"latent size {z}", m, {**base, "depth": DEPTHS[0], "latent": z},
@@ -108,17 +108,17 @@ def depth_claim(rows: list[runs.Row], epochs: int, matched_latents=(10, 50)) -> 
 
 def _warmup(claim: DepthClaim, rows: list[runs.Row], epochs: int, latents) -> None:
     """Does the KL warm-up restore depth 3's units (against itself without, and against depth 1 with)?"""
-    base = {"beta": 1.0, "prior": "normal", "epochs": epochs, "width": runs.GRID_WIDTH}
+    base = runs.at_beta1(epochs, width=runs.GRID_WIDTH)
     for z in latents:
         warm = {**base, "latent": z, "warmup": max((r.key.warmup for r in runs.where(rows, latent=z)), default=0)}
         if not warm["warmup"]:
             continue
         restored = between(rows, "warm-up", f"latent size {z}", "active_units",
-                           {**base, "latent": z, "warmup": 0, "depth": DEPTHS[1]}, {**warm, "depth": DEPTHS[1]})
+                           {**base, "latent": z, "depth": DEPTHS[1]}, {**warm, "depth": DEPTHS[1]})
         gap = between(rows, "warm-up", f"latent size {z}", "active_units", {**warm, "depth": DEPTHS[0]},
                       {**warm, "depth": DEPTHS[1]})
         shallow = between(rows, "warm-up", f"latent size {z}", "active_units",
-                          {**base, "latent": z, "warmup": 0, "depth": DEPTHS[0]}, {**warm, "depth": DEPTHS[0]})
+                          {**base, "latent": z, "depth": DEPTHS[0]}, {**warm, "depth": DEPTHS[0]})
         claim.warmup += [restored, gap, shallow]
         if not (restored.diff.decided and gap.diff.decided):
             text = "cannot be decided (fewer than two seeds a side)"
@@ -139,7 +139,7 @@ ASKER = {"latent": 2, "width": runs.GRID_WIDTH}
 
 def asker(rows: list[runs.Row], epochs: int) -> dict[str, Compared]:
     """measure -> depth 3 minus depth 2 at 2 x 500 and latent size 2, beta = 1."""
-    base = {**ASKER, "beta": 1.0, "warmup": 0, "prior": "normal", "epochs": epochs}
+    base = runs.at_beta1(epochs, **ASKER)
     return {m: between(rows, "asker", "2 x 500 -> 3 x 500, latent size 2", m, {**base, "depth": 2}, {**base, "depth": 3})
             for m in (BOUND, "test_elbo", RATE)}
 
@@ -148,7 +148,7 @@ def warm_matched(rows: list[runs.Row], epochs: int, latent: int = 10) -> Compare
     """Depth 3 minus 1 on the warm-up arm, where rate and active units come out matched: the
     cleanest depth test the design has (the report shows both sides' rate and units beside it)."""
     warm = max((r.key.warmup for r in runs.where(rows, latent=latent)), default=0)
-    base = {"beta": 1.0, "prior": "normal", "epochs": epochs, "width": runs.GRID_WIDTH, "latent": latent, "warmup": warm}
+    base = runs.at_beta1(epochs, width=runs.GRID_WIDTH, latent=latent, warmup=warm)
     return between(rows, "claim 1", f"latent size {latent}, warm-up", BOUND, {**base, "depth": DEPTHS[0]},
                    {**base, "depth": DEPTHS[1]})
 

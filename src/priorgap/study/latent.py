@@ -48,7 +48,7 @@ def with_info_per_unit(rows: list[runs.Row]) -> list[runs.Row]:
 def latent_claim(rows: list[runs.Row], epochs: int) -> LatentClaim:
     claim = LatentClaim()
     grid = with_info_per_unit([r for r in rows if r.part(epochs) == "grid"])
-    base = {"beta": 1.0, "warmup": 0, "prior": "normal", "epochs": epochs}
+    base = runs.at_beta1(epochs)
     for d in sorted({r.key.depth for r in grid}):
         latents = sorted({r.key.latent for r in runs.where(grid, depth=d)})
         steps = [between(grid, "claim 2", f"depth {d}", KS, {**base, "depth": d, "latent": a}, {**base, "depth": d, "latent": b})
@@ -84,7 +84,7 @@ def latent_claim(rows: list[runs.Row], epochs: int) -> LatentClaim:
 def comparisons(rows: list[runs.Row], epochs: int, slice_latents: list[int]) -> list[Compared]:
     """The trend between the sizes the slice has (at each depth it has), for the slice to repeat."""
     grid = [r for r in rows if r.part(epochs) == "grid"]
-    base = {"beta": 1.0, "warmup": 0, "prior": "normal", "epochs": epochs}
+    base = runs.at_beta1(epochs)
     depths = sorted({r.key.depth for r in rows if r.part(epochs) == "slice"})
     out = [between(grid, "claim 2", f"depth {d}", KS, {**base, "depth": d, "latent": a}, {**base, "depth": d, "latent": b})
            for d in depths for a, b in zip(slice_latents, slice_latents[1:])]

@@ -89,7 +89,7 @@ def design(components: int = 100) -> list[Planned]:
     runs = [Planned("grid", d, 2, s) for s in ASKER_SEEDS for d in (2, 3)]
     runs += [Planned("grid", d, z, s) for s in SEEDS for z in LATENTS for d in (1, 2, 3) if z != 2 or d == 1]
     runs += [Planned("width", 2, z, s, width=w) for s in (0, 1) for z in LATENTS for w in WIDTHS if w != 250 or z == 10]
-    runs += [Planned("width", d, 10, s, width=125) for s in (0, 1) for d in (1, 3)]
+    runs += [Planned("width", d, 10, s, width=WIDTHS[0]) for s in (0, 1) for d in (1, 3)]
     pairs = [(d, z) for z in (10, 50) for d in (1, 3)]
     runs += [Planned("rate", d, z, s, beta=b) for s in (0, 1) for b in (0.5, 2.0) for d, z in pairs]
     runs += [Planned("rate", 2, 10, 0, beta=b, width=w) for b in (0.5, 2.0) for w in (*WIDTHS[::2], GRID_WIDTH)]

@@ -134,6 +134,12 @@ def with_population_info(metrics: dict) -> dict:
     return {**metrics, POPULATION_INFO: metrics["avg_kl"] - metrics["kl_q_prior_lower_bound"]}
 
 
+def at_beta1(epochs: int, **more) -> dict:
+    """The settings of a plain run of `epochs` epochs (beta = 1, no warm-up, the N(0, I) prior), as
+    where() and compare.between() take them; `more` adds settings or overrides these."""
+    return {"beta": 1.0, "warmup": 0, "prior": "normal", "epochs": epochs, **more}
+
+
 def where(rows: list[Row], **settings) -> list[Row]:
     """The rows whose key has these values: where(rows, depth=1, latent=10, beta=1.0)."""
     return [r for r in rows if all(getattr(r.key, k) == v for k, v in settings.items())]

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import runs
+from . import plan, runs
 from .compare import Compared, between
 from .depth import BOUND, RATE, Matched, matched
 
-WIDTHS = (125, 1000)  # narrow and wide, at depth 2
+WIDTHS = (plan.WIDTHS[0], plan.WIDTHS[-1])  # narrow and wide, at depth 2
 BY_WIDTH = {w: {"depth": 2, "width": w} for w in WIDTHS}
-NARROW = 125
+NARROW = WIDTHS[0]
 
 
 @dataclass
@@ -30,7 +30,7 @@ class WidthClaim:
 
 def width_claim(rows: list[runs.Row], epochs: int, matched_latents=(10,)) -> WidthClaim:
     claim = WidthClaim()
-    base = {"beta": 1.0, "warmup": 0, "prior": "normal", "epochs": epochs}
+    base = runs.at_beta1(epochs)
     for z in sorted({r.key.latent for r in rows if r.key.width == NARROW}):
         for m in (BOUND, RATE, "active_units", "test_elbo"):
             c = between(rows, "width", f"latent size {z}", m, {**base, **BY_WIDTH[WIDTHS[0]], "latent": z},
