@@ -296,6 +296,8 @@ def test_verdicts_read_the_direction_the_claim_predicts():
     assert answer.judge([d(-1), d(1)], "lower") == "partly"
     assert answer.judge([d(0), d(0.01)], "lower") == "not resolved with 3 seeds"
     assert answer.judge([], "lower") == "not measured yet"
+    one = stats.Diff(-0.5, 0.0, 0.0, (1, 1))  # one run a side: no interval
+    assert answer.judge([one], "lower") == "not resolved with 1 seed"
 
 
 def test_the_threads_picture_comes_from_the_records(tmp_path):

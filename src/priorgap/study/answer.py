@@ -50,7 +50,8 @@ def judge(diffs: list[stats.Diff], good: str, unit: str = "seeds") -> str:
         return "partly"
     if "no" in each:
         return "no"
-    return f"not resolved with {min(min(d.n) for d in diffs)} {unit}"
+    k = min(min(d.n) for d in diffs)
+    return f"not resolved with {k} {unit if k != 1 else unit.removesuffix('s')}"
 
 
 def _mean(values: list[float]) -> stats.Diff:
