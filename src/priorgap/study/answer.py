@@ -111,7 +111,7 @@ def latent_rows(rows, claim2, epochs: int) -> list[Answer]:
                    f"As a trend over every size: {claim2.verdict}.", section="claim-4-latent-size"),
             Answer("More latent dimensions, jointly", "More latent dimensions: is q as a whole closer to N(0,I)?", judge([d for _, d in joint], "lower"),
                    "held-out bound, largest latent size minus smallest (nats)", joint,
-                   "The prior's fd to the reconstructions, the same ends: "
+                   "The prior's FD to the reconstructions, the same ends: "
                    + ", ".join(f"{w} {d.fmt()}" for w, d in fd) + "." if fd else "", section="claim-4-latent-size")]
 
 
@@ -182,7 +182,7 @@ def prior_rows(learned) -> list[Answer]:
                    "a better likelihood?", judge([d for _, d in nll], "lower"), "IWAE NLL, learned prior minus the "
                    "ex-post model (nats)", nll, f"Against plain N(0,I): {plain}." if plain else "",
                    section="claim-8-a-learned-prior"),
-            Answer("A learned prior beats ex post: samples", "... and better samples?", judge([d for _, d in fd], "lower"), "fd to test digits, the learned "
+            Answer("A learned prior beats ex post: samples", "... and better samples?", judge([d for _, d in fd], "lower"), "FD to test digits, the learned "
                    "prior's samples minus the N(0,I) model's best fitted density's", fd,
                    f"Precision, the same sides: {prec}." if prec else "", section="claim-8-a-learned-prior")]
 

@@ -10,7 +10,7 @@ prior fitted ex post (encoder and decoder fixed); the ELBO of a prior learned jo
   still gains over the learned prior: the gap the learned prior leaves);
 - the IWAE bound on the test NLL of each model (k = 1000, 500 test images);
 - samples: each model's prior and its best fitted density, against real digits only (the two
-  models' reconstructions differ, so fd to the reconstructions does not compare across them).
+  models' reconstructions differ, so FD to the reconstructions does not compare across them).
 """
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ def sentence(s: Sampling) -> str:
     best = ", ".join(f"{k} {n}" for k, n in s.chosen.most_common())
     parts = [f"latent size {s.latent} ({s.runs} runs; best density chosen on validation codes: {best}):"]
     if "fd_vs_recon" in s.diffs:
-        parts.append(f"with the decoder held fixed, the prior is {s.worse('fd_vs_recon')} on fd to the "
+        parts.append(f"with the decoder held fixed, the prior is {s.worse('fd_vs_recon')} on FD to the "
                      f"reconstructions, {one('fd_vs_recon')};")
     for m, word in (("precision", "fidelity"), ("recall", "coverage")):
         if m in s.diffs and f"{m}_vs_recon" in s.diffs:
