@@ -1,0 +1,76 @@
+"""What the committed study's runs cost, read from their records: issue 34's two targets on the
+study itself rather than on a slice.
+
+    python benchmarks/study_cost.py [--records reports/runs] [--gap 600]
+
+Per setting (latent size and prior): training against everything after it (encode,
+fit_posterior, evaluate, summarize, each stage's own seconds), median and range over the runs;
+target: after at most 0.25 of training. Per part of the study (one `make study` call: runs whose
+start follows the previous end by less than --gap seconds): wall time from the first start to
+the last end against the training floor (summed training / workers); target: at most 1.3x. The
+shared stages, run once per call before the first experiment (about 3 minutes), are outside both.
+"""
+import argparse
+import json
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+AFTER_TARGET, WALL_TARGET = 0.25, 1.3
+
+
+def load(records: Path) -> list[dict]:
+    runs = []
+    for path in sorted(records.glob("*/record.json")):
+        r = json.loads(path.read_text())
+        s = r["stage_seconds"]
+        prior = r["params"].get("model.prior.kind", "normal")
+        runs.append({"name": r["name"], "train": s["train"], "after": sum(v for k, v in s.items() if k != "train"),
+                     "setting": f"latent {r['params']['model.latent_dim']}" + ("" if prior == "normal" else f", {prior}"),
+                     "start": r["start_ms"] / 1000, "end": r["end_ms"] / 1000, "worker": r["worker"]})
+    return runs
+
+
+def parts(runs: list[dict], gap: float) -> list[list[dict]]:
+    out = []
+    for run in sorted(runs, key=lambda r: r["start"]):
+        if out and run["start"] - max(r["end"] for r in out[-1]) < gap:
+            out[-1].append(run)
+        else:
+            out.append([run])
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=Path, default=ROOT / "reports" / "runs")
+    ap.add_argument("--gap", type=float, default=600.0, help="seconds between runs that start a new part")
+    args = ap.parse_args()
+    runs = load(args.records)
+    if not runs:
+        raise SystemExit(f"study_cost: no records in {args.records}: run `make study` first")
+
+    print(f"per setting (target: after training <= {AFTER_TARGET} x training)")
+    print(f"{'setting':22s} {'runs':>4s} {'train s':>8s} {'after s':>8s} {'ratio':>6s} {'range':>11s}")
+    for setting in sorted({r["setting"] for r in runs}, key=lambda s: (len(s), s)):
+        group = [r for r in runs if r["setting"] == setting]
+        ratios = [r["after"] / r["train"] for r in group]
+        print(f"{setting:22s} {len(group):4d} {statistics.median(r['train'] for r in group):8.0f} "
+              f"{statistics.median(r['after'] for r in group):8.0f} {statistics.median(ratios):6.2f} "
+              f"{min(ratios):5.2f}-{max(ratios):.2f}")
+
+    print(f"\nper part of the study (target: wall <= {WALL_TARGET} x summed training / workers)")
+    print(f"{'first start (UTC)':20s} {'runs':>4s} {'workers':>7s} {'training s':>10s} {'floor s':>8s} {'wall s':>7s} {'ratio':>6s}")
+    for part in parts(runs, args.gap):
+        workers = len({r["worker"] for r in part})
+        train = sum(r["train"] for r in part)
+        wall = max(r["end"] for r in part) - min(r["start"] for r in part)
+        first = min(part, key=lambda r: r["start"])
+        when = datetime.fromtimestamp(first["start"], timezone.utc).strftime("%Y-%m-%d %H:%M")
+        print(f"{when:20s} {len(part):4d} {workers:7d} {train:10.0f} {train / workers:8.0f} {wall:7.0f} "
+              f"{wall / (train / workers):6.2f}")
+
+
+if __name__ == "__main__":
+    main()
