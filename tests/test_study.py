@@ -317,3 +317,14 @@ def test_the_threads_picture_comes_from_the_records(tmp_path):
     assert list(found[0]["grids"]) == ["reconstructions", "N(0,I) draws", "flow draws"]  # the validation gain chose the flow
     assert found[0]["grids"]["N(0,I) draws"].max() == 1.0 and found[0]["mu"].shape == (50, 2)
     assert report.pictures(rows, tmp_path / "none") == []
+
+
+def test_the_warmup_caveat_waits_for_the_warmup_arm():
+    """Without warm-up runs the matched comparison would be the grid's depth 3 minus 1, whose rates
+    differ: the depth row must not present that as the matched test."""
+    grid = study_rows([p for p in plan.design() if p.part == "grid"])
+    assert depth.warm_matched(grid, EPOCHS) is None
+    row = answer.depth_row(depth.depth_claim(grid, EPOCHS), depth.warm_matched(grid, EPOCHS))
+    assert "warm-up" not in row.caveat and "rates differ" in row.caveat
+    full = study_rows()
+    assert "warm-up arm" in answer.depth_row(depth.depth_claim(full, EPOCHS), depth.warm_matched(full, EPOCHS)).caveat

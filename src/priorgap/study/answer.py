@@ -62,11 +62,16 @@ def _mean(values: list[float]) -> stats.Diff:
 def depth_row(claim: depth.DepthClaim, warm) -> Answer:
     diffs = [(f"latent {m.latent}", m.diffs[depth.BOUND]) for m in claim.matched if depth.BOUND in m.diffs]
     caveat = ("On the warm-up arm at latent 10, where rate and active units come out matched: "
-              f"{warm.diff.fmt()}." if warm.diff.decided else "At beta = 1 the depths' rates differ, so only "
+              f"{warm.diff.fmt()}." if warm is not None and warm.diff.decided else "At beta = 1 the depths' rates differ, so only "
               "the matched-rate comparison is judged.")
     return Answer("Depth (3 against 1, matched rate)", "Does a deeper encoder (depth 3 against 1) bring q closer to N(0,I)?",
                   judge([d for _, d in diffs], "lower", "runs"), "held-out bound on KL(q || N(0,I)) at matched rate, "
                   "depth 3 minus 1 (nats)", diffs, caveat, section="claim-1-depth")
+
+
+def _sentence(parts: list[str]) -> str:
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "." if text else ""
 
 
 def width_row(claim) -> Answer:
@@ -75,10 +80,10 @@ def width_row(claim) -> Answer:
     narrow = {c.within: c for c in claim.narrow_depth if c.measure == depth.BOUND}
     bits = ["At beta = 1 (the rates differ): " + ", ".join(f"{c.within} {c.diff.fmt()}" for c in beta1)] if beta1 else []
     if narrow:
-        bits.append("depth 3 minus 1 at " + ", ".join(f"{w}: {c.diff.fmt()}" for w, c in narrow.items()))
+        bits.append("at beta = 1, depth 3 minus 1 at " + ", ".join(f"{w}: {c.diff.fmt()}" for w, c in narrow.items()))
     return Answer("Width (1000 against 125, matched rate)", "Does a wider encoder (width 1000 against 125, depth 2) bring q closer?",
                   judge([d for _, d in diffs], "lower", "runs"), "held-out bound at matched rate, width 1000 "
-                  "minus 125 (nats)", diffs, "; ".join(bits) + "." if bits else "", section="claim-2-width")
+                  "minus 125 (nats)", diffs, _sentence(bits), section="claim-2-width")
 
 
 def asker_row(found: dict) -> Answer:

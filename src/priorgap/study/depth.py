@@ -144,10 +144,13 @@ def asker(rows: list[runs.Row], epochs: int) -> dict[str, Compared]:
             for m in (BOUND, "test_elbo", RATE)}
 
 
-def warm_matched(rows: list[runs.Row], epochs: int, latent: int = 10) -> Compared:
+def warm_matched(rows: list[runs.Row], epochs: int, latent: int = 10) -> Compared | None:
     """Depth 3 minus 1 on the warm-up arm, where rate and active units come out matched: the
-    cleanest depth test the design has (the report shows both sides' rate and units beside it)."""
+    cleanest depth test the design has (the report shows both sides' rate and units beside it).
+    None before the arm has runs: the runs without warm-up are the grid's, whose rates differ."""
     warm = max((r.key.warmup for r in runs.where(rows, latent=latent)), default=0)
+    if not warm:
+        return None
     base = runs.at_beta1(epochs, width=runs.GRID_WIDTH, latent=latent, warmup=warm)
     return between(rows, "claim 1", f"latent size {latent}, warm-up", BOUND, {**base, "depth": DEPTHS[0]},
                    {**base, "depth": DEPTHS[1]})
