@@ -11,10 +11,11 @@ the last end against the training floor (summed training / workers); target: at 
 shared stages, run once per call before the first experiment (about 3 minutes), are outside both.
 """
 import argparse
-import json
 import statistics
 from datetime import datetime, timezone
 from pathlib import Path
+
+from priorgap.study import record
 
 ROOT = Path(__file__).resolve().parents[1]
 AFTER_TARGET, WALL_TARGET = 0.25, 1.3
@@ -23,7 +24,7 @@ AFTER_TARGET, WALL_TARGET = 0.25, 1.3
 def load(records: Path) -> list[dict]:
     runs = []
     for path in sorted(records.glob("*/record.json")):
-        r = json.loads(path.read_text())
+        r = record.read(path.parent)
         s = r["stage_seconds"]
         prior = r["params"].get("model.prior.kind", "normal")
         runs.append({"name": r["name"], "train": s["train"], "after": sum(v for k, v in s.items() if k != "train"),

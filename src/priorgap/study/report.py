@@ -174,16 +174,14 @@ def _latent(claim: latent.LatentClaim, rows, epochs) -> list[str]:
              f"**Verdict: {claim.verdict}** ({n} comparisons: each step to the next latent size, at each depth).", ""]
     if claim.missing:
         lines += ["Not decided: " + "; ".join(claim.missing) + ".", ""]
-    sentences = []
     for t in claim.trends:
         steps = ", ".join(f"{s.low['latent']}->{s.high['latent']} {s.diff.fmt(2)}" for s in t.steps)
         where = (f"falls up to latent size {t.stop}, no clear change after" if t.stop and t.stop != t.latents[-1]
                  else "falls at every size" if t.stop else "never clearly falls")
         units = (f"active units grow up to latent size {t.units_stop} ({t.units[t.units_stop]:.3g}; "
                  f"{t.units[t.latents[-1]]:.3g} at {t.latents[-1]})" if t.units_stop else "active units never clearly grow")
-        sentences.append(f"depth {t.depth}: mean KS of the active dimensions {where}"
-                         + (f", rises at {', '.join(map(str, t.rising))}" if t.rising else "") + f"; {units}")
-        lines.append(f"- {sentences[-1]} (steps: {steps}).")
+        lines.append(f"- depth {t.depth}: mean KS of the active dimensions {where}"
+                     + (f", rises at {', '.join(map(str, t.rising))}" if t.rising else "") + f"; {units} (steps: {steps}).")
     lines += ["", "| depth | latent | KS, active (per dimension) | held-out bound (joint) | Gaussian KL (joint) | "
               "active units | information per active unit |", "|---|---|---|---|---|---|---|"]
     for d in sorted({r.key.depth for r in grid}):
