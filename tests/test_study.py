@@ -328,3 +328,10 @@ def test_the_warmup_caveat_waits_for_the_warmup_arm():
     assert "warm-up" not in row.caveat and "rates differ" in row.caveat
     full = study_rows()
     assert "warm-up arm" in answer.depth_row(depth.depth_claim(full, EPOCHS), depth.warm_matched(full, EPOCHS)).caveat
+
+
+def test_the_readme_quotes_the_figure_a_verdict_rests_on():
+    undecided, worse = stats.paired([-1.0, 1.5, 0.2]), stats.paired([5.0, 5.5, 6.0])
+    row = answer.Answer("samples", "?", "no", "FD", [("latent 2", undecided), ("latent 10", worse)])
+    assert report._lead(row) == ("latent 10", worse)
+    assert report._lead(answer.Answer("x", "?", "not resolved with 3 seeds", "FD", [("latent 2", undecided)]))[0] == "latent 2"

@@ -316,10 +316,16 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
     lacking = missing(rows, components)
     partial = ([f"Partial: {len(plan.design(components)) - len(lacking)} of {len(plan.design(components))} planned "
                 "experiments so far (`make study` runs the rest); every verdict may change"] if lacking else [])
-    brief = partial + [f"{a.short}: **{a.verdict}**" + (f" ({a.diffs[0][0]}: {a.diffs[0][1].fmt()})" if a.diffs else "")
+    brief = partial + [f"{a.short}: **{a.verdict}**" + (f" ({_lead(a)[0]}: {_lead(a)[1].fmt()})" if a.diffs else "")
                        for a in found]
     return text, brief, {"claim1": claim1, "sampled": sampled, "learned": learned, "answers": found,
                          "pictures": list(pictures)}
+
+
+def _lead(answer) -> tuple:
+    """The figure the README quotes for a row: the first one that decides its verdict, so that a
+    "no" is never shown beside an interval that includes zero."""
+    return next(((w, d) for w, d in answer.diffs if d.decided and d.verdict != "no clear change"), answer.diffs[0])
 
 
 def readme_with(readme: str, brief: list[str]) -> str:
