@@ -335,3 +335,17 @@ def test_the_readme_quotes_the_figure_a_verdict_rests_on():
     row = answer.Answer("samples", "?", "no", "FD", [("latent 2", undecided), ("latent 10", worse)])
     assert report._lead(row) == ("latent 10", worse)
     assert report._lead(answer.Answer("x", "?", "not resolved with 3 seeds", "FD", [("latent 2", undecided)]))[0] == "latent 2"
+
+
+def test_the_slice_checks_samplers_only_on_the_grids_own_setting():
+    # the slice's beta 0.5 and 2 runs sample other models: planted there, a sampler shift must not
+    # reach the grid's check (it would be judged against beta 1's interval)
+    rows = study_rows()
+    for r in rows:
+        if r.part(EPOCHS) == "slice" and r.key.beta != 1:
+            r.metrics["precision.prior"] -= 0.5
+    checked = sampling.on_slice(sampling.sampling([r for r in rows if r.part(EPOCHS) == "grid"]),
+                                [r for r in rows if r.part(EPOCHS) == "slice"])
+    names = {name for _, name, *_ in checked}
+    assert names == {"d1-z10-s0-e80", "d3-z10-s0-e80", "d2-z2-s0-e80", "d3-z2-s0-e80"}
+    assert all(inside for *_, inside in checked)

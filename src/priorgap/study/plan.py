@@ -95,7 +95,9 @@ def design(components: int = 100) -> list[Planned]:
     runs += [Planned("rate", 2, 10, 0, beta=b, width=w) for b in (0.5, 2.0) for w in (*WIDTHS[::2], GRID_WIDTH)]
     runs += [Planned("warmup", d, 10, s, warmup=WARMUP) for s in (0, 1) for d in (1, 3)]
     runs += [Planned("vamp", 2, z, s, prior=f"vamp{components}") for s in SEEDS for z in LATENTS]
-    runs += [Planned("slice", d, 10, 0, epochs=2 * EPOCHS, beta=b) for b in (0.5, 1.0, 2.0) for d in (1, 3)]
+    # beta 1 first: alone, that pair already repeats the grid's depth comparisons at twice the
+    # epochs; the matched-rate fit needs all three betas
+    runs += [Planned("slice", d, 10, 0, epochs=2 * EPOCHS, beta=b) for b in (1.0, 0.5, 2.0) for d in (1, 3)]
     runs += [Planned("slice", d, 2, 0, epochs=2 * EPOCHS) for d in (2, 3)]
     return runs
 

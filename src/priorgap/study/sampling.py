@@ -107,9 +107,10 @@ def on_slice(results: list[Sampling], slice_rows: list[runs.Row]) -> list[tuple[
     size: (result, run, measure, difference, same way, inside the prediction interval)."""
     out = []
     by_latent = {s.latent: s for s in results}
-    for r in slice_rows:
+    # only the grid's own setting at twice the epochs: a slice run at another beta samples another model
+    for r in runs.where(slice_rows, beta=1.0, warmup=0, prior="normal", width=runs.GRID_WIDTH):
         s = by_latent.get(r.key.latent)
-        if s is None or r.key.prior != "normal":
+        if s is None:
             continue
         for m in ("fd", "fd_vs_recon", "precision", "recall"):
             p = pairs(r, m)
