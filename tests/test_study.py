@@ -327,7 +327,10 @@ def test_the_warmup_caveat_waits_for_the_warmup_arm():
     row = answer.depth_row(depth.depth_claim(grid, EPOCHS), depth.warm_matched(grid, EPOCHS))
     assert "warm-up" not in row.caveat and "rates differ" in row.caveat
     full = study_rows()
-    assert "warm-up arm" in answer.depth_row(depth.depth_claim(full, EPOCHS), depth.warm_matched(full, EPOCHS)).caveat
+    caveat = answer.depth_row(depth.depth_claim(full, EPOCHS), depth.warm_matched(full, EPOCHS)).caveat
+    # the synthetic warm-up restores depth 3's units (10 of 10 at latent size 10), so units and rate match
+    assert "warm-up arm" in caveat and "active units by +0 " in caveat
+    assert "rate differing by -0.0" in caveat or "rate differing by +0.0" in caveat
 
 
 def test_the_readme_quotes_the_figure_a_verdict_rests_on():

@@ -61,8 +61,9 @@ def _mean(values: list[float]) -> stats.Diff:
 
 def depth_row(claim: depth.DepthClaim, warm) -> Answer:
     diffs = [(f"latent {m.latent}", m.diffs[depth.BOUND]) for m in claim.matched if depth.BOUND in m.diffs]
-    caveat = ("On the warm-up arm at latent 10, where rate and active units come out matched: "
-              f"{warm.diff.fmt()}." if warm is not None and warm.diff.decided else "At beta = 1 the depths' rates differ, so only "
+    caveat = (f"On the warm-up arm at latent 10: {warm[depth.BOUND].diff.fmt()}, with the rate differing by "
+              f"{warm[depth.RATE].diff.fmt()} nats and the active units by {warm['active_units'].diff.fmt()}."
+              if warm is not None and warm[depth.BOUND].diff.decided else "At beta = 1 the depths' rates differ, so only "
               "the matched-rate comparison is judged.")
     return Answer("Depth (3 against 1, matched rate)", "Does a deeper encoder (depth 3 against 1) bring q closer to N(0,I)?",
                   judge([d for _, d in diffs], "lower", "runs"), "held-out bound on KL(q || N(0,I)) at matched rate, "

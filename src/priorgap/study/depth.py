@@ -144,16 +144,16 @@ def asker(rows: list[runs.Row], epochs: int) -> dict[str, Compared]:
             for m in (BOUND, "test_elbo", RATE)}
 
 
-def warm_matched(rows: list[runs.Row], epochs: int, latent: int = 10) -> Compared | None:
-    """Depth 3 minus 1 on the warm-up arm, where rate and active units come out matched: the
-    cleanest depth test the design has (the report shows both sides' rate and units beside it).
-    None before the arm has runs: the runs without warm-up are the grid's, whose rates differ."""
+def warm_matched(rows: list[runs.Row], epochs: int, latent: int = 10) -> dict[str, Compared] | None:
+    """measure -> depth 3 minus 1 on the warm-up arm: the cleanest depth test the design has where
+    its rates and active units come out matched, which the rate and units differences show. None
+    before the arm has runs: the runs without warm-up are the grid's, whose rates differ."""
     warm = max((r.key.warmup for r in runs.where(rows, latent=latent)), default=0)
     if not warm:
         return None
     base = runs.at_beta1(epochs, width=runs.GRID_WIDTH, latent=latent, warmup=warm)
-    return between(rows, "claim 1", f"latent size {latent}, warm-up", BOUND, {**base, "depth": DEPTHS[0]},
-                   {**base, "depth": DEPTHS[1]})
+    return {m: between(rows, "claim 1", f"latent size {latent}, warm-up", m, {**base, "depth": DEPTHS[0]},
+                       {**base, "depth": DEPTHS[1]}) for m in (BOUND, RATE, "active_units")}
 
 
 def comparisons(claim: DepthClaim) -> list[Compared]:
