@@ -110,6 +110,23 @@ def test_without_a_gpu_worker_nothing_is_constrained():
     assert runner.gpu_resources(Info()) is None
 
 
+def _background_settings():
+    import dask
+    import distributed  # noqa: F401  (loads its config defaults)
+
+    return dask.config.get("distributed.worker.profile.enabled"), dask.config.get("distributed.admin.tick.interval")
+
+
+def test_the_embedded_workers_run_without_dasks_profiler_and_fast_tick():
+    """Their background work took 18% of a core from the experiments (benchmarks/runner_overhead.py):
+    the settings must reach the worker processes, and leave this process's config as it was."""
+    before = _background_settings()
+    with runner.Embedded(1, 1) as client:
+        on_workers = list(client.run(_background_settings).values())
+    assert on_workers == [(False, "1s")]
+    assert _background_settings() == before != (False, "1s")
+
+
 def test_a_scheduler_that_goes_away_stops_the_study_in_one_line(tmp_path):
     from distributed import Client
 

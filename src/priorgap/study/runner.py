@@ -41,6 +41,13 @@ from ..common.outputs import atomic_write_text
 from . import plan, record, table, worker
 
 SHARED = ("prepare", "classifier", "reference")  # stages no experiment's params reach (dvc.yaml)
+# Dask's background work, cut to what the study uses: each worker's profiler samples every
+# thread's stack each 10 ms, and every event loop times a tick each 20 ms. On an idle two-worker
+# cluster that took 18% of a core from the experiments' stages (4% with these settings:
+# benchmarks/runner_overhead.py). The study reads neither the dashboard's profile nor the
+# blocked-event-loop warnings the tick times. Workers started by hand take them as environment
+# variables (docs/study-runner.md).
+DASK_CONFIG = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
 JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster"}
 
 
@@ -244,17 +251,18 @@ def _sh(cmd: list[str], cwd: Path, env: dict | None = None, check: bool = True, 
 class Embedded:
     """A LocalCluster on this machine, closed (workers and all) when the study ends."""
 
-    def __init__(self, workers: int | None, threads: int):
+    def __init__(self, workers: int | None, threads: int, dask_config: dict = DASK_CONFIG):
         self.workers = workers or max(1, (os.cpu_count() or 1) // threads)
         self.threads = threads
+        self.dask_config = dask_config
 
     def __enter__(self):
         import dask
         from distributed import Client, LocalCluster
 
-        # an experiment that fails is reported here, once and in one line: not also as the
-        # workers' "Compute Failed" tracebacks
-        dask.config.set({"logging": {"distributed.worker": "critical"}})
+        # the workers get this process's config when they start; an experiment that fails is
+        # reported here, once and in one line: not also as the workers' "Compute Failed" tracebacks
+        self.config = dask.config.set({**self.dask_config, "logging": {"distributed.worker": "critical"}})
         self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=self.threads, processes=True,
                                     dashboard_address=":0" if _has_bokeh() else None)
         self.client = Client(self.cluster)
@@ -264,6 +272,7 @@ class Embedded:
         _quiet()  # the workers' shutdown chatter
         self.client.close()
         self.cluster.close()
+        self.config.__exit__(None, None, None)  # this process's Dask config as it was
 
 
 class Remote:
