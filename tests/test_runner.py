@@ -2,6 +2,7 @@
 127.0.0.1, each worker with its own scratch folder (a machine). The fast tests hand out stand-in
 tasks; the slow ones run tiny real experiments, kill a machine in the middle of one, and check
 that every experiment lands once in the runs file, in MLflow and in `dvc exp show`."""
+import contextlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
@@ -125,6 +127,33 @@ def test_the_embedded_workers_run_without_dasks_profiler_and_fast_tick():
         on_workers = list(client.run(_background_settings).values())
     assert on_workers == [(False, "1s")]
     assert _background_settings() == before != (False, "1s")
+
+
+def test_the_shared_stages_log_under_their_own_row_which_the_study_ends(tmp_path, mlflow_store, monkeypatch):
+    """`dvc repro` of the shared stages in the workspace used to open the workspace's experiment's
+    row and leave it RUNNING for ever (only summarize ends a row). Here the repro is a stand-in
+    that logs a stage the way a real one does, with the environment the runner gives it."""
+    from priorgap.common import tracking
+
+    params = tmp_path / "params.yaml"
+    params.write_text("data: {seed: 0}\n")
+
+    class Stop(Exception):
+        pass
+
+    def fake_sh(cmd, cwd, env=None, check=True, what=""):
+        assert cmd[:3] == ["dvc", "repro", "-q"], cmd
+        with mock.patch.dict(os.environ, env or {}):
+            with tracking.stage_run("prepare", {}, params):
+                pass
+
+    monkeypatch.setattr(runner, "_sh", fake_sh)
+    monkeypatch.setattr(runner, "snapshot", lambda root, uri: (_ for _ in ()).throw(Stop()))
+    with pytest.raises(Stop):
+        runner.run_study([], tmp_path, tmp_path / "runs.csv", tmp_path / "runs", contextlib.nullcontext())
+    rows = mlflow_runs(mlflow_store, kind="pipeline")
+    assert [(r.info.run_name, r.info.status) for r in rows] == [(runner.SHARED_ROW, "FINISHED")]
+    assert [r.info.status for r in mlflow_runs(mlflow_store, kind="stage")] == ["FINISHED"]
 
 
 def test_a_scheduler_that_goes_away_stops_the_study_in_one_line(tmp_path):

@@ -90,18 +90,32 @@ def test_pipeline_run_is_running_until_the_last_stage_and_failed_when_one_fails(
     assert len(mlflow_runs(mlflow_store, kind="pipeline")) == 2
 
 
-def test_dvc_experiment_name_is_a_tag_and_splits_rows(tmp_path, mlflow_store, monkeypatch):
+def stage_under_each(names, tmp_path, monkeypatch):
+    """One stage run under each DVC experiment name; no summarize, so each row stays RUNNING."""
     monkeypatch.chdir(tmp_path)
     params = tmp_path / "params.yaml"
     params.write_text("data: {seed: 0}\n")
-    for name in ("exp-a", "exp-b"):
+    for name in names:
         monkeypatch.setenv("DVC_EXP_NAME", name)
         with tracking.stage_run("prepare", {}, params):
             pass
+
+
+def test_dvc_experiment_name_is_a_tag_and_splits_rows(tmp_path, mlflow_store, monkeypatch):
+    stage_under_each(("exp-a", "exp-b"), tmp_path, monkeypatch)
     runs = mlflow_runs(mlflow_store)
     names = sorted(r.info.run_name for r in runs if r.data.tags.get("priorgap.kind") == "pipeline")
     assert names == ["exp-a", "exp-b"]
     assert {r.data.tags["dvc_exp_name"] for r in runs} == {"exp-a", "exp-b"}
+
+
+def test_ending_an_experiments_running_rows_leaves_the_others(tmp_path, mlflow_store, monkeypatch):
+    stage_under_each(("dead", "alive"), tmp_path, monkeypatch)
+    ended = tracking.end_running(mlflow_store, "dead", "KILLED")
+    assert len(ended) == 1  # its pipeline row; its stage run ended when the stage did
+    rows = {r.info.run_name: r.info.status for r in mlflow_runs(mlflow_store, kind="pipeline")}
+    assert rows == {"dead": "KILLED", "alive": "RUNNING"}
+    assert tracking.end_running(mlflow_store, "dead", "KILLED") == []
 
 
 def test_pipeline_key_is_the_parsed_params_and_the_code_dvc_tracks(tmp_path, monkeypatch):

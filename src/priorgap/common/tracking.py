@@ -193,6 +193,24 @@ def mark_stale_runs_killed(client, exp_id: str, parent_id: str) -> list[str]:
     return stale
 
 
+def end_running(uri: str, name: str, status: str) -> list[str]:
+    """Ends as `status` every run of the experiment `name` (its pipeline row and its stage runs,
+    by their dvc_exp_name tag) that still reads RUNNING; returns their ids. For rows no stage will
+    end: a study attempt that died (KILLED, before it is retried), and the study's shared stages,
+    which never reach summarize (FINISHED, once they have all succeeded)."""
+    store.check_reachable(uri)
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name(os.environ.get("MLFLOW_EXPERIMENT_NAME", store.EXPERIMENT))
+    if exp is None:
+        return []
+    running = client.search_runs([exp.experiment_id], f"tags.dvc_exp_name = '{name}' and attributes.status = 'RUNNING'")
+    for r in running:
+        client.set_terminated(r.info.run_id, status=status)
+    return [r.info.run_id for r in running]
+
+
 @contextlib.contextmanager
 def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"), tags: dict | None = None,
               last: bool = False):

@@ -36,11 +36,12 @@ from pathlib import Path
 import yaml
 
 from .. import PriorgapError
-from ..common import store
+from ..common import store, tracking
 from ..common.outputs import atomic_write_text
 from . import plan, record, table, worker
 
 SHARED = ("prepare", "classifier", "reference")  # stages no experiment's params reach (dvc.yaml)
+SHARED_ROW = "study-shared-stages"  # their MLflow row, not the workspace's experiment's
 # Dask's background work, cut to what the study uses: each worker's profiler samples every
 # thread's stack each 10 ms, and every event loop times a tick each 20 ms. On an idle two-worker
 # cluster that took 18% of a core from the experiments' stages (4% with these settings:
@@ -89,7 +90,10 @@ def run_study(experiments: list[worker.Experiment], root: Path, csv: Path, recor
         print(f"study: warning: the workers log to {uri}, a file on this machine: workers elsewhere need a "
               "tracking server (MLFLOW_TRACKING_URI=http://...)")
     with cluster as client:  # first: an unreachable scheduler fails before minutes of shared stages
-        _sh(["dvc", "repro", "-q", *SHARED], root)  # once per study; no experiment re-runs them
+        # once per study; no experiment re-runs them. They log under a row of their own, which
+        # summarize never ends (it is no experiment's stage), so it is ended here
+        _sh(["dvc", "repro", "-q", *SHARED], root, env={**os.environ, "DVC_EXP_NAME": SHARED_ROW})
+        tracking.end_running(uri, SHARED_ROW, "FINISHED")
         _create_store(uri)
         code = snapshot(root, uri)
         try:

@@ -77,7 +77,9 @@ def run(exp: Experiment, code: Code, shared: bytes) -> Result:
         _clone(bundle, attempt, env)
         _use_cache(attempt, Path(code.cache_dir) if os.access(code.cache_dir, os.W_OK) else scratch / "cache", env)
         shutil.copytree(data, attempt, dirs_exist_ok=True)
-        _mark_dead_attempts_killed(code.tracking_uri, exp.name)
+        from ..common import tracking
+
+        tracking.end_running(code.tracking_uri, exp.name, "KILLED")  # a dead attempt's rows, before this one opens its own
         start = time.time()
         stage_seconds = _dvc_exp_run(exp, attempt, env)
         end = time.time()
@@ -167,20 +169,6 @@ def _clone(bundle: Path, attempt: Path, env: dict) -> None:
 def _use_cache(attempt: Path, cache: Path, env: dict) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     _sh(["dvc", "cache", "dir", "--local", str(cache)], attempt, env)
-
-
-def _mark_dead_attempts_killed(uri: str, name: str) -> None:
-    from ..common import store
-
-    store.check_reachable(uri)
-    import mlflow
-
-    client = mlflow.MlflowClient(uri)
-    exp = client.get_experiment_by_name(os.environ.get("MLFLOW_EXPERIMENT_NAME", store.EXPERIMENT))
-    if exp is None:
-        return
-    for r in client.search_runs([exp.experiment_id], f"tags.dvc_exp_name = '{name}' and attributes.status = 'RUNNING'"):
-        client.set_terminated(r.info.run_id, status="KILLED")
 
 
 def _dvc_exp_run(exp: Experiment, attempt: Path, env: dict) -> dict:
