@@ -300,6 +300,12 @@ def test_verdicts_read_the_direction_the_claim_predicts():
     assert answer.judge([one], "lower") == "not resolved with 1 seed"
 
 
+def test_a_difference_that_rounds_to_zero_reads_plus_zero():
+    assert stats.Diff(-0.004, 0.5, 4.0, (3, 3)).fmt() == "+0.0 [-1.4, +1.4]"
+    assert stats.Diff(-0.42, 0.05, 4.0, (3, 3)).fmt() == "-0.42 [-0.56, -0.28]"
+    assert stats.Diff(-0.0004, 0.0, 0.0, (1, 1)).fmt() == "-0.00040 (no interval)"  # not zero: keeps its sign
+
+
 def test_the_threads_picture_comes_from_the_records(tmp_path):
     import numpy as np
 

@@ -74,9 +74,11 @@ class Diff:
         of the interval's half-width (the estimate's own digits say no more than that)."""
         scale = self.half if self.decided and 0 < self.half < math.inf else abs(self.diff)
         places = max(0, digits - 1 - math.floor(math.log10(scale))) if scale > 0 else 0
+        # + 0.0 turns a value that rounds to -0 into 0: '+0.0', not '-0.0', for a rate matched to 0.02 nats
+        signed = lambda x: f"{round(x, places) + 0.0:+.{places}f}"  # noqa: E731
         if not self.decided:
-            return f"{self.diff:+.{places}f} (no interval)"
-        return f"{self.diff:+.{places}f} [{self.low:+.{places}f}, {self.high:+.{places}f}]"
+            return f"{signed(self.diff)} (no interval)"
+        return f"{signed(self.diff)} [{signed(self.low)}, {signed(self.high)}]"
 
 
 def welch(low: list[float], high: list[float]) -> Diff:
