@@ -70,6 +70,8 @@ def mlflow_runs(uri: str, stage: str | None = None, kind: str | None = None):
 
     client = mlflow.MlflowClient(uri)
     exp = client.get_experiment_by_name("priorgap")
+    if exp is None:  # the store's file exists from its first connection, before the experiment
+        return []
     runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
     return [
         r for r in runs

@@ -90,11 +90,11 @@ def run_study(experiments: list[worker.Experiment], root: Path, csv: Path, recor
         print(f"study: warning: the workers log to {uri}, a file on this machine: workers elsewhere need a "
               "tracking server (MLFLOW_TRACKING_URI=http://...)")
     with cluster as client:  # first: an unreachable scheduler fails before minutes of shared stages
-        # once per study; no experiment re-runs them. They log under a row of their own, which
-        # summarize never ends (it is no experiment's stage), so it is ended here
+        _create_store(uri)
+        # the shared stages, once per study: no experiment re-runs them. They log under a row of
+        # their own, which summarize never ends (it is no experiment's stage), so it is ended here
         _sh(["dvc", "repro", "-q", *SHARED], root, env={**os.environ, "DVC_EXP_NAME": SHARED_ROW})
         tracking.end_running(uri, SHARED_ROW, "FINISHED")
-        _create_store(uri)
         code = snapshot(root, uri)
         try:
             return keep_as_finished(client, experiments, code, shared_outputs(root), root, csv, records)
