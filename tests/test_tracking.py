@@ -118,6 +118,19 @@ def test_ending_an_experiments_running_rows_leaves_the_others(tmp_path, mlflow_s
     assert tracking.end_running(mlflow_store, "dead", "KILLED") == []
 
 
+def test_ending_only_the_pipeline_row_leaves_a_running_stage_of_the_same_name(tmp_path, mlflow_store, monkeypatch):
+    """The study's shared stages: a second study, started beside the first, logs its stages under
+    the same row; the first one ending that row must not end the second one's running stage."""
+    params = tmp_path / "params.yaml"
+    params.write_text("data: {seed: 0}\n")
+    monkeypatch.setenv("DVC_EXP_NAME", "shared")
+    with tracking.stage_run("prepare", {}, params):  # the other study's stage, still running
+        ended = tracking.end_running(mlflow_store, "shared", "FINISHED", pipeline_only=True)
+        assert [r.info.status for r in mlflow_runs(mlflow_store, kind="stage")] == ["RUNNING"]
+    assert [r.info.status for r in mlflow_runs(mlflow_store, kind="pipeline")] == ["FINISHED"]
+    assert len(ended) == 1
+
+
 def test_pipeline_key_is_the_parsed_params_and_the_code_dvc_tracks(tmp_path, monkeypatch):
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
     (tmp_path / "src").mkdir()

@@ -193,11 +193,13 @@ def mark_stale_runs_killed(client, exp_id: str, parent_id: str) -> list[str]:
     return stale
 
 
-def end_running(uri: str, name: str, status: str) -> list[str]:
+def end_running(uri: str, name: str, status: str, pipeline_only: bool = False) -> list[str]:
     """Ends as `status` every run of the experiment `name` (its pipeline row and its stage runs,
-    by their dvc_exp_name tag) that still reads RUNNING; returns their ids. For rows no stage will
-    end: a study attempt that died (KILLED, before it is retried), and the study's shared stages,
-    which never reach summarize (FINISHED, once they have all succeeded)."""
+    by their dvc_exp_name tag) that still reads RUNNING, or its pipeline row alone; returns their
+    ids. For rows no stage will end: a study attempt that died (KILLED, before it is retried), and
+    the study's shared stages, which never reach summarize (FINISHED, once they have all
+    succeeded: their own stage runs have ended, so a stage run still RUNNING under that name is
+    another study's, started beside this one, and is left to end itself)."""
     store.check_reachable(uri)
     import mlflow
 
@@ -205,7 +207,10 @@ def end_running(uri: str, name: str, status: str) -> list[str]:
     exp = client.get_experiment_by_name(os.environ.get("MLFLOW_EXPERIMENT_NAME", store.EXPERIMENT))
     if exp is None:
         return []
-    running = client.search_runs([exp.experiment_id], f"tags.dvc_exp_name = '{name}' and attributes.status = 'RUNNING'")
+    which = f"tags.dvc_exp_name = '{name}' and attributes.status = 'RUNNING'"
+    if pipeline_only:
+        which += f" and tags.`{KIND_TAG}` = 'pipeline'"
+    running = client.search_runs([exp.experiment_id], which)
     for r in running:
         client.set_terminated(r.info.run_id, status=status)
     return [r.info.run_id for r in running]

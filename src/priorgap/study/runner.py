@@ -94,7 +94,7 @@ def run_study(experiments: list[worker.Experiment], root: Path, csv: Path, recor
         # the shared stages, once per study: no experiment re-runs them. They log under a row of
         # their own, which summarize never ends (it is no experiment's stage), so it is ended here
         _sh(["dvc", "repro", "-q", *SHARED], root, env={**os.environ, "DVC_EXP_NAME": SHARED_ROW})
-        tracking.end_running(uri, SHARED_ROW, "FINISHED")
+        tracking.end_running(uri, SHARED_ROW, "FINISHED", pipeline_only=True)
         code = snapshot(root, uri)
         try:
             return keep_as_finished(client, experiments, code, shared_outputs(root), root, csv, records)
