@@ -115,8 +115,9 @@ def fitted_cost(runs: list[dict], uri: str) -> None:
 
     client = mlflow.MlflowClient(uri)
     exps = [e.experiment_id for e in client.search_experiments()]
-    found = client.search_runs(exps, "tags.`priorgap.stage` = 'fit_posterior'") if exps else []
-    seconds = {r.data.tags.get("dvc_exp_name"): r.data.metrics for r in found}
+    found = client.search_runs(exps, "tags.`priorgap.stage` = 'fit_posterior'",
+                               order_by=["attributes.start_time ASC"]) if exps else []
+    seconds = {r.data.tags.get("dvc_exp_name"): r.data.metrics for r in found}  # a retried run: its last attempt
     print(f"\nwithout the fitted densities ({', '.join(FITTED)}; runs whose fit_posterior timings {uri} holds)")
     print(f"{'run':22s} {'train s':>8s} {'after s':>8s} {'fitted s':>8s} {'ratio':>6s} {'without':>7s}")
     for r in sorted(runs, key=lambda r: r["name"]):

@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     print(f"verify: {same} of {len(results)} figures bit-identical; "
           + (f"{len(bad)} beyond tolerance: {', '.join(bad)}" if bad else "every difference within its tolerance")
           + (f"; {unjudged} in neither {STUDY} nor {CLASSIFIER_SPREAD}, so not judged" if unjudged else ""))
-    if any(name in EXACT for name in bad):
+    if "test_elbo" in bad:  # the VAE itself, not only a measure of its codes, came out other bits
         import torch
 
         print(f"verify: the VAE trained to other bits here: expected on some CPUs and with 3 torch threads (here "
