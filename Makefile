@@ -67,18 +67,18 @@ docs-serve: setup
 # After `make repro`: every headline figure against the committed one, each within its tolerance
 # (bit-identical, or what the classifier's and the VAE's seeds move it by): docs/reproducibility.md.
 verify: setup
-	python -m priorgap.study.verify
+	python -m priorgap.reproducibility.verify
 
 # After `make repro`: each headline figure over classifier seeds 0-7, the VAE fixed, into
 # reports/classifier_spread.json (verify's reference for the classifier's figures; about 12 min)
 classifier-spread: setup
-	python -m priorgap.study.classifier_spread
+	python -m priorgap.reproducibility.classifier_spread
 
 bench: setup
 	python benchmarks/train_speed.py
 	python benchmarks/kl_speed.py
 
-# The study (src/priorgap/study/plan.py is its design) on Dask: every experiment reports/study.csv
+# The study (src/priorgap/study/design.py is its design) on Dask: every experiment reports/study.csv
 # lacks, on this machine's own cluster (one single-thread worker per core) or, with
 # STUDY_SCHEDULER=tcp://HOST:8786 or STUDY_JOBQUEUE=slurm, on yours (docs/study-runner.md). Each
 # finished experiment's row and record are written as it finishes: stopped at any moment, the
@@ -86,12 +86,12 @@ bench: setup
 # STUDY_LIMIT=N runs the first N of them.
 STUDY_PARTS ?= grid,width,rate,warmup,vamp,slice
 study: setup
-	python -m priorgap.study.runner --part $(STUDY_PARTS)
+	python -m priorgap.execution.runner --part $(STUDY_PARTS)
 
 # For the study run with DVC's own queue (`dvc exp run --queue`): the store's finished runs into
 # reports/study.csv (merged: runs of earlier sessions stay). make study writes the file itself.
 collect: setup
-	python -m priorgap.study.table
+	python -m priorgap.study.runs_file
 
 # reports/study.md, its figures and README's findings, from reports/study.csv alone
 report: setup

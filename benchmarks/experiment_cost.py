@@ -65,7 +65,7 @@ def one(setting: str, folder: Path, epochs: int, roots: dict, env: dict) -> dict
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--settings", nargs="+", default=["z2", "z10", "z50", "vamp50"])
-    ap.add_argument("--epochs", type=int, default=40, help="the study's epochs (study/plan.py)")
+    ap.add_argument("--epochs", type=int, default=40, help="the study's epochs (study/design.py)")
     ap.add_argument("--workers", type=int, default=2, help="settings at a time, one thread each")
     ap.add_argument("--models", type=Path, default=None, help="keep (and reuse) the trained models here")
     ap.add_argument("--baseline", type=Path, default=None, help="another checkout to time beside this one")

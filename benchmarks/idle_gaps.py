@@ -13,7 +13,8 @@ import time
 
 from distributed import Client, LocalCluster
 
-from priorgap.study import runner, worker
+from priorgap.execution import runner, worker
+from priorgap.study.design import Experiment
 
 
 def stand_in(exp, code, shared):
@@ -34,7 +35,7 @@ def main():
     code = worker.Code("0" * 40, b"", "sqlite:///unused.db", "/nonexistent")
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
-        ran = client.gather(list(runner.submit(client, [worker.Experiment(n, ()) for n in names], code, b"", task=stand_in)))
+        ran = client.gather(list(runner.submit(client, [Experiment(n, ()) for n in names], code, b"", task=stand_in)))
     for machine in sorted({w for w, _, _ in ran}, key=str):
         mine = sorted((start, end) for w, start, end in ran if w == machine)
         gaps = [after[0] - before[1] for before, after in zip(mine, mine[1:])]

@@ -2,11 +2,11 @@
 
     python benchmarks/runner_overhead.py [--workers 2] [--seconds 40] [--repeats 2]
 
-An embedded cluster as `make study` starts it (runner.Embedded) runs one stand-in experiment per
+An embedded cluster as `make study` starts it (clusters.Embedded) runs one stand-in experiment per
 worker: a subprocess that sleeps, as a stage is a subprocess of the worker. Over the middle of
 that time it sums the CPU seconds of this process (scheduler, nannies) and of the workers, the
 stand-ins left out, and prints them as a share of one core: once with Dask's defaults and once with
-runner.DASK_CONFIG, alternating, `--repeats` times each. On a machine with two cores and two
+clusters.DASK_CONFIG, alternating, `--repeats` times each. On a machine with two cores and two
 one-thread workers, every point of a core spent here is a point the stages' own thread loses.
 """
 import argparse
@@ -16,7 +16,7 @@ import time
 
 import psutil
 
-from priorgap.study import runner
+from priorgap.execution import clusters
 
 
 def stand_in(seconds: float) -> None:
@@ -35,7 +35,7 @@ def machinery_cpu(processes: list[psutil.Process]) -> float:
 
 
 def share_of_a_core(dask_config: dict, workers: int, seconds: float) -> float:
-    with runner.Embedded(workers, 1, dask_config) as client:
+    with clusters.Embedded(workers, 1, dask_config) as client:
         futures = [client.submit(stand_in, seconds, pure=False) for _ in range(workers)]
         time.sleep(5)  # past the cluster's start
         me = psutil.Process(os.getpid())
@@ -53,7 +53,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=40, help="each stand-in's length (the middle 10 s less is measured)")
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
-    settings = {"Dask's defaults": {}, "runner.DASK_CONFIG": runner.DASK_CONFIG}
+    settings = {"Dask's defaults": {}, "clusters.DASK_CONFIG": clusters.DASK_CONFIG}
     shares = {name: [] for name in settings}
     for _ in range(args.repeats):
         for name, config in settings.items():

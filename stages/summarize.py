@@ -1,4 +1,4 @@
-"""Stage summarize: the stages' metrics files -> data/summary/{metrics.json, summary.html}, and
+"""Stage summarize: the stages' metrics files -> data/summary/{metrics.json, headline.html}, and
 the MLflow pipeline run's row.
 
     python stages/summarize.py data/vae data/posterior data/classifier data/reference data/eval data/summary [--params params.yaml]
@@ -14,7 +14,8 @@ from priorgap.common.cli import run_stage, stage_args
 from priorgap.common.files import read_metrics
 from priorgap.common.outputs import atomic_dir, flatten_dict, write_json
 from priorgap.common.store import view_url
-from priorgap.study import summary
+from priorgap.common.numbers import fmt
+from priorgap.summary import headline, page
 
 
 def main(argv=None):
@@ -23,14 +24,14 @@ def main(argv=None):
     dirs = {"train": args.vae_dir, "fit_posterior": args.posterior_dir, "classifier": args.classifier_dir,
             "reference": args.reference_dir, "evaluate": args.eval_dir}
     metrics = {stage: flatten_dict(read_metrics(d / "metrics.json", stage)) for stage, d in dirs.items()}
-    values = summary.headline(metrics)
-    best = summary.best_fitted(values)
+    values = headline.headline(metrics)
+    best = headline.best_fitted(values)
     figures = [
         (args.eval_dir / "thread.png", "the thread's picture: test codes, N(0,I), the fitted density and its holes"),
         (args.eval_dir / "holes.png", "precision of the prior's draws by how rare q is where they fall"),
         (args.eval_dir / "comparison.png", "samplers compared: Frechet distance, precision and recall"),
         (args.eval_dir / "samples" / "mnist_test.png", "real MNIST test digits"),
-        (args.eval_dir / "samples" / "prior.png", f"decoded samples of the model's prior, {summary.prior_label(params)}"),
+        (args.eval_dir / "samples" / "prior.png", f"decoded samples of the model's prior, {page.prior_label(params)}"),
         (args.eval_dir / "samples" / f"{best}.png", f"decoded samples of the best fitted density ({best}, chosen on validation codes)"),
         (args.posterior_dir / "figures" / "latent_mu.png", "the training codes' means"),
         (args.posterior_dir / "figures" / "marginals.png", "q's marginals against the prior's"),
@@ -41,13 +42,13 @@ def main(argv=None):
     with tracking.stage_run("summarize", {}, args.params, last=True) as run:
         name = tracking.run_name(args.params)
         with atomic_dir(args.out_dir) as tmp:
-            write_json(tmp / "metrics.json", summary.nest(values))
-            (tmp / "summary.html").write_text(summary.render_html(name, values, params, figures, best))
+            write_json(tmp / "metrics.json", headline.nest(values))
+            (tmp / "headline.html").write_text(page.render_html(name, values, params, figures, best))
         run.log_pipeline_row(params, values)
-        run.log_artifact(args.out_dir / "summary.html", run_id=run.parent_id)
-        run.save_view("headline", summary.VIEW_METRICS, summary.VIEW_PARAMS)
+        run.log_artifact(args.out_dir / "headline.html", run_id=run.parent_id)
+        run.save_view("headline", headline.VIEW_METRICS, headline.VIEW_PARAMS)
         shown = ("test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "fd.prior", f"fd.{best}")
-        print("summarize: " + ", ".join(f"{k} {summary.fmt(values[k])}" for k in shown))
+        print("summarize: " + ", ".join(f"{k} {fmt(values[k])}" for k in shown))
         print(f"summarize: every experiment's row in MLflow (`make ui`): {view_url(run.experiment_id)}")
 
 

@@ -20,7 +20,7 @@ import train
 
 from priorgap.common.outputs import flatten_dict
 from priorgap.latent import aggregate, densities
-from priorgap.study import summary
+from priorgap.summary import headline
 
 pytestmark = pytest.mark.slow  # every stage end to end, as separate processes
 
@@ -127,7 +127,7 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
     assert "seconds" in trained.data.metrics and "wall_seconds" in trained.data.metrics  # timings: MLflow only
     artifacts = {a.path for a in client.list_artifacts(trained.info.run_id)}
     assert {"model.pt", "metrics.json", "history.csv", "learning_curves.png"} <= artifacts
-    assert [a.path for a in client.list_artifacts(parents[0].info.run_id)] == ["summary.html"]
+    assert [a.path for a in client.list_artifacts(parents[0].info.run_id)] == ["headline.html"]
 
 
 @pytest.mark.parametrize("override, message", [
@@ -216,7 +216,7 @@ def test_evaluate_refuses_a_reference_made_for_other_settings(pipeline, tmp_path
 
 def logged_headline(data) -> set:
     values = flatten_dict(json.loads((data / "summary" / "metrics.json").read_text()))
-    assert set(values) == set(summary.HEADLINE)
+    assert set(values) == set(headline.HEADLINE)
     return {k for k, v in values.items() if v is not None}
 
 
@@ -234,18 +234,18 @@ def test_pipeline_row_is_every_param_and_the_headline(pipeline):
     # away: per sampler, fd, precision and recall against real digits and against the reconstructions,
     # and what the study reads of every run (rate and distortion, the bound's se, both kinds of match,
     # scale against shape, the prior's holes, the ex-post likelihood)
-    assert 15 <= len(summary.HEADLINE) <= 80
+    assert 15 <= len(headline.HEADLINE) <= 80
     every = config.load_all(root / "params.yaml")
     assert parent.data.params == {k: str(v) for k, v in every.items()}
     fp = json.loads((data / "posterior" / "metrics.json").read_text())
     assert parent.data.metrics["kl_q_prior"] == pytest.approx(fp["kl_q_p"])
     ev = json.loads((data / "eval" / "metrics.json").read_text())
     assert parent.data.metrics["fd_vs_recon.gmm"] == pytest.approx(ev["gmm"]["vs_recon"]["fd"])
-    headline = json.loads((data / "summary" / "metrics.json").read_text())
-    assert headline["fd"]["prior"] == pytest.approx(ev["prior"]["fd"]) and headline["test_elbo"] == parent.data.metrics["test_elbo"]
-    page = (data / "summary" / "summary.html").read_text()
+    summary = json.loads((data / "summary" / "metrics.json").read_text())
+    assert summary["fd"]["prior"] == pytest.approx(ev["prior"]["fd"]) and summary["test_elbo"] == parent.data.metrics["test_elbo"]
+    page = (data / "summary" / "headline.html").read_text()
     assert page.count("data:image/png;base64,") == 10 and "kl_q_prior_lower_bound" in page
-    assert f"best fitted density ({summary.best_fitted(parent.data.metrics)}, chosen on validation codes)" in page
+    assert f"best fitted density ({headline.best_fitted(parent.data.metrics)}, chosen on validation codes)" in page
 
 
 def test_metrics_files_hold_results_only(pipeline):
@@ -406,7 +406,7 @@ def test_sigterm_is_handled_like_ctrl_c(pipeline, tmp_path):
 
 
 def test_the_saved_view_lists_headline_figures():
-    assert set(summary.VIEW_METRICS) <= set(summary.HEADLINE)
+    assert set(headline.VIEW_METRICS) <= set(headline.HEADLINE)
 
 
 def test_fit_posterior_needs_validation_codes(tmp_path, mlflow_store, monkeypatch):
@@ -460,4 +460,4 @@ def test_a_vamp_prior_runs_end_to_end_against_its_own_prior(pipeline, tmp_path):
     row = mlflow_runs(uri, kind="pipeline")[-1]
     assert row.info.run_name == "d2-z3-vamp7-s0"
     assert row.data.params["model.prior.kind"] == "vamp" and row.data.params["model.prior.components"] == "7"
-    assert "a VampPrior of 7 pseudo-inputs" in (out / "summary" / "summary.html").read_text()
+    assert "a VampPrior of 7 pseudo-inputs" in (out / "summary" / "headline.html").read_text()

@@ -1,4 +1,4 @@
-"""The study runner on Dask (study/runner.py, study/worker.py): real schedulers and workers on
+"""The study runner on Dask (execution/runner.py, execution/worker.py): real schedulers and workers on
 127.0.0.1, each worker with its own scratch folder (a machine). The fast tests hand out stand-in
 tasks; the slow ones run tiny real experiments, kill a machine in the middle of one, and check
 that every experiment lands once in the runs file, in MLflow and in `dvc exp show`."""
@@ -18,7 +18,9 @@ import pytest
 import yaml
 from conftest import ROOT, dask_cluster, environment, mlflow_runs, sh
 
-from priorgap.study import record, runner, table, worker
+from priorgap.study import record, runs_file
+from priorgap.study.design import Experiment
+from priorgap.execution import clusters, runner, worker
 
 CODE = worker.Code("0" * 40, b"", "sqlite:///unused.db", "/nonexistent")
 
@@ -40,7 +42,7 @@ def test_experiments_go_to_the_workers_with_a_gpu(tmp_path):
             Client(address, timeout="20s") as client:
         client.wait_for_workers(2, timeout=60)
         assert runner.gpu_resources(client) == {"GPU": 1}
-        exps = [worker.Experiment(f"e{i}", ()) for i in range(4)]
+        exps = [Experiment(f"e{i}", ()) for i in range(4)]
         futures = runner.submit(client, exps, CODE, b"", task=where_it_ran)
         assert set(client.gather(list(futures))) == {"machine-1"}
 
@@ -54,7 +56,7 @@ def test_every_experiment_is_in_one_dask_task_group(tmp_path):
 
     with dask_cluster(tmp_path, environment(), [[], []]) as (address, _, _), Client(address, timeout="20s") as client:
         client.wait_for_workers(2, timeout=60)
-        exps = [worker.Experiment(name, ()) for name in ("d1-z2-s0", "d2-z2-s0", "d3-z2-s0", "d1-z5-s0")]
+        exps = [Experiment(name, ()) for name in ("d1-z2-s0", "d2-z2-s0", "d3-z2-s0", "d1-z5-s0")]
         futures = runner.submit(client, exps, CODE, b"", task=where_it_ran)
         assert {key_split(f.key) for f in futures} == {runner.TASK_GROUP}
         client.gather(list(futures))  # and Dask runs them under those keys
@@ -123,7 +125,7 @@ def test_the_embedded_workers_run_without_dasks_profiler_and_fast_tick():
     """Their background work took 18% of a core from the experiments (benchmarks/runner_overhead.py):
     the settings must reach the worker processes, and leave this process's config as it was."""
     before = _background_settings()
-    with runner.Embedded(1, 1) as client:
+    with clusters.Embedded(1, 1) as client:
         on_workers = list(client.run(_background_settings).values())
     assert on_workers == [(False, "1s")]
     assert _background_settings() == before != (False, "1s")
@@ -141,13 +143,13 @@ def test_the_shared_stages_log_under_their_own_row_which_the_study_ends(tmp_path
     class Stop(Exception):
         pass
 
-    def fake_sh(cmd, cwd, env=None, check=True, what=""):
+    def fake_sh(cmd, cwd=None, env=None, check=True, what="", timeout=None):
         assert cmd[:3] == ["dvc", "repro", "-q"], cmd
         with mock.patch.dict(os.environ, env or {}):
             with tracking.stage_run("prepare", {}, params):
                 pass
 
-    monkeypatch.setattr(runner, "_sh", fake_sh)
+    monkeypatch.setattr(runner, "sh", fake_sh)
     monkeypatch.setattr(runner, "snapshot", lambda root, uri: (_ for _ in ()).throw(Stop()))
     with pytest.raises(Stop):
         runner.run_study([], tmp_path, tmp_path / "runs.csv", tmp_path / "runs", contextlib.nullcontext())
@@ -164,22 +166,36 @@ def test_a_scheduler_that_goes_away_stops_the_study_in_one_line(tmp_path):
         client = Client(address, timeout="20s")
         client.wait_for_workers(1, timeout=60)
         threading.Timer(3, os.killpg, (scheduler.pid, signal.SIGKILL)).start()
-        with pytest.raises(runner.StudyError, match=f"the Dask scheduler at {address} went away with 2 experiments "
+        with pytest.raises(clusters.StudyError, match=f"the Dask scheduler at {address} went away with 2 experiments "
                                                     "unfinished; start it again and re-run `make study`"):
-            runner.keep_as_finished(client, [worker.Experiment("a", ()), worker.Experiment("b", ())], CODE, b"",
+            runner.keep_as_finished(client, [Experiment("a", ()), Experiment("b", ())], CODE, b"",
                                     ROOT, csv, tmp_path / "runs", task=forever)
         client.close(timeout=5)
     assert not csv.exists()  # nothing half-written
 
 
 def test_an_unreachable_scheduler_is_one_line_and_a_nonzero_exit(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "priorgap.study.runner", "--scheduler", "tcp://127.0.0.1:9",
+    proc = subprocess.run([sys.executable, "-m", "priorgap.execution.runner", "--scheduler", "tcp://127.0.0.1:9",
                            "--csv", str(tmp_path / "study.csv"), "--limit", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("study: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9 ("), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_failed_experiment_keeps_its_whole_log(tmp_path):
+    """The worker removes the attempt's folder; the log travels back with the exception (pickled,
+    as Dask sends it) and the driver writes it where the failure line says."""
+    import pickle
+
+    sent = worker.ExperimentFailed("t-nan: train: error: the loss is NaN", "Running stage 'train'\nline 2\n")
+    exc = pickle.loads(pickle.dumps(sent))
+    assert str(exc) == "t-nan: train: error: the loss is NaN"
+    assert runner.keep_log("t-nan", exc, tmp_path) == " (its whole log: .dvc/tmp/study-logs/t-nan.log)"
+    assert (tmp_path / runner.LOGS / "t-nan.log").read_text() == sent.log
+    assert runner.keep_log("t-x", RuntimeError("a bug"), tmp_path) == ""  # nothing to keep: no line about it
+
 
 
 # --- real experiments (slow) -------------------------------------------------------------------
@@ -200,12 +216,12 @@ def test_two_machines_a_killed_worker_and_a_nan_loss(tmp_path, upstream, monkeyp
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     csv, records = repo / "reports" / "runs.csv", repo / "reports" / "runs"
-    good = [worker.Experiment(f"t{z}", (f"model.latent_dim={z}",)) for z in (2, 3, 4)]
-    bad = worker.Experiment("t-nan", ("train.lr=1e30",))
+    good = [Experiment(f"t{z}", (f"model.latent_dim={z}",)) for z in (2, 3, 4)]
+    bad = Experiment("t-nan", ("train.lr=1e30",))
     with dask_cluster(tmp_path, env, [[], []]) as (address, _, (first, _second)):
         outcome = {}
         study = threading.Thread(target=lambda: outcome.update(failed=runner.run_study(
-            [*good, bad], repo, csv, records, runner.Remote(address))))
+            [*good, bad], repo, csv, records, clusters.Remote(address))))
         study.start()
         deadline = time.monotonic() + 300
         while True:  # a stage of one of the first machine's experiments running in MLflow
@@ -222,7 +238,8 @@ def test_two_machines_a_killed_worker_and_a_nan_loss(tmp_path, upstream, monkeyp
         assert not study.is_alive()
 
     assert outcome["failed"] == ["t-nan"]
-    rows = table.read(csv)
+    assert "Running stage 'train'" in (repo / runner.LOGS / "t-nan.log").read_text()  # the driver kept its whole log
+    rows = runs_file.read(csv)
     assert sorted(r.name for r in rows) == ["t2", "t3", "t4"]  # each exactly once
     for r in rows:
         rec = record.read(records / r.name)
@@ -255,10 +272,10 @@ def test_make_study_runs_a_slice_on_the_embedded_cluster_and_resumes(tmp_path, u
     env = {**environment(), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     repo = Path(shutil.copytree(upstream, tmp_path / "repo", symlinks=True))
     csv = tmp_path / "study.csv"
-    out = sh(f"python -m priorgap.study.runner --part grid --limit 1 --csv {csv} --records {tmp_path / 'runs'}", repo, env)
+    out = sh(f"python -m priorgap.execution.runner --part grid --limit 1 --csv {csv} --records {tmp_path / 'runs'}", repo, env)
     assert "plan: 0 of 31 planned experiments" in out and "study: 1 finished, 0 failed" in out
-    assert [r.name for r in table.read(csv)] == ["d2-z2-s0"]
-    listed = sh(f"python -m priorgap.study.runner --part grid --list --csv {csv} --records {tmp_path / 'runs'}", repo, env)
+    assert [r.name for r in runs_file.read(csv)] == ["d2-z2-s0"]
+    listed = sh(f"python -m priorgap.execution.runner --part grid --list --csv {csv} --records {tmp_path / 'runs'}", repo, env)
     assert "plan: 1 of 31 planned experiments" in listed and "d2-z2-s0" not in listed
     assert "d2-z2-s0" in sh("dvc exp list --name-only", repo, env).split()
 

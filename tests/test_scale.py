@@ -87,7 +87,7 @@ def test_two_machines_share_one_server_and_remotes(tmp_path, upstream):
         assert {r.data.tags.get("dvc_exp_name") for r in rows} >= {"exp-a", "exp-b"}
         # collect: the server's runs into a runs file; the report from that file alone (these runs train 1 epoch)
         runs_file = tmp_path / "reports" / "study.csv"
-        sh(f"python -m priorgap.study.table --csv {runs_file}", machines["a"], env)
+        sh(f"python -m priorgap.study.runs_file --csv {runs_file}", machines["a"], env)
         sh(f"python -m priorgap.report --csv {runs_file} --out {tmp_path / 'reports'} --readme '' --epochs 1",
            machines["a"], {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"})
         report = (tmp_path / "reports" / "study.md").read_text()

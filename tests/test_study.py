@@ -1,4 +1,4 @@
-"""The study report on synthetic runs whose answers are known: the whole design of plan.py, with
+"""The study report on synthetic runs whose answers are known: the whole design of design.py, with
 effects planted in the figures each verdict reads."""
 import csv
 import math
@@ -8,16 +8,19 @@ import pytest
 
 from priorgap import PriorgapError
 from priorgap.common import store
-from priorgap.study import answer, depth, latent, plan, priors, report, runs, sampling, stats, summary, table
+from priorgap.analysis import answer, depth, latent_size, learned_prior, prior_sampling, stats
+from priorgap.study import design, runs, runs_file
+from priorgap.report import study_page
+from priorgap.summary import headline
 
-EPOCHS = plan.EPOCHS
+EPOCHS = design.EPOCHS
 
 
 def noise(seed: int, scale: float) -> float:
     return scale * (-1.0, 0.0, 1.0, 1.0, -1.0)[seed]  # mean 0 over seeds 0-2 and over 0-4
 
 
-def synthetic(p: plan.Planned, *, deep_closer_at_matched_rate=0.0, warmup_restores=True, slice_shift=0.0,
+def synthetic(p: design.Planned, *, deep_closer_at_matched_rate=0.0, warmup_restores=True, slice_shift=0.0,
               wide_closer_at_matched_rate=0.0, recall_at_floor=False) -> dict:
     """One run's headline. Depth 3 keeps fewer units and a lower rate; at the same rate its bound
     is lower by `deep_closer_at_matched_rate`. KS falls from latent size 2 to 10, then stays flat.
@@ -29,7 +32,7 @@ def synthetic(p: plan.Planned, *, deep_closer_at_matched_rate=0.0, warmup_restor
     bound = (0.1 * rate - (deep_closer_at_matched_rate if deep else 0.0) + noise(p.seed, 0.02)
              - wide_closer_at_matched_rate * (p.width == 1000))
     elbo = -90.0 - 0.1 * p.depth + (2.0 if p.prior != "normal" else 0.0) + noise(p.seed, 0.1)
-    m = {k: 1.0 for k in summary.HEADLINE}
+    m = {k: 1.0 for k in headline.HEADLINE}
     m.update({"test_kl": rate, "test_recon": 120.0 - 2.0 * rate + noise(p.seed, 0.1), "test_elbo": elbo,
               "avg_kl": rate + 0.01, "kl_q_prior_lower_bound": 0.4 if p.prior != "normal" else bound,
               "active_units": units, "val_elbo_slope": 0.05,
@@ -47,7 +50,7 @@ def synthetic(p: plan.Planned, *, deep_closer_at_matched_rate=0.0, warmup_restor
     return m
 
 
-def row(p: plan.Planned, metrics: dict) -> runs.Row:
+def row(p: design.Planned, metrics: dict) -> runs.Row:
     kind = "normal" if p.prior == "normal" else "vamp"
     params = {runs.DEPTH: str(p.depth), runs.LATENT: str(p.latent), runs.SEED: str(p.seed), runs.EPOCHS: str(p.epochs),
               runs.BETA: str(p.beta), runs.WARMUP: str(p.warmup), runs.PRIOR[0]: kind, runs.PRIOR[1]: "100",
@@ -55,8 +58,8 @@ def row(p: plan.Planned, metrics: dict) -> runs.Row:
     return runs.Row(p.name, params, runs.with_population_info(metrics), 0, 60_000)
 
 
-def study_rows(design=None, **effects) -> list[runs.Row]:
-    return [row(p, synthetic(p, **effects)) for p in (design or plan.design())]
+def study_rows(planned=None, **effects) -> list[runs.Row]:
+    return [row(p, synthetic(p, **effects)) for p in (planned or design.design())]
 
 
 def test_depth_closer_only_through_its_rate():
@@ -87,26 +90,26 @@ def test_warmup_that_restores_nothing():
 
 
 def test_latent_trend_stops_where_it_stops():
-    claim = latent.latent_claim(study_rows(), EPOCHS)
+    claim = latent_size.latent_claim(study_rows(), EPOCHS)
     assert [t.stop for t in claim.trends] == [10, 10, 10]
     assert [t.units_stop for t in claim.trends] == [50, 50, 10]  # depth 3 keeps 9 units from latent size 10 on
     assert claim.verdict == "holds up to latent size 10, then stops (no clear change up to 50)"
 
 
 def test_samplers_fidelity_and_coverage_apart():
-    results = sampling.sampling([r for r in study_rows() if r.part(EPOCHS) == "grid"])
-    assert [s.latent for s in results] == list(plan.LATENTS)
+    results = prior_sampling.sampling([r for r in study_rows() if r.part(EPOCHS) == "grid"])
+    assert [s.latent for s in results] == list(design.LATENTS)
     s = results[0]
     assert s.chosen == {"flow": 13}  # the validation gain chooses, not the lower fd of the gmm
     assert s.diffs["fd_vs_recon"].diff == pytest.approx(18.0)
     assert (s.worse("fd_vs_recon"), s.worse("precision"), s.worse("recall")) == ("worse", "worse", "better")
     assert s.floor["fd"] == pytest.approx(1.7) and s.floor["fd_vs_recon"] == pytest.approx(0.5)
-    assert "fidelity: worse against real digits" in sampling.sentence(s)
-    assert "coverage: better against real digits" in sampling.sentence(s)
+    assert "fidelity: worse against real digits" in prior_sampling.sentence(s)
+    assert "coverage: better against real digits" in prior_sampling.sentence(s)
 
 
 def test_learned_prior_against_ex_post():
-    (c2, c10, c50) = priors.compare_priors(study_rows(), EPOCHS)
+    (c2, c10, c50) = learned_prior.compare_priors(study_rows(), EPOCHS)
     assert c10.n == (3, 3)
     assert c10.diffs["test_elbo"].diff == pytest.approx(2.0)
     # N(0,I) ex post = ELBO + its bound; the learned prior's ELBO is 2 above N(0,I)'s
@@ -136,12 +139,12 @@ def test_fit_lines_against_numpy():
 
 def test_slice_that_moves_fails_the_test():
     rows = study_rows(slice_shift=0.05)  # the per-dimension KS at latent size 10 moves at twice the epochs
-    text, findings, _ = report.render(rows, EPOCHS, 100)
+    text, findings, _ = study_page.render(rows, EPOCHS, 100)
     assert "| claim 2 | depth 3 (3/2 -> 3/10) | ks_mean_active | " in text
     longer = "| Does training twice as long change any of it? ([more](#appendix-a-long-enough)) | **"
     assert longer + "partly**" in text
     assert "**no**" in text.split("## Appendix A: long enough?")[1].split("## Appendix B")[0]
-    steady, _, _ = report.render(study_rows(), EPOCHS, 100)
+    steady, _, _ = study_page.render(study_rows(), EPOCHS, 100)
     assert longer + "no**" in steady
     block = steady.split("## Appendix A: long enough?")[1].split("## Appendix B")[0]
     assert "**no**" not in block.split("| question")[1]
@@ -150,11 +153,11 @@ def test_slice_that_moves_fails_the_test():
 def test_the_runs_file_round_trips(tmp_path):
     rows = study_rows()
     path = tmp_path / "study.csv"
-    path.write_text(table.render(rows))
-    back = table.read(path)
+    path.write_text(runs_file.render(rows))
+    back = runs_file.read(path)
     assert [r.key for r in back] == [r.key for r in rows]
     assert all(a.metrics == b.metrics for a, b in zip(back, rows))  # floats bit for bit
-    assert table.render(back) == path.read_text()
+    assert runs_file.render(back) == path.read_text()
     with open(path) as f:
         header = next(csv.reader(f))
     assert {"depth", "latent", "seed", "beta", "warmup", "prior", "epochs", "converged"} <= set(header)
@@ -162,14 +165,14 @@ def test_the_runs_file_round_trips(tmp_path):
 
 def test_report_regenerates_byte_for_byte(tmp_path):
     rows = study_rows()
-    (tmp_path / "study.csv").write_text(table.render(rows))
+    (tmp_path / "study.csv").write_text(runs_file.render(rows))
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{report.BEGIN}\nSTALE FINDINGS\n{report.END}\n\nrest\n")
+    readme.write_text(f"# x\n\n{study_page.BEGIN}\nSTALE FINDINGS\n{study_page.END}\n\nrest\n")
     args = ["--csv", str(tmp_path / "study.csv"), "--out", str(tmp_path / "out"), "--readme", str(readme)]
-    report.main(args)
+    study_page.main(args)
     first = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} | {"README": readme.read_bytes()}
-    assert set(first) == {"README", "study.md", *report.FIGURES}
-    report.main(args)
+    assert set(first) == {"README", "study.md", *study_page.FIGURES}
+    study_page.main(args)
     assert first == {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} | {"README": readme.read_bytes()}
     text = readme.read_text()
     assert "STALE" not in text and text.endswith("rest\n") and "- Depth (3 against 1, matched rate): **" in text
@@ -178,25 +181,25 @@ def test_report_regenerates_byte_for_byte(tmp_path):
 
 
 def test_missing_runs_are_listed(tmp_path):
-    design = [p for p in plan.design() if not (p.part == "vamp" and p.latent == 50)]
-    text, _, _ = report.render(study_rows(design), EPOCHS, 100)
+    planned = [p for p in design.design() if not (p.part == "vamp" and p.latent == 50)]
+    text, _, _ = study_page.render(study_rows(planned), EPOCHS, 100)
     assert "**Missing**" in text and "vamp: d2-z50-vamp100-s0, d2-z50-vamp100-s1, d2-z50-vamp100-s2" in text
 
 
 def test_plan_resumes_from_the_runs_file():
-    rows = study_rows([p for p in plan.design() if p.part == "grid"])
-    todo = plan.missing(plan.design(), {r.key for r in rows})
-    assert len(todo) == len(plan.design()) - 31 and not any(p.part == "grid" for p in todo)
-    assert plan.design()[0].overrides()[:3] == ["model.encoder.depth=2", "model.encoder.width=500", "model.latent_dim=2"]
+    rows = study_rows([p for p in design.design() if p.part == "grid"])
+    todo = design.missing(design.design(), {r.key for r in rows})
+    assert len(todo) == len(design.design()) - 31 and not any(p.part == "grid" for p in todo)
+    assert design.design()[0].overrides()[:3] == ["model.encoder.depth=2", "model.encoder.width=500", "model.latent_dim=2"]
 
 
 def test_bad_runs_file_names_the_fix(tmp_path):
     bad = tmp_path / "study.csv"
     bad.write_text("run,depth,latent\nx,1,2\n")
     with pytest.raises(PriorgapError, match="not a runs file of this study"):
-        table.read(bad)
+        runs_file.read(bad)
     with pytest.raises(PriorgapError, match="make study"):
-        report.main(["--csv", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o"), "--readme", ""])
+        study_page.main(["--csv", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o"), "--readme", ""])
     assert not (tmp_path / "o").exists()
 
 
@@ -210,58 +213,58 @@ def _log(uri, rows):
         for k, v in r.params.items():
             client.log_param(run.info.run_id, k, v)
         client.log_batch(run.info.run_id, metrics=[mlflow.entities.Metric(k, v, 0, 0) for k, v in r.metrics.items()
-                                                   if k in summary.HEADLINE])
+                                                   if k in headline.HEADLINE])
         client.set_terminated(run.info.run_id)
     client.create_run(exp, tags={"priorgap.kind": "pipeline"}, run_name="unfinished")  # never a row
 
 
 def test_collect_merges_the_store_into_the_runs_file(mlflow_store, tmp_path, monkeypatch):
     """Runs of an earlier session stay; the store adds its own; a setting in both keeps the store's."""
-    design = plan.design()
-    old = study_rows(design[:10])
+    planned = design.design()
+    old = study_rows(planned[:10])
     path = tmp_path / "study.csv"
-    path.write_text(table.render(old))
-    fresh = study_rows(design[5:20])
+    path.write_text(runs_file.render(old))
+    fresh = study_rows(planned[5:20])
     fresh[0].metrics["test_elbo"] = -1.0
     _log(mlflow_store, fresh)
-    table.main(["--csv", str(path)])
-    merged = table.read(path)
+    runs_file.main(["--csv", str(path)])
+    merged = runs_file.read(path)
     assert len(merged) == 20
     assert {r.key: r for r in merged}[fresh[0].key].metrics["test_elbo"] == -1.0
 
 
 def test_a_trend_with_a_step_left_open_is_not_judged():
-    design = [p for p in plan.design() if not (p.part == "grid" and p.depth == 1 and p.latent == 10 and p.seed > 0)]
-    claim = latent.latent_claim(study_rows(design), EPOCHS)
+    planned = [p for p in design.design() if not (p.part == "grid" and p.depth == 1 and p.latent == 10 and p.seed > 0)]
+    claim = latent_size.latent_claim(study_rows(planned), EPOCHS)
     assert [t.depth for t in claim.trends] == [2, 3]
     assert claim.missing == ["depth 1: steps 2->10, 10->50 lack two seeds a side"]
 
 
 def test_every_planned_run_is_read_back_in_its_part():
     """The report finds each run where the plan put it (width and beta, say, are told apart by the key)."""
-    design = plan.design()
-    assert len({p.key for p in design}) == len({p.name for p in design}) == len(design)
-    for p, r in zip(design, study_rows(design)):
+    planned = design.design()
+    assert len({p.key for p in planned}) == len({p.name for p in planned}) == len(planned)
+    for p, r in zip(planned, study_rows(planned)):
         assert r.key == p.key and r.part(EPOCHS) == p.part, p.name
-    assert {p.part for p in design} == set(plan.PARTS)
+    assert {p.part for p in planned} == set(design.PARTS)
 
 
 def test_a_row_without_its_record_is_run_again(tmp_path, monkeypatch):
     """Rows of the study before records were kept count as missing: every run's model is needed."""
     from priorgap.study import record
 
-    grid = [p for p in plan.design() if p.part == "grid"]
+    grid = [p for p in design.design() if p.part == "grid"]
     (tmp_path / "reports").mkdir()
-    (tmp_path / "reports" / "study.csv").write_text(table.render(study_rows(grid[:3])))
+    (tmp_path / "reports" / "study.csv").write_text(runs_file.render(study_rows(grid[:3])))
     (tmp_path / "params.yaml").write_text((Path(__file__).parents[1] / "params.yaml").read_text())
     monkeypatch.chdir(tmp_path)
     record.write(tmp_path / "runs", grid[1].name, {"params": {}}, {})
-    left = plan.todo("grid", tmp_path / "reports" / "study.csv", tmp_path / "runs")
+    left = design.todo("grid", tmp_path / "reports" / "study.csv", tmp_path / "runs")
     assert [p.name for p in left] == [grid[0].name, *(p.name for p in grid[2:])]
 
 
 def test_the_page_opens_with_one_row_per_claim_and_stays_short():
-    text, brief, found = report.render(study_rows(), EPOCHS, 100)
+    text, brief, found = study_page.render(study_rows(), EPOCHS, 100)
     head = text.split("## Appendix")[0]
     assert head.index("## The answer") < head.index("## The thread's picture") < head.index("## Claim 1")
     table_rows = [line for line in head.split("## The answer")[1].split("\n\n")[1].splitlines()[2:]]
@@ -273,7 +276,7 @@ def test_the_page_opens_with_one_row_per_claim_and_stays_short():
 
 
 def test_a_planted_width_effect_is_found_and_a_tie_is_not_resolved():
-    found = {a.short: a for a in report.render(study_rows(wide_closer_at_matched_rate=0.3), EPOCHS, 100)[2]["answers"]}
+    found = {a.short: a for a in study_page.render(study_rows(wide_closer_at_matched_rate=0.3), EPOCHS, 100)[2]["answers"]}
     wide = found["Width (1000 against 125, matched rate)"]
     assert wide.verdict == "yes" and wide.diffs[0][1].low < -0.3 < wide.diffs[0][1].high
     # the asker's contrast has no planted effect on the bound: five seeds cannot tell depth 2 from 3
@@ -282,11 +285,11 @@ def test_a_planted_width_effect_is_found_and_a_tie_is_not_resolved():
 
 
 def test_recall_at_its_floor_is_not_measurable():
-    found = {a.short: a for a in report.render(study_rows(recall_at_floor=True), EPOCHS, 100)[2]["answers"]}
+    found = {a.short: a for a in study_page.render(study_rows(recall_at_floor=True), EPOCHS, 100)[2]["answers"]}
     cover = found["Sampling N(0,I) hurts coverage"]
     assert "latent 2" not in cover.number and "Not measurable at latent 2" in cover.caveat
     rows = [r for r in study_rows(recall_at_floor=True) if r.key.latent == 2]
-    assert report.render(rows, EPOCHS, 100)[2]["answers"][7].verdict == answer.NOT_MEASURABLE
+    assert study_page.render(rows, EPOCHS, 100)[2]["answers"][7].verdict == answer.NOT_MEASURABLE
 
 
 def test_verdicts_read_the_direction_the_claim_predicts():
@@ -313,22 +316,22 @@ def test_the_threads_picture_comes_from_the_records(tmp_path):
 
     rows = study_rows()
     rng = np.random.default_rng(0)
-    for name in report.PICTURED:
+    for name in study_page.PICTURED:
         record.write(tmp_path, name, {"params": {}}, {
             record.CODES_FILE: record._npz({"mu": rng.normal(size=(50, 2)).astype(np.float32), "labels": np.arange(50) % 10}),
             record.GRIDS_FILE: record._npz({k: np.full((100, 28, 28), 15, np.uint8)
                                             for k in ("reconstruction", "prior", "gmm", "flow", "two_stage")})})
-    found = report.pictures(rows, tmp_path)
-    assert [p["name"] for p in found] == list(report.PICTURED)
+    found = study_page.pictures(rows, tmp_path)
+    assert [p["name"] for p in found] == list(study_page.PICTURED)
     assert list(found[0]["grids"]) == ["reconstructions", "N(0,I) draws", "flow draws"]  # the validation gain chose the flow
     assert found[0]["grids"]["N(0,I) draws"].max() == 1.0 and found[0]["mu"].shape == (50, 2)
-    assert report.pictures(rows, tmp_path / "none") == []
+    assert study_page.pictures(rows, tmp_path / "none") == []
 
 
 def test_the_warmup_caveat_waits_for_the_warmup_arm():
     """Without warm-up runs the matched comparison would be the grid's depth 3 minus 1, whose rates
     differ: the depth row must not present that as the matched test."""
-    grid = study_rows([p for p in plan.design() if p.part == "grid"])
+    grid = study_rows([p for p in design.design() if p.part == "grid"])
     assert depth.warm_matched(grid, EPOCHS) is None
     row = answer.depth_row(depth.depth_claim(grid, EPOCHS), depth.warm_matched(grid, EPOCHS))
     assert "warm-up" not in row.caveat and "rates differ" in row.caveat
@@ -342,8 +345,8 @@ def test_the_warmup_caveat_waits_for_the_warmup_arm():
 def test_the_readme_quotes_the_figure_a_verdict_rests_on():
     undecided, worse = stats.paired([-1.0, 1.5, 0.2]), stats.paired([5.0, 5.5, 6.0])
     row = answer.Answer("samples", "?", "no", "FD", [("latent 2", undecided), ("latent 10", worse)])
-    assert report._lead(row) == ("latent 10", worse)
-    assert report._lead(answer.Answer("x", "?", "not resolved with 3 seeds", "FD", [("latent 2", undecided)]))[0] == "latent 2"
+    assert study_page._lead(row) == ("latent 10", worse)
+    assert study_page._lead(answer.Answer("x", "?", "not resolved with 3 seeds", "FD", [("latent 2", undecided)]))[0] == "latent 2"
 
 
 def test_the_slice_checks_samplers_only_on_the_grids_own_setting():
@@ -353,7 +356,7 @@ def test_the_slice_checks_samplers_only_on_the_grids_own_setting():
     for r in rows:
         if r.part(EPOCHS) == "slice" and r.key.beta != 1:
             r.metrics["precision.prior"] -= 0.5
-    checked = sampling.on_slice(sampling.sampling([r for r in rows if r.part(EPOCHS) == "grid"]),
+    checked = prior_sampling.on_slice(prior_sampling.sampling([r for r in rows if r.part(EPOCHS) == "grid"]),
                                 [r for r in rows if r.part(EPOCHS) == "slice"])
     names = {name for _, name, *_ in checked}
     assert names == {"d1-z10-s0-e80", "d3-z10-s0-e80", "d2-z2-s0-e80", "d3-z2-s0-e80"}

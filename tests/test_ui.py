@@ -13,7 +13,7 @@ import pytest
 from conftest import mlflow_server, write_params
 
 from priorgap.common import store, tracking
-from priorgap.study import summary
+from priorgap.summary import headline
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.slow,  # a live MLflow server and a browser
@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.slow,  # a live MLflow server and a browser
 
 def _row(params: Path, latent: int, value: float) -> str:
     with tracking.stage_run("summarize", {}, params, last=True) as run:
-        run.log_pipeline_row({"model.latent_dim": latent}, {k: value for k in summary.HEADLINE})
-        run.save_view("headline", summary.VIEW_METRICS, summary.VIEW_PARAMS)
+        run.log_pipeline_row({"model.latent_dim": latent}, {k: value for k in headline.HEADLINE})
+        run.save_view("headline", headline.VIEW_METRICS, headline.VIEW_PARAMS)
         return run.experiment_id
 
 

@@ -12,13 +12,15 @@ from scipy import stats as sps
 from priorgap import PriorgapError
 from priorgap.common import config
 from priorgap.common.outputs import flatten_dict
-from priorgap.study import runs, summary, table, verify
-from priorgap.study.verify import Z
+from priorgap.study import runs, runs_file
+from priorgap.summary import headline
+from priorgap.reproducibility import verify
+from priorgap.reproducibility.verify import Z
 
 LACKS = "precision_vs_recon.prior"  # a figure neither reference below holds
 SEEDS = 8
 # figures the classifier moves: the floor and every sampler's figure in its feature space
-CLASSIFIER = [k for k, (stage, _, _) in summary.HEADLINE.items() if stage in ("reference", "evaluate") and k != "iwae_nll"]
+CLASSIFIER = [k for k, (stage, _, _) in headline.HEADLINE.items() if stage in ("reference", "evaluate") and k != "iwae_nll"]
 
 
 def _committed_headline():
@@ -36,7 +38,7 @@ def study_of(root, seeds=3):
                      {k: v * (1 + 0.01 * (s - 1)) for k, v in values.items()
                       if isinstance(v, float) and k != LACKS and not k.startswith("floor.")})  # the floor: no VAE
             for s in range(seeds)]
-    return table.render(rows)
+    return runs_file.render(rows)
 
 
 def spread_of(sd_share=0.002):
@@ -83,14 +85,14 @@ def _edit(repo, **changes):
     flat = flatten_dict(json.loads(path.read_text()))
     for name, value in changes.items():
         flat[name.replace("__", ".")] = value
-    path.write_text(json.dumps(summary.nest(flat)))
+    path.write_text(json.dumps(headline.nest(flat)))
 
 
 def _tolerances(repo):
     model, train = config.load(repo / "params.yaml", "model"), config.load(repo / "params.yaml", "train")
     vae_sds = verify.seed_spreads(repo / verify.STUDY, model, train)[0]
     clf = verify.classifier_allowance(repo / verify.CLASSIFIER_SPREAD)[0]
-    return {k: verify.tolerance(k, clf, vae_sds) for k in summary.HEADLINE}
+    return {k: verify.tolerance(k, clf, vae_sds) for k in headline.HEADLINE}
 
 
 def test_the_tolerance_is_what_the_docs_define(repo):
@@ -144,7 +146,7 @@ def test_an_exact_figure_must_be_bit_identical(repo, capsys):
 
 
 def test_every_exact_figure_is_a_headline_figure():
-    assert set(verify.EXACT) < set(summary.HEADLINE)
+    assert set(verify.EXACT) < set(headline.HEADLINE)
     assert "kl_q_prior_lower_bound" not in verify.EXACT  # the flow or the two-stage VAE can be the best density
 
 

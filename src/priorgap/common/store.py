@@ -88,14 +88,14 @@ def experiment_id(client, uri: str) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
-def ensure_store() -> str:
-    """Create the store and experiment now (before parallel workers race on SQLite's migration)."""
-    uri = tracking_uri()
+def ensure_store(uri: str | None = None) -> str:
+    """Create the store and experiment now (before parallel workers race on SQLite's migration);
+    returns the experiment's id."""
+    uri = uri or tracking_uri()
     check_reachable(uri)
     import mlflow
 
-    mlflow.set_tracking_uri(uri)
-    return experiment_id(mlflow.MlflowClient(), uri)
+    return experiment_id(mlflow.MlflowClient(uri), uri)
 
 
 def view_url(experiment_id: str, name: str = "headline", ui: str = "http://127.0.0.1:5000") -> str:

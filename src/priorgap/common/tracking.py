@@ -16,24 +16,16 @@ import functools
 import hashlib
 import os
 import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import store
+from .shell import sh
 
 PIPELINE_TAG = "priorgap.pipeline"
 STAGE_TAG = "priorgap.stage"
 KIND_TAG = "priorgap.kind"
 VIEW_TAG = "mlflow.sharedViewState."
-
-
-def _git(*args: str) -> str:
-    try:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=True)
-        return out.stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def git_commit() -> str:
@@ -42,7 +34,7 @@ def git_commit() -> str:
 
 @functools.lru_cache(maxsize=8)  # asked three times per stage; HEAD does not move during one
 def _commit_at(cwd: str) -> str:
-    return _git("rev-parse", "HEAD").strip() or "unknown"
+    return sh(["git", "rev-parse", "HEAD"], check=False, timeout=10) or "unknown"
 
 
 CODE_ROOT = Path(__file__).resolve().parents[3]  # the checkout (or DVC experiment copy) this code runs from
@@ -78,7 +70,7 @@ def pipeline_key(params_path: Path, root: Path = CODE_ROOT) -> str:
 def run_name(params_path: Path) -> str:
     """The DVC experiment's name, else the settings the study varies: d2-z20-s0; d2-z20-vamp50-s0
     for a VampPrior of 50 pseudo-inputs, d2-z20-b0.5-wu10-s0 for beta 0.5 and a 10-epoch KL warm-up
-    (study/plan.py names the study's experiments the same way)."""
+    (study/design.py names the study's experiments the same way)."""
     if os.environ.get("DVC_EXP_NAME"):
         return os.environ["DVC_EXP_NAME"]
     from .config import read_yaml

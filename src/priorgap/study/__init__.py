@@ -1,2 +1,2 @@
-"""Step summarize and what spans experiments: the headline row, reading the runs back, the
-statistics and claims, the report and its figures."""
+"""The study as data: its design (design.py), its runs (runs.py), the committed runs file
+(runs_file.py) and each run's record (record.py). Below the execution, the analysis and the report."""

@@ -25,7 +25,8 @@ import numpy as np
 
 from ..common import config
 from ..common.outputs import atomic_dir, flatten_dict
-from . import runs, summary
+from . import runs
+from ..summary import headline
 
 METRICS = {"train": "data/vae/metrics.json", "fit_posterior": "data/posterior/metrics.json",
            "classifier": "data/classifier/metrics.json", "reference": "data/reference/metrics.json",
@@ -99,7 +100,7 @@ def read(folder: Path) -> dict:
 def row(rec: dict) -> runs.Row:
     """The run's line in the runs file, as `make collect` would write it from the MLflow row: the
     headline the summarize stage logs, computed from the same metrics."""
-    values = summary.headline({stage: flatten_dict(m) for stage, m in rec["metrics"].items()})
+    values = headline.headline({stage: flatten_dict(m) for stage, m in rec["metrics"].items()})
     metrics = {k: float(v) for k, v in values.items() if v is not None}
     return runs.Row(rec["name"], dict(rec["params"]), runs.with_population_info(metrics), rec["start_ms"], rec["end_ms"])
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from . import depth, runs, stats
+from . import depth, stats
+from ..study import runs
 from .compare import between
-from .latent import KS
+from .latent_size import KS
 
 # Coverage compares nothing when both samplers' recall is below this share of real digits' own.
 RECALL_FLOOR_SHARE = 0.1

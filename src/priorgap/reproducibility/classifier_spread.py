@@ -1,7 +1,7 @@
 """How far each headline figure moves with the classifier alone: the reference `make verify` holds
 the classifier's figures to.
 
-    python -m priorgap.study.classifier_spread [--seeds 0 1 2 3 4 5 6 7]   (make classifier-spread)
+    python -m priorgap.reproducibility.classifier_spread [--seeds 0 1 2 3 4 5 6 7]   (make classifier-spread)
 
 Another CPU trains the classifier to other bits (oneDNN and ATen pick their kernels per instruction
 set, and a change in rounding grows through training), and every figure measured in its feature
@@ -26,18 +26,12 @@ import sys
 from pathlib import Path
 
 from .. import PriorgapError
+from ..common.shell import sh
 from ..common.outputs import atomic_write_text, flatten_dict
 
 OUT = Path("reports/classifier_spread.json")
 SUMMARY = "data/summary/metrics.json"
 COMMAND = "make classifier-spread"
-
-
-def _sh(*cmd: str) -> str:
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise PriorgapError(f"`{' '.join(cmd)}` failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
-    return out.stdout
 
 
 def cpu() -> str:
@@ -53,17 +47,17 @@ def cpu() -> str:
 def headline_with_classifier_seed(seed: int) -> dict:
     """The workspace's headline, with the classifier trained under `seed`."""
     name = f"classifier-seed-{seed}"
-    subprocess.run(["dvc", "exp", "remove", name], capture_output=True)  # left by an interrupted run, if any
+    sh(["dvc", "exp", "remove", name], check=False)  # left by an interrupted run, if any
     print(f"classifier_spread: seed {seed}: dvc exp run --temp -S classifier.seed={seed}", flush=True)
     run = subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, "-S", f"classifier.seed={seed}"])
     if run.returncode != 0:
         raise PriorgapError(f"the experiment with classifier.seed={seed} failed (above); `make repro` first, so that "
                             "DVC can restore the VAE and its densities")
-    ref = _sh("git", "for-each-ref", "--format=%(refname)", f"refs/exps/**/{name}").split()
+    ref = sh(["git", "for-each-ref", "--format=%(refname)", f"refs/exps/**/{name}"]).split()
     if len(ref) != 1:
         raise PriorgapError(f"experiment {name}: expected one git ref, found {len(ref)}")
-    metrics = flatten_dict(json.loads(_sh("git", "show", f"{ref[0]}:{SUMMARY}")))
-    _sh("dvc", "exp", "remove", name)
+    metrics = flatten_dict(json.loads(sh(["git", "show", f"{ref[0]}:{SUMMARY}"])))
+    sh(["dvc", "exp", "remove", name])
     return metrics
 
 

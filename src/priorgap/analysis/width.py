@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import plan, runs
+from ..study import design, runs
 from .compare import Compared, between
 from .depth import BOUND, RATE, Matched, matched
 
-WIDTHS = (plan.WIDTHS[0], plan.WIDTHS[-1])  # narrow and wide, at depth 2
+WIDTHS = (design.WIDTHS[0], design.WIDTHS[-1])  # narrow and wide, at depth 2
 BY_WIDTH = {w: {"depth": 2, "width": w} for w in WIDTHS}
 NARROW = WIDTHS[0]
 

@@ -1,14 +1,10 @@
-"""One experiment at a glance: the headline figures (the MLflow pipeline row and the DVC metric)
-and a one-page HTML summary with the key figures.
+"""One experiment at a glance: the headline figures (the MLflow pipeline row and the DVC metric);
+page.py draws them as a one-page HTML summary.
 
 The headline is picked from the stages' metrics files, renamed for a reader who has not read the
 code; every other figure stays in those files and on the stage runs.
 """
 from __future__ import annotations
-
-import base64
-import html
-from pathlib import Path
 
 # MLflow's saved view of the pipeline rows: the settings a study varies and the figures that answer
 # the question, few enough to fit a screen (the table sorts them alphabetically; the rest of the
@@ -109,46 +105,3 @@ def nest(flat: dict) -> dict:
             node = node.setdefault(p, {})
         node[leaf] = value
     return out
-
-
-def fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
-
-
-def _img(path: Path, caption: str) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode()
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-
-
-def prior_label(params: dict) -> str:
-    """The prior the model was trained with, in words, from the flat params."""
-    if params.get("model.prior.kind") == "vamp":
-        return f"a VampPrior of {params['model.prior.components']} pseudo-inputs"
-    return "N(0,I)"
-
-
-def render_html(name: str, values: dict, params: dict, figures: list[tuple[Path, str]], best: str) -> str:
-    """A self-contained page (figures inlined), so MLflow's artifact view shows it in one click;
-    `best` is best_fitted(values), which the caller also needs for its figures."""
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td class=n>{fmt(values[k])}</td><td>{html.escape(HEADLINE[k][2])}</td></tr>"
-                   for k in HEADLINE)
-    setting = ", ".join(f"{k} = {params[k]}" for k in ("model.encoder.depth", "model.decoder.depth", "model.latent_dim",
-                                                       "train.epochs", "train.seed") if k in params)
-    setting += f"; prior: {prior_label(params)} (every gain and KL on this page is measured against it)"
-    verdict = (f"Sampling the model's prior ({prior_label(params)}): Frechet distance {fmt(values['fd.prior'])}; best fitted density ({best}, chosen on "
-               f"validation codes): "
-               f"{fmt(values[f'fd.{best}'])}; replaying q: {fmt(values['fd.aggregate'])}.")
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>priorgap {html.escape(name)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:1em auto;color:#222}}
-table{{border-collapse:collapse}}td,th{{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left}}
-td.n{{text-align:right;font-variant-numeric:tabular-nums}}figure{{display:inline-block;margin:6px;vertical-align:top}}
-img{{max-width:520px}}figcaption{{font-size:90%;color:#555}}</style></head><body>
-<h1>priorgap experiment {html.escape(name)}</h1>
-<p>{html.escape(setting)}</p>
-<p><b>{html.escape(verdict)}</b></p>
-<table><tr><th>figure</th><th>value</th><th>meaning</th></tr>{rows}</table>
-{''.join(_img(p, c) for p, c in figures if Path(p).is_file())}
-</body></html>
-"""

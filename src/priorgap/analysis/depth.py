@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import runs, stats
+from ..study import runs
+from . import stats
 from .compare import Compared, between
 
 DEPTHS = (1, 3)  # shallow and deep: the encoder's extremes (the decoder is held fixed)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import runs, stats
+from ..study import runs
+from . import stats
 
 
 @dataclass

@@ -18,8 +18,9 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from . import runs, stats
-from .summary import best_fitted
+from ..study import runs
+from . import stats
+from ..summary.headline import best_fitted
 
 # measure -> (what it is, higher is better?)
 MEASURES = {"fd": ("Frechet distance to test digits", False), "precision": ("precision", True),

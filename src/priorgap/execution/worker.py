@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import PriorgapError
+from ..common.shell import sh
+from ..study.design import Experiment
 
 BASE_REF, SNAPSHOT_REF = "refs/priorgap/base", "refs/priorgap/snapshot"
 STAGE_LINE = re.compile(r"Running stage '([\w-]+)'")  # searched: a progress bar may precede it on its line
@@ -35,13 +37,16 @@ ERROR_LINE = re.compile(r"(\w+: error: .*|ERROR: .*)$")  # searched, as STAGE_LI
 
 
 class ExperimentFailed(PriorgapError):
-    """An experiment whose pipeline failed (bad params, a NaN loss): reported once, never retried."""
+    """An experiment whose pipeline failed (bad params, a NaN loss): reported once, never retried.
+    It carries the whole output of `dvc exp run` (`log`): the attempt's folder is removed, and the
+    driver keeps the log where the user can read it."""
 
+    def __init__(self, message: str, log: str = ""):
+        super().__init__(message, log)  # both in args: Dask pickles the exception back to the driver
+        self.message, self.log = message, log
 
-@dataclass(frozen=True)
-class Experiment:
-    name: str
-    overrides: tuple[str, ...]  # dvc exp run -S values: "model.latent_dim=10"
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -83,9 +88,9 @@ def run(exp: Experiment, code: Code, shared: bytes) -> Result:
         start = time.time()
         stage_seconds = _dvc_exp_run(exp, attempt, env)
         end = time.time()
-        if _sh(["dvc", "config", "core.remote"], attempt, env, check=False):
-            _sh(["dvc", "push", "-q"], attempt, env)  # the model and codes, for machines that do not share this cache
-        from . import record
+        if sh(["dvc", "config", "core.remote"], attempt, env, check=False):
+            sh(["dvc", "push", "-q"], attempt, env)  # the model and codes, for machines that do not share this cache
+        from ..study import record
 
         ref = _experiment_ref(attempt, exp.name, env)
         out = attempt / "exp.bundle"
@@ -142,15 +147,8 @@ def _environment(code: Code, threads: int, attempt: Path) -> dict:
     return env
 
 
-def _sh(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed in {cwd} (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    return proc.stdout.strip()
-
-
 def _git(cwd: Path, env: dict, *args: str, check: bool = True) -> str:
-    return _sh(["git", *args], cwd, env, check)
+    return sh(["git", *args], cwd, env, check)
 
 
 def _clone(bundle: Path, attempt: Path, env: dict) -> None:
@@ -168,12 +166,12 @@ def _clone(bundle: Path, attempt: Path, env: dict) -> None:
 
 def _use_cache(attempt: Path, cache: Path, env: dict) -> None:
     cache.mkdir(parents=True, exist_ok=True)
-    _sh(["dvc", "cache", "dir", "--local", str(cache)], attempt, env)
+    sh(["dvc", "cache", "dir", "--local", str(cache)], attempt, env)
 
 
 def _dvc_exp_run(exp: Experiment, attempt: Path, env: dict) -> dict:
-    """`dvc exp run`, its output kept in the attempt folder; the seconds of each stage it ran, timed
-    from its "Running stage" lines. A failure raises ExperimentFailed with the stage's own error line."""
+    """`dvc exp run`; the seconds of each stage it ran, timed from its "Running stage" lines. A
+    failure raises ExperimentFailed with the stage's own error line and the whole output."""
     cmd = ["dvc", "exp", "run", "-n", exp.name, *(x for o in exp.overrides for x in ("-S", o))]
     seconds, current, since = {}, None, time.time()
     lines = []
@@ -189,11 +187,11 @@ def _dvc_exp_run(exp: Experiment, attempt: Path, env: dict) -> dict:
                 current, since = stage.group(1), now
     if current:
         seconds[current] = time.time() - since
-    (attempt / "dvc-exp-run.log").write_text("\n".join(lines) + "\n")
     if proc.returncode != 0:
         errors = [m.group(1) for m in map(ERROR_LINE.search, lines) if m]
         stage_errors = [e for e in errors if not e.startswith("ERROR")]
-        raise ExperimentFailed(f"{exp.name}: {(stage_errors or errors or lines or ['dvc exp run failed'])[-1]}")
+        raise ExperimentFailed(f"{exp.name}: {(stage_errors or errors or lines or ['dvc exp run failed'])[-1]}",
+                               "\n".join(lines) + "\n")
     return seconds
 
 

@@ -1,7 +1,7 @@
 """The study's runs file, reports/study.csv: every run's settings and headline, committed with the
 report so that `make report` rebuilds it on any clone, without the MLflow store the runs logged to.
 
-    python -m priorgap.study.table [--csv reports/study.csv] [--experiment priorgap]   (make collect)
+    python -m priorgap.study.runs_file [--csv reports/study.csv] [--experiment priorgap]   (make collect)
 
 Collecting merges the store's finished pipeline rows into the file: a setting (runs.Row.setting)
 in both keeps the store's row (the newer run); rows only in the file stay, so sessions and machines
@@ -18,7 +18,8 @@ from pathlib import Path
 from .. import PriorgapError
 from ..common import store
 from ..common.outputs import atomic_write_text
-from . import runs, summary
+from . import runs
+from ..summary import headline
 
 # column -> the MLflow param it holds
 SETTINGS = [("depth", runs.DEPTH), ("latent", runs.LATENT), ("seed", runs.SEED), ("epochs", runs.EPOCHS),
@@ -31,7 +32,7 @@ DERIVED = ("converged", runs.POPULATION_INFO)  # written for a reader; recompute
 
 
 def header() -> list[str]:
-    return ["run", *(c for c, _ in SETTINGS), *TIMES, *DERIVED, *summary.HEADLINE]
+    return ["run", *(c for c, _ in SETTINGS), *TIMES, *DERIVED, *headline.HEADLINE]
 
 
 def render(rows: list[runs.Row]) -> str:
@@ -41,7 +42,7 @@ def render(rows: list[runs.Row]) -> str:
     for r in rows:
         w.writerow([r.name, *(r.params.get(k, "") for _, k in SETTINGS), r.start_ms, r.end_ms, r.converged,
                     r.metrics.get(runs.POPULATION_INFO, ""),
-                    *("" if r.metrics.get(k) is None else repr(float(r.metrics[k])) for k in summary.HEADLINE)])
+                    *("" if r.metrics.get(k) is None else repr(float(r.metrics[k])) for k in headline.HEADLINE)])
     return out.getvalue()
 
 
@@ -57,7 +58,7 @@ def read(path: Path) -> list[runs.Row]:
             rows = []
             for line in reader:
                 params = {k: line[c] for c, k in SETTINGS if line.get(c, "") != ""}
-                metrics = {k: float(line[k]) for k in summary.HEADLINE if line.get(k) not in (None, "")}
+                metrics = {k: float(line[k]) for k in headline.HEADLINE if line.get(k) not in (None, "")}
                 rows.append(runs.Row(line["run"], params, runs.with_population_info(metrics),
                                      int(line["start_ms"]), int(line["end_ms"])))
     except (OSError, csv.Error, ValueError, KeyError) as e:

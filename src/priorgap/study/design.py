@@ -3,7 +3,7 @@
 todo() lists the experiments the committed runs file does not hold yet, with their records, so
 `make study` (runner.py) resumes where an earlier session, or another machine, stopped: the runs
 file and reports/runs/ are the study's memory, not the MLflow store of one machine.
-`python -m priorgap.study.runner --list` prints them.
+`python -m priorgap.execution.runner --list` prints them.
 
 Parts (reports/study.md says what each one settles), each a claim of the thread:
 - grid:   encoder depth 1, 2, 3 x latent size 2, 10, 50 x seeds 0, 1, 2 at width 500, first the
@@ -33,7 +33,6 @@ from pathlib import Path
 
 from .. import PriorgapError
 from .runs import GRID_WIDTH, Key
-from .worker import Experiment
 
 EPOCHS = 40  # the study's training epochs (params.yaml's 20 are the quick default)
 WARMUP = 10  # epochs of the KL warm-up arm
@@ -42,6 +41,14 @@ SEEDS = (0, 1, 2)
 ASKER_SEEDS = (0, 1, 2, 3, 4)  # the thread's own contrast sits near its threshold: five seeds
 WIDTHS = (125, 250, 1000)  # beside the grid's runs.GRID_WIDTH
 PARTS = ("grid", "width", "rate", "warmup", "vamp", "slice")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What a worker runs: `dvc exp run -n NAME -S OVERRIDE ...` (execution/worker.py)."""
+
+    name: str
+    overrides: tuple[str, ...]  # dvc exp run -S values: "model.latent_dim=10"
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ def todo(parts: str, csv: Path, records: Path) -> list[Planned]:
     """The planned experiments of these parts (comma-separated) that the runs file lacks, or holds
     without their record (rows of the study before records were kept: they are run again)."""
     from ..common import config
-    from . import record, table
+    from . import record, runs_file
 
     chosen = parts.split(",")
     unknown = sorted(set(chosen) - set(PARTS))
@@ -118,7 +125,7 @@ def todo(parts: str, csv: Path, records: Path) -> list[Planned]:
         raise PriorgapError(f"unknown study part {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     components = config.load(Path("params.yaml"), "model").prior.components
     planned = [p for p in design(components) if p.part in chosen]
-    kept = [r for r in table.read(csv) if record.exists(records, r.name)] if csv.is_file() else []
+    kept = [r for r in runs_file.read(csv) if record.exists(records, r.name)] if csv.is_file() else []
     left = missing(planned, {r.key for r in kept})
     print(f"plan: {len(planned) - len(left)} of {len(planned)} planned experiments are in {csv}; {len(left)} to run")
     return left

@@ -8,8 +8,9 @@ import matplotlib.ticker
 import numpy as np
 
 from ..common.outputs import save_figure
-from . import depth, latent, priors, runs, stats
-from .sampling import MEASURES
+from ..analysis import depth, latent_size, learned_prior, stats
+from ..study import runs
+from ..analysis.prior_sampling import MEASURES
 
 plt.switch_backend("Agg")  # stages and the report draw headless
 
@@ -108,10 +109,10 @@ def depth_at_beta1(claim: depth.DepthClaim, path) -> None:
 
 
 def latent_trend(rows: list[runs.Row], epochs: int, path) -> None:
-    grid = latent.with_info_per_unit([r for r in rows if r.part(epochs) == "grid"])
-    panels = [(latent.KS, "per-dimension match:\nmean KS, active units"), ("kl_q_prior_lower_bound", "joint match:\nheld-out bound (nats)"),
+    grid = latent_size.with_info_per_unit([r for r in rows if r.part(epochs) == "grid"])
+    panels = [(latent_size.KS, "per-dimension match:\nmean KS, active units"), ("kl_q_prior_lower_bound", "joint match:\nheld-out bound (nats)"),
               ("gaussian_kl", "joint match of 2 moments:\nGaussian KL (nats)"), ("active_units", "active units"),
-              (latent.INFO_PER_UNIT, "population information\nper active unit (nats)")]
+              (latent_size.INFO_PER_UNIT, "population information\nper active unit (nats)")]
     latents = sorted({r.key.latent for r in grid})
     fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 4.6))
     for ax, (m, label) in zip(axes, panels):
@@ -156,7 +157,7 @@ def samplers(results, path) -> None:
     save_figure(fig, path)
 
 
-def prior_comparison(results: list[priors.PriorComparison], path) -> None:
+def prior_comparison(results: list[learned_prior.PriorComparison], path) -> None:
     """Learned prior against N(0,I) and ex post: ELBO differences with intervals, and samples."""
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
     labels, diffs = [], []

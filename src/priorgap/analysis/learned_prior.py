@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import runs, stats
-from .sampling import pairs
-from .summary import best_fitted
+from ..study import runs
+from . import stats
+from .prior_sampling import pairs
+from ..summary.headline import best_fitted
 
 DEPTH = 2
 EXPOST = "expost_elbo"  # derived: test_elbo + kl_q_prior_lower_bound

@@ -1,4 +1,4 @@
-"""Did `dvc repro` here reproduce the committed results? `make verify` (python -m priorgap.study.verify).
+"""Did `dvc repro` here reproduce the committed results? `make verify` (python -m priorgap.reproducibility.verify).
 
 Compares every headline figure of the workspace (data/summary/metrics.json) with the committed
 one (the same file at git HEAD) and prints both values, the difference and the tolerance it is
@@ -33,7 +33,6 @@ import argparse
 import collections
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 
@@ -42,10 +41,12 @@ from scipy import stats as sps
 
 from .. import PriorgapError
 from ..common import config
+from ..common.numbers import fmt
+from ..common.shell import sh
 from ..common.outputs import flatten_dict
-from . import runs, table
-from .stats import spread
-from .summary import HEADLINE
+from ..study import runs, runs_file
+from ..analysis.stats import spread
+from ..summary.headline import HEADLINE
 
 Z = 2.0  # a figure may move by Z VAE-seed sd with the CPU: less than the study counts as a clear difference
 FAMILY_ALPHA = 0.05  # the chance that a healthy reproduction fails on a classifier figure, over all of them
@@ -70,10 +71,7 @@ FREE_PARAMS = ("classifier.seed",)
 
 def committed(root: Path, path: str) -> str:
     """The file as git HEAD has it."""
-    out = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=root, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise PriorgapError(f"{path}: not committed at HEAD ({out.stderr.strip()}); verify compares with the commit")
-    return out.stdout
+    return sh(["git", "show", f"HEAD:{path}"], root, what=f"{path}: not committed at HEAD (verify compares with the commit)")
 
 
 def seed_spreads(study_csv: Path, model, train) -> tuple[dict[str, float], int, int]:
@@ -81,7 +79,7 @@ def seed_spreads(study_csv: Path, model, train) -> tuple[dict[str, float], int, 
     depth and width, latent size, beta, warm-up and prior; its grid epochs, the most common count); also the
     number of seeds and the epochs."""
     prior = "normal" if model.prior.kind == "normal" else f"{model.prior.kind}{model.prior.components}"
-    rows = runs.where(table.read(study_csv), depth=model.encoder.depth, latent=model.latent_dim, beta=float(train.beta),
+    rows = runs.where(runs_file.read(study_csv), depth=model.encoder.depth, latent=model.latent_dim, beta=float(train.beta),
                       warmup=train.kl_warmup_epochs, prior=prior, width=model.encoder.width)
     if not rows:
         raise PriorgapError(f"{study_csv}: no study run at encoder depth {model.encoder.depth}, latent size "
@@ -151,10 +149,6 @@ def _without_free(params: dict) -> dict:
     return params
 
 
-def _fmt(v) -> str:
-    return "null" if v is None else f"{v:.6g}"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", type=Path, default=Path("."), help="the repository (default: here)")
@@ -180,7 +174,7 @@ def main(argv=None) -> int:
     for name, a, b, tol, ok in results:
         diff = "" if a is None or b is None else f"{b - a:+.3g}"
         mark = "no spread" if tol is None else "ok" if ok else "BEYOND"
-        print(f"{name:26s} {_fmt(a):>14s} {_fmt(b):>14s} {diff:>12s} {'-' if tol is None else _fmt(tol):>10s}  {mark}")
+        print(f"{name:26s} {fmt(a, 6, 'null'):>14s} {fmt(b, 6, 'null'):>14s} {diff:>12s} {'-' if tol is None else fmt(tol, 6, 'null'):>10s}  {mark}")
     bad = [r[0] for r in results if not r[4]]
     same = sum(r[1] == r[2] for r in results)
     unjudged = sum(r[3] is None for r in results)

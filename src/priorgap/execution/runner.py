@@ -1,6 +1,6 @@
 """The study on Dask: every experiment the runs file lacks, on an embedded cluster or on yours.
 
-    python -m priorgap.study.runner [--part grid,vamp] [--scheduler tcp://HOST:8786 | --jobqueue slurm --jobs 4]
+    python -m priorgap.execution.runner [--part grid,vamp] [--scheduler tcp://HOST:8786 | --jobqueue slurm --jobs 4]
                                     [--workers N] [--threads T] [--limit N] [--list]          (make study)
 
 Where the experiments run:
@@ -25,40 +25,27 @@ still running, and the next call runs what the runs file lacks.
 from __future__ import annotations
 
 import argparse
-import io
-import logging
 import os
-import subprocess
-import tarfile
 import tempfile
 from pathlib import Path
 
-import yaml
 
 from .. import PriorgapError
 from ..common import store, tracking
 from ..common.outputs import atomic_write_text
-from . import plan, record, table, worker
+from ..common.shell import sh
+from ..study import design, record, runs_file
+from . import worker
+from .clusters import JOBQUEUE, Embedded, StudyError, connect, has_bokeh
+from .snapshot import SHARED, shared_outputs, snapshot
 
-SHARED = ("prepare", "classifier", "reference")  # stages no experiment's params reach (dvc.yaml)
 SHARED_ROW = "study-shared-stages"  # their MLflow row, not the workspace's experiment's
-# Dask's background work, cut to what the study uses: each worker's profiler samples every
-# thread's stack each 10 ms, and every event loop times a tick each 20 ms. On an idle two-worker
-# cluster that took 18% of a core from the experiments' stages (4% with these settings:
-# benchmarks/runner_overhead.py). The study reads neither the dashboard's profile nor the
-# blocked-event-loop warnings the tick times. Workers started by hand take them as environment
-# variables (docs/study-runner.md).
-DASK_CONFIG = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
-JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster"}
-
-
-class StudyError(PriorgapError):
-    pass
+LOGS = Path(".dvc/tmp/study-logs")  # a failed experiment's whole log, under the repository
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", default=",".join(plan.PARTS), help=f"comma-separated parts ({', '.join(plan.PARTS)})")
+    ap.add_argument("--part", default=",".join(design.PARTS), help=f"comma-separated parts ({', '.join(design.PARTS)})")
     ap.add_argument("--csv", type=Path, default=Path("reports/study.csv"), help="the runs file")
     ap.add_argument("--records", type=Path, default=Path("reports/runs"), help="where each run's record goes")
     ap.add_argument("--scheduler", default=os.environ.get("STUDY_SCHEDULER") or None, help="a running Dask scheduler")
@@ -70,7 +57,7 @@ def main(argv=None) -> None:
                     help="run at most this many of them (a slice first, to measure)")
     ap.add_argument("--list", action="store_true", help="list the experiments the runs file lacks, run nothing")
     args = ap.parse_args(argv)
-    todo = plan.todo(args.part, args.csv, args.records)[: args.limit]
+    todo = design.todo(args.part, args.csv, args.records)[: args.limit]
     if args.list or not todo:
         for p in todo:
             print(f"{p.part:7} {p.name}")
@@ -90,17 +77,17 @@ def run_study(experiments: list[worker.Experiment], root: Path, csv: Path, recor
         print(f"study: warning: the workers log to {uri}, a file on this machine: workers elsewhere need a "
               "tracking server (MLFLOW_TRACKING_URI=http://...)")
     with cluster as client:  # first: an unreachable scheduler fails before minutes of shared stages
-        _create_store(uri)
+        store.ensure_store(uri)
         # the shared stages, once per study: no experiment re-runs them. They log under a row of
         # their own, which summarize never ends (it is no experiment's stage), so it is ended here
-        _sh(["dvc", "repro", "-q", *SHARED], root, env={**os.environ, "DVC_EXP_NAME": SHARED_ROW})
+        sh(["dvc", "repro", "-q", *SHARED], root, env={**os.environ, "DVC_EXP_NAME": SHARED_ROW})
         tracking.end_running(uri, SHARED_ROW, "FINISHED", pipeline_only=True)
         code = snapshot(root, uri)
         try:
             return keep_as_finished(client, experiments, code, shared_outputs(root), root, csv, records)
         finally:
-            _sh(["git", "update-ref", "-d", worker.SNAPSHOT_REF], root)
-            _sh(["git", "update-ref", "-d", worker.BASE_REF], root)
+            sh(["git", "update-ref", "-d", worker.SNAPSHOT_REF], root)
+            sh(["git", "update-ref", "-d", worker.BASE_REF], root)
 
 
 def keep_as_finished(client, experiments, code: worker.Code, shared: bytes, root: Path, csv: Path, records: Path,
@@ -121,7 +108,8 @@ def keep_as_finished(client, experiments, code: worker.Code, shared: bytes, root
                           f"the rest {sum(sec.values()) - sec.get('train', 0):.0f} s")
             elif fut.status == "error":
                 failed.append(exp.name)
-                bar.write(f"study: {exp.name} failed, not retried: {_reason(fut.exception())}")
+                exc = fut.exception()
+                bar.write(f"study: {exp.name} failed, not retried: {_reason(exc)}{keep_log(exp.name, exc, root)}")
             else:  # cancelled: the scheduler is gone, and with it every experiment not yet back
                 for f in futures:
                     f.release()
@@ -161,10 +149,21 @@ def keep(res: worker.Result, root: Path, csv: Path, records: Path) -> None:
     with tempfile.NamedTemporaryFile(suffix=".bundle") as f:
         f.write(res.bundle)
         f.flush()
-        _sh(["git", "fetch", "-q", "--no-write-fetch-head", f.name, f"+{res.ref}:{res.ref}"], root)
+        sh(["git", "fetch", "-q", "--no-write-fetch-head", f.name, f"+{res.ref}:{res.ref}"], root)
     record.write(records, res.name, res.record, res.attachments)
-    rows = table.merge(table.read(csv) if csv.is_file() else [], [record.row({"name": res.name, **res.record})])
-    atomic_write_text(csv, table.render(rows))
+    rows = runs_file.merge(runs_file.read(csv) if csv.is_file() else [], [record.row({"name": res.name, **res.record})])
+    atomic_write_text(csv, runs_file.render(rows))
+
+
+def keep_log(name: str, exc: BaseException, root: Path) -> str:
+    """A failed experiment's whole `dvc exp run` output, kept beside DVC's own experiment logs
+    (.dvc/tmp, which git ignores); returns the words that say where, for the failure line."""
+    log = getattr(exc, "log", "")
+    if not log:
+        return ""
+    path = root / LOGS / f"{name}.log"
+    atomic_write_text(path, log)
+    return f" (its whole log: {path.relative_to(root)})"
 
 
 def _reason(exc: BaseException) -> str:
@@ -181,154 +180,8 @@ def gpu_resources(client) -> dict | None:
     return {"GPU": 1} if any(w.get("resources", {}).get("GPU") for w in workers) else None
 
 
-def _has_bokeh() -> bool:
-    """Dask's dashboard needs bokeh (not installed by default): without it there is no page to point at."""
-    import importlib.util
-
-    return importlib.util.find_spec("bokeh") is not None
-
-
 def _dashboard(client) -> str:
-    return f", dashboard {client.dashboard_link}" if _has_bokeh() else ""
-
-
-# --- what the workers get ------------------------------------------------------------------------
-
-
-def snapshot(root: Path, tracking_uri: str) -> worker.Code:
-    """HEAD and the working tree (tracked files and untracked ones git does not ignore, as a
-    commit on top of HEAD, made with a private index: the user's index and files stay as they
-    are), bundled under worker.BASE_REF and worker.SNAPSHOT_REF."""
-    head = _sh(["git", "rev-parse", "--verify", "HEAD"], root, what="the study needs a git repository with a commit")
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        _sh(["git", "read-tree", "HEAD"], root, env=env)
-        _sh(["git", "add", "-A", "."], root, env=env)
-        tree = _sh(["git", "write-tree"], root, env=env)
-        commit = _sh(["git", "commit-tree", tree, "-p", head, "-m", "priorgap study: the working tree"], root,
-                     env={**env, **_identity(root)})
-        _sh(["git", "update-ref", worker.BASE_REF, head], root)
-        _sh(["git", "update-ref", worker.SNAPSHOT_REF, commit], root)
-        bundle = Path(tmp) / "code.bundle"
-        _sh(["git", "bundle", "create", "-q", str(bundle), worker.BASE_REF, worker.SNAPSHOT_REF], root)
-        cache = _sh(["dvc", "cache", "dir"], root)
-        return worker.Code(commit, bundle.read_bytes(), tracking_uri, str((root / cache).resolve()))
-
-
-def _identity(root: Path) -> dict:
-    if _sh(["git", "config", "user.email"], root, check=False):
-        return {}
-    return {"GIT_AUTHOR_NAME": "priorgap", "GIT_AUTHOR_EMAIL": "priorgap@localhost",
-            "GIT_COMMITTER_NAME": "priorgap", "GIT_COMMITTER_EMAIL": "priorgap@localhost"}
-
-
-def shared_outputs(root: Path) -> bytes:
-    """The shared stages' DVC-cached outputs (the git-tracked ones are in the snapshot) as one tar."""
-    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
-    outs = [o if isinstance(o, str) else next(iter(o)) for s in SHARED for o in stages[s].get("outs", [])
-            if isinstance(o, str) or next(iter(o.values())).get("cache", True)]
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for out in outs:
-            tar.add(root / out, arcname=out)
-    return buf.getvalue()
-
-
-def _create_store(uri: str) -> None:
-    """The store and experiment now, before workers race on SQLite's first migration."""
-    import mlflow
-
-    store.experiment_id(mlflow.MlflowClient(uri), uri)
-
-
-def _sh(cmd: list[str], cwd: Path, env: dict | None = None, check: bool = True, what: str = "") -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or [""]
-        raise StudyError(f"{what or ' '.join(cmd) + ' failed'}: {detail[0]}")
-    return proc.stdout.strip()
-
-
-# --- clusters ----------------------------------------------------------------------------------
-
-
-class Embedded:
-    """A LocalCluster on this machine, closed (workers and all) when the study ends."""
-
-    def __init__(self, workers: int | None, threads: int, dask_config: dict = DASK_CONFIG):
-        self.workers = workers or max(1, (os.cpu_count() or 1) // threads)
-        self.threads = threads
-        self.dask_config = dask_config
-
-    def __enter__(self):
-        import dask
-        from distributed import Client, LocalCluster
-
-        # the workers get this process's config when they start; an experiment that fails is
-        # reported here, once and in one line: not also as the workers' "Compute Failed" tracebacks
-        self.config = dask.config.set({**self.dask_config, "logging": {"distributed.worker": "critical"}})
-        self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=self.threads, processes=True,
-                                    dashboard_address=":0" if _has_bokeh() else None)
-        self.client = Client(self.cluster)
-        return self.client
-
-    def __exit__(self, *exc):
-        _quiet()  # the workers' shutdown chatter
-        self.client.close()
-        self.cluster.close()
-        self.config.__exit__(None, None, None)  # this process's Dask config as it was
-
-
-class Remote:
-    """A running scheduler (dask scheduler / dask worker), or a batch system's through dask-jobqueue."""
-
-    def __init__(self, address: str | None = None, jobqueue: str | None = None, jobs: int = 1):
-        self.address, self.jobqueue, self.jobs, self.cluster = address, jobqueue, jobs, None
-
-    def __enter__(self):
-        from distributed import Client
-
-        if self.jobqueue:
-            import dask_jobqueue
-
-            self.cluster = getattr(dask_jobqueue, JOBQUEUE[self.jobqueue])()
-            self.cluster.scale(jobs=self.jobs)
-            self.client = Client(self.cluster)
-            return self.client
-        try:
-            self.client = Client(self.address, timeout="10s")
-        except (OSError, TimeoutError) as e:
-            raise StudyError(f"cannot reach the Dask scheduler at {self.address} ({e}); start it (`dask scheduler`, "
-                             f"then `dask worker {self.address} --nthreads 1` on each machine) or leave "
-                             "STUDY_SCHEDULER unset for this machine's own cluster") from None
-        _quiet()
-        try:
-            self.client.wait_for_workers(1, timeout=120)
-        except TimeoutError:
-            self.client.close()
-            raise StudyError(f"no worker joined the Dask scheduler at {self.address} in 120 s; start one with "
-                             f"`dask worker {self.address} --nthreads 1`") from None
-        return self.client
-
-    def __exit__(self, *exc):
-        _quiet()
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-
-
-def connect(args):
-    if args.scheduler and args.jobqueue:
-        raise StudyError("give --scheduler or --jobqueue, not both")
-    if args.scheduler or args.jobqueue:
-        return Remote(args.scheduler, args.jobqueue, args.jobs)
-    return Embedded(args.workers, args.threads)
-
-
-def _quiet() -> None:
-    """Dask logs a lost connection as a traceback; the study says it in one line (StudyError)."""
-    for name in ("distributed", "distributed.client", "distributed.comm", "distributed.core"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    return f", dashboard {client.dashboard_link}" if has_bokeh() else ""
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import runs, stats
+from ..study import runs
+from . import stats
 from .compare import Compared, between
 
 KS = "ks_mean_active"

@@ -1,0 +1,247 @@
+"""The study report: reports/study.csv and reports/runs/ -> reports/study.md, its figures, and
+README's findings.
+
+    python -m priorgap.report [--csv reports/study.csv] [--records reports/runs] [--out reports]
+                              [--readme README.md]                                    (make report)
+
+Reads the committed runs file and the runs' records alone (runs_file.py, record.py), so any clone
+rebuilds the committed report byte for byte, with no MLflow store. Every number in the prose is
+computed here from them; design.py's design says which runs each section needs, and the report
+lists the ones missing. The page opens with the answer, one row per claim of the thread
+(answer.py), then the thread's own picture, one short section per claim with its figure, and the
+appendices: convergence, the analyses in full, every experiment.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from .. import PriorgapError
+from ..common.outputs import atomic_write_text
+from ..analysis import answer, depth, latent_size, learned_prior, prior_sampling, width
+from ..study import design, record, runs, runs_file
+from . import appendix, figures
+from ..summary import headline
+
+# How a verdict word is read (analysis/answer.py applies it); under the answer table
+VERDICT_RULES = (
+    "A row's verdict reads its differences against the direction the claim predicts:\n"
+    "- \"yes\" when every interval excludes zero that way, \"no\" when every decided one excludes it the other "
+    "way (and none the claimed way), \"partly\" when some do and some do not;\n"
+    "- \"not resolved with k seeds\" when no interval excludes zero: the seeds cannot tell the settings apart, "
+    "which is not the same as \"no difference\";\n"
+    "- \"not measurable here\" where the figure sits at its floor (a recall of 0.003 beside real digits' 0.94 "
+    "compares nothing)."
+)
+
+# (section title, anchor (answer.Answer.section), its detail figure or None, how it is measured)
+SECTIONS = [
+    ("Claim 1: depth", "claim-1-depth", "study_rate.png",
+     "Depth changes the rate at beta = 1, so each depth's beta sweep traces a curve on the rate-distortion plane and "
+     "the depths are compared at the middle of the rates both reach (`analysis/depth.py`)."),
+    ("Claim 2: width", "claim-2-width", None,
+     "The same matched-rate comparison for widths 125 and 1000 at depth 2 and latent size 10, with width at beta = 1 "
+     "and depth at a narrow width beside it (`analysis/width.py`)."),
+    ("Claim 3: the asker's third layer", "claim-3-the-askers-third-layer", None,
+     "The asker's own runs: depth 2 against 3 at width 500 and latent size 2, beta = 1, five seeds each."),
+    ("Claim 4: latent size", "claim-4-latent-size", "study_latent.png",
+     "Per dimension: the mean KS statistic of q's active dimensions against N(0,1); jointly: the held-out lower bound "
+     "on KL(q || N(0,I)) (`analysis/latent_size.py`)."),
+    ("Claim 5: scale or shape", "claim-5-scale-or-shape", None,
+     "The KL of q's moment-matched Gaussian to N(0,I) (its scale and correlation) as a share of the held-out bound: "
+     "near 1 would be the thread's N(0, 2I); near 0, a mismatch of shape."),
+    ("Claim 6: sampling N(0,I)", "claim-6-sampling-n0i", "study_samplers.png",
+     "Each run's N(0,I) draws against the draws of the density its validation codes chose, paired within the run "
+     "(`analysis/prior_sampling.py`)."),
+    ("Claim 7: which draws go wrong", "claim-7-which-draws-go-wrong", None,
+     "For each N(0,I) draw, the chosen density's log ratio to the prior; a draw in a hole (ratio below 1/10) is "
+     "checked for landing on real digits (precision), against the draws outside holes."),
+    ("Claim 8: a learned prior", "claim-8-a-learned-prior", "study_priors.png",
+     "A VampPrior learned with the model at depth 2, against the N(0,I) model with its fitted density as the prior, "
+     "the decoder fixed (`analysis/learned_prior.py`)."),
+]
+CLAIM_FIGURES = tuple(f"study_claim{i}.png" for i in range(1, len(SECTIONS) + 1))  # each claim's differences
+THREAD = "study_thread.png"
+FIGURES = ("study_rate.png", "study_depth.png", "study_latent.png", "study_samplers.png", "study_priors.png",
+           THREAD, *CLAIM_FIGURES)
+PICTURED = ("d2-z2-s0", "d3-z2-s0")  # the thread's picture: the asker's 2 x 500 encoder, and with the third layer
+BEGIN, END = "<!-- study findings: written by `make report`, do not edit -->", "<!-- end of study findings -->"
+
+
+def missing(rows: list[runs.Row], components: int) -> list[design.Planned]:
+    have = {r.key for r in rows}
+    return [p for p in design.design(components) if p.key not in have]
+
+
+def _header(rows: list[runs.Row], epochs: int, components: int) -> tuple[list[str], list[str]]:
+    """The page's opening lines, and the list of missing runs (for the last appendix)."""
+    planned = design.design(components)
+    lacking = missing(rows, components)
+    count = {part: sum(r.part(epochs) == part for r in rows) for part in (*design.PARTS, "other")}
+    of = {part: sum(p.part == part for p in planned) for part in design.PARTS}
+    hours = sum(r.end_ms - r.start_ms for r in rows) / 3_600_000
+    lines = ["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", "",
+             f"{len(rows)} of {len(planned)} planned experiments: "
+             + "; ".join(f"{part} {count[part]} of {of[part]}" for part in design.PARTS)
+             + (f"; {count['other']} at other settings, not used" if count["other"] else "")
+             + f" ({epochs} epochs, the slice {2 * epochs}; {hours:.1f} hours of run time"
+             + ("; missing runs are listed in Appendix C, and every verdict may change as they land" if lacking else "")
+             + "). `make report` rebuilds this page and its figures from `reports/study.csv` and `reports/runs/`; "
+             "`make study` runs what they lack.", ""]
+    gone = []
+    if lacking:
+        by_part = {}
+        for p in lacking:
+            by_part.setdefault(p.part, []).append(p.name)
+        gone = ["**Missing** (planned, not in the runs file yet): "
+                + "; ".join(f"{part}: {', '.join(names)}" for part, names in by_part.items()) + ".", ""]
+    return lines, gone
+
+
+def _table(found: list[answer.Answer]) -> list[str]:
+    lines = ["## The answer", "", "| the thread's claim | verdict | what it rests on: difference [95% interval] | caveat |",
+             "|---|---|---|---|"]
+    for a in found:
+        rests = f"{a.rests_on}: {a.number}" if a.diffs else a.rests_on
+        lines.append(f"| {a.claim} ([more](#{a.section})) | **{a.verdict}** | {rests} | {a.caveat or ''} |")
+    return lines + ["", VERDICT_RULES, ""]
+
+
+def _thread(pictures: list[dict]) -> list[str]:
+    shown = ", ".join(p["name"] for p in pictures) or "none yet"
+    return ["## The thread's picture", "",
+            "The asker's plot, for the asker's encoder (2 x 500) and with the third layer (3 x 500), latent size 2, seed 0 "
+            f"(runs: {shown}): the test set's codes coloured by digit over N(0,I)'s 1, 2 and 3 sd circles; beside them "
+            "the decoder's reconstructions of the first test digits, 100 draws from N(0,I), and 100 from the density "
+            "the validation codes chose, decoded.", "", f"![the thread's picture]({THREAD})", ""]
+
+
+def _sections(found: list[answer.Answer]) -> list[str]:
+    lines = []
+    for (title, anchor, extra, method), fig in zip(SECTIONS, CLAIM_FIGURES):
+        here = [a for a in found if a.section == anchor]
+        lines += [f"## {title}", "", method, ""]
+        for a in here:
+            lines.append(f"**{a.claim}** {a.verdict[0].upper() + a.verdict[1:]}. {a.rests_on[0].upper() + a.rests_on[1:]}: "
+                         f"{a.number}. {a.caveat}".rstrip())
+            lines.append("")
+        lines += [f"![{title}: each difference with its 95% interval]({fig})", ""]
+        if extra:
+            lines += [f"![{title}, the runs behind it]({extra})", ""]
+    return lines
+
+
+def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[dict] = ()) -> tuple[str, list[str], dict]:
+    """(study.md, the brief answer for README, the analyses the figures draw)."""
+    used = [r for r in rows if r.converged]
+    claim1 = depth.depth_claim(used, epochs)
+    claim2 = latent_size.latent_claim(used, epochs)
+    wide = width.width_claim(used, epochs)
+    sampled = prior_sampling.sampling([r for r in used if r.part(epochs) == "grid"])
+    learned = learned_prior.compare_priors(used, epochs)
+    slice_latents = sorted({r.key.latent for r in used if r.part(epochs) == "slice"})
+    compared = depth.comparisons(claim1) + latent_size.comparisons(used, epochs, slice_latents)
+    on_slice_sampled = prior_sampling.on_slice(sampled, [r for r in used if r.part(epochs) == "slice"])
+    long_lines, checked = appendix.convergence(used, epochs, compared, on_slice_sampled)
+    found = [answer.depth_row(claim1, depth.warm_matched(used, epochs)), answer.width_row(wide),
+             answer.asker_row(depth.asker(used, epochs)), *answer.latent_rows(used, claim2, epochs),
+             answer.scale_row(used, epochs), *answer.sampling_rows(sampled), answer.holes_row(used, epochs),
+             *answer.prior_rows(learned), answer.longer_row(*checked, appendix.matched_longer(used, epochs, claim1))]
+    head, gone = _header(rows, epochs, components)
+    lines = (head + _table(found) + _thread(list(pictures)) + _sections(found) + long_lines
+             + ["## Appendix B: the analyses in full", ""] + appendix.depth_in_full(claim1) + appendix.latent_in_full(claim2, used, epochs)
+             + appendix.sampling_in_full(sampled) + appendix.priors_in_full(learned) + appendix.every_experiment(rows) + [""] + gone)
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip("\n") + "\n"  # sections with nothing to list leave no gap
+    lacking = missing(rows, components)
+    partial = ([f"Partial: {len(design.design(components)) - len(lacking)} of {len(design.design(components))} planned "
+                "experiments so far (`make study` runs the rest); every verdict may change"] if lacking else [])
+    brief = partial + [f"{a.short}: **{a.verdict}**" + (f" ({_lead(a)[0]}: {_lead(a)[1].fmt()})" if a.diffs else "")
+                       for a in found]
+    return text, brief, {"claim1": claim1, "sampled": sampled, "learned": learned, "answers": found,
+                         "pictures": list(pictures)}
+
+
+def _lead(answer) -> tuple:
+    """The figure the README quotes for a row: the first one that decides its verdict, so that a
+    "no" is never shown beside an interval that includes zero."""
+    return next(((w, d) for w, d in answer.diffs if d.decided and d.verdict != "no clear change"), answer.diffs[0])
+
+
+def readme_with(readme: str, brief: list[str]) -> str:
+    if BEGIN not in readme or END not in readme:
+        raise PriorgapError(f"README.md has no findings block ({BEGIN} ... {END}); restore it from git")
+    head, rest = readme.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    block = "\n".join(f"- {x}." for x in brief)
+    return f"{head}{BEGIN}\n{block}\n{END}{tail}"
+
+
+def _figures(rows, epochs, analyses, out: Path) -> None:
+    used = [r for r in rows if r.converged]
+    draw = {"study_rate.png": lambda p: figures.rate_distortion(analyses["claim1"], used, epochs, p),
+            "study_depth.png": lambda p: figures.depth_at_beta1(analyses["claim1"], p),
+            "study_latent.png": lambda p: figures.latent_trend(used, epochs, p),
+            "study_samplers.png": lambda p: figures.samplers(analyses["sampled"], p),
+            "study_priors.png": lambda p: figures.prior_comparison(analyses["learned"], p),
+            THREAD: lambda p: figures.thread(analyses["pictures"], p)}
+    for (title, anchor, _, _), name in zip(SECTIONS, CLAIM_FIGURES):
+        draw[name] = (lambda here, title: lambda p: figures.answers(here, p, title))(
+            [a for a in analyses["answers"] if a.section == anchor], title)
+    for name in FIGURES:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.tmp-", suffix=".png", dir=out)
+        os.close(fd)
+        try:
+            draw[name](tmp)
+            os.replace(tmp, out / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def pictures(rows: list[runs.Row], folder: Path) -> list[dict]:
+    """The thread's picture's data, from the records of PICTURED that have their test codes."""
+    import numpy as np
+
+    by_name = {r.name: r for r in rows}
+    out = []
+    for name in PICTURED:
+        codes, grids = folder / name / record.CODES_FILE, folder / name / record.GRIDS_FILE
+        if name not in by_name or not (codes.is_file() and grids.is_file()):
+            continue
+        best = headline.best_fitted(by_name[name].metrics)
+        with np.load(codes) as c, np.load(grids) as g:
+            shown = {"reconstructions": "reconstruction", "N(0,I) draws": "prior", f"{best} draws": best}
+            out.append({"name": name, "mu": c["mu"], "labels": c["labels"],
+                        "grids": {label: g[key].reshape(len(g[key]), -1) / record.GREY_LEVELS for label, key in shown.items()}})
+    return out
+
+
+def main(argv=None):
+    from ..common import config
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--csv", type=Path, default=Path("reports/study.csv"))
+    ap.add_argument("--records", type=Path, default=Path("reports/runs"), help="the runs' records (make study)")
+    ap.add_argument("--out", type=Path, default=Path("reports"))
+    ap.add_argument("--readme", type=Path, default=Path("README.md"), help="whose findings block to rewrite ('' for none)")
+    ap.add_argument("--epochs", type=int, default=design.EPOCHS, help="the study's training epochs")
+    args = ap.parse_args(argv)
+    if not args.csv.is_file():
+        raise PriorgapError(f"{args.csv}: not found; `git checkout {args.csv}`, or `make study` to run the experiments")
+    rows = runs_file.read(args.csv)
+    if not any(r.part(args.epochs) == "grid" for r in rows):
+        raise PriorgapError(f"{args.csv} holds no grid run of {args.epochs} epochs; pass --epochs, or `make study`")
+    components = config.load(Path("params.yaml"), "model").prior.components if Path("params.yaml").is_file() else 100
+    text, brief, analyses = render(rows, args.epochs, components, pictures(rows, args.records))
+    readme = readme_with(args.readme.read_text(), brief) if str(args.readme) not in ("", ".") else None
+    args.out.mkdir(parents=True, exist_ok=True)
+    _figures(rows, args.epochs, analyses, args.out)
+    atomic_write_text(args.out / "study.md", text)
+    if readme is not None:
+        atomic_write_text(args.readme, readme)
+    for line in brief:
+        print(f"report: {line}")
+    print(f"report: {len(rows)} experiments -> {args.out / 'study.md'}")
