@@ -3,9 +3,10 @@ import time
 
 import mlflow
 import pytest
-from conftest import mlflow_runs
+from conftest import mlflow_runs, write_params
 
 from priorgap.common import store, tracking
+from priorgap.study.design import Planned
 
 
 def test_store_is_the_parent_repository_from_a_dvc_experiment_copy(tmp_path, monkeypatch):
@@ -179,3 +180,16 @@ def test_a_stage_killed_outright_is_marked_killed_by_the_next_stage(tmp_path, ml
     with tracking.stage_run("train", {}, params):
         pass
     assert [r.info.status for r in mlflow_runs(mlflow_store, stage="train")] == ["KILLED", "FINISHED"]
+
+
+def test_a_plain_repro_is_named_as_the_design_names_its_setting(tmp_path, monkeypatch):
+    """One naming function: a `dvc repro` at width 125 used to be named like the width-500 run."""
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    narrow = write_params(tmp_path / "narrow.yaml", **{"model.encoder.width": 125})
+    assert tracking.run_name(narrow) == "d2-w125-z2-s0-e20"
+    assert tracking.run_name(narrow) == Planned("width", 2, 2, 0, epochs=20, width=125).name
+    study = write_params(tmp_path / "study.yaml", **{"train.epochs": 40, "train.beta": 0.5, "model.latent_dim": 10,
+                                                      "model.prior.kind": "vamp", "train.kl_warmup_epochs": 10})
+    assert tracking.run_name(study) == "d2-z10-b0.5-wu10-vamp100-s0"
+    monkeypatch.setenv("DVC_EXP_NAME", "mine")
+    assert tracking.run_name(narrow) == "mine"

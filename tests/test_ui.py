@@ -38,7 +38,7 @@ def test_saved_view_shows_pipeline_rows_and_headline_columns(tmp_path, mlflow_st
                    "--virtual-time-budget=20000"]
         dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
         subprocess.run([*browser, f"--screenshot={tmp_path / 'runs.png'}", url], capture_output=True, timeout=120)
-    for shown in ("d2-z2-s0", "d2-z5-s0", "Training runs", "tags.`priorgap.kind` = 'pipeline'",
+    for shown in ("d2-z2-s0-e20", "d2-z5-s0-e20", "Training runs", "tags.`priorgap.kind` = 'pipeline'",
                   "test_elbo", "kl_q_prior_lower_bound", "fd.prior", "model.latent_dim", "-140.25", "-101.5"):
         assert shown in dom, shown
     # each pipeline row ends with an end time, so the runs table shows its duration (1.5s, 40ms, ...)

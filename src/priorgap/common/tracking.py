@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import store
+from .naming import experiment_name
 from .shell import sh
 
 PIPELINE_TAG = "priorgap.pipeline"
@@ -68,19 +69,21 @@ def pipeline_key(params_path: Path, root: Path = CODE_ROOT) -> str:
 
 
 def run_name(params_path: Path) -> str:
-    """The DVC experiment's name, else the settings the study varies: d2-z20-s0; d2-z20-vamp50-s0
-    for a VampPrior of 50 pseudo-inputs, d2-z20-b0.5-wu10-s0 for beta 0.5 and a 10-epoch KL warm-up
-    (study/design.py names the study's experiments the same way)."""
+    """The DVC experiment's name, else the one naming.experiment_name gives these params (the name
+    the study's design gives the same setting): d2-z2-s0-e20 for params.yaml as committed."""
     if os.environ.get("DVC_EXP_NAME"):
         return os.environ["DVC_EXP_NAME"]
     from .config import read_yaml
 
     raw = read_yaml(params_path)
     get = lambda *keys: functools.reduce(lambda node, k: (node or {}).get(k), keys, raw)  # noqa: E731
-    prior = f"-vamp{get('model', 'prior', 'components')}" if get("model", "prior", "kind") == "vamp" else ""
-    beta = f"-b{get('train', 'beta'):g}" if get("train", "beta") not in (None, 1) else ""
-    warm = f"-wu{get('train', 'kl_warmup_epochs')}" if get("train", "kl_warmup_epochs") else ""
-    return f"d{get('model', 'encoder', 'depth')}-z{get('model', 'latent_dim')}{beta}{warm}{prior}-s{get('train', 'seed')}"
+    kind = get("model", "prior", "kind")
+    usual = {"width": ("model", "encoder", "width"), "beta": ("train", "beta"), "warmup": ("train", "kl_warmup_epochs"),
+             "epochs": ("train", "epochs")}  # a params file that lacks one (a test's) names the usual value
+    given = {k: get(*keys) for k, keys in usual.items() if get(*keys) is not None}
+    prior = "normal" if kind in (None, "normal") else f"{kind}{get('model', 'prior', 'components')}"
+    return experiment_name(get("model", "encoder", "depth"), get("model", "latent_dim"), get("train", "seed"),
+                           prior=prior, **given)
 
 
 # --- runs ---------------------------------------------------------------------------------------

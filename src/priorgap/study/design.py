@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import PriorgapError
+from ..common.naming import STUDY_EPOCHS, experiment_name
 from .runs import GRID_WIDTH, Key
 
-EPOCHS = 40  # the study's training epochs (params.yaml's 20 are the quick default)
+EPOCHS = STUDY_EPOCHS
 WARMUP = 10  # epochs of the KL warm-up arm
 LATENTS = (2, 10, 50)
 SEEDS = (0, 1, 2)
@@ -65,14 +66,9 @@ class Planned:
 
     @property
     def name(self) -> str:
-        """The experiment's (and MLflow row's) name: d1-z10-b0.5-s0, d3-z50-wu10-s1, d2-z10-vamp100-s2,
-        d1-z2-s0-e80, d2-w125-z10-s0."""
-        width = f"-w{self.width}" if self.width != GRID_WIDTH else ""
-        beta = f"-b{self.beta:g}" if self.beta != 1 else ""
-        warm = f"-wu{self.warmup}" if self.warmup else ""
-        prior = "" if self.prior == "normal" else f"-{self.prior}"
-        longer = f"-e{self.epochs}" if self.epochs != EPOCHS else ""
-        return f"d{self.depth}{width}-z{self.latent}{beta}{warm}{prior}-s{self.seed}{longer}"
+        """The experiment's (and MLflow row's) name: d1-z10-b0.5-s0, d2-w125-z10-s0, d1-z2-s0-e80."""
+        return experiment_name(self.depth, self.latent, self.seed, width=self.width, beta=self.beta,
+                               warmup=self.warmup, prior=self.prior, epochs=self.epochs)
 
     @property
     def key(self) -> Key:

@@ -18,11 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..common.naming import GRID_WIDTH
+
 DEPTH, LATENT, SEED, EPOCHS = "model.encoder.depth", "model.latent_dim", "train.seed", "train.epochs"
 WIDTH = "model.encoder.width"
-# The width the grid, rate, warmup, vamp and slice parts hold (params.yaml's), and every run of the
-# study had before width was varied: rows without the param were trained at it.
-GRID_WIDTH = 500
 BETA, WARMUP = "train.beta", "train.kl_warmup_epochs"
 DECODER = ("model.decoder.depth", "model.decoder.width")
 PRIOR = ("model.prior.kind", "model.prior.components")
