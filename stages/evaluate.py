@@ -32,7 +32,7 @@ def main(argv=None):
     device = pick_device(params.device, "eval.device")
     model = vae.load(args.vae_dir / "model.pt", device)
     clf = classifier.load(args.classifier_dir / "model.pt", device)
-    samplers = {name: densities.load(args.posterior_dir / "densities" / f"{name}.pt") for name in densities.NAMES}
+    samplers = {name: densities.load(args.posterior_dir / "densities" / f"{name}.pt") for name in densities.names()}
     # the density the validation codes chose (the held-out bound's): where q is, for the holes and
     # the ex-post likelihood
     chosen = read_metrics(args.posterior_dir / "metrics.json", "fit_posterior")["kl_lower_bound_density"]
@@ -89,9 +89,7 @@ def main(argv=None):
             """g as iwae_bound's prior: z (k draws, images, d), on any device. A mixture of the codes
             (q itself) sums, for each image, over the components near its k draws only
             (Codes.log_prob_draws): over all 55,000 it was most of evaluate's time at latent size 2."""
-            if hasattr(g_chosen, "log_prob_draws"):
-                return g_chosen.log_prob_draws(z)
-            return g_chosen.log_prob(z.reshape(-1, z.shape[-1]).cpu()).to(z.device).view(z.shape[:-1])
+            return g_chosen.log_prob_draws(z)
 
         draws, members, decoded, rows = {}, {}, {}, {}
         bar = tqdm(total=len(samplers) + 2, desc="evaluate", unit="step", file=sys.stderr)

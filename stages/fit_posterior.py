@@ -17,10 +17,8 @@ from priorgap import PriorgapError
 from priorgap.common import config, tracking
 from priorgap.common.cli import run_stage, stage_args
 from priorgap.common.outputs import atomic_dir, flatten_dict, write_csv, write_json
-from priorgap.latent import aggregate, capacity, densities, diagnostics, plots
+from priorgap.latent import aggregate, capacity, densities, diagnostics, plots, priors, seeds
 
-CAP_NAMES = {name: label for name, (label, _) in densities.CAPACITY.items()}
-VAL_SEED = 4  # posterior.seed + 4 draws the validation codes (0..2: diagnostics, 3: fitting, 5: prior draws)
 
 
 def main(argv=None):
@@ -28,7 +26,7 @@ def main(argv=None):
     params = config.load(args.params, "posterior")
     codes, val, test, components = (aggregate.Codes.load(args.codes_dir / f"{split}.npz")
                                     for split in ("train", "val", "test", "prior"))
-    prior = densities.model_prior(components)
+    prior = priors.model_prior(components)
     for split, other in (("val", val), ("test", test), ("prior", components)):
         if other.dim != codes.dim:
             raise PriorgapError(f"{args.codes_dir}: train and {split} codes differ in latent size ({codes.dim} vs {other.dim}); "
@@ -38,16 +36,16 @@ def main(argv=None):
                             "on them: set data.val_size to 1000 or more")
 
     with tracking.stage_run("fit_posterior", config.flat(posterior=params), args.params) as run:
-        bar = tqdm(total=1 + len(densities.NAMES), desc="fit_posterior", unit="step", file=sys.stderr)
+        bar = tqdm(total=1 + len(densities.names()), desc="fit_posterior", unit="step", file=sys.stderr)
         bar.set_postfix_str("diagnostics")
         start = time.perf_counter()
         match = diagnostics.match_diagnostics(codes, test, params, prior)
-        val_draws = capacity.Heldout.draw(val, params.seed + VAL_SEED, prior)
+        val_draws = capacity.Heldout.draw(val, params.seed + seeds.VALIDATION, prior)
         test_draws = capacity.Heldout(match.z_test, match.log_p_at_test)
         timings = {"seconds_diagnostics": time.perf_counter() - start}
         bar.update()
         fitted, scores = {}, {}
-        for name in densities.NAMES:
+        for name in densities.names():
             bar.set_postfix_str(name)
             start = time.perf_counter()
             fitted[name], chosen = capacity.fit_chosen(name, codes, params, val_draws, test_draws, prior)
@@ -62,7 +60,7 @@ def main(argv=None):
 
         mu, labels, z_q = codes.mu.numpy(), codes.labels, match.z_q.numpy()
         # N(0, I) has its closed-form picture; a learned prior is drawn from its own draws
-        z_p = None if isinstance(prior, densities.StandardNormal) else match.z_p.numpy()
+        z_p = None if prior.closed_form else match.z_p.numpy()
         with atomic_dir(args.out_dir) as tmp:
             (tmp / "densities").mkdir()
             for name, density in fitted.items():
@@ -97,7 +95,7 @@ def main(argv=None):
             f"(held-out threshold {m['holes_heldout']:.3f})"
         )
         for name, sc in scores.items():
-            cap = f"  ({CAP_NAMES[name]} {sc['capacity']})" if "capacity" in sc else ""
+            cap = f"  ({densities.REGISTRY[name].capacity} {sc['capacity']})" if "capacity" in sc else ""
             print(f"  {name:10s} held-out gain {sc['heldout_gain']:8.3f} (validation {sc['val_gain']:8.3f})  "
                   f"KL(q||g) {sc['kl_q_g']:9.3f}  KL(g||q) {sc['kl_g_q']:9.3f}{cap}")
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from priorgap.latent import aggregate, capacity, densities, diagnostics
+from priorgap.latent import aggregate, capacity, densities, density, priors
 
 SPREAD, SIGMA = 0.1, 0.02
 
@@ -46,7 +46,7 @@ def _true_kl(centres, m=200_000, seed=99):
     z = centres[torch.randint(len(centres), (m,), generator=g)] + width * torch.randn(m, a, generator=g, dtype=torch.float64)
     log_q = (torch.logsumexp(-0.5 * torch.cdist(z, centres).square() / width**2, 1) - math.log(len(centres))
              - a * math.log(width) - 0.5 * a * math.log(2 * math.pi))
-    return diagnostics.mc_mean(log_q - aggregate.log_standard_normal(z))
+    return aggregate.mc_mean(log_q - aggregate.log_standard_normal(z))
 
 
 PARAMS = SimpleNamespace(seed=0, chunk_size=1024,
@@ -56,13 +56,13 @@ PARAMS = SimpleNamespace(seed=0, chunk_size=1024,
 @pytest.mark.parametrize("d, active, clusters", [(2, 2, 20), (20, 4, 40), (50, 8, 50)])
 def test_the_bound_recovers_a_known_kl(d, active, clusters):
     codes, centres = _population(d, active, clusters, 10_000, 0)
-    val = capacity.Heldout.draw(_population(d, active, clusters, 5000, 1)[0], 4, densities.StandardNormal(d))
-    test = capacity.Heldout.draw(_population(d, active, clusters, 10_000, 2)[0], 5, densities.StandardNormal(d))
+    val = capacity.Heldout.draw(_population(d, active, clusters, 5000, 1)[0], 4, priors.StandardNormal(d))
+    test = capacity.Heldout.draw(_population(d, active, clusters, 10_000, 2)[0], 5, priors.StandardNormal(d))
     truth, truth_se = _true_kl(centres)
     scores = {}
     for name in ("prior", "gaussian", "gmm", "aggregate"):
-        g, record = capacity.fit_chosen(name, codes, PARAMS, val, test, densities.StandardNormal(d))
-        gain, se = diagnostics.mc_mean(test.gains(g))
+        g, record = capacity.fit_chosen(name, codes, PARAMS, val, test, priors.StandardNormal(d))
+        gain, se = aggregate.mc_mean(test.gains(g))
         scores[name] = {"heldout_gain": gain, "heldout_gain_se": se, **record}
     bound = capacity.population_bound(scores)
     b, se = bound["kl_lower_bound"], bound["kl_lower_bound_se"]
@@ -87,7 +87,7 @@ def test_a_density_on_the_active_units_is_a_density_of_z(tmp_path):
     codes, _ = _population(20, 3, 12, 4000, 0)
     g = densities.fit_density("gmm", codes, SimpleNamespace(**{**vars(PARAMS), "gmm": SimpleNamespace(
         components=[12], draws=2, covariance_type="full", fit_on="z")}))
-    assert isinstance(g, densities.OnActive) and g.active.tolist() == [True] * 3 + [False] * 17
+    assert isinstance(g, density.OnActive) and g.active.tolist() == [True] * 3 + [False] * 17
     z = torch.randn(300, 20, dtype=torch.float64) * 1.5
     sk = GaussianMixture(12, covariance_type="full")
     sk.weights_, sk.means_, sk.covariances_ = g.inner.weights.numpy(), g.inner.means.numpy(), g.inner.covs.numpy()
@@ -100,6 +100,6 @@ def test_a_density_on_the_active_units_is_a_density_of_z(tmp_path):
     assert abs(s[:, 3:].std().item() - 1.0) < 0.02  # the inactive units stay N(0, 1)-wide
     densities.save(g, tmp_path / "gmm.pt")
     back = densities.load(tmp_path / "gmm.pt")
-    assert isinstance(back, densities.OnActive) and back.name == "gmm"
+    assert isinstance(back, density.OnActive) and back.name == "gmm"
     torch.testing.assert_close(back.log_prob(z), g.log_prob(z), rtol=0, atol=0)
     torch.testing.assert_close(back.sample(5, seed=2), g.sample(5, seed=2), rtol=0, atol=0)

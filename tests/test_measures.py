@@ -9,12 +9,12 @@ import pytest
 import torch
 from scipy import stats
 
-from priorgap.latent import aggregate, capacity, densities, diagnostics
+from priorgap.latent import aggregate, capacity, densities, diagnostics, priors
 
 
 def _fit(name, codes, params):
     """A fitted density, or for "prior" the prior of an N(0, I) VAE (the model's, never fitted)."""
-    return densities.StandardNormal(codes.dim) if name == "prior" else densities.fit_density(name, codes, params)
+    return priors.StandardNormal(codes.dim) if name == "prior" else densities.fit_density(name, codes, params)
 
 
 def _codes(mu, logvar):
@@ -49,7 +49,7 @@ def test_an_exactly_gaussian_q_is_fitted_by_every_density(d):
     mean, sd = np.linspace(-0.5, 0.5, d), np.linspace(0.3, 1.2, d)
     codes, test = _identical(20_000, mean, sd), _identical(5000, mean, sd)
     params = _params(components=3)
-    match = diagnostics.match_diagnostics(codes, test, params, densities.StandardNormal(codes.dim))
+    match = diagnostics.match_diagnostics(codes, test, params, priors.StandardNormal(codes.dim))
     assert match.metrics["kl_q_p"] == pytest.approx(_gaussian_kl(mean, sd), abs=4 * match.metrics["kl_q_p_se"])
     fitted = {name: _fit(name, codes, params) for name in ("gaussian", "gmm", "flow", "two_stage")}
     fitted["gmm_on_mu"] = densities.fit_density("gmm", codes, _params("mu", components=3))
@@ -75,7 +75,7 @@ def test_a_two_cluster_q_is_fitted_by_the_gmm(d, fit_on):
     mu = np.where(np.arange(n)[:, None] < n // 2, a, b)
     codes = _codes(mu, np.full((n, d), math.log(0.4**2)))
     params = _params(fit_on, components=2)
-    match = diagnostics.match_diagnostics(codes, codes, params, densities.StandardNormal(codes.dim))
+    match = diagnostics.match_diagnostics(codes, codes, params, priors.StandardNormal(codes.dim))
     sc = diagnostics.score_density(densities.fit_density("gmm", codes, params), codes, match, params)
     assert sc["kl_q_g"] - 4 * sc["kl_q_g_se"] < 0.05 and abs(sc["kl_g_q"]) - 4 * sc["kl_g_q_se"] < 0.05, sc
 
@@ -109,13 +109,13 @@ def test_heldout_gain_is_the_closed_form_kl_for_the_true_density(d):
     mean, sd = np.linspace(-0.3, 0.3, d), np.linspace(0.5, 1.1, d)
     codes, test = _identical(20_000, mean, sd), _identical(20_000, mean, sd)
     params = _params()
-    match = diagnostics.match_diagnostics(codes, test, params, densities.StandardNormal(codes.dim))
+    match = diagnostics.match_diagnostics(codes, test, params, priors.StandardNormal(codes.dim))
     scores = {name: diagnostics.score_density(_fit(name, codes, params), codes, match, params)
               for name in ("prior", "gaussian", "aggregate")}
     assert scores["prior"]["heldout_gain"] == 0.0
     g = scores["gaussian"]
     assert g["heldout_gain"] == pytest.approx(_gaussian_kl(mean, sd), abs=4 * g["heldout_gain_se"])
-    val = capacity.Heldout.draw(_identical(5000, mean, sd), 9, densities.StandardNormal(_identical(5000, mean, sd).dim))
+    val = capacity.Heldout.draw(_identical(5000, mean, sd), 9, priors.StandardNormal(_identical(5000, mean, sd).dim))
     for name, sc in scores.items():
         sc["val_gain"] = capacity.mc_mean(val.gains(_fit(name, codes, params)))[0]
     bound = capacity.population_bound(scores)
@@ -132,7 +132,7 @@ def test_holes_heldout_against_the_chi_square_closed_form(d):
     0.001: take the closed form at levels 0.99 +- 0.003), plus 4 binomial SE of the 10,000 prior draws."""
     s = 0.8
     codes, test = _identical(20_000, np.zeros(d), np.full(d, s)), _identical(10_000, np.zeros(d), np.full(d, s))
-    m = diagnostics.match_diagnostics(codes, test, _params(), densities.StandardNormal(codes.dim)).metrics
+    m = diagnostics.match_diagnostics(codes, test, _params(), priors.StandardNormal(codes.dim)).metrics
     chi2 = stats.chi2(d)
     lo, hi = (chi2.sf(s**2 * chi2.ppf(level)) for level in (0.993, 0.987))
     se = math.sqrt(hi * (1 - hi) / 10_000)
@@ -150,7 +150,7 @@ def test_active_units_are_reported_apart(d_active):
     mu = np.concatenate([rng.normal(0, math.sqrt(s**2 - t**2), (n, d_active)), np.zeros((n, 5))], axis=1)
     logvar = np.concatenate([np.full((n, d_active), math.log(t**2)), np.zeros((n, 5))], axis=1)
     codes = _codes(mu, logvar)
-    match = diagnostics.match_diagnostics(codes, codes, _params(), densities.StandardNormal(codes.dim))
+    match = diagnostics.match_diagnostics(codes, codes, _params(), priors.StandardNormal(codes.dim))
     m = match.metrics
     expected = d_active / 2 * (s**2 - 1 - math.log(s**2))
     assert m["active_units"] == d_active
@@ -170,7 +170,7 @@ def test_active_units_are_reported_apart(d_active):
 
 def test_no_active_unit_gives_no_ks_mean_over_active_units():
     codes = _identical(2000, np.zeros(3), np.ones(3))
-    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=2000), densities.StandardNormal(codes.dim)).metrics
+    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=2000), priors.StandardNormal(codes.dim)).metrics
     assert m["active_units"] == 0 and m["ks_mean_active"] is None and m["kl_q_p_active"] == 0.0
 
 
@@ -184,7 +184,7 @@ def test_a_spiky_training_mixture_is_told_apart_from_the_population():
     codes = _codes(rng.normal(0, math.sqrt(1 - t**2), (n, d)), np.full((n, d), math.log(t**2)))
     test = _codes(rng.normal(0, math.sqrt(1 - t**2), (5000, d)), np.full((5000, d), math.log(t**2)))
     params = _params()
-    match = diagnostics.match_diagnostics(codes, test, params, densities.StandardNormal(codes.dim))
+    match = diagnostics.match_diagnostics(codes, test, params, priors.StandardNormal(codes.dim))
     m = match.metrics
     assert m["mi_margin"] < 1.0 and m["kl_q_p"] > 1.0  # log N - I small, KL of the mixture inflated
     assert m["holes"] > 0.5
@@ -220,8 +220,8 @@ def test_every_figure_is_measured_against_a_learned_prior(d):
     scipy's against p's normal marginal. Tolerances: 4 standard errors of each Monte Carlo mean."""
     m_p, s_p = np.linspace(-0.5, 0.5, d), np.linspace(0.6, 1.4, d)
     m_q, s_q = np.linspace(0.4, -0.2, d), np.linspace(0.9, 0.7, d)
-    prior = densities.model_prior(_identical(2, m_p, s_p))
-    assert not isinstance(prior, densities.StandardNormal)
+    prior = priors.model_prior(_identical(2, m_p, s_p))
+    assert not isinstance(prior, priors.StandardNormal)
     codes, test = _identical(20_000, m_q, s_q), _identical(20_000, m_q, s_q)
     params = _params()
     match = diagnostics.match_diagnostics(codes, test, params, prior)
@@ -261,7 +261,7 @@ def test_the_flow_fits_a_single_active_unit_with_two_modes(d):
     logvar[:, 0] = math.log(0.5)
     codes = _codes(mu, logvar)
     params = _params(flow=SimpleNamespace(transforms=3, hidden=64, autoregressive=False, steps=500, batch_size=512, lr=3e-3))
-    match = diagnostics.match_diagnostics(codes, codes, params, densities.StandardNormal(d))
+    match = diagnostics.match_diagnostics(codes, codes, params, priors.StandardNormal(d))
     flow = densities.fit_density("flow", codes, params)
     assert int(flow.active.sum()) == 1  # fitted on the one active unit
     sc = diagnostics.score_density(flow, codes, match, params)
@@ -278,7 +278,7 @@ def _standardised(x):
 
 def _scale_shape(codes, test, params):
     """The scale-against-shape figures, with the moment-matched Gaussian's test gain as the bound."""
-    match = diagnostics.match_diagnostics(codes, test, params, densities.StandardNormal(codes.dim))
+    match = diagnostics.match_diagnostics(codes, test, params, priors.StandardNormal(codes.dim))
     return match, diagnostics.score_density(densities.fit_density("gaussian", codes, params), codes, match, params)
 
 
@@ -325,7 +325,7 @@ def test_a_quilt_with_covariance_i_has_no_scale_part(d):
     signs = hadamard(n)[:, 1 : d + 1].astype(float)
     codes = _codes(a * signs, np.full((n, d), math.log(1 - a * a)))
     params = _params(components=4)
-    match = diagnostics.match_diagnostics(codes, codes, params, densities.StandardNormal(d))
+    match = diagnostics.match_diagnostics(codes, codes, params, priors.StandardNormal(d))
     m = match.metrics
     for key in ("gaussian_kl", "scale_kl", "correlation_kl"):
         assert abs(m[key]) < 1e-6, key
@@ -348,7 +348,7 @@ def test_a_correlated_q_with_unit_variances_is_all_correlation(d):
     rng = np.random.default_rng(2)
     mu = _standardised(rng.normal(size=(n, d))) @ np.linalg.cholesky(r).T
     codes = _codes(mu * math.sqrt(1 - 1e-4), np.full((n, d), math.log(1e-4)))  # Var(mu) + sigma^2 = 1
-    m = diagnostics.match_diagnostics(codes, codes, _params(), densities.StandardNormal(d)).metrics
+    m = diagnostics.match_diagnostics(codes, codes, _params(), priors.StandardNormal(d)).metrics
     # q's correlation matrix is (1 - eps) R + eps I with eps = sigma^2 = 1e-4, equicorrelated too
     rho_q = rho * (1 - 1e-4)
     expected = -0.5 * ((d - 1) * math.log(1 - rho_q) + math.log(1 + (d - 1) * rho_q))

@@ -154,18 +154,18 @@ def test_classifier_and_evaluate_outputs(pipeline):
     assert acc > 0.85  # four epochs on 1,500 images; the default run reaches 0.99 (docs/method/samples.md)
     m = json.loads((data / "eval" / "metrics.json").read_text())
     assert 80 < m["iwae_nll"] < 300
-    for name in (*densities.NAMES, "floor", "reconstruction"):
+    for name in (*densities.names(), "floor", "reconstruction"):
         assert {"fd", "precision", "recall", "density", "coverage", "class_kl", "confident", "nn_train_distance"} <= set(m[name])
-    for name in densities.NAMES:  # the decoder held fixed: against the reconstructions
+    for name in densities.names():  # the decoder held fixed: against the reconstructions
         assert set(m[name]["vs_recon"]) == {"fd", "precision", "recall", "coverage"}
     assert m["floor"]["fd"] < m["prior"]["fd"]  # real digits are closer to real digits than samples are
     table = (data / "eval" / "table.csv").read_text().splitlines()
     assert table[0].startswith("sampler,fd,precision,recall") and "vs_recon.fd" in table[0]
-    assert len(table) == len(densities.NAMES) + 3
+    assert len(table) == len(densities.names()) + 3
     assert {p.name for p in (data / "eval" / "samples").iterdir()} == {
-        "grids.npz", *(f"{n}.png" for n in (*densities.NAMES, "mnist_test"))}
+        "grids.npz", *(f"{n}.png" for n in (*densities.names(), "mnist_test"))}
     with np.load(data / "eval" / "samples" / "grids.npz") as grids:  # the pixels a study run's record keeps
-        assert set(grids.files) == {*densities.NAMES, "reconstruction"}
+        assert set(grids.files) == {*densities.names(), "reconstruction"}
         assert all(grids[n].shape[1:] == (28, 28) and grids[n].dtype == np.uint8 for n in grids.files)
     assert (data / "eval" / "comparison.png").stat().st_size > 10_000
 
@@ -319,7 +319,7 @@ def test_fit_posterior_outputs(pipeline):
     assert METRIC_KEYS <= set(metrics)
     assert "latent_dim" not in metrics and "n_codes" not in metrics  # settings, not results
     assert metrics["mi_margin"] >= -4 * metrics["kl_q_p_se"]  # mutual information <= log N
-    assert set(metrics["densities"]) == set(densities.NAMES)
+    assert set(metrics["densities"]) == set(densities.names())
     scores = metrics["densities"]
     chosen = max(scores, key=lambda name: scores[name]["val_gain"])  # on the validation codes
     assert scores["prior"]["heldout_gain"] == scores["prior"]["val_gain"] == 0.0
@@ -331,7 +331,7 @@ def test_fit_posterior_outputs(pipeline):
     assert (out / "capacity.csv").read_text().splitlines()[0] == (
         "density,capacity,val_gain,val_gain_se,heldout_gain,heldout_gain_se,step,step_se")
     assert metrics["densities"]["prior"]["kl_q_g"] == metrics["kl_q_p"]
-    for name in densities.NAMES:
+    for name in densities.names():
         g = densities.load(out / "densities" / f"{name}.pt")
         assert g.sample(10, seed=0).shape == (10, 3)
     assert (out / "ks.csv").read_text().splitlines()[0] == "dim,ks,pvalue,mu_var,mean_square,active"

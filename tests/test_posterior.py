@@ -7,12 +7,12 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from priorgap.latent import aggregate, densities, diagnostics
+from priorgap.latent import aggregate, densities, diagnostics, priors
 
 
 def _fit(name, codes, params):
     """A fitted density, or for "prior" the prior of an N(0, I) VAE (the model's, never fitted)."""
-    return densities.StandardNormal(codes.dim) if name == "prior" else densities.fit_density(name, codes, params)
+    return priors.StandardNormal(codes.dim) if name == "prior" else densities.fit_density(name, codes, params)
 
 
 def _codes(mu, logvar):
@@ -82,7 +82,7 @@ def test_log_q_near_is_log_q_for_grouped_draws_and_leaves_out_only_negligible_co
 
 def test_q_equal_to_the_prior_has_zero_divergence_and_information():
     codes = _codes(np.zeros((1000, 3)), np.zeros((1000, 3)))
-    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=2000), densities.StandardNormal(codes.dim)).metrics
+    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=2000), priors.StandardNormal(codes.dim)).metrics
     # log q(z) = log N(z; 0, I) term by term, so every Monte Carlo term is 0 up to rounding
     assert abs(m["kl_q_p"]) < 1e-9 and m["kl_q_p_se"] < 1e-9
     assert abs(m["kl_p_q"]) < 1e-9
@@ -96,7 +96,7 @@ def test_wide_gaussian_cloud_matches_the_closed_form():
     s, t, d, n = 1.5, 0.8, 3, 30_000
     rng = np.random.default_rng(0)
     codes = _codes(rng.normal(0, math.sqrt(s**2 - t**2), (n, d)), np.full((n, d), math.log(t**2)))
-    m = diagnostics.match_diagnostics(codes, codes, _params(), densities.StandardNormal(codes.dim)).metrics
+    m = diagnostics.match_diagnostics(codes, codes, _params(), priors.StandardNormal(codes.dim)).metrics
     expected = d / 2 * (s**2 - 1 - math.log(s**2))  # 0.659
     # the Monte Carlo error, plus the finite-N lumpiness of q (components of width 0.8 spaced far
     # closer than that: far below 0.01 nats)
@@ -117,7 +117,7 @@ def test_two_component_mixture_in_one_dimension_against_quadrature():
     p = stats.norm.pdf
     kl_qp = integrate.quad(lambda z: q(z) * np.log(q(z) / p(z)), -12, 14, limit=200)[0]
     kl_pq = integrate.quad(lambda z: p(z) * np.log(p(z) / q(z)), -12, 12, limit=200)[0]
-    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=200_000, mmd=SimpleNamespace(n_samples=300, permutations=20)), densities.StandardNormal(codes.dim)).metrics
+    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=200_000, mmd=SimpleNamespace(n_samples=300, permutations=20)), priors.StandardNormal(codes.dim)).metrics
     assert abs(m["kl_q_p"] - kl_qp) < 4 * m["kl_q_p_se"]
     assert abs(m["kl_p_q"] - kl_pq) < 4 * m["kl_p_q_se"]
     zs = torch.linspace(-4, 5, 37)[:, None]
@@ -135,7 +135,7 @@ def test_moments_and_closed_forms():
     # KL(N(m, S) || N(0, I)) against scipy-free arithmetic on a diagonal case
     m_, s_ = torch.tensor([1.0, -2.0], dtype=torch.float64), torch.diag(torch.tensor([2.0, 0.5], dtype=torch.float64))
     expected = 0.5 * ((2.0 + 0.5) + 5.0 - 2 - math.log(1.0))
-    assert diagnostics.gaussian_kl_to_standard_normal(m_, s_) == pytest.approx(expected)
+    assert priors.StandardNormal(len(m_)).gaussian_kl(m_, s_) == pytest.approx(expected)
 
 
 def test_mmd_pvalues_are_uniform_under_the_null_and_tiny_under_a_shift():
@@ -167,10 +167,10 @@ def test_holes_and_active_units():
     n = 20_000
     # q close to N(0, I): 1% of prior draws fall below q's own 1st percentile of density
     near = _codes(rng.normal(0, math.sqrt(1 - 0.3**2), (n, 2)), np.full((n, 2), math.log(0.3**2)))
-    assert diagnostics.match_diagnostics(near, near, _params(), densities.StandardNormal(near.dim)).metrics["holes"] == pytest.approx(0.01, abs=0.006)
+    assert diagnostics.match_diagnostics(near, near, _params(), priors.StandardNormal(near.dim)).metrics["holes"] == pytest.approx(0.01, abs=0.006)
     # q squeezed into two tight clusters: most of the prior's mass lies where q has none
     tight = _codes(np.repeat([[-2.0, 0.0], [2.0, 0.0]], n // 2, axis=0) + rng.normal(0, 0.05, (n, 2)), np.full((n, 2), math.log(0.05**2)))
-    m = diagnostics.match_diagnostics(tight, tight, _params(), densities.StandardNormal(tight.dim)).metrics
+    m = diagnostics.match_diagnostics(tight, tight, _params(), priors.StandardNormal(tight.dim)).metrics
     assert m["holes"] > 0.5
     assert m["active_units"] == 1  # only z1 varies across images (var 4); z2 has var 0.0025
 
@@ -194,7 +194,7 @@ def test_every_density_is_normalised_samples_itself_and_survives_a_save(tmp_path
     codes = _codes(np.concatenate([rng.normal(-1.5, 0.4, (3000, 1)), rng.normal(1.0, 0.6, (3000, 1))]),
                    np.full((6000, 1), math.log(0.3**2)))
     params = _params(gmm=SimpleNamespace(components=2, draws=1, covariance_type=cov_type, fit_on="z"))
-    for name in densities.NAMES:
+    for name in densities.names():
         if name != "gmm" and cov_type != "full":
             continue
         g = _fit(name, codes, params)
@@ -218,7 +218,7 @@ def test_densities_closer_to_q_score_better():
     codes = _codes(np.where(k[:, None] == 0, -2.0, 2.0) + rng.normal(0, 0.3, (n, 2)), np.full((n, 2), math.log(0.2**2)))
     test = _codes(np.where(k[:2000, None] == 0, -2.0, 2.0) + rng.normal(0, 0.3, (2000, 2)), np.full((2000, 2), math.log(0.2**2)))
     params = _params(n_samples=5000, gmm=SimpleNamespace(components=2, draws=1, covariance_type="full", fit_on="mu"))
-    match = diagnostics.match_diagnostics(codes, test, params, densities.StandardNormal(codes.dim))
+    match = diagnostics.match_diagnostics(codes, test, params, priors.StandardNormal(codes.dim))
     scores = {name: diagnostics.score_density(_fit(name, codes, params), codes, match, params)
               for name in ("prior", "gaussian", "gmm", "aggregate")}
     assert scores["prior"]["kl_q_g"] == pytest.approx(match.metrics["kl_q_p"])

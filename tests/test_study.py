@@ -272,7 +272,7 @@ def test_the_page_opens_with_one_row_per_claim_and_stays_short():
     assert all(line.count(" | ") == 3 and "**" in line for line in table_rows)
     assert len(head.split()) <= 2500
     for a in found["answers"]:
-        assert f"(#{a.section})" in head and (f"## Appendix A" in text if a.section.startswith("appendix") else True)
+        assert f"(#{a.section})" in head and ("## Appendix A" in text if a.section.startswith("appendix") else True)
 
 
 def test_a_planted_width_effect_is_found_and_a_tie_is_not_resolved():

@@ -12,7 +12,7 @@ import torch
 from scipy import special, stats
 
 from priorgap import PriorgapError
-from priorgap.latent import aggregate, densities
+from priorgap.latent import aggregate, priors
 from priorgap.model import training, vae
 
 WIDTH = 6  # pixels the known encoder reads
@@ -62,8 +62,8 @@ def test_the_prior_is_the_known_mixture_of_the_encoder_at_its_pseudo_inputs(d):
     np.testing.assert_allclose(model.log_prior(z).detach().double().numpy(), expected, rtol=1e-5, atol=1e-4)
     # encode's prior file holds these components; the density built from them is the same p
     file_mu, file_logvar = training.prior_components(model)
-    prior = densities.model_prior(aggregate.Codes(torch.from_numpy(file_mu), torch.from_numpy(file_logvar)))
-    assert prior.name == "prior" and not isinstance(prior, densities.StandardNormal)
+    prior = priors.model_prior(aggregate.Codes(torch.from_numpy(file_mu), torch.from_numpy(file_logvar)))
+    assert prior.name == "prior" and not isinstance(prior, priors.StandardNormal)
     np.testing.assert_allclose(prior.log_prob(z).numpy(), _scipy_log_mixture(z, file_mu, file_logvar), rtol=1e-9, atol=1e-9)
     # ... and its samples come from it: the sample mean is the mixture's mean, 5 standard errors
     draws = prior.sample(40_000, seed=2).double()
@@ -161,7 +161,7 @@ def test_an_n01_model_writes_the_standard_prior():
     model = vae.VAE(vae.VAEConfig(3, 1, 8, 1, 8))
     mu, logvar = training.prior_components(model)
     assert mu.shape == logvar.shape == (1, 3) and not mu.any() and not logvar.any()
-    prior = densities.model_prior(aggregate.Codes(torch.from_numpy(mu), torch.from_numpy(logvar)))
-    assert isinstance(prior, densities.StandardNormal)
+    prior = priors.model_prior(aggregate.Codes(torch.from_numpy(mu), torch.from_numpy(logvar)))
+    assert isinstance(prior, priors.StandardNormal)
     z = torch.randn(5, 3)
     torch.testing.assert_close(prior.log_prob(z), aggregate.log_standard_normal(z), rtol=0, atol=0)

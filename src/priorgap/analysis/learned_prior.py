@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from ..study import runs
 from . import stats
 from .prior_sampling import pairs
-from ..summary.headline import best_fitted
+from ..summary.headline import FITTED, best_fitted
 
 DEPTH = 2
 EXPOST = "expost_elbo"  # derived: test_elbo + kl_q_prior_lower_bound
@@ -45,7 +45,7 @@ def with_expost(rows: list[runs.Row]) -> list[runs.Row]:
 def _sampler(rows: list[runs.Row], measure: str, which: str) -> list[float]:
     """A measure of each run's prior ("prior") or best fitted density ("best") against real digits."""
     found = [pairs(r, measure) for r in rows if all(r.metrics.get(f"val_gain.{s}") is not None
-                                                       for s in ("gmm", "flow", "two_stage"))]
+                                                       for s in FITTED)]
     return [p[0] if which == "prior" else p[1] for p in found if p is not None]
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ..study import runs
 from . import stats
-from ..summary.headline import best_fitted
+from ..summary.headline import FITTED, best_fitted
 
 # measure -> (what it is, higher is better?)
 MEASURES = {"fd": ("Frechet distance to test digits", False), "precision": ("precision", True),
@@ -66,7 +66,7 @@ def sampling(rows: list[runs.Row]) -> list[Sampling]:
     out = []
     for z in sorted({r.key.latent for r in rows}):
         here = [r for r in runs.where(rows, latent=z) if all(r.metrics.get(f"val_gain.{s}") is not None
-                                                              for s in ("gmm", "flow", "two_stage"))]
+                                                              for s in FITTED)]
         if not here:
             continue
         s = Sampling(z, len(here), Counter(best_fitted(r.metrics) for r in here))

@@ -13,12 +13,13 @@ clamps terms far below the row maximum (see log_q).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from ..data.files import read_codes
+from .density import LatentDensity, loadable
 
 
 def coefficients(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -122,6 +123,12 @@ def sample(mu: torch.Tensor, logvar: torch.Tensor, m: int, generator: torch.Gene
     return mu[idx] + eps * torch.exp(0.5 * logvar[idx])
 
 
+def mc_mean(values: torch.Tensor) -> tuple[float, float]:
+    """Monte Carlo mean and its standard error."""
+    values = values.double()
+    return values.mean().item(), (values.std() / math.sqrt(len(values))).item()
+
+
 def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (z.double().square().sum(-1) + z.shape[1] * math.log(2 * math.pi))
 
@@ -142,17 +149,29 @@ def moments(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch
     return mu.mean(0), cov + torch.diag(logvar.double().exp().mean(0))
 
 
+@loadable
 @dataclass
-class Codes:
+class Codes(LatentDensity):
     """The encoder's output for one split, Q(z|x_i) = N(mu_i, diag exp(logvar_i)); the mixture of
-    them is q itself, so Codes is also the density "aggregate" (log_prob, sample, state). The
-    VampPrior is the same kind of mixture, over the pseudo-inputs' codes (named "prior")."""
+    them is q itself, so Codes is also the density "aggregate", fitted by taking the training codes
+    as they are: sampling it replays them. The VampPrior is the same kind of mixture, over the
+    pseudo-inputs' codes (priors.py)."""
 
     mu: torch.Tensor
     logvar: torch.Tensor
     labels: np.ndarray | None = None
     chunk: int = 1024  # rows of z per block in log_prob (memory: chunk x N x 8 bytes)
     name: str = "aggregate"
+    kind = "aggregate"
+    replays_q = True
+
+    @classmethod
+    def fit(cls, codes: "Codes", params, capacity, seed: int) -> "Codes":
+        return replace(codes, chunk=params.chunk_size)
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Codes":
+        return cls(state["mu"], state["logvar"])
 
     @classmethod
     def load(cls, path) -> "Codes":
@@ -166,7 +185,7 @@ class Codes:
 
     def restrict(self, units: torch.Tensor) -> "Codes":
         """The codes of some units only (a bool mask): their mixture is q's marginal there."""
-        return Codes(self.mu[:, units], self.logvar[:, units], self.labels, self.chunk, self.name)
+        return replace(self, mu=self.mu[:, units], logvar=self.logvar[:, units])
 
     def moments(self) -> tuple[torch.Tensor, torch.Tensor]:
         return moments(self.mu, self.logvar)

@@ -20,7 +20,7 @@ import torch
 
 from . import densities
 from .aggregate import Codes
-from .diagnostics import mc_mean
+from .aggregate import mc_mean
 
 
 @dataclass

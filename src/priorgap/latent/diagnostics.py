@@ -1,50 +1,19 @@
 """How far is the aggregate posterior q from the model's prior p? Every figure in nats unless named
-otherwise. p is N(0, I) or a VampPrior (densities.model_prior); with N(0, I) every figure keeps the
+otherwise. p is N(0, I) or a VampPrior (priors.py); with N(0, I) every figure keeps the
 closed form, with a learned prior the same figure is measured against p instead."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from . import aggregate
-from .aggregate import Codes
-from .densities import StandardNormal
-from ..model.vae import gaussian_log_prob, kl_to_standard_normal
+from . import seeds
+from .aggregate import Codes, mc_mean
 
 HOLE_PERCENTILE = 1.0
-
-
-def mc_mean(values: torch.Tensor) -> tuple[float, float]:
-    """Monte Carlo mean and its standard error."""
-    values = values.double()
-    return values.mean().item(), (values.std() / math.sqrt(len(values))).item()
-
-
-def gaussian_kl_to_standard_normal(mean: torch.Tensor, cov: torch.Tensor) -> float:
-    """KL(N(mean, cov) || N(0, I)) = (tr cov + |mean|^2 - d - log det cov) / 2."""
-    d = len(mean)
-    return 0.5 * (torch.trace(cov) + mean @ mean - d - torch.linalg.slogdet(cov).logabsdet).item()
-
-
-def gaussian_kl(mean: torch.Tensor, cov: torch.Tensor, mean_p: torch.Tensor, cov_p: torch.Tensor) -> float:
-    """KL(N(mean, cov) || N(mean_p, cov_p)), for a prior that is not N(0, I)."""
-    d, diff = len(mean), mean_p - mean
-    solve = torch.linalg.solve(cov_p, torch.cat([cov, diff[:, None]], dim=1))
-    logdet = torch.linalg.slogdet(cov_p).logabsdet - torch.linalg.slogdet(cov).logabsdet
-    return 0.5 * (torch.trace(solve[:, :d]) + diff @ solve[:, d] - d + logdet).item()
-
-
-def scale_and_correlation(mean: torch.Tensor, cov: torch.Tensor) -> tuple[float, float]:
-    """KL(N(mean, cov) || N(0, I)) split exactly into a per-dimension part (each unit's mean and
-    variance against 0 and 1: scale) and the rest, -1/2 log det of the correlation matrix
-    (correlation): sum_j (cov_jj + mean_j^2 - 1 - log cov_jj) / 2 + (sum_j log cov_jj - log det cov) / 2."""
-    var = torch.diagonal(cov)
-    scale = 0.5 * (var + mean.square() - 1 - var.log()).sum().item()
-    return scale, 0.5 * (var.log().sum() - torch.linalg.slogdet(cov).logabsdet).item()
 
 
 def scale_and_shape(metrics: dict) -> dict:
@@ -57,29 +26,6 @@ def scale_and_shape(metrics: dict) -> dict:
     if metrics["scale_kl"] is None:
         return {"gaussian_share": None, "shape_kl_lower": None}
     return {"gaussian_share": gaussian / bound if bound > 0 else None, "shape_kl_lower": bound - gaussian}
-
-
-def average_kl(codes: Codes, prior, seed: int) -> tuple[float, float]:
-    """Mean over the training codes of KL(Q(z|x) || p), and its standard error: in closed form for
-    N(0, I) (error 0), else one draw z ~ Q(z|x) per image of log Q(z|x) - log p(z)."""
-    mu, logvar = codes.mu.double(), codes.logvar.double()
-    if isinstance(prior, StandardNormal):
-        return kl_to_standard_normal(mu, logvar).mean().item(), 0.0
-    z = mu + torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * torch.exp(0.5 * logvar)
-    return mc_mean(gaussian_log_prob(z, mu, logvar) - prior.log_prob(z))
-
-
-def ks_against(z: np.ndarray, prior):
-    """Per-dimension Kolmogorov-Smirnov test of draws z (M, d) against the prior's marginals:
-    N(0, 1), or a VampPrior's marginal, the mean of its components' normal cdfs."""
-    from scipy import special, stats
-
-    if isinstance(prior, StandardNormal):
-        return stats.ks_1samp(z, stats.norm.cdf, axis=0)
-    mu, sd = prior.mu.double().numpy(), torch.exp(0.5 * prior.logvar.double()).numpy()
-    tests = [stats.ks_1samp(z[:, j], lambda x, j=j: special.ndtr((x[:, None] - mu[:, j]) / sd[:, j]).mean(1))
-             for j in range(z.shape[1])]
-    return SimpleNamespace(statistic=np.array([t.statistic for t in tests]), pvalue=np.array([t.pvalue for t in tests]))
 
 
 def mmd2_test(x: torch.Tensor, y: torch.Tensor, permutations: int, seed: int) -> tuple[float, float]:
@@ -126,23 +72,19 @@ class Match:
     log_q_at_test: torch.Tensor  # log q at those draws
 
 
-PRIOR_SEED = 5  # posterior.seed + 5 draws from a learned prior (0..2: below, 3: fitting, 4: validation codes)
-
-
 def match_diagnostics(codes: Codes, test: Codes, params, prior) -> Match:
     """How far q (the mixture of the training codes) is from the model's prior p, and where.
     `params` is the `posterior` section of params.yaml."""
-    m, d, chunk = params.n_samples, codes.dim, params.chunk_size
-    g = torch.Generator().manual_seed(params.seed)
+    m, chunk = params.n_samples, params.chunk_size
+    g = torch.Generator().manual_seed(params.seed + seeds.Q_DRAWS)
     z_q = aggregate.sample(codes.mu, codes.logvar, m, g)
-    # N(0, I) draws continue q's stream (so its figures keep their draws); a learned prior draws its own
-    z_p = torch.randn(m, d, generator=g) if isinstance(prior, StandardNormal) else prior.sample(m, params.seed + PRIOR_SEED)
+    z_p = prior.draws(m, g, params.seed + seeds.PRIOR_DRAWS)
     log_q_at_q = aggregate.log_q(z_q, codes.mu, codes.logvar, chunk)
     log_q_at_p = aggregate.log_q(z_p, codes.mu, codes.logvar, chunk)
     kl_q_p, kl_q_p_se = mc_mean(log_q_at_q - prior.log_prob(z_q))
     kl_p_q, kl_p_q_se = mc_mean(prior.log_prob(z_p) - log_q_at_p)
-    avg_kl, avg_kl_se = average_kl(codes, prior, params.seed + PRIOR_SEED)
-    z_test = test.sample(len(test.mu), params.seed + 1)
+    avg_kl, avg_kl_se = prior.average_kl(codes, params.seed + seeds.PRIOR_DRAWS)
+    z_test = test.sample(len(test.mu), params.seed + seeds.TEST_DRAWS)
     log_q_at_test = aggregate.log_q(z_test, codes.mu, codes.logvar, chunk)
 
     # Inactive units (mu ~ 0, sigma ~ 1) match the prior there almost for free: report the active ones apart.
@@ -161,11 +103,11 @@ def match_diagnostics(codes: Codes, test: Codes, params, prior) -> Match:
     eig = torch.linalg.eigvalsh(cov)
     # E_q[z_j^2] = E[mu_j^2] + E[sigma_j^2]: 1 under N(0, I); the thread's "N(0, 2I)" would read 2
     mean_square = (codes.mu.double().square() + codes.logvar.double().exp()).mean(0)
-    scale_kl, correlation_kl = (scale_and_correlation(mean, cov) if isinstance(prior, StandardNormal) else (None, None))
-    ks = ks_against(z_q.double().numpy(), prior)
+    scale_kl, correlation_kl = prior.scale_and_correlation(mean, cov)
+    ks = prior.ks_test(z_q.double().numpy())
     ks_stat, ks_p = np.atleast_1d(ks.statistic), np.atleast_1d(ks.pvalue)
     n_mmd = min(params.mmd.n_samples, m)
-    mmd2, mmd_p = mmd2_test(z_q[:n_mmd], z_p[:n_mmd], params.mmd.permutations, params.seed)
+    mmd2, mmd_p = mmd2_test(z_q[:n_mmd], z_p[:n_mmd], params.mmd.permutations, params.seed + seeds.Q_DRAWS)
     # Holes: prior draws where q is thinner than at 99% of q's own draws. With its own draws as the
     # reference, a spiky training mixture (one narrow bump per image) calls almost everything a
     # hole; held-out codes ask the same of the population instead.
@@ -187,8 +129,7 @@ def match_diagnostics(codes: Codes, test: Codes, params, prior) -> Match:
         "mean_norm": mean.norm().item(),
         "cov_eig_min": eig.min().item(),
         "cov_eig_max": eig.max().item(),
-        "gaussian_kl": (gaussian_kl_to_standard_normal(mean, cov) if isinstance(prior, StandardNormal)
-                        else gaussian_kl(mean, cov, *prior.moments())),
+        "gaussian_kl": prior.gaussian_kl(mean, cov),
         "scale_kl": scale_kl,
         "correlation_kl": correlation_kl,
         "mean_square_active_min": mean_square[active].min().item() if active.any() else None,
@@ -216,14 +157,13 @@ def score_density(density, codes: Codes, match: Match, params) -> dict:
     test_ll_per_dim: mean log g(z) at the same draws, per dimension.
     kl_q_g, kl_g_q: both KL directions between g and q (the training mixture), Monte Carlo.
     """
-    is_q = isinstance(density, Codes) and density.name == "aggregate"  # a VampPrior is a Codes too, but not q
-    log_g_test = match.log_q_at_test if is_q else density.log_prob(match.z_test)
+    log_g_test = match.log_q_at_test if density.replays_q else density.log_prob(match.z_test)
     gain, gain_se = mc_mean(log_g_test - match.log_p_at_test)
     out = {"heldout_gain": gain, "heldout_gain_se": gain_se, "test_ll_per_dim": log_g_test.mean().item() / codes.dim}
-    if is_q:
+    if density.replays_q:
         # q against itself: both KLs are 0 by definition, and computing them costs three M x N passes
         return {**out, "kl_q_g": 0.0, "kl_q_g_se": 0.0, "kl_g_q": 0.0, "kl_g_q_se": 0.0}
     kl_q_g, kl_q_g_se = mc_mean(match.log_q_at_q - density.log_prob(match.z_q))
-    z_g = density.sample(params.n_samples, params.seed + 2)
+    z_g = density.sample(params.n_samples, params.seed + seeds.DENSITY_DRAWS)
     kl_g_q, kl_g_q_se = mc_mean(density.log_prob(z_g) - aggregate.log_q(z_g, codes.mu, codes.logvar, params.chunk_size))
     return {**out, "kl_q_g": kl_q_g, "kl_q_g_se": kl_q_g_se, "kl_g_q": kl_g_q, "kl_g_q_se": kl_g_q_se}

@@ -17,6 +17,7 @@ from torch import nn
 
 from .. import PriorgapError
 from . import aggregate
+from .density import LatentDensity
 from ..model.vae import gaussian_log_prob, kl_to_standard_normal, mlp
 
 
@@ -63,7 +64,7 @@ def fit_on_draws(module: nn.Module, loss_fn, white: Whitening, mu, logvar, steps
     module.eval()
 
 
-class Trained:
+class Trained(LatentDensity):
     """What a trained density saves: its constructor's config, its network and its whitening."""
 
     config: dict
@@ -88,7 +89,7 @@ class Flow(Trained):
     """A neural spline flow (zuko) on the whitened codes: coupling by default, or fully
     autoregressive (MAF-style, `autoregressive: true`)."""
 
-    name = "flow"
+    name = kind = "flow"
 
     def __init__(self, dim: int, transforms: int, hidden: int, autoregressive: bool = False, seed: int = 0,
                  white: Whitening | None = None):
@@ -104,8 +105,9 @@ class Flow(Trained):
                                       passes=None if autoregressive else 2)
 
     @classmethod
-    def fit(cls, codes, p, seed: int) -> "Flow":
-        """`p` is posterior.flow."""
+    def fit(cls, codes, params, capacity, seed: int) -> "Flow":
+        """`params` is the posterior section: this reads posterior.flow."""
+        p = params.flow
         white = Whitening.of(codes.mu, codes.logvar)
         flow = cls(codes.dim, p.transforms, p.hidden, p.autoregressive, seed, white)
         # On one unit there is nothing to condition on: zuko makes each spline's knots free
@@ -162,7 +164,7 @@ class TwoStage(Trained):
     to 1 over the first `kl_warmup` share of the steps (Bowman et al. 2016), so the decoder learns
     to use v before the KL term prices it; the remaining steps train on the true ELBO."""
 
-    name = "two_stage"
+    name = kind = "two_stage"
 
     def __init__(self, dim: int, hidden: int, importance_samples: int, seed: int = 0, white: Whitening | None = None):
         self.config = {"dim": dim, "hidden": hidden, "importance_samples": importance_samples, "seed": seed}
@@ -172,8 +174,9 @@ class TwoStage(Trained):
             self.net = SecondStage(dim, hidden)
 
     @classmethod
-    def fit(cls, codes, p, seed: int) -> "TwoStage":
-        """`p` is posterior.two_stage."""
+    def fit(cls, codes, params, capacity, seed: int) -> "TwoStage":
+        """`params` is the posterior section: this reads posterior.two_stage."""
+        p = params.two_stage
         white = Whitening.of(codes.mu, codes.logvar)
         model = cls(codes.dim, p.hidden, p.importance_samples, seed, white)
         g = torch.Generator().manual_seed(seed + 1)

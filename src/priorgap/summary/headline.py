@@ -6,14 +6,16 @@ code; every other figure stays in those files and on the stage runs.
 """
 from __future__ import annotations
 
+from ..latent.densities import candidates
+
 # MLflow's saved view of the pipeline rows: the settings a study varies and the figures that answer
 # the question, few enough to fit a screen (the table sorts them alphabetically; the rest of the
 # headline is one "Columns" click away)
 VIEW_PARAMS = ["model.encoder.depth", "model.latent_dim", "model.prior.kind", "train.seed"]
 VIEW_METRICS = ["test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "active_units", "fd.prior", "fd.gmm",
                 "fd.flow", "fd_vs_recon.prior"]
-SAMPLERS = ("prior", "gmm", "flow", "two_stage", "aggregate")  # N(0,I), three fitted densities, q replayed
-FITTED = ("gmm", "flow", "two_stage")  # the fitted densities a user would sample from
+FITTED = candidates()  # the fitted densities a user would sample from (the registry's candidates)
+SAMPLERS = ("prior", *FITTED, "aggregate")  # the model's prior, those, and q replayed
 
 # headline name -> (stage, dotted name in that stage's metrics file), what it means
 HEADLINE: dict[str, tuple[str, str, str]] = {
