@@ -83,3 +83,10 @@ def test_the_canonical_params_ignore_comments_and_layout(tmp_path):
     (tmp_path / "c.yaml").write_text(text.replace("  latent_dim: 2", "  latent_dim: 3"))
     a, b, c = (config.canonical(tmp_path / f"{n}.yaml") for n in "abc")
     assert a == b != c
+
+
+def test_a_params_section_nobody_registered_is_refused(tmp_path):
+    """A density's section is accepted once its registry entry adds it (tests/test_pipeline.py)."""
+    params = write_params(tmp_path / "params.yaml", **{"posterior.kde": {"bandwidth": 0.3, "centres": 200}})
+    with pytest.raises(config.ConfigError, match="unknown key posterior.kde"):
+        config.load(params, "posterior")

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Optional
 
 import annotated_types as at
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from .. import PriorgapError
 from .outputs import flatten_dict
@@ -121,14 +121,34 @@ class TwoStageParams(Section):
     importance_samples: int = Field(ge=1)  # draws per z for the importance-weighted log g(z)
 
 
-class PosteriorParams(Section):
+class PosteriorShared(Section):
     seed: int = Field(ge=0)
     n_samples: int = Field(ge=2)  # M: Monte Carlo draws for the KL estimates
     chunk_size: int = Field(ge=1)  # rows of the M x N log-density matrix held at once (memory bound)
     mmd: MMDParams
-    gmm: GMMParams
-    flow: FlowParams
-    two_stage: TwoStageParams
+
+
+# posterior.<section> of each fitted density that has params: these three, and any a density's
+# registry entry adds (latent/densities.py register(): add_density_section)
+DENSITY_SECTIONS: dict[str, type[Section]] = {"gmm": GMMParams, "flow": FlowParams, "two_stage": TwoStageParams}
+
+
+def _posterior() -> type[Section]:
+    return create_model("PosteriorParams", __base__=PosteriorShared, **{k: (m, ...) for k, m in DENSITY_SECTIONS.items()})
+
+
+PosteriorParams = _posterior()
+
+
+def add_density_section(name: str, params: type[Section]) -> None:
+    """A new density's params section, validated under posterior.<name> from now on."""
+    global PosteriorParams
+    if DENSITY_SECTIONS.get(name) is params:
+        return
+    if name in PosteriorShared.model_fields:
+        raise ValueError(f"posterior.{name} is taken by the shared posterior params")
+    DENSITY_SECTIONS[name] = params
+    PosteriorParams = SECTIONS["posterior"] = _posterior()
 
 
 class ClassifierParams(Section):

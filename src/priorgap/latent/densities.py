@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from .. import PriorgapError
+from ..common import config
 from ..common.files import load_or_explain
 from . import aggregate, em, seeds
 from .aggregate import Codes
@@ -83,6 +84,7 @@ class Entry:
     capacity: str | None = None  # the key of its params section that lists the capacities to try
     section: str | None = None  # its params section under posterior (None: it reads none of its own)
     candidate: bool = False  # a density a user would sample from instead of the prior (the headline's fd.<name>, ...)
+    params: type | None = None  # the model of a new section (config.Section); the three built in are config's own
 
 
 REGISTRY: dict[str, Entry] = {}
@@ -91,6 +93,8 @@ REGISTRY: dict[str, Entry] = {}
 def register(entry: Entry) -> None:
     REGISTRY[entry.name] = entry
     KINDS[entry.cls.kind] = entry.cls
+    if entry.params is not None:
+        config.add_density_section(entry.section, entry.params)
 
 
 register(Entry("gaussian", MomentMatched))
