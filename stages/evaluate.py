@@ -5,7 +5,7 @@
 Reads params: eval.*. Writes data/eval/{metrics.json, table.csv, holes.csv, comparison.png, holes.png,
 hole_draws.png, thread.png, samples/}; its wall time goes to the MLflow stage run only. The test
 set's features and the floor come from the reference stage, computed once for every VAE of a
-sweep; what is measured is priorgap.samples.evaluation's. `chosen` is the density the validation
+sweep; what is measured is priorgap.samples.evaluation's. `bound_density` is the density the validation
 codes chose in fit_posterior (the held-out bound's).
 """
 import sys
@@ -34,7 +34,7 @@ def main(argv=None):
     model = vae.load(args.vae_dir / "model.pt", device)
     clf = classifier.load(args.classifier_dir / "model.pt", device)
     samplers = {name: densities.load(args.posterior_dir / "densities" / f"{name}.pt") for name in densities.names()}
-    chosen = read_metrics(args.posterior_dir / "metrics.json", "fit_posterior")["kl_lower_bound_density"]
+    bound_density = read_metrics(args.posterior_dir / "metrics.json", "fit_posterior")["kl_lower_bound_density"]
     test_images, test_labels = read_split(args.mnist_dir, "test")
     train_images, _ = read_split(args.mnist_dir, "train")
     real = read_real(args.reference_dir / "test.npz", len(test_images), reference_settings(params))
@@ -52,10 +52,10 @@ def main(argv=None):
                 begun.append(step)
                 bar.set_postfix_str(step)
 
-            ev = evaluation.evaluate(model, clf, samplers, chosen, inputs, params, device, progress)
+            ev = evaluation.evaluate(model, clf, samplers, bound_density, inputs, params, device, progress)
             bar.update()
         with atomic_dir(args.out_dir) as tmp:
-            evaluation.write(ev, tmp, samplers, chosen, inputs, device)
+            evaluation.write(ev, tmp, samplers, bound_density, inputs, device)
 
         run.log_metrics({k: v for k, v in flatten_dict(ev.metrics).items() if not isinstance(v, str)}
                         | {"wall_seconds": time.perf_counter() - start})
@@ -64,7 +64,7 @@ def main(argv=None):
             run.log_artifact(args.out_dir / name, folder="samples" if name == "samples" else None)
         m = ev.metrics
         h = {k: float("nan") if v is None else v for k, v in m["holes"]["prior"].items()}
-        print(f"evaluate: IWAE NLL {m['iwae_nll']:.2f} nats, ex post ({chosen} as the prior) "
+        print(f"evaluate: IWAE NLL {m['iwae_nll']:.2f} nats, ex post ({bound_density} as the prior) "
               f"{m['iwae_nll_expost']:.2f} (k={params.iwae_k}, {min(params.iwae_images, len(test_images))} images); prior draws in holes "
               f"{h['share']:.3f}, precision there {h['precision_real_in']:.3f} against {h['precision_real_out']:.3f}")
         for name, row in {**ev.rows, **ev.references}.items():

@@ -1,4 +1,4 @@
-"""Stage summarize: the stages' metrics files -> data/summary/{metrics.json, headline.html}, and
+"""Stage summarize: the stages' metrics files -> data/summary/{metrics.json, summary.html}, and
 the MLflow pipeline run's row.
 
     python stages/summarize.py data/vae data/posterior data/classifier data/reference data/eval data/summary [--params params.yaml]
@@ -43,9 +43,9 @@ def main(argv=None):
         name = tracking.run_name(args.params)
         with atomic_dir(args.out_dir) as tmp:
             write_json(tmp / "metrics.json", headline.nest(values))
-            (tmp / "headline.html").write_text(page.render_html(name, values, params, figures, best))
+            (tmp / "summary.html").write_text(page.render_html(name, values, params, figures, best))
         run.log_pipeline_row(params, values)
-        run.log_artifact(args.out_dir / "headline.html", run_id=run.parent_id)
+        run.log_artifact(args.out_dir / "summary.html", run_id=run.parent_id)
         run.save_view("headline", headline.VIEW_METRICS, headline.VIEW_PARAMS)
         shown = ("test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "fd.prior", f"fd.{best}")
         print("summarize: " + ", ".join(f"{k} {fmt(values[k])}" for k in shown))

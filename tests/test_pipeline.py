@@ -131,7 +131,7 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
     assert "seconds" in trained.data.metrics and "wall_seconds" in trained.data.metrics  # timings: MLflow only
     artifacts = {a.path for a in client.list_artifacts(trained.info.run_id)}
     assert {"model.pt", "metrics.json", "history.csv", "learning_curves.png"} <= artifacts
-    assert [a.path for a in client.list_artifacts(parents[0].info.run_id)] == ["headline.html"]
+    assert [a.path for a in client.list_artifacts(parents[0].info.run_id)] == ["summary.html"]
 
 
 @pytest.mark.parametrize("override, message", [
@@ -247,7 +247,7 @@ def test_pipeline_row_is_every_param_and_the_headline(pipeline):
     assert parent.data.metrics["fd_vs_recon.gmm"] == pytest.approx(ev["gmm"]["vs_recon"]["fd"])
     summary = json.loads((data / "summary" / "metrics.json").read_text())
     assert summary["fd"]["prior"] == pytest.approx(ev["prior"]["fd"]) and summary["test_elbo"] == parent.data.metrics["test_elbo"]
-    page = (data / "summary" / "headline.html").read_text()
+    page = (data / "summary" / "summary.html").read_text()
     assert page.count("data:image/png;base64,") == 10 and "kl_q_prior_lower_bound" in page
     assert f"best fitted density ({headline.best_fitted(parent.data.metrics)}, chosen on validation codes)" in page
 
@@ -464,7 +464,7 @@ def test_a_vamp_prior_runs_end_to_end_against_its_own_prior(pipeline, tmp_path):
     row = mlflow_runs(uri, kind="pipeline")[-1]
     assert row.info.run_name == "d2-z3-vamp7-s0"
     assert row.data.params["model.prior.kind"] == "vamp" and row.data.params["model.prior.components"] == "7"
-    assert "a VampPrior of 7 pseudo-inputs" in (out / "summary" / "headline.html").read_text()
+    assert "a VampPrior of 7 pseudo-inputs" in (out / "summary" / "summary.html").read_text()
 
 
 # --- a density registered from here, with no other edit ------------------------------------------

@@ -278,10 +278,10 @@ def test_the_page_opens_with_one_row_per_claim_and_stays_short():
 def test_a_planted_width_effect_is_found_and_a_tie_is_not_resolved():
     found = {a.short: a for a in study_page.render(study_rows(wide_closer_at_matched_rate=0.3), EPOCHS, 100)[2]["answers"]}
     wide = found["Width (1000 against 125, matched rate)"]
-    assert wide.verdict == "yes" and wide.diffs[0][1].low < -0.3 < wide.diffs[0][1].high
+    assert wide.verdict.word == answer.Verdict.YES and wide.diffs[0][1].low < -0.3 < wide.diffs[0][1].high
     # the asker's contrast has no planted effect on the bound: five seeds cannot tell depth 2 from 3
-    assert found["The asker's third layer (2 x 500 -> 3 x 500, latent 2)"].verdict == "not resolved with 5 seeds"
-    assert found["Depth (3 against 1, matched rate)"].verdict.startswith("not resolved")
+    assert found["The asker's third layer (2 x 500 -> 3 x 500, latent 2)"].verdict == answer.Judged(answer.Verdict.NOT_RESOLVED, "5 seeds")
+    assert found["Depth (3 against 1, matched rate)"].verdict.word == answer.Verdict.NOT_RESOLVED
 
 
 def test_recall_at_its_floor_is_not_measurable():
@@ -289,18 +289,19 @@ def test_recall_at_its_floor_is_not_measurable():
     cover = found["Sampling N(0,I) hurts coverage"]
     assert "latent 2" not in cover.number and "Not measurable at latent 2" in cover.caveat
     rows = [r for r in study_rows(recall_at_floor=True) if r.key.latent == 2]
-    assert study_page.render(rows, EPOCHS, 100)[2]["answers"][7].verdict == answer.NOT_MEASURABLE
+    assert study_page.render(rows, EPOCHS, 100)[2]["answers"][7].verdict.word == answer.Verdict.NOT_MEASURABLE
 
 
 def test_verdicts_read_the_direction_the_claim_predicts():
     d = lambda x, se=0.1: stats.Diff(x, se, 4.0, (3, 3))  # noqa: E731
-    assert answer.judge([d(-1), d(-2)], "lower") == "yes"
-    assert answer.judge([d(1), d(0)], "lower") == "no"
-    assert answer.judge([d(-1), d(1)], "lower") == "partly"
-    assert answer.judge([d(0), d(0.01)], "lower") == "not resolved with 3 seeds"
-    assert answer.judge([], "lower") == "not measured yet"
+    lower, V = stats.Direction.LOWER, answer.Verdict  # noqa: N806
+    assert answer.judge([d(-1), d(-2)], lower).word == V.YES
+    assert answer.judge([d(1), d(0)], lower).word == V.NO
+    assert answer.judge([d(-1), d(1)], lower).word == V.PARTLY
+    assert str(answer.judge([d(0), d(0.01)], lower)) == "not resolved with 3 seeds"
+    assert answer.judge([], lower).word == V.NOT_MEASURED
     one = stats.Diff(-0.5, 0.0, 0.0, (1, 1))  # one run a side: no interval
-    assert answer.judge([one], "lower") == "not resolved with 1 seed"
+    assert str(answer.judge([one], lower)) == "not resolved with 1 seed"
 
 
 def test_a_difference_that_rounds_to_zero_reads_plus_zero():
@@ -358,6 +359,5 @@ def test_the_slice_checks_samplers_only_on_the_grids_own_setting():
             r.metrics["precision.prior"] -= 0.5
     checked = prior_sampling.on_slice(prior_sampling.sampling([r for r in rows if r.part(EPOCHS) == "grid"]),
                                 [r for r in rows if r.part(EPOCHS) == "slice"])
-    names = {name for _, name, *_ in checked}
-    assert names == {"d1-z10-s0-e80", "d3-z10-s0-e80", "d2-z2-s0-e80", "d3-z2-s0-e80"}
-    assert all(inside for *_, inside in checked)
+    assert {c.run for c in checked} == {"d1-z10-s0-e80", "d3-z10-s0-e80", "d2-z2-s0-e80", "d3-z2-s0-e80"}
+    assert all(c.inside for c in checked)

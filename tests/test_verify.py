@@ -166,9 +166,9 @@ def test_the_amd_avx2_machine_reproduces_within_the_committed_tolerances():
     clf = verify.classifier_allowance(ROOT / verify.CLASSIFIER_SPREAD)[0]
     theirs = {"floor.precision": 0.9524, "precision.aggregate": 0.978, "recall_vs_recon.flow": 0.9991}
     amd = {"floor.precision": 0.9538, "precision.aggregate": 0.972, "recall_vs_recon.flow": 0.998}
-    results = {r[0]: r for r in verify.compare(amd, theirs, clf, vae_sds)}
+    results = {r.name: r for r in verify.compare(amd, theirs, clf, vae_sds)}
     for name in amd:
-        assert results[name][4], (name, amd[name] - theirs[name], results[name][3])
+        assert results[name].within, (name, amd[name] - theirs[name], results[name].tolerance)
 
 
 def test_another_classifier_seed_is_a_reproduction_other_params_are_not(repo):

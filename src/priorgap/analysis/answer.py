@@ -14,22 +14,43 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from . import depth, stats
 from ..study import runs
+from .stats import Direction
 from .compare import between
 from .latent_size import KS
 
 # Coverage compares nothing when both samplers' recall is below this share of real digits' own.
 RECALL_FLOOR_SHARE = 0.1
-NOT_MEASURABLE = "not measurable here"
+
+
+class Verdict(StrEnum):
+    YES = "yes"
+    NO = "no"
+    PARTLY = "partly"
+    NOT_RESOLVED = "not resolved"
+    NOT_MEASURABLE = "not measurable here"
+    NOT_MEASURED = "not measured yet"
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A verdict, and for one the seeds did not resolve, how many there were ("5 seeds")."""
+
+    word: Verdict
+    seeds: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.word} with {self.seeds}" if self.seeds else str(self.word)
 
 
 @dataclass
 class Answer:
     short: str  # the claim in a few words (README's findings, the figures)
     claim: str  # the thread's claim, as a question
-    verdict: str
+    verdict: Judged
     rests_on: str  # what the differences are, and their unit
     diffs: list[tuple[str, stats.Diff]] = field(default_factory=list)  # (where, difference) each verdict reads
     caveat: str = ""
@@ -40,19 +61,19 @@ class Answer:
         return "; ".join(f"{where} {d.fmt()}" for where, d in self.diffs) or "no runs yet"
 
 
-def judge(diffs: list[stats.Diff], good: str, unit: str = "seeds") -> str:
-    each = ["open" if not d.decided or d.verdict == "no clear change" else "yes" if d.verdict == good else "no"
-            for d in diffs]
+def judge(diffs: list[stats.Diff], good: str, unit: str = "seeds") -> Judged:
+    open_ = (stats.Direction.NO_CLEAR_CHANGE,)
+    each = ["open" if not d.decided or d.verdict in open_ else "yes" if d.verdict == good else "no" for d in diffs]
     if not each:
-        return "not measured yet"
+        return Judged(Verdict.NOT_MEASURED)
     if all(e == "yes" for e in each):
-        return "yes"
+        return Judged(Verdict.YES)
     if "yes" in each:
-        return "partly"
+        return Judged(Verdict.PARTLY)
     if "no" in each:
-        return "no"
+        return Judged(Verdict.NO)
     k = min(min(d.n) for d in diffs)
-    return f"not resolved with {k} {unit if k != 1 else unit.removesuffix('s')}"
+    return Judged(Verdict.NOT_RESOLVED, f"{k} {unit if k != 1 else unit.removesuffix('s')}")
 
 
 def _mean(values: list[float]) -> stats.Diff:
@@ -67,7 +88,7 @@ def depth_row(claim: depth.DepthClaim, warm) -> Answer:
               if warm is not None and warm[depth.BOUND].diff.decided else "At beta = 1 the depths' rates differ, so only "
               "the matched-rate comparison is judged.")
     return Answer("Depth (3 against 1, matched rate)", "Does a deeper encoder (depth 3 against 1) bring q closer to N(0,I)?",
-                  judge([d for _, d in diffs], "lower", "runs"), "held-out bound on KL(q || N(0,I)) at matched rate, "
+                  judge([d for _, d in diffs], Direction.LOWER, "runs"), "held-out bound on KL(q || N(0,I)) at matched rate, "
                   "depth 3 minus 1 (nats)", diffs, caveat, section="claim-1-depth")
 
 
@@ -84,14 +105,14 @@ def width_row(claim) -> Answer:
     if narrow:
         bits.append("at beta = 1, depth 3 minus 1 at " + ", ".join(f"{w}: {c.diff.fmt()}" for w, c in narrow.items()))
     return Answer("Width (1000 against 125, matched rate)", "Does a wider encoder (width 1000 against 125, depth 2) bring q closer?",
-                  judge([d for _, d in diffs], "lower", "runs"), "held-out bound at matched rate, width 1000 "
+                  judge([d for _, d in diffs], Direction.LOWER, "runs"), "held-out bound at matched rate, width 1000 "
                   "minus 125 (nats)", diffs, _sentence(bits), section="claim-2-width")
 
 
 def asker_row(found: dict) -> Answer:
     bound, elbo = found[depth.BOUND], found["test_elbo"]
     return Answer("The asker's third layer (2 x 500 -> 3 x 500, latent 2)", "The asker's own change: does a third hidden layer of 500 (2 x 500 -> 3 x 500, latent 2) "
-                  "bring q closer?", judge([bound.diff], "lower"), "held-out bound, depth 3 minus 2 (nats)",
+                  "bring q closer?", judge([bound.diff], Direction.LOWER), "held-out bound, depth 3 minus 2 (nats)",
                   [("latent 2", bound.diff)], f"The test ELBO changes by {elbo.diff.fmt()} nats; the rate by "
                   f"{found[depth.RATE].diff.fmt()}.", section="claim-3-the-askers-third-layer")
 
@@ -113,10 +134,10 @@ def latent_rows(rows, claim2, epochs: int) -> list[Answer]:
     per_dim = _ends(rows, KS, epochs, "latent")
     joint = _ends(rows, depth.BOUND, epochs, "latent")
     fd = _ends(rows, "fd_vs_recon.prior", epochs, "latent")
-    return [Answer("More latent dimensions, per dimension", "More latent dimensions: is each dimension of q closer to N(0,1)?", judge([d for _, d in per_dim], "lower"),
+    return [Answer("More latent dimensions, per dimension", "More latent dimensions: is each dimension of q closer to N(0,1)?", judge([d for _, d in per_dim], Direction.LOWER),
                    "mean KS of the active dimensions, largest latent size minus smallest", per_dim,
                    f"As a trend over every size: {claim2.verdict}.", section="claim-4-latent-size"),
-            Answer("More latent dimensions, jointly", "More latent dimensions: is q as a whole closer to N(0,I)?", judge([d for _, d in joint], "lower"),
+            Answer("More latent dimensions, jointly", "More latent dimensions: is q as a whole closer to N(0,I)?", judge([d for _, d in joint], Direction.LOWER),
                    "held-out bound, largest latent size minus smallest (nats)", joint,
                    "The prior's FD to the reconstructions, the same ends: "
                    + ", ".join(f"{w} {d.fmt()}" for w, d in fd) + "." if fd else "", section="claim-4-latent-size")]
@@ -131,7 +152,7 @@ def scale_row(rows, epochs: int) -> Answer:
         eig.append(f"{z}: {stats.spread(runs.values(here, 'cov_eig_max'))[0]:.2f}" if runs.values(here, "cov_eig_max") else "")
     # "yes, scale" would put the moment-matched Gaussian's share above one half
     shifted = [stats.Diff(d.diff - 0.5, d.se, d.df, d.n) for _, d in diffs]
-    verdict = judge(shifted, "higher", "runs")
+    verdict = judge(shifted, Direction.HIGHER, "runs")
     return Answer("The mismatch is scale (\"q is N(0, 2I)\")", "Is the mismatch one of scale (\"q is N(0, 2I)\")?", verdict,
                   "share of the held-out bound that q's moment-matched Gaussian (scale and correlation) explains",
                   diffs, "Largest eigenvalue of q's covariance (N(0, 2I) would give 2): " + ", ".join(e for e in eig if e)
@@ -150,9 +171,10 @@ def sampling_rows(sampled) -> list[Answer]:
                                 f"against real digits' {s.floor['recall']:.2g})")
         else:
             cover.append((f"latent {s.latent}", s.diffs["recall"]))
-    cover_verdict = judge([d for _, d in cover], "lower") if cover else (NOT_MEASURABLE if unmeasurable else "not measured yet")
+    cover_verdict = (judge([d for _, d in cover], Direction.LOWER) if cover
+                     else Judged(Verdict.NOT_MEASURABLE if unmeasurable else Verdict.NOT_MEASURED))
     return [Answer("Sampling N(0,I) hurts fidelity", "Does sampling N(0,I) hurt fidelity (against the best density fitted to q)?",
-                   judge([d for _, d in fidelity], "lower"), "precision against real digits, prior minus best "
+                   judge([d for _, d in fidelity], Direction.LOWER), "precision against real digits, prior minus best "
                    "fitted density (paired within runs)", fidelity, "Against the reconstructions (the decoder held "
                    "fixed): " + ", ".join(f"{w} {d.fmt()}" for w, d in recon) + ".", section="claim-6-sampling-n0i"),
             Answer("Sampling N(0,I) hurts coverage", "Does sampling N(0,I) hurt coverage?", cover_verdict, "recall against real digits, prior minus best "
@@ -173,7 +195,7 @@ def holes_row(rows, epochs: int) -> Answer:
             diffs.append((f"latent {z}", stats.paired(pairs)))
         if runs.values(here, "holes.share"):
             shares.append(f"{z}: {stats.spread(runs.values(here, 'holes.share'))[0]:.0%}")
-    return Answer("The prior's bad draws are those in q's holes", "Which prior draws go wrong: those that fall in q's holes?", judge([d for _, d in diffs], "lower", "runs"),
+    return Answer("The prior's bad draws are those in q's holes", "Which prior draws go wrong: those that fall in q's holes?", judge([d for _, d in diffs], Direction.LOWER, "runs"),
                   "precision against real digits of the prior's draws in holes minus out of them (a hole: the "
                   "fitted density 10 times rarer than N(0,I))", diffs,
                   "Share of the prior's draws in holes: " + ", ".join(shares) + "." if shares else "",
@@ -186,10 +208,10 @@ def prior_rows(learned) -> list[Answer]:
     fd = [(f"latent {c.latent}", c.diffs["fd.learned_prior_vs_normal_best"]) for c in learned]
     prec = ", ".join(f"{c.latent}: {c.diffs['precision.learned_prior_vs_normal_best'].fmt()}" for c in learned)
     return [Answer("A learned prior beats ex post: likelihood", "A prior learned with the model (VampPrior) against N(0,I) with a density fitted ex post: "
-                   "a better likelihood?", judge([d for _, d in nll], "lower"), "IWAE NLL, learned prior minus the "
+                   "a better likelihood?", judge([d for _, d in nll], Direction.LOWER), "IWAE NLL, learned prior minus the "
                    "ex-post model (nats)", nll, f"Against plain N(0,I): {plain}." if plain else "",
                    section="claim-8-a-learned-prior"),
-            Answer("A learned prior beats ex post: samples", "... and better samples?", judge([d for _, d in fd], "lower"), "FD to test digits, the learned "
+            Answer("A learned prior beats ex post: samples", "... and better samples?", judge([d for _, d in fd], Direction.LOWER), "FD to test digits, the learned "
                    "prior's samples minus the N(0,I) model's best fitted density's", fd,
                    f"Precision, the same sides: {prec}." if prec else "", section="claim-8-a-learned-prior")]
 
@@ -199,7 +221,8 @@ def longer_row(inside: int, total: int, matched_longer: list[tuple[str, stats.Di
     matched-rate fits at twice the epochs (where, difference, inside the 40-epoch one's interval)."""
     moved = total - inside + sum(not ok for _, _, ok in matched_longer)
     n = total + len(matched_longer)
-    verdict = "not measured yet" if not n else "no" if not moved else "partly" if moved < n else "yes"
+    verdict = Judged(Verdict.NOT_MEASURED if not n else Verdict.NO if not moved else Verdict.PARTLY if moved < n
+                     else Verdict.YES)
     caveat = ("Matched-rate fit at twice the epochs: " + ", ".join(f"{w} {d.fmt()}" + ("" if ok else " (moved)")
                                                                    for w, d, ok in matched_longer) + "."
               if matched_longer else "One seed per setting at twice the epochs.")

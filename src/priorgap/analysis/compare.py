@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..study import runs
+from .stats import Direction
 from . import stats
 
 
@@ -42,9 +43,9 @@ class OnSlice:
     def same_way(self) -> bool:
         """A clear difference keeps its sign; "no clear change" stays inside the prediction interval."""
         v = self.compared.verdict
-        if v == "lower":
+        if v == Direction.LOWER:
             return self.longer < 0
-        if v == "higher":
+        if v == Direction.HIGHER:
             return self.longer > 0
         return self.predicted
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from ..study import runs
 from . import stats
+from .stats import Direction
 from .compare import Compared, between
 
 DEPTHS = (1, 3)  # shallow and deep: the encoder's extremes (the decoder is held fixed)
@@ -93,8 +94,8 @@ def depth_claim(rows: list[runs.Row], epochs: int, matched_latents=(10, 50)) -> 
     for z in matched_latents:
         found = matched(rows, z, epochs)
         (claim.matched if isinstance(found, Matched) else claim.missing).append(found)
-    closer = [m for m in claim.matched if BOUND in m.diffs and m.diffs[BOUND].verdict == "lower"]
-    farther = [m for m in claim.matched if BOUND in m.diffs and m.diffs[BOUND].verdict == "higher"]
+    closer = [m for m in claim.matched if BOUND in m.diffs and m.diffs[BOUND].verdict == Direction.LOWER]
+    farther = [m for m in claim.matched if BOUND in m.diffs and m.diffs[BOUND].verdict == Direction.HIGHER]
     if not claim.matched:
         claim.verdict = "cannot be decided"
     elif len(closer) == len(claim.matched):
@@ -123,9 +124,9 @@ def _warmup(claim: DepthClaim, rows: list[runs.Row], epochs: int, latents) -> No
         claim.warmup += [restored, gap, shallow]
         if not (restored.diff.decided and gap.diff.decided):
             text = "cannot be decided (fewer than two seeds a side)"
-        elif restored.verdict == "higher" and gap.verdict != "lower":
+        elif restored.verdict == Direction.HIGHER and gap.verdict != Direction.LOWER:
             text = "an optimisation accident: the warm-up restores depth 3's units to depth 1's count"
-        elif restored.verdict == "higher":
+        elif restored.verdict == Direction.HIGHER:
             text = "partly an optimisation accident: the warm-up restores some of depth 3's units, not all"
         else:
             text = "not an optimisation accident: the warm-up does not restore depth 3's units"

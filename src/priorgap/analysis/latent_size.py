@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..study import runs
 from . import stats
+from .stats import Direction
 from .compare import Compared, between
 
 KS = "ks_mean_active"
@@ -39,11 +40,9 @@ class LatentClaim:
 
 
 def with_info_per_unit(rows: list[runs.Row]) -> list[runs.Row]:
-    for r in rows:
-        units = r.metrics.get("active_units")
-        if units:
-            r.metrics[INFO_PER_UNIT] = r.metrics[runs.POPULATION_INFO] / units
-    return rows
+    """Copies of the rows with INFO_PER_UNIT among their metrics (the rows themselves are shared: untouched)."""
+    return [runs.with_metric(r, INFO_PER_UNIT, r.metrics[runs.POPULATION_INFO] / r.metrics["active_units"])
+            if r.metrics.get("active_units") else r for r in rows]
 
 
 def latent_claim(rows: list[runs.Row], epochs: int) -> LatentClaim:
@@ -59,11 +58,11 @@ def latent_claim(rows: list[runs.Row], epochs: int) -> LatentClaim:
             claim.missing.append(f"depth {d}: " + (f"steps {', '.join(open_steps)} lack two seeds a side" if open_steps
                                                     else "fewer than two latent sizes"))
             continue
-        falling = [s.high["latent"] for s in steps if s.verdict == "lower"]
-        rising = [s.high["latent"] for s in steps if s.verdict == "higher"]
+        falling = [s.high["latent"] for s in steps if s.verdict == Direction.LOWER]
+        rising = [s.high["latent"] for s in steps if s.verdict == Direction.HIGHER]
         growing = [b for a, b in zip(latents, latents[1:])
                    if between(grid, "", "", "active_units", {**base, "depth": d, "latent": a},
-                              {**base, "depth": d, "latent": b}).verdict == "higher"]
+                              {**base, "depth": d, "latent": b}).verdict == Direction.HIGHER]
         units = {z: stats.spread(runs.values(runs.where(grid, depth=d, latent=z), "active_units"))[0] for z in latents}
         claim.trends.append(Trend(d, latents, steps, max(falling) if falling else None, rising,
                                   max(growing) if growing else None, units))

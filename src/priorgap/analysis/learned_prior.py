@@ -36,10 +36,10 @@ class PriorComparison:
 
 
 def with_expost(rows: list[runs.Row]) -> list[runs.Row]:
-    for r in rows:
-        if r.metrics.get("test_elbo") is not None and r.metrics.get("kl_q_prior_lower_bound") is not None:
-            r.metrics[EXPOST] = r.metrics["test_elbo"] + r.metrics["kl_q_prior_lower_bound"]
-    return rows
+    """Copies of the rows with EXPOST among their metrics (the rows themselves are shared: untouched)."""
+    return [runs.with_metric(r, EXPOST, r.metrics["test_elbo"] + r.metrics["kl_q_prior_lower_bound"])
+            if r.metrics.get("test_elbo") is not None and r.metrics.get("kl_q_prior_lower_bound") is not None else r
+            for r in rows]
 
 
 def _sampler(rows: list[runs.Row], measure: str, which: str) -> list[float]:

@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..study import runs
+from .stats import Direction
 from . import stats
 from ..summary.headline import FITTED, best_fitted
 
@@ -43,10 +44,10 @@ class Sampling:
     def worse(self, measure: str) -> str:
         """"worse", "better" or "no clear difference": the prior against the best density."""
         d = self.diffs[measure]
-        if d.verdict not in ("lower", "higher"):
+        if d.verdict not in (Direction.LOWER, Direction.HIGHER):
             return "no clear difference"
         higher_better = MEASURES[measure][1]
-        return "better" if (d.verdict == "higher") == higher_better else "worse"
+        return "better" if (d.verdict == Direction.HIGHER) == higher_better else "worse"
 
 
 def pairs(r: runs.Row, measure: str) -> tuple[float, float] | None:
@@ -103,9 +104,20 @@ def sentence(s: Sampling) -> str:
     return " ".join(parts).rstrip(";") + "."
 
 
-def on_slice(results: list[Sampling], slice_rows: list[runs.Row]) -> list[tuple[Sampling, str, str, float, bool, bool]]:
-    """Each slice run's own prior-minus-best difference against the grid's paired mean at its latent
-    size: (result, run, measure, difference, same way, inside the prediction interval)."""
+@dataclass(frozen=True)
+class SliceCheck:
+    """One slice run's own prior-minus-best difference against the grid's paired mean at its latent size."""
+
+    grid: "Sampling"
+    run: str
+    measure: str
+    longer: float  # the slice run's difference
+    same_way: bool  # a clear grid difference keeps its sign
+    inside: bool  # within the grid's 95% prediction interval
+
+
+def on_slice(results: list[Sampling], slice_rows: list[runs.Row]) -> list[SliceCheck]:
+    """Each slice run of the grid's own setting, checked against the grid's result at its latent size."""
     out = []
     by_latent = {s.latent: s for s in results}
     # only the grid's own setting at twice the epochs: a slice run at another beta samples another model
@@ -118,7 +130,7 @@ def on_slice(results: list[Sampling], slice_rows: list[runs.Row]) -> list[tuple[
             if p is None or m not in s.diffs:
                 continue
             d, new = s.diffs[m], p[0] - p[1]
-            same = (new > 0) if d.verdict == "higher" else (new < 0) if d.verdict == "lower" else True
+            same = (new > 0) if d.verdict == Direction.HIGHER else (new < 0) if d.verdict == Direction.LOWER else True
             inside = abs(new - d.diff) <= stats.t_quantile(d.df) * math.hypot(d.se, s.sd[m])
-            out.append((s, r.name, m, new, same, inside))
+            out.append(SliceCheck(s, r.name, m, new, same, inside))
     return out

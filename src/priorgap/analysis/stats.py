@@ -15,10 +15,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 from statistics import mean, stdev
 
 import numpy as np
 from scipy import stats as sps
+
+class Direction(StrEnum):
+    """How one difference reads at the 95% level."""
+
+    HIGHER = "higher"
+    LOWER = "lower"
+    NO_CLEAR_CHANGE = "no clear change"
+    UNDECIDED = "undecided (one run a side)"
+
 
 LEVEL = 0.95
 
@@ -60,14 +70,14 @@ class Diff:
         return self.df > 0
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> "Direction":
         if not self.decided:
-            return "undecided (one run a side)"
+            return Direction.UNDECIDED
         if self.low > 0:
-            return "higher"
+            return Direction.HIGHER
         if self.high < 0:
-            return "lower"
-        return "no clear change"
+            return Direction.LOWER
+        return Direction.NO_CLEAR_CHANGE
 
     def fmt(self, digits: int = 2) -> str:
         """'-0.42 [-0.61, -0.23]': the estimate and its 95% interval, to `digits` significant digits

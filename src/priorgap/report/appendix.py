@@ -75,7 +75,7 @@ def convergence(rows, epochs, compared, sampled) -> tuple[list[str], tuple[int, 
     if not checked and not sampled:
         return lines + ["No slice run matches a comparison yet.", ""], (0, 0)
     inside, same = sum(s.predicted for s in checked), sum(s.same_way for s in checked)
-    s_inside, s_same = sum(x[5] for x in sampled), sum(x[4] for x in sampled)
+    s_inside, s_same = sum(x.inside for x in sampled), sum(x.same_way for x in sampled)
     lines += [f"Claims 1 and 2: {inside} of {len(checked)} comparisons inside their prediction interval, {same} of "
               f"{len(checked)} the same way. Samplers (each slice run's prior-minus-best difference against the grid's "
               f"mean at its latent size): {s_inside} of {len(sampled)} inside, {s_same} of {len(sampled)} the same way.", "",
@@ -86,7 +86,7 @@ def convergence(rows, epochs, compared, sampled) -> tuple[list[str], tuple[int, 
         side = f"{c.low.get('depth', '')}/{c.low.get('latent', '')} -> {c.high.get('depth', '')}/{c.high.get('latent', '')}"
         lines.append(f"| {c.question} | {c.within} ({side}) | {c.measure} | {c.diff.fmt()} ({c.verdict}) | {s.longer:+.3g} | "
                      f"{'yes' if s.predicted else '**no**'} | {'yes' if s.same_way else '**no**'} |")
-    for res, name, m, new, same_way, ok in sampled:
+    for res, name, m, new, same_way, ok in ((x.grid, x.run, x.measure, x.longer, x.same_way, x.inside) for x in sampled):
         lines.append(f"| samplers | latent size {res.latent} ({name}) | prior - best, {m} | {res.diffs[m].fmt()} "
                      f"({res.diffs[m].verdict}) | {new:+.3g} | {'yes' if ok else '**no**'} | {'yes' if same_way else '**no**'} |")
     return lines + [""], (inside + s_inside, len(checked) + len(sampled))

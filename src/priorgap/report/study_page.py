@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import PriorgapError
 from ..common.outputs import atomic_write_text
-from ..analysis import answer, depth, latent_size, learned_prior, prior_sampling, width
+from ..analysis import answer, depth, latent_size, learned_prior, prior_sampling, stats, width
 from ..study import design, record, runs, runs_file
 from . import appendix, figures
 from ..summary import headline
@@ -125,7 +125,8 @@ def _sections(found: list[answer.Answer]) -> list[str]:
         here = [a for a in found if a.section == anchor]
         lines += [f"## {title}", "", method, ""]
         for a in here:
-            lines.append(f"**{a.claim}** {a.verdict[0].upper() + a.verdict[1:]}. {a.rests_on[0].upper() + a.rests_on[1:]}: "
+            said = str(a.verdict)
+            lines.append(f"**{a.claim}** {said[0].upper() + said[1:]}. {a.rests_on[0].upper() + a.rests_on[1:]}: "
                          f"{a.number}. {a.caveat}".rstrip())
             lines.append("")
         lines += [f"![{title}: each difference with its 95% interval]({fig})", ""]
@@ -167,7 +168,7 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
 def _lead(answer) -> tuple:
     """The figure the README quotes for a row: the first one that decides its verdict, so that a
     "no" is never shown beside an interval that includes zero."""
-    return next(((w, d) for w, d in answer.diffs if d.decided and d.verdict != "no clear change"), answer.diffs[0])
+    return next(((w, d) for w, d in answer.diffs if d.decided and d.verdict != stats.Direction.NO_CLEAR_CHANGE), answer.diffs[0])
 
 
 def readme_with(readme: str, brief: list[str]) -> str:

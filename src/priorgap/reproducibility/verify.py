@@ -33,6 +33,7 @@ import argparse
 import collections
 import json
 import math
+from dataclasses import dataclass
 import sys
 from pathlib import Path
 
@@ -120,9 +121,19 @@ def tolerance(name: str, clf: dict[str, float], vae_sds: dict[str, float]) -> fl
     return math.hypot(*known) if known else None
 
 
-def compare(ours: dict, theirs: dict, clf: dict[str, float], vae_sds: dict[str, float]) -> list[tuple[str, float | None, float | None, float | None, bool]]:
-    """(figure, committed, workspace, tolerance, within) for every headline figure; tolerance None
-    (and within True) for a figure no reference holds."""
+@dataclass(frozen=True)
+class Checked:
+    """One headline figure, committed and here; tolerance None (and within True) where no reference holds it."""
+
+    name: str
+    committed: float | None
+    here: float | None
+    tolerance: float | None
+    within: bool
+
+
+def compare(ours: dict, theirs: dict, clf: dict[str, float], vae_sds: dict[str, float]) -> list[Checked]:
+    """Every headline figure of the workspace (`ours`) against the commit's (`theirs`)."""
     out = []
     for name in HEADLINE:
         a, b = theirs.get(name), ours.get(name)
@@ -133,7 +144,7 @@ def compare(ours: dict, theirs: dict, clf: dict[str, float], vae_sds: dict[str, 
             ok = True
         else:
             ok = a == b if tol == 0.0 else abs(b - a) <= tol
-        out.append((name, a, b, tol, ok))
+        out.append(Checked(name, a, b, tol, ok))
     return out
 
 
@@ -171,13 +182,13 @@ def main(argv=None) -> int:
           f"classifier seeds ({CLASSIFIER_SPREAD}) and {Z:g} x the sd over {n} VAE seeds of the study (depth {depth}, "
           f"latent {latent}, {epochs} epochs), in quadrature where a figure has both")
     print(f"{'figure':26s} {'committed':>14s} {'here':>14s} {'difference':>12s} {'tolerance':>10s}")
-    for name, a, b, tol, ok in results:
+    for name, a, b, tol, ok in ((r.name, r.committed, r.here, r.tolerance, r.within) for r in results):
         diff = "" if a is None or b is None else f"{b - a:+.3g}"
         mark = "no spread" if tol is None else "ok" if ok else "BEYOND"
         print(f"{name:26s} {fmt(a, 6, 'null'):>14s} {fmt(b, 6, 'null'):>14s} {diff:>12s} {'-' if tol is None else fmt(tol, 6, 'null'):>10s}  {mark}")
-    bad = [r[0] for r in results if not r[4]]
-    same = sum(r[1] == r[2] for r in results)
-    unjudged = sum(r[3] is None for r in results)
+    bad = [r.name for r in results if not r.within]
+    same = sum(r.committed == r.here for r in results)
+    unjudged = sum(r.tolerance is None for r in results)
     print(f"verify: {same} of {len(results)} figures bit-identical; "
           + (f"{len(bad)} beyond tolerance: {', '.join(bad)}" if bad else "every difference within its tolerance")
           + (f"; {unjudged} in neither {STUDY} nor {CLASSIFIER_SPREAD}, so not judged" if unjudged else ""))

@@ -1,13 +1,13 @@
 """Step evaluate: decode draws of every density of the latent space and score them against the
 MNIST test set, the decoder's own reconstructions, and the floor real digits set.
 
-    ev = evaluate(model, clf, samplers, chosen, inputs, params, device)   # the figures
+    ev = evaluate(model, clf, samplers, bound_density, inputs, params, device)   # the figures
     write(ev, folder, ...)                                              # files and pictures
 
-`chosen` is the density the validation codes chose in fit_posterior (the held-out bound's): it
+`bound_density` is the density the validation codes chose in fit_posterior (the held-out bound's): it
 stands for q where the prior's draws are judged (holes) and as the ex-post model's prior (the
 IWAE bound with the decoder fixed). It is not always the best fitted density of the headline,
-which is chosen among the candidates alone (summary/headline.py).
+which is bound_density among the candidates alone (summary/headline.py).
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ class Scorer:
         return row
 
 
-def evaluate(model, clf, samplers: dict, chosen: str, inputs: Inputs, params, device, progress=None) -> Evaluation:
+def evaluate(model, clf, samplers: dict, bound_density: str, inputs: Inputs, params, device, progress=None) -> Evaluation:
     """`samplers`: name -> density (the prior first); `params` the eval section; `progress(step)`
     is called as each step starts."""
     step = progress or (lambda _: None)
@@ -103,7 +103,7 @@ def evaluate(model, clf, samplers: dict, chosen: str, inputs: Inputs, params, de
     with torch.no_grad():
         recon_scored = classifier.apply(clf, recon)
     scorer = Scorer(clf, inputs, test_y, recon_scored[0], knn_radii(recon_scored[0], params.k), params)
-    g_chosen, prior = samplers[chosen], samplers["prior"]
+    g_chosen, prior = samplers[bound_density], samplers["prior"]
 
     draws, members, decoded, rows = {}, {}, {}, {}
     with torch.no_grad():
@@ -111,7 +111,7 @@ def evaluate(model, clf, samplers: dict, chosen: str, inputs: Inputs, params, de
             step(name)
             z = density.sample(params.n_samples, params.seed).to(device)
             decoded[name] = torch.cat([torch.sigmoid(model.decode(c)) for c in z.split(DECODE_BATCH)])  # Bernoulli means
-            keep = {} if name in ("prior", chosen) else None
+            keep = {} if name in ("prior", bound_density) else None
             rows[name] = scorer.score(decoded[name], members=keep)
             if keep is not None:
                 draws[name], members[name] = z.cpu(), keep
@@ -126,7 +126,7 @@ def evaluate(model, clf, samplers: dict, chosen: str, inputs: Inputs, params, de
                                            priors=[g_chosen.log_prob_draws])
     # r(z) = log g(z) - log p(z): how much rarer the codes are than the prior where z fell
     ratio = {name: g_chosen.log_prob(z) - prior.log_prob(z) for name, z in draws.items()}
-    by_sampler = {"prior": "prior", "fitted": chosen}
+    by_sampler = {"prior": "prior", "fitted": bound_density}
     metrics = {
         "iwae_nll": -iwae.mean().item(),
         "iwae_nll_se": (iwae.std() / len(iwae) ** 0.5).item(),
@@ -134,7 +134,7 @@ def evaluate(model, clf, samplers: dict, chosen: str, inputs: Inputs, params, de
         "iwae_nll_expost_se": (iwae_expost.std() / len(iwae_expost) ** 0.5).item(),
         # paired: the same images, draws and decodes under both priors
         "iwae_expost_gain_se": ((iwae_expost - iwae).std() / len(iwae) ** 0.5).item(),
-        "holes": {"density": chosen, **{k: holes.summary(ratio[s], members[s]) for k, s in by_sampler.items()}},
+        "holes": {"density": bound_density, **{k: holes.summary(ratio[s], members[s]) for k, s in by_sampler.items()}},
         **rows,
         **references,
     }
@@ -143,17 +143,17 @@ def evaluate(model, clf, samplers: dict, chosen: str, inputs: Inputs, params, de
     return Evaluation(metrics, table, hole_rows, rows, references, decoded, recon, test_mu, ratio["prior"])
 
 
-def write(ev: Evaluation, folder, samplers: dict, chosen: str, inputs: Inputs, device) -> None:
+def write(ev: Evaluation, folder, samplers: dict, bound_density: str, inputs: Inputs, device) -> None:
     """Every output of the stage into `folder` (the stage's temporary output folder)."""
     write_json(folder / "metrics.json", ev.metrics)
     write_csv(folder / "table.csv", ev.table)
     write_csv(folder / "holes.csv", ev.hole_rows)
-    plots.hole_profile(ev.hole_rows, chosen, folder / "holes.png")
+    plots.hole_profile(ev.hole_rows, bound_density, folder / "holes.png")
     r, order = ev.prior_ratio, ev.prior_ratio.argsort()
     prior_images = ev.decoded["prior"]
     plots.hole_draws(prior_images[order[:50].to(device)].cpu(), prior_images[order[-50:].to(device)].cpu(),
-                     r[order[:50]], r[order[-50:]], chosen, folder / "hole_draws.png")
-    plots.thread_picture(ev.test_mu.cpu(), inputs.test_labels, samplers[chosen], samplers["prior"], chosen,
+                     r[order[:50]], r[order[-50:]], bound_density, folder / "hole_draws.png")
+    plots.thread_picture(ev.test_mu.cpu(), inputs.test_labels, samplers[bound_density], samplers["prior"], bound_density,
                          {**{n: ev.decoded[n].cpu() for n in ev.decoded}, "reconstruction": ev.recon.cpu()},
                          folder / "thread.png")
     (folder / "samples").mkdir()

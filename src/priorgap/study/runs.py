@@ -15,7 +15,7 @@ POPULATION_INFO = avg_kl - kl_q_prior_lower_bound is derived per row (depth.py s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from ..common.naming import GRID_WIDTH
@@ -127,6 +127,11 @@ def ordered(rows) -> list[Row]:
     """By prior, width, depth, latent size, epochs, beta, warm-up, seed: a setting's seeds side by side."""
     return sorted(rows, key=lambda r: (r.prior, r.key.width != GRID_WIDTH, r.key.width, *r.key[:2], *r.key[3:6],
                                        r.key.seed))
+
+
+def with_metric(row: Row, name: str, value: float) -> Row:
+    """A copy of `row` with one more metric: a derived figure never writes into a row others share."""
+    return replace(row, metrics={**row.metrics, name: value})
 
 
 def with_population_info(metrics: dict) -> dict:

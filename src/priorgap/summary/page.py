@@ -1,4 +1,4 @@
-"""The one-page HTML summary of one experiment (data/summary/headline.html, the pipeline row's
+"""The one-page HTML summary of one experiment (data/summary/summary.html, the pipeline row's
 artifact): the headline figures with their meanings, and the key figures inlined."""
 from __future__ import annotations
 
