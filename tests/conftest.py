@@ -8,7 +8,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -59,9 +58,17 @@ def write_params(path: Path, **overrides) -> Path:
     return path
 
 
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
+def posterior_params(**sections):
+    """params.yaml's posterior section, overridden and validated by the config's own code: a value
+    that is a dict merges into the section of that name (posterior_params(gmm=dict(components=[3])))."""
+    import yaml
+
+    from priorgap.common import config
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())["posterior"]
+    for key, value in sections.items():
+        raw[key] = {**raw[key], **value} if isinstance(value, dict) and isinstance(raw.get(key), dict) else value
+    return config.parse("posterior", raw)
 
 
 def mlflow_runs(uri: str, stage: str | None = None, kind: str | None = None):
@@ -194,3 +201,15 @@ def dask_cluster(tmp: Path, env: dict, workers: list[list[str]]):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, 9)
             p.wait(timeout=30)
+
+
+def sklearn_scorer(mixture):
+    """scikit-learn's GaussianMixture holding our fitted weights, means and covariances: an
+    independent scorer of a density.Mixture's log density (score_samples)."""
+    import numpy as np
+    from sklearn.mixture import GaussianMixture
+
+    sk = GaussianMixture(len(mixture.weights), covariance_type="full")
+    sk.weights_, sk.means_, sk.covariances_ = mixture.weights.numpy(), mixture.means.numpy(), mixture.covs.numpy()
+    sk.precisions_cholesky_ = np.linalg.cholesky(np.linalg.inv(sk.covariances_))
+    return sk

@@ -15,10 +15,10 @@ no 10-component mixture fits them: at latent sizes 20 and 50 the 10-component fi
 by more than 5%, and the test shows that the capacity grid is what closes the gap.
 """
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import posterior_params, sklearn_scorer
 import torch
 
 from priorgap.latent import aggregate, capacity, densities, density, priors
@@ -49,8 +49,7 @@ def _true_kl(centres, m=200_000, seed=99):
     return aggregate.mc_mean(log_q - aggregate.log_standard_normal(z))
 
 
-PARAMS = SimpleNamespace(seed=0, chunk_size=1024,
-                         gmm=SimpleNamespace(components=[10, 30, 100], draws=2, covariance_type="full", fit_on="z"))
+PARAMS = posterior_params(seed=0, chunk_size=1024, gmm=dict(components=[10, 30, 100], draws=2, covariance_type="full", fit_on="z"))
 
 
 @pytest.mark.parametrize("d, active, clusters", [(2, 2, 20), (20, 4, 40), (50, 8, 50)])
@@ -82,16 +81,13 @@ def test_a_density_on_the_active_units_is_a_density_of_z(tmp_path):
     against scikit-learn's mixture and scipy's Gaussian, scored apart; its samples keep the
     inactive units at N(0, 1) spread; it survives a save and load."""
     from scipy import stats
-    from sklearn.mixture import GaussianMixture
 
     codes, _ = _population(20, 3, 12, 4000, 0)
-    g = densities.fit_density("gmm", codes, SimpleNamespace(**{**vars(PARAMS), "gmm": SimpleNamespace(
-        components=[12], draws=2, covariance_type="full", fit_on="z")}))
+    g = densities.fit_density("gmm", codes, posterior_params(
+        seed=0, chunk_size=1024, gmm=dict(components=[12], draws=2, covariance_type="full", fit_on="z")))
     assert isinstance(g, density.OnActive) and g.active.tolist() == [True] * 3 + [False] * 17
     z = torch.randn(300, 20, dtype=torch.float64) * 1.5
-    sk = GaussianMixture(12, covariance_type="full")
-    sk.weights_, sk.means_, sk.covariances_ = g.inner.weights.numpy(), g.inner.means.numpy(), g.inner.covs.numpy()
-    sk.precisions_cholesky_ = np.linalg.cholesky(np.linalg.inv(sk.covariances_))
+    sk = sklearn_scorer(g.inner)
     rest = stats.multivariate_normal(g.rest.means[0].numpy(), g.rest.covs[0].numpy())
     expected = sk.score_samples(z[:, :3].numpy()) + rest.logpdf(z[:, 3:].numpy())
     np.testing.assert_allclose(g.log_prob(z).numpy(), expected, rtol=1e-9, atol=1e-9)

@@ -11,7 +11,6 @@ import yaml
 from conftest import ROOT
 
 from priorgap.common import config
-from priorgap.common.outputs import flatten_dict
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 SRC = ROOT / "src"
@@ -159,9 +158,14 @@ def test_the_params_reader_check_sees_every_way_in():
     assert _params_reads("from .config import ConfigError\nraise ConfigError('x')") == []
 
 
-def test_flatten_is_one_function():
-    assert config.flat(model=config.load(ROOT / "params.yaml", "model")) == flatten_dict(
-        {"model": config.load(ROOT / "params.yaml", "model").model_dump()})
+def test_the_flat_names_are_the_leaves_of_params_yaml():
+    """What DVC and MLflow see: one dotted name per leaf of params.yaml (a list is one leaf), walked here apart."""
+    def leaves(node, prefix=()):
+        if not isinstance(node, dict):
+            return {".".join(prefix)}
+        return set().union(*(leaves(v, (*prefix, k)) for k, v in node.items()))
+
+    assert set(config.load_all(ROOT / "params.yaml")) == leaves(yaml.safe_load((ROOT / "params.yaml").read_text()))
 
 
 def test_summarize_is_never_restored_from_the_run_cache():

@@ -2,10 +2,10 @@
 known in closed form, the held-out population view, holes with a held-out threshold, and active
 units apart. Each case runs at latent size 2 and at 20, where the traps show."""
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import posterior_params, sklearn_scorer
 import torch
 from scipy import stats
 
@@ -23,11 +23,11 @@ def _codes(mu, logvar):
 
 
 def _params(fit_on="z", components=10, **kw):
-    base = dict(seed=0, n_samples=10_000, chunk_size=1024, mmd=SimpleNamespace(n_samples=300, permutations=20),
-                gmm=SimpleNamespace(components=components, draws=1, covariance_type="full", fit_on=fit_on),
-                flow=SimpleNamespace(transforms=2, hidden=32, autoregressive=False, steps=200, batch_size=512, lr=3e-3),
-                two_stage=SimpleNamespace(hidden=64, steps=300, batch_size=512, lr=1e-3, kl_warmup=0.5, importance_samples=32))
-    return SimpleNamespace(**{**base, **kw})
+    base = dict(seed=0, n_samples=10_000, chunk_size=1024, mmd=dict(n_samples=300, permutations=20),
+                gmm=dict(components=components if isinstance(components, list) else [components], draws=1, covariance_type="full", fit_on=fit_on),
+                flow=dict(transforms=2, hidden=32, autoregressive=False, steps=200, batch_size=512, lr=3e-3),
+                two_stage=dict(hidden=64, steps=300, batch_size=512, lr=1e-3, kl_warmup=0.5, importance_samples=32))
+    return posterior_params(**{**base, **kw})
 
 
 def _identical(n, mean, sd):
@@ -53,7 +53,7 @@ def test_an_exactly_gaussian_q_is_fitted_by_every_density(d):
     assert match.metrics["kl_q_p"] == pytest.approx(_gaussian_kl(mean, sd), abs=4 * match.metrics["kl_q_p_se"])
     fitted = {name: _fit(name, codes, params) for name in ("gaussian", "gmm", "flow", "two_stage")}
     fitted["gmm_on_mu"] = densities.fit_density("gmm", codes, _params("mu", components=3))
-    fitted["flow_autoregressive"] = densities.fit_density("flow", codes, _params(flow=SimpleNamespace(
+    fitted["flow_autoregressive"] = densities.fit_density("flow", codes, _params(flow=dict(
         transforms=2, hidden=32, autoregressive=True, steps=200, batch_size=512, lr=3e-3)))
     for name, g in fitted.items():
         sc = diagnostics.score_density(g, codes, match, params)
@@ -89,15 +89,11 @@ def test_gmm_on_mu_without_the_posterior_variance_would_collapse():
 
 @pytest.mark.parametrize("fit_on", ["z", "mu"])
 def test_gmm_log_density_matches_scikit_learn(fit_on):
-    from sklearn.mixture import GaussianMixture
-
     rng = np.random.default_rng(1)
     codes = _codes(rng.normal(0, 1, (3000, 3)) * [1.0, 0.5, 0.15], np.log(rng.uniform(0.05, 0.5, (3000, 3))))  # all active
     g = densities.fit_density("gmm", codes, _params(fit_on, components=4))
     # an independent scorer: scikit-learn's, loaded with our fitted weights, means and covariances
-    sk = GaussianMixture(4, covariance_type="full")
-    sk.weights_, sk.means_, sk.covariances_ = g.weights.numpy(), g.means.numpy(), g.covs.numpy()
-    sk.precisions_cholesky_ = np.linalg.cholesky(np.linalg.inv(sk.covariances_))
+    sk = sklearn_scorer(g)
     z = torch.randn(500, 3, dtype=torch.float64) * 2
     np.testing.assert_allclose(g.log_prob(z).numpy(), sk.score_samples(z.numpy()), rtol=1e-9, atol=1e-9)
 
@@ -260,7 +256,7 @@ def test_the_flow_fits_a_single_active_unit_with_two_modes(d):
     mu[:, 0] = np.where(np.arange(n) % 2 == 0, -2.0, 2.0)
     logvar[:, 0] = math.log(0.5)
     codes = _codes(mu, logvar)
-    params = _params(flow=SimpleNamespace(transforms=3, hidden=64, autoregressive=False, steps=500, batch_size=512, lr=3e-3))
+    params = _params(flow=dict(transforms=3, hidden=64, autoregressive=False, steps=500, batch_size=512, lr=3e-3))
     match = diagnostics.match_diagnostics(codes, codes, params, priors.StandardNormal(d))
     flow = densities.fit_density("flow", codes, params)
     assert int(flow.active.sum()) == 1  # fitted on the one active unit

@@ -1,9 +1,9 @@
 """The aggregate posterior's math against closed forms and independent computations."""
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import posterior_params
 import torch
 from scipy import integrate, stats
 
@@ -22,11 +22,11 @@ def _codes(mu, logvar):
 
 def _params(**kw):
     base = dict(seed=0, n_samples=20_000, chunk_size=512,
-                mmd=SimpleNamespace(n_samples=500, permutations=100),
-                gmm=SimpleNamespace(components=3, draws=1, covariance_type="full", fit_on="mu"),
-                flow=SimpleNamespace(transforms=2, hidden=16, autoregressive=False, steps=300, batch_size=256, lr=3e-3),
-                two_stage=SimpleNamespace(hidden=32, steps=300, batch_size=256, lr=3e-3, kl_warmup=0.5, importance_samples=256))
-    return SimpleNamespace(**{**base, **kw})
+                mmd=dict(n_samples=500, permutations=100),
+                gmm=dict(components=[3], draws=1, covariance_type="full", fit_on="mu"),
+                flow=dict(transforms=2, hidden=16, autoregressive=False, steps=300, batch_size=256, lr=3e-3),
+                two_stage=dict(hidden=32, steps=300, batch_size=256, lr=3e-3, kl_warmup=0.5, importance_samples=256))
+    return posterior_params(**{**base, **kw})
 
 
 @pytest.mark.parametrize("d, chunk", [(4, 64), (4, 5), (4, 1024), (20, 64), (20, 1024)])
@@ -117,7 +117,7 @@ def test_two_component_mixture_in_one_dimension_against_quadrature():
     p = stats.norm.pdf
     kl_qp = integrate.quad(lambda z: q(z) * np.log(q(z) / p(z)), -12, 14, limit=200)[0]
     kl_pq = integrate.quad(lambda z: p(z) * np.log(p(z) / q(z)), -12, 12, limit=200)[0]
-    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=200_000, mmd=SimpleNamespace(n_samples=300, permutations=20)), priors.StandardNormal(codes.dim)).metrics
+    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=200_000, mmd=dict(n_samples=300, permutations=20)), priors.StandardNormal(codes.dim)).metrics
     assert abs(m["kl_q_p"] - kl_qp) < 4 * m["kl_q_p_se"]
     assert abs(m["kl_p_q"] - kl_pq) < 4 * m["kl_p_q_se"]
     zs = torch.linspace(-4, 5, 37)[:, None]
@@ -193,7 +193,7 @@ def test_every_density_is_normalised_samples_itself_and_survives_a_save(tmp_path
     rng = np.random.default_rng(5)
     codes = _codes(np.concatenate([rng.normal(-1.5, 0.4, (3000, 1)), rng.normal(1.0, 0.6, (3000, 1))]),
                    np.full((6000, 1), math.log(0.3**2)))
-    params = _params(gmm=SimpleNamespace(components=2, draws=1, covariance_type=cov_type, fit_on="z"))
+    params = _params(gmm=dict(components=[2], draws=1, covariance_type=cov_type, fit_on="z"))
     for name in densities.names():
         if name != "gmm" and cov_type != "full":
             continue
@@ -217,7 +217,7 @@ def test_densities_closer_to_q_score_better():
     k = rng.choice(2, n)
     codes = _codes(np.where(k[:, None] == 0, -2.0, 2.0) + rng.normal(0, 0.3, (n, 2)), np.full((n, 2), math.log(0.2**2)))
     test = _codes(np.where(k[:2000, None] == 0, -2.0, 2.0) + rng.normal(0, 0.3, (2000, 2)), np.full((2000, 2), math.log(0.2**2)))
-    params = _params(n_samples=5000, gmm=SimpleNamespace(components=2, draws=1, covariance_type="full", fit_on="mu"))
+    params = _params(n_samples=5000, gmm=dict(components=[2], draws=1, covariance_type="full", fit_on="mu"))
     match = diagnostics.match_diagnostics(codes, test, params, priors.StandardNormal(codes.dim))
     scores = {name: diagnostics.score_density(_fit(name, codes, params), codes, match, params)
               for name in ("prior", "gaussian", "gmm", "aggregate")}
@@ -245,10 +245,10 @@ def test_codes_loader_refuses_bad_files(tmp_path):
 def test_fits_are_reproducible():
     rng = np.random.default_rng(7)
     codes = _codes(rng.normal(0, 1, (2000, 2)), np.full((2000, 2), -2.0))
-    params = _params(flow=SimpleNamespace(transforms=2, hidden=16, autoregressive=False, steps=20, batch_size=128, lr=3e-3))
+    params = _params(flow=dict(transforms=2, hidden=16, autoregressive=False, steps=20, batch_size=128, lr=3e-3))
     zs = torch.randn(5, 2)
-    params = _params(flow=SimpleNamespace(transforms=2, hidden=16, autoregressive=False, steps=20, batch_size=128, lr=3e-3),
-                     two_stage=SimpleNamespace(hidden=16, steps=20, batch_size=128, lr=3e-3, kl_warmup=0.5, importance_samples=8))
+    params = _params(flow=dict(transforms=2, hidden=16, autoregressive=False, steps=20, batch_size=128, lr=3e-3),
+                     two_stage=dict(hidden=16, steps=20, batch_size=128, lr=3e-3, kl_warmup=0.5, importance_samples=8))
     for name in ("gmm", "flow", "two_stage"):
         a, b = (_fit(name, codes, params) for _ in range(2))
         torch.testing.assert_close(a.log_prob(zs), b.log_prob(zs), rtol=0, atol=0)

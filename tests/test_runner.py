@@ -32,9 +32,12 @@ def where_it_ran(exp, code, shared):
 
 
 def forever(exp, code, shared):
+    """A stand-in experiment that never ends; it says it started by a file named in code.cache_dir."""
+    Path(code.cache_dir, f"started-{exp.name}").touch()
     time.sleep(600)
 
 
+@pytest.mark.slow  # a scheduler and workers as processes
 def test_experiments_go_to_the_workers_with_a_gpu(tmp_path):
     from distributed import Client
 
@@ -47,6 +50,7 @@ def test_experiments_go_to_the_workers_with_a_gpu(tmp_path):
         assert set(client.gather(list(futures))) == {"machine-1"}
 
 
+@pytest.mark.slow  # a scheduler and workers as processes
 def test_every_experiment_is_in_one_dask_task_group(tmp_path):
     """Keys named by the experiment alone (d1-z2-s0-...) made a task group per depth, and a worker
     that came free sat idle until work stealing moved a task queued behind a long one (86 s in a
@@ -106,6 +110,19 @@ def test_the_stages_import_the_experiments_own_library(tmp_path):
     assert Path(found) == attempt / "src" / "priorgap" / "__init__.py"
 
 
+def test_submit_puts_every_experiment_in_one_task_group_in_process():
+    """The fast tier's Dask: an in-process cluster (threads, no processes) runs what submit hands out."""
+    from dask.utils import key_split
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        exps = [Experiment(name, ()) for name in ("d1-z2-s0", "d2-z2-s0", "d3-z2-s0")]
+        futures = runner.submit(client, exps, CODE, b"", task=lambda exp, code, shared: exp.name)
+        assert {key_split(f.key) for f in futures} == {runner.TASK_GROUP}
+        assert sorted(client.gather(list(futures))) == ["d1-z2-s0", "d2-z2-s0", "d3-z2-s0"]
+
+
 def test_without_a_gpu_worker_nothing_is_constrained():
     class Info:
         def scheduler_info(self):
@@ -121,6 +138,7 @@ def _background_settings():
     return dask.config.get("distributed.worker.profile.enabled"), dask.config.get("distributed.admin.tick.interval")
 
 
+@pytest.mark.slow  # the embedded cluster's worker processes
 def test_the_embedded_workers_run_without_dasks_profiler_and_fast_tick():
     """Their background work took 18% of a core from the experiments (benchmarks/runner_overhead.py):
     the settings must reach the worker processes, and leave this process's config as it was."""
@@ -158,20 +176,30 @@ def test_the_shared_stages_log_under_their_own_row_which_the_study_ends(tmp_path
     assert [r.info.status for r in mlflow_runs(mlflow_store, kind="stage")] == ["FINISHED"]
 
 
+@pytest.mark.slow  # a scheduler and a worker as processes
 def test_a_scheduler_that_goes_away_stops_the_study_in_one_line(tmp_path):
+    """The scheduler is killed once an experiment has started (no timer to race the submission)."""
     from distributed import Client
 
     csv = tmp_path / "study.csv"
+    code = worker.Code("0" * 40, b"", "sqlite:///unused.db", str(tmp_path))  # forever() marks its start here
+
+    def kill_once_started(pid):
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("started-*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.killpg(pid, signal.SIGKILL)
+
     with dask_cluster(tmp_path, environment(), [[]]) as (address, scheduler, _):
         client = Client(address, timeout="20s")
         client.wait_for_workers(1, timeout=60)
-        threading.Timer(3, os.killpg, (scheduler.pid, signal.SIGKILL)).start()
+        threading.Thread(target=kill_once_started, args=(scheduler.pid,), daemon=True).start()
         with pytest.raises(clusters.StudyError, match=f"the Dask scheduler at {address} went away with 2 experiments "
                                                     "unfinished; start it again and re-run `make study`"):
-            runner.keep_as_finished(client, [Experiment("a", ()), Experiment("b", ())], CODE, b"",
+            runner.keep_as_finished(client, [Experiment("a", ()), Experiment("b", ())], code, b"",
                                     ROOT, csv, tmp_path / "runs", task=forever)
         client.close(timeout=5)
-    assert not csv.exists()  # nothing half-written
+    assert list(tmp_path.glob("started-*")) and not csv.exists()  # killed mid-experiment; nothing half-written
 
 
 def test_an_unreachable_scheduler_is_one_line_and_a_nonzero_exit(tmp_path):

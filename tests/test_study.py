@@ -249,18 +249,15 @@ def test_every_planned_run_is_read_back_in_its_part():
     assert {p.part for p in planned} == set(design.PARTS)
 
 
-def test_a_row_without_its_record_is_run_again(tmp_path, monkeypatch):
-    """Rows of the study before records were kept count as missing: every run's model is needed."""
-    from priorgap.study import record
-
+def test_todo_is_what_the_runs_file_lacks(tmp_path, monkeypatch):
     grid = [p for p in design.design() if p.part == "grid"]
-    (tmp_path / "reports").mkdir()
-    (tmp_path / "reports" / "study.csv").write_text(runs_file.render(study_rows(grid[:3])))
+    (tmp_path / "study.csv").write_text(runs_file.render(study_rows([grid[1]])))
     (tmp_path / "params.yaml").write_text((Path(__file__).parents[1] / "params.yaml").read_text())
     monkeypatch.chdir(tmp_path)
-    record.write(tmp_path / "runs", grid[1].name, {"params": {}}, {})
-    left = design.todo("grid", tmp_path / "reports" / "study.csv", tmp_path / "runs")
+    left = design.todo("grid", tmp_path / "study.csv")
     assert [p.name for p in left] == [grid[0].name, *(p.name for p in grid[2:])]
+    with pytest.raises(PriorgapError, match="unknown study part gird"):
+        design.todo("gird", tmp_path / "study.csv")
 
 
 def test_the_page_opens_with_one_row_per_claim_and_stays_short():

@@ -16,11 +16,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import subprocess
 import sys
 import tarfile
 import urllib.request
 from pathlib import Path
+
+from .. import PriorgapError
+from .shell import sh
 
 # the versions DVC's own template loads, with the registry's integrity hashes
 PACKAGES = [
@@ -61,7 +63,7 @@ def fetch(name: str, version: str, member: str, integrity: str) -> str:
         data = r.read()
     digest = base64.b64encode(hashlib.sha512(data).digest()).decode()
     if digest != integrity:
-        raise SystemExit(f"{url}: sha512 {digest} is not the registry's {integrity}; not using it")
+        raise PriorgapError(f"{url}: sha512 {digest} is not the registry's {integrity}; not using it")
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         return tar.extractfile(f"package/{member}").read().decode()
 
@@ -72,8 +74,7 @@ def build(target: Path = TARGET) -> Path:
     tmp = target.with_suffix(".tmp")
     tmp.write_text(PAGE.replace("SCRIPTS", scripts))
     tmp.replace(target)
-    subprocess.run([sys.executable, "-m", "dvc", "config", "--local", "plots.html_template", target.name],
-                   cwd=target.parent.parent, check=True)
+    sh([sys.executable, "-m", "dvc", "config", "--local", "plots.html_template", target.name], target.parent.parent)
     return target
 
 
@@ -82,3 +83,5 @@ if __name__ == "__main__":
         print(f"plots template: {build()}")
     except OSError as e:
         sys.exit(f"plots template: npm registry unreachable ({e}); `dvc plots show` falls back to DVC's CDN page")
+    except PriorgapError as e:
+        sys.exit(f"plots template: {e}")

@@ -8,9 +8,8 @@ import os
 from .. import PriorgapError
 
 # Dask's background work, cut to what the study uses: each worker's profiler samples every
-# thread's stack each 10 ms, and every event loop times a tick each 20 ms. On an idle two-worker
-# cluster that took 18% of a core from the experiments' stages (4% with these settings:
-# benchmarks/runner_overhead.py). The study reads neither the dashboard's profile nor the
+# thread's stack each 10 ms, and every event loop times a tick each 20 ms: CPU taken from the
+# experiments' stages (benchmarks/runner_overhead.py measures how much). The study reads neither the dashboard's profile nor the
 # blocked-event-loop warnings the tick times. Workers started by hand take them as environment
 # variables (docs/study-runner.md).
 DASK_CONFIG = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}

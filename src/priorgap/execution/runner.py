@@ -4,8 +4,8 @@
                                     [--workers N] [--threads T] [--limit N] [--list]          (make study)
 
 Where the experiments run:
-- by default on a `LocalCluster` sized to this machine: one single-threaded worker per core (two
-  here; two one-thread workers did 1.5x the work of one two-thread worker: docs/benchmarks.md);
+- by default on a `LocalCluster` sized to this machine: one single-threaded worker per core (one
+  -thread workers do more work than fewer wider ones: docs/benchmarks.md);
 - `--scheduler ADDRESS` (or STUDY_SCHEDULER): on a running cluster, `dask scheduler` and a
   `dask worker ADDRESS --nthreads 1` on each machine;
 - `--jobqueue slurm|pbs|sge|lsf` (or STUDY_JOBQUEUE) with `--jobs N`: on a batch system through
@@ -57,7 +57,7 @@ def main(argv=None) -> None:
                     help="run at most this many of them (a slice first, to measure)")
     ap.add_argument("--list", action="store_true", help="list the experiments the runs file lacks, run nothing")
     args = ap.parse_args(argv)
-    todo = design.todo(args.part, args.csv, args.records)[: args.limit]
+    todo = design.todo(args.part, args.csv)[: args.limit]
     if args.list or not todo:
         for p in todo:
             print(f"{p.part:7} {p.name}")
@@ -132,9 +132,8 @@ def submit(client, experiments, code: worker.Code, shared: bytes, task=worker.ru
     code_f, shared_f = client.scatter([code, shared], broadcast=True)
     resources = gpu_resources(client)
     # one key prefix, so every experiment is in one Dask task group. Keys named by the experiment
-    # alone (d1-z2-s0-...) made a group per depth, and a worker that came free sat idle until work
-    # stealing moved a task queued behind a long one: 1.1-3.2 s with 6-28 s stand-ins, 86 s in a
-    # real 4-experiment slice; in one group, 0.002 s and 1.5-2.1 s
+    # alone (d1-z2-s0-...) make a group per depth, and a worker that comes free sits idle until work
+    # stealing moves a task queued behind a long one (benchmarks/idle_gaps.py)
     futures = {client.submit(task, e, code_f, shared_f, key=f"{TASK_GROUP}-{e.name}-{code.snapshot[:10]}", retries=0,
                              resources=resources): e for e in experiments}
     where = " on the workers' GPUs" if resources else ""

@@ -56,8 +56,7 @@ def _log_sum_exp(z: torch.Tensor, coef_t: torch.Tensor, chunk: int) -> torch.Ten
     The log-sum-exp streams the block through five elementwise passes, so they run on slices of
     SLICE_ROWS rows (7 MB at N = 55,000) that stay in cache. The product itself runs on `chunk`
     rows, as BLAS needs for speed, unless it is narrow (latent size <= 15), where computing it a
-    slice at a time saves writing the block to memory and reading it back: 1.8 s -> 1.0 s per
-    10,000 x 55,000 pass at latent size 2 on one core."""
+    slice at a time saves writing the block to memory and reading it back (benchmarks/kl_speed.py)."""
     n = coef_t.shape[1]
     step = min(chunk, SLICE_ROWS) if coef_t.shape[0] <= NARROW else chunk
     out = torch.empty(len(z), dtype=torch.float64, device=z.device)
@@ -91,9 +90,8 @@ def log_q_near(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, group: i
     component with the largest u. Components with u_i < b - MARGIN together add less than
     N e^-MARGIN relative to every row's sum, so the figure is log_q's to within float64 rounding
     (the product and the sum see fewer columns, so they round differently; the terms that count
-    are the same). At latent size 2 a test image's 1,000 draws keep 5-25% of the 55,000
-    components, and the ex-post IWAE bound of an aggregate-posterior prior ran 6x faster on one
-    core. Rows that are not near one another keep every component, and cost what log_q does."""
+    are the same). An image's draws lie near one another, so few of the N components count for
+    them. Rows that are not near one another keep every component, and cost what log_q does."""
     mu, logvar = mu.double(), logvar.double()
     coef = coefficients(mu, logvar)  # (N, 2d + 1)
     out = torch.empty(len(z), dtype=torch.float64, device=z.device)

@@ -1,9 +1,9 @@
 """Expectation-maximisation for a Gaussian mixture, vectorised over components in torch.
 
 scikit-learn's GaussianMixture loops over components in Python, one triangular solve each per
-step: 100 full-covariance components on 110,000 codes of 13 active units took 100 s on one core
-of the development machine. Here both steps are one matrix product each over all components, with
-the quadratic form expanded as in aggregate.log_q:
+step, which is slow at the study's capacities (benchmarks/bound_vs_sklearn.py). Here both steps
+are one matrix product each over all components, with the quadratic form expanded as in
+aggregate.log_q:
 
     log N(x; m_k, S_k) = -1/2 vec(P_k) . vec(x x^T) + x . P_k m_k - 1/2 m_k . P_k m_k - 1/2 log det S_k - d/2 log 2 pi,
     P_k = S_k^-1,
@@ -102,8 +102,8 @@ def _e_and_moments(blocks, weights, means, covs) -> tuple[torch.Tensor, torch.Te
     """One E-step and the moments the next M-step needs, block by block: each block's
     responsibilities go into the product while they are in cache, and the (n, K) matrix is never
     written out. The same numbers as e_step then _moments, bit for bit (each row's log-sum and
-    each block's product are the same operations); 1.4-1.7x faster per iteration at 200
-    components and latent size 10 on one core. Returns the moments and each row's log-density."""
+    each block's product are the same operations), with one pass over the data where there were
+    two. Returns the moments and each row's log-density."""
     coef = coefficients(weights, means, covs)
     moments, totals, buf = 0, [], None
     for f in blocks():

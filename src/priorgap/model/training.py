@@ -65,7 +65,7 @@ def train(model: VAE, train_x: torch.Tensor, val_binary: torch.Tensor, params, o
             raise TrainingError(f"params.yaml: model.prior.components ({k}) exceeds the {len(train_x)} training images "
                                 "the pseudo-inputs start from; lower it")
         model.vamp.init_from(train_x[torch.randperm(len(train_x), generator=g, device=device)[:k]])
-    # fused: one kernel per step instead of a dozen per parameter (1.7 s -> 0.2 s per epoch on CPU)
+    # fused: one kernel per step instead of a dozen per parameter (benchmarks/train_speed.py)
     opt = torch.optim.Adam(model.parameters(), lr=params.lr, fused=True)
     n, bs = len(train_x), params.batch_size
     steps = math.ceil(n / bs)

@@ -103,6 +103,11 @@ def classifier_allowance(path: Path) -> tuple[dict[str, float], int, float]:
     except (ValueError, KeyError, TypeError) as e:
         raise PriorgapError(f"{path}: not a classifier spread ({e}); `git checkout {path}`, or `make classifier-spread`") from None
     sds = {k: spread(v)[1] for k, v in figures.items()}
+    # the committed spread must agree with what verify holds exact: the classifier moves none of those
+    moved_exact = [k for k in EXACT if sds.get(k, 0.0) > 0]
+    if moved_exact or len(seeds) < 5:
+        raise PriorgapError(f"{path}: {'the classifier moves ' + ', '.join(moved_exact) + ', which verify holds exact' if moved_exact else f'{len(seeds)} seeds, fewer than 5'}; "
+                            "re-measure with `make classifier-spread`, or fix verify.EXACT")
     moved = sum(sd > 0 for sd in sds.values())
     q = float(sps.t.ppf(1 - FAMILY_ALPHA / (2 * max(moved, 1)), len(seeds) - 1))
     return {k: q * 2**0.5 * sd for k, sd in sds.items()}, len(seeds), q * 2**0.5

@@ -1,6 +1,6 @@
 """The study's design as data: every experiment it needs, in the order they are worth running.
 
-todo() lists the experiments the committed runs file does not hold yet, with their records, so
+todo() lists the experiments the committed runs file does not hold yet, so
 `make study` (runner.py) resumes where an earlier session, or another machine, stopped: the runs
 file and reports/runs/ are the study's memory, not the MLflow store of one machine.
 `python -m priorgap.execution.runner --list` prints them.
@@ -109,11 +109,11 @@ def missing(planned: list[Planned], done: set[tuple]) -> list[Planned]:
     return [p for p in planned if p.key not in done]
 
 
-def todo(parts: str, csv: Path, records: Path) -> list[Planned]:
-    """The planned experiments of these parts (comma-separated) that the runs file lacks, or holds
-    without their record (rows of the study before records were kept: they are run again)."""
+def todo(parts: str, csv: Path) -> list[Planned]:
+    """The planned experiments of these parts (comma-separated) that the runs file lacks (the runner
+    writes a run's record before its row, so a row in the file has its record)."""
     from ..common import config
-    from . import record, runs_file
+    from . import runs_file
 
     chosen = parts.split(",")
     unknown = sorted(set(chosen) - set(PARTS))
@@ -121,7 +121,7 @@ def todo(parts: str, csv: Path, records: Path) -> list[Planned]:
         raise PriorgapError(f"unknown study part {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     components = config.load(Path("params.yaml"), "model").prior.components
     planned = [p for p in design(components) if p.part in chosen]
-    kept = [r for r in runs_file.read(csv) if record.exists(records, r.name)] if csv.is_file() else []
+    kept = runs_file.read(csv) if csv.is_file() else []
     left = missing(planned, {r.key for r in kept})
     print(f"plan: {len(planned) - len(left)} of {len(planned)} planned experiments are in {csv}; {len(left)} to run")
     return left

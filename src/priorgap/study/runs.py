@@ -59,16 +59,15 @@ class Row:
 
     @property
     def prior(self) -> str:
-        """normal, or vamp<K>; runs logged before the prior was a param trained with N(0, I)."""
-        kind = self.params.get(PRIOR[0], "normal")
-        return kind if kind == "normal" else f"{kind}{self.params.get(PRIOR[1])}"
+        """normal, or vamp<K>."""
+        kind = self.params[PRIOR[0]]
+        return kind if kind == "normal" else f"{kind}{self.params[PRIOR[1]]}"
 
     @property
     def key(self) -> Key:
         """What the study varies (plan.Planned.key is the same tuple)."""
         return Key(int(self.x(DEPTH)), int(self.x(LATENT)), int(self.x(SEED)), int(self.x(EPOCHS)),
-                   float(self.params.get(BETA, 1.0)), int(self.params.get(WARMUP, 0)), self.prior,
-                   int(self.params.get(WIDTH, GRID_WIDTH)))
+                   float(self.x(BETA)), int(self.x(WARMUP)), self.prior, int(self.x(WIDTH)))
 
     def part(self, epochs: int) -> str:
         """Which part of the design (plan.PARTS) the run belongs to, for a study of `epochs` epochs."""
@@ -112,11 +111,8 @@ def fetch_rows(client, experiment_name: str) -> list[Row]:
     if exp is None:
         return []
     runs = _search(client, exp.experiment_id, "tags.`priorgap.kind` = 'pipeline'")
-    # a pipeline run's end; rows logged before pipeline runs got one: their summarize stage run's
-    ends = {r.data.tags.get("mlflow.parentRunId"): r.info.end_time or 0 for r in _search(
-        client, exp.experiment_id, "tags.`priorgap.stage` = 'summarize' and attributes.status = 'FINISHED'")}
     rows = [Row(r.info.run_name, dict(r.data.params), with_population_info(r.data.metrics), r.info.start_time,
-                r.info.end_time or ends.get(r.info.run_id) or r.info.start_time)
+                r.info.end_time or r.info.start_time)
             for r in runs if r.info.status == "FINISHED" and DEPTH in r.data.params and LATENT in r.data.params
             and all(k in r.data.metrics for k in REQUIRED)]
     newest = {r.setting: r for r in rows}  # ascending start time: the last one wins

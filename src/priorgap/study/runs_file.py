@@ -26,7 +26,6 @@ SETTINGS = [("depth", runs.DEPTH), ("latent", runs.LATENT), ("seed", runs.SEED),
             ("beta", runs.BETA), ("warmup", runs.WARMUP), ("prior", runs.PRIOR[0]), ("components", runs.PRIOR[1]),
             ("decoder_depth", runs.DECODER[0]), ("decoder_width", runs.DECODER[1]),
             ("train_size", "data.train_size"), ("val_size", "data.val_size"), ("width", runs.WIDTH)]
-OPTIONAL = ("width",)  # runs files written before width was varied lack it (runs.GRID_WIDTH)
 TIMES = ("start_ms", "end_ms")
 DERIVED = ("converged", runs.POPULATION_INFO)  # written for a reader; recomputed from the rest on reading
 
@@ -50,8 +49,7 @@ def read(path: Path) -> list[runs.Row]:
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
-            lacking = [c for c in ("run", *(c for c, _ in SETTINGS), *TIMES)
-                       if c not in (reader.fieldnames or []) and c not in OPTIONAL]
+            lacking = [c for c in ("run", *(c for c, _ in SETTINGS), *TIMES) if c not in (reader.fieldnames or [])]
             if lacking:
                 raise PriorgapError(f"{path} is not a runs file of this study (no column {', '.join(lacking)}); "
                                     "delete it and run `make collect`, or restore it from git")
