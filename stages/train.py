@@ -16,7 +16,7 @@ from priorgap.common.cli import run_stage, stage_args
 from priorgap.common.device import pick_device, to_tensor
 from priorgap.common.outputs import atomic_dir, write_csv, write_json
 from priorgap.data.files import read_split
-from priorgap.model import plots, training, vae
+from priorgap.model import learning_curves, training, vae
 
 
 def main(argv=None):
@@ -60,7 +60,7 @@ def main(argv=None):
             vae.save(model.cpu(), tmp / "model.pt")
             write_json(tmp / "metrics.json", metrics)
             write_csv(tmp / "history.csv", history)
-            plots.learning_curves(history, tmp / "learning_curves.png")
+            learning_curves.learning_curves(history, tmp / "learning_curves.png")
 
         seconds = time.perf_counter() - start
         # val_* and train_elbo already have a curve per epoch in this run

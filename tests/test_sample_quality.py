@@ -145,7 +145,7 @@ def test_sample_grid_tiles_as_torchvision_make_grid(n):
     the same array as make_grid (a full grid, a longer list cut to nrow^2, a ragged last row)."""
     from torchvision.utils import make_grid
 
-    from priorgap.samples.plots import tile
+    from priorgap.samples.sample_figures import tile
 
     x = torch.rand(n, 784, generator=torch.Generator().manual_seed(n))
     expected = make_grid(x[:100].reshape(-1, 1, 28, 28), nrow=10, padding=2, pad_value=0.5)[0].numpy()

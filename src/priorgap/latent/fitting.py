@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .. import PriorgapError
 from ..common.outputs import write_csv, write_json
-from . import aggregate, capacity, densities, diagnostics, plots, seeds
+from . import aggregate, capacity, code_figures, densities, diagnostics, seeds
 from .aggregate import Codes
 
 
@@ -74,10 +74,10 @@ def write(result: Fitted, folder, codes: Codes, prior) -> None:
     mu, labels, z_q = codes.mu.numpy(), codes.labels, match.z_q.numpy()
     # N(0, I) has its closed-form picture; a learned prior is drawn from its own draws
     z_p = None if prior.closed_form else match.z_p.numpy()
-    plots.capacity_curve(result.curves, result.scores, result.metrics, figures / "capacity.png")
-    plots.latent_scatter(mu, labels, figures / "latent_mu.png", prior_mu=None if z_p is None else prior.mu.numpy())
+    code_figures.capacity_curve(result.curves, result.scores, result.metrics, figures / "capacity.png")
+    code_figures.latent_scatter(mu, labels, figures / "latent_mu.png", prior_mu=None if z_p is None else prior.mu.numpy())
     if codes.dim > 2:
-        plots.pair_grid(mu, labels, figures / "latent_pairs.png")
-    plots.marginal_histograms(z_q, match.ks, figures / "marginals.png", z_p)
-    plots.qq_plot(z_q, figures / "qq.png", z_p)
-    plots.eigen_spectrum(aggregate.moments(codes.mu, codes.logvar)[1].numpy(), figures / "cov_spectrum.png")
+        code_figures.pair_grid(mu, labels, figures / "latent_pairs.png")
+    code_figures.marginal_histograms(z_q, match.ks, figures / "marginals.png", z_p)
+    code_figures.qq_plot(z_q, figures / "qq.png", z_p)
+    code_figures.eigen_spectrum(aggregate.moments(codes.mu, codes.logvar)[1].numpy(), figures / "cov_spectrum.png")

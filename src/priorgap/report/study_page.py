@@ -23,7 +23,7 @@ from .. import PriorgapError
 from ..common.outputs import atomic_write_text
 from ..analysis import answer, depth, latent_size, learned_prior, prior_sampling, stats, width
 from ..study import design, record, runs, runs_file
-from . import appendix, figures
+from . import appendix, study_figures
 from ..summary import headline
 
 # How a verdict word is read (analysis/answer.py applies it); under the answer table
@@ -182,14 +182,14 @@ def readme_with(readme: str, brief: list[str]) -> str:
 
 def _figures(rows, epochs, analyses, out: Path) -> None:
     used = [r for r in rows if r.converged]
-    draw = {"study_rate.png": lambda p: figures.rate_distortion(analyses["claim1"], used, epochs, p),
-            "study_depth.png": lambda p: figures.depth_at_beta1(analyses["claim1"], p),
-            "study_latent.png": lambda p: figures.latent_trend(used, epochs, p),
-            "study_samplers.png": lambda p: figures.samplers(analyses["sampled"], p),
-            "study_priors.png": lambda p: figures.prior_comparison(analyses["learned"], p),
-            THREAD: lambda p: figures.thread(analyses["pictures"], p)}
+    draw = {"study_rate.png": lambda p: study_figures.rate_distortion(analyses["claim1"], used, epochs, p),
+            "study_depth.png": lambda p: study_figures.depth_at_beta1(analyses["claim1"], p),
+            "study_latent.png": lambda p: study_figures.latent_trend(used, epochs, p),
+            "study_samplers.png": lambda p: study_figures.samplers(analyses["sampled"], p),
+            "study_priors.png": lambda p: study_figures.prior_comparison(analyses["learned"], p),
+            THREAD: lambda p: study_figures.thread(analyses["pictures"], p)}
     for (title, anchor, _, _), name in zip(SECTIONS, CLAIM_FIGURES):
-        draw[name] = (lambda here, title: lambda p: figures.answers(here, p, title))(
+        draw[name] = (lambda here, title: lambda p: study_figures.answers(here, p, title))(
             [a for a in analyses["answers"] if a.section == anchor], title)
     for name in FIGURES:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.tmp-", suffix=".png", dir=out)

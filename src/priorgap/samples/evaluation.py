@@ -17,7 +17,7 @@ import torch
 
 from ..common.outputs import flatten_dict, write_csv, write_json
 from ..model import training, vae
-from . import classifier, holes, plots
+from . import classifier, holes, sample_figures
 from .quality import knn_radii, report, versus
 
 DECODE_BATCH = 4096  # rows of z decoded at once
@@ -148,21 +148,21 @@ def write(ev: Evaluation, folder, samplers: dict, bound_density: str, inputs: In
     write_json(folder / "metrics.json", ev.metrics)
     write_csv(folder / "table.csv", ev.table)
     write_csv(folder / "holes.csv", ev.hole_rows)
-    plots.hole_profile(ev.hole_rows, bound_density, folder / "holes.png")
+    sample_figures.hole_profile(ev.hole_rows, bound_density, folder / "holes.png")
     r, order = ev.prior_ratio, ev.prior_ratio.argsort()
     prior_images = ev.decoded["prior"]
-    plots.hole_draws(prior_images[order[:50].to(device)].cpu(), prior_images[order[-50:].to(device)].cpu(),
+    sample_figures.hole_draws(prior_images[order[:50].to(device)].cpu(), prior_images[order[-50:].to(device)].cpu(),
                      r[order[:50]], r[order[-50:]], bound_density, folder / "hole_draws.png")
-    plots.thread_picture(ev.test_mu.cpu(), inputs.test_labels, samplers[bound_density], samplers["prior"], bound_density,
+    sample_figures.thread_picture(ev.test_mu.cpu(), inputs.test_labels, samplers[bound_density], samplers["prior"], bound_density,
                          {**{n: ev.decoded[n].cpu() for n in ev.decoded}, "reconstruction": ev.recon.cpu()},
                          folder / "thread.png")
     (folder / "samples").mkdir()
     # real digits beside the samples, drawn the same way (white on black, as MNIST)
-    plots.sample_grid(inputs.test_x[:100].cpu(), folder / "samples" / "mnist_test.png", "real MNIST test digits")
+    sample_figures.sample_grid(inputs.test_x[:100].cpu(), folder / "samples" / "mnist_test.png", "real MNIST test digits")
     for name, images in ev.decoded.items():
         row = ev.rows[name]
-        plots.sample_grid(images.cpu(), folder / "samples" / f"{name}.png",
+        sample_figures.sample_grid(images.cpu(), folder / "samples" / f"{name}.png",
                           f"{name}: FD {row['fd']:.2f}, precision {row['precision']:.2f}, recall {row['recall']:.2f}")
-    plots.save_grids({"reconstruction": ev.recon.cpu(), **{n: ev.decoded[n].cpu() for n in ev.decoded}},
+    sample_figures.save_grids({"reconstruction": ev.recon.cpu(), **{n: ev.decoded[n].cpu() for n in ev.decoded}},
                      folder / "samples" / "grids.npz")
-    plots.sampler_comparison(ev.rows, ev.references, folder / "comparison.png")
+    sample_figures.sampler_comparison(ev.rows, ev.references, folder / "comparison.png")

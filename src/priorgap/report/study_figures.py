@@ -210,7 +210,7 @@ def thread(pictures: list[dict], path) -> None:
     """The thread's own picture, from the runs' records at latent size 2: the test codes coloured by
     digit over N(0,I)'s 1, 2 and 3 sd circles, and beside them the decoded grids (the
     reconstructions, the prior's draws, the chosen density's draws), one row per run."""
-    from ..samples.plots import tile
+    from ..samples.sample_figures import tile
 
     if not pictures:
         fig, ax = plt.subplots(figsize=(6, 2))
