@@ -11,6 +11,7 @@ import yaml
 from conftest import ROOT
 
 from priorgap.common import config
+from priorgap.common.outputs import flatten_dict
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 SRC = ROOT / "src"
@@ -181,3 +182,28 @@ def test_summarize_is_never_restored_from_the_run_cache():
         persistent = {s.name: any(o.persist for o in s.outs) for s in repo.index.stages}
     assert persistent["summarize"]
     assert not persistent["fit_posterior"]  # the expensive stages may still be restored
+
+
+def test_dvc_lock_records_the_committed_code_and_params():
+    """In a fresh clone `dvc status` lists only missing outputs, never changed code: every code
+    dependency and param that dvc.lock records is the file and the value as they are here. When it
+    fails: `make repro`, then commit dvc.lock with the metrics it reproduced (docs/development.md)."""
+    import hashlib
+
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    params = config.load_all(ROOT / "params.yaml")
+    assert set(lock) == set(STAGES), "dvc.lock lacks a stage of dvc.yaml, or holds one it no longer has"
+    stale = []
+    for name, entry in lock.items():
+        if entry["cmd"] != STAGES[name]["cmd"]:
+            stale.append(f"{name}: its command")
+        recorded = {d["path"]: d["md5"] for d in entry["deps"] if not d["path"].startswith("data/")}
+        declared = {d for d in STAGES[name]["deps"] if not d.startswith("data/")}
+        stale += [f"{name}: {path} (declared, not recorded)" for path in sorted(declared - set(recorded))]
+        stale += [f"{name}: {path}" for path, md5 in recorded.items()
+                  if not (ROOT / path).is_file() or hashlib.md5((ROOT / path).read_bytes()).hexdigest() != md5]
+        values = entry.get("params", {}).get("params.yaml", {})
+        flat = flatten_dict(values) if any(isinstance(v, dict) for v in values.values()) else values
+        stale += [f"{name}: param {k}" for k, v in flat.items() if params.get(k) != v]
+    assert not stale, "dvc.lock records other code or params than these: " + "; ".join(stale) + \
+        ". Run `make repro` and commit dvc.lock with the metrics files it wrote"
