@@ -358,3 +358,20 @@ def test_the_slice_checks_samplers_only_on_the_grids_own_setting():
                                 [r for r in rows if r.part(EPOCHS) == "slice"])
     assert {c.run for c in checked} == {"d1-z10-s0-e80", "d3-z10-s0-e80", "d2-z2-s0-e80", "d3-z2-s0-e80"}
     assert all(c.inside for c in checked)
+
+
+def test_each_bound_verdict_is_repeated_under_every_density_the_records_hold():
+    """A density whose bound is 0.5 nats higher at depth 3 moves every depth-3 comparison by 0.5
+    under it alone; the study's own bound reads as before, and the bracket comes from the grid."""
+    from priorgap.analysis import bound
+
+    rows = study_rows()
+    bounds = {r.name: {"chosen": r.metrics[depth.BOUND], "flow": r.metrics[depth.BOUND] + 0.5 * (r.key.depth == 3)}
+              for r in rows}
+    found = {s.comparison: s.by_variant for s in bound.sensitivity([r for r in rows if r.converged], bounds, EPOCHS)}
+    for name in ("depth 3 - 1, matched rate, latent 10", "the asker's third layer, latent 2", "latent 50 - 2, depth 3"):
+        shift = found[name]["flow"].diff - found[name]["chosen"].diff
+        assert shift == pytest.approx(0.5 if "latent 50" not in name else 0.0, abs=1e-9), name
+    assert found["latent 50 - 2, depth 1"]["flow"].diff == pytest.approx(found["latent 50 - 2, depth 1"]["chosen"].diff)
+    brackets = bound.brackets(rows, EPOCHS)
+    assert {(b.depth, b.latent) for b in brackets} == {(d, z) for d in (1, 2, 3) for z in (2, 10, 50)}

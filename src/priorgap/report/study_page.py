@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import PriorgapError
 from ..common.outputs import atomic_write_text
-from ..analysis import answer, depth, latent_size, learned_prior, prior_sampling, stats, width
+from ..analysis import answer, bound, depth, latent_size, learned_prior, prior_sampling, stats, width
 from ..study import design, record, runs, runs_file
 from . import appendix, study_figures
 from ..summary import headline
@@ -135,7 +135,8 @@ def _sections(found: list[answer.Answer]) -> list[str]:
     return lines
 
 
-def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[dict] = ()) -> tuple[str, list[str], dict]:
+def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[dict] = (),
+           bounds: dict | None = None) -> tuple[str, list[str], dict]:
     """(study.md, the brief answer for README, the analyses the figures draw)."""
     used = [r for r in rows if r.converged]
     claim1 = depth.depth_claim(used, epochs)
@@ -154,7 +155,9 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
     head, gone = _header(rows, epochs, components)
     lines = (head + _table(found) + _thread(list(pictures)) + _sections(found) + long_lines
              + ["## Appendix B: the analyses in full", ""] + appendix.depth_in_full(claim1) + appendix.latent_in_full(claim2, used, epochs)
-             + appendix.sampling_in_full(sampled) + appendix.priors_in_full(learned) + appendix.every_experiment(rows) + [""] + gone)
+             + appendix.sampling_in_full(sampled) + appendix.priors_in_full(learned)
+             + appendix.bound_in_full(bound.brackets(used, epochs), bound.sensitivity(used, bounds or {}, epochs))
+             + appendix.every_experiment(rows) + [""] + gone)
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip("\n") + "\n"  # sections with nothing to list leave no gap
     lacking = missing(rows, components)
     partial = ([f"Partial: {len(design.design(components)) - len(lacking)} of {len(design.design(components))} planned "
@@ -236,7 +239,9 @@ def main(argv=None):
     if not any(r.part(args.epochs) == "grid" for r in rows):
         raise PriorgapError(f"{args.csv} holds no grid run of {args.epochs} epochs; pass --epochs, or `make study`")
     components = config.load(Path("params.yaml"), "model").prior.components if Path("params.yaml").is_file() else 100
-    text, brief, analyses = render(rows, args.epochs, components, pictures(rows, args.records))
+    bounds = {r.name: bound.bounds_of(record.read(args.records / r.name)["metrics"]["fit_posterior"])
+              for r in rows if record.exists(args.records, r.name)}
+    text, brief, analyses = render(rows, args.epochs, components, pictures(rows, args.records), bounds)
     readme = readme_with(args.readme.read_text(), brief) if str(args.readme) not in ("", ".") else None
     args.out.mkdir(parents=True, exist_ok=True)
     _figures(rows, args.epochs, analyses, args.out)

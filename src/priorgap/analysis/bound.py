@@ -1,0 +1,108 @@
+"""What the held-out bound can pin: each verdict that rests on it under every density and capacity
+the runs' records hold, and the bracket around the population's KL.
+
+The held-out bound is the test codes' mean of log g(z) - log p(z) for a density g fitted to the
+training codes: a lower bound on KL(q_pop || p) for any g, as tight as g is good (the study keeps
+the g its validation codes prefer). A verdict that compares two settings' bounds compares their
+slacks too. So each comparison is repeated with the bound of every density the records hold (the
+moment-matched Gaussian, the mixture at each capacity, the flow, the two-stage VAE): a verdict
+whose sign holds under all of them does not lean on one density's slack.
+
+The bracket. The training mixture's KL is avg_kl - I_N, where I_N, the index's mutual information
+under the N-component mixture, is an InfoNCE estimate with K = N of the population's I(x; z): below
+it in expectation, and never above log N (Oord et al. 2018; Poole et al. 2019). Since
+KL(q_pop || p) = E_x KL(Q(z|x) || p) - I(x; z) and avg_kl estimates the first term without bias,
+the training mixture's KL is an upper estimate of the population's in expectation. Where I(x; z)
+is near or above log N no estimator from N samples can certify it (McAllester & Stratos 2020),
+and the bracket [held-out bound, training mixture's KL] stays wide: the data pin the truth only
+where the two meet.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..study import runs
+from . import depth, stats, width
+from .compare import between
+
+BOUND = depth.BOUND
+
+
+def bounds_of(fit_posterior: dict) -> dict[str, float]:
+    """Every held-out gain a run's fit_posterior metrics hold: the study's choice ("chosen"), each
+    density's kept capacity, and for a density with a capacity curve each capacity ("gmm 30")."""
+    out = {"chosen": fit_posterior["kl_lower_bound"]}
+    for name, score in fit_posterior["densities"].items():
+        if name in ("prior", "aggregate"):  # 0 by definition; q replayed is no density of the population
+            continue
+        for capacity, point in score.get("curve", {}).items():
+            out[f"{name} {capacity}"] = point["heldout_gain"]
+        if "curve" not in score:
+            out[name] = score["heldout_gain"]
+    return out
+
+
+def with_bound(rows: list[runs.Row], bounds: dict[str, dict[str, float]], variant: str) -> list[runs.Row]:
+    """Copies of the rows whose BOUND is `variant`'s (rows without it are left out)."""
+    return [runs.with_metric(r, BOUND, bounds[r.name][variant]) for r in rows if variant in bounds.get(r.name, {})]
+
+
+@dataclass
+class Sensitivity:
+    comparison: str  # what is compared, where
+    by_variant: dict[str, stats.Diff]  # variant -> the difference of the bounds under it
+
+
+
+def _comparisons(rows: list[runs.Row], epochs: int) -> dict[str, stats.Diff]:
+    """The bound's differences each verdict reads, on these rows."""
+    out = {}
+    for z in (10, 50):
+        m = depth.matched(rows, z, epochs)
+        if isinstance(m, depth.Matched) and BOUND in m.diffs:
+            out[f"depth 3 - 1, matched rate, latent {z}"] = m.diffs[BOUND]
+    m = depth.matched(rows, 10, epochs, width.BY_WIDTH, "width")
+    if isinstance(m, depth.Matched) and BOUND in m.diffs:
+        out["width 1000 - 125, matched rate, latent 10"] = m.diffs[BOUND]
+    out["the asker's third layer, latent 2"] = depth.asker(rows, epochs)[BOUND].diff
+    base = runs.at_beta1(epochs, width=runs.GRID_WIDTH)
+    for d in (1, 2, 3):
+        c = between(rows, "latent", f"depth {d}", BOUND, {**base, "depth": d, "latent": 2}, {**base, "depth": d, "latent": 50})
+        if c.diff.n[0] and c.diff.n[1]:
+            out[f"latent 50 - 2, depth {d}"] = c.diff
+    return out
+
+
+def sensitivity(rows: list[runs.Row], bounds: dict[str, dict[str, float]], epochs: int) -> list[Sensitivity]:
+    """Every comparison of the bound, under every variant the records hold for all their runs."""
+    variants = sorted({v for b in bounds.values() for v in b}, key=lambda v: (v != "chosen", v.split()[0],
+                                                                             int(v.split()[1]) if " " in v else 0))
+    found: dict[str, dict[str, stats.Diff]] = {}
+    for variant in variants:
+        for name, diff in _comparisons(with_bound(rows, bounds, variant), epochs).items():
+            found.setdefault(name, {})[variant] = diff
+    return [Sensitivity(name, by) for name, by in found.items()]
+
+
+@dataclass
+class Bracket:
+    depth: int
+    latent: int
+    runs: int
+    lower: float  # the held-out bound (mean over seeds)
+    upper: float  # the training mixture's KL
+    avg_kl: float  # the rate over the training codes
+    mutual_info: float  # the index's mutual information I_N
+
+
+def brackets(rows: list[runs.Row], epochs: int) -> list[Bracket]:
+    """The grid's settings at beta 1: the held-out bound, the training mixture's KL, and the two
+    terms of the latter."""
+    grid = [r for r in rows if r.part(epochs) == "grid"]
+    out = []
+    for d in sorted({r.key.depth for r in grid}):
+        for z in sorted({r.key.latent for r in runs.where(grid, depth=d)}):
+            here = runs.where(grid, depth=d, latent=z)
+            mean = {m: stats.spread(runs.values(here, m))[0] for m in (BOUND, "kl_q_prior", "avg_kl", "mutual_info")}
+            out.append(Bracket(d, z, len(here), mean[BOUND], mean["kl_q_prior"], mean["avg_kl"], mean["mutual_info"]))
+    return out
