@@ -77,6 +77,8 @@ def compare_priors(rows: list[runs.Row], epochs: int) -> list[PriorComparison]:
             for m in ("fd", "precision", "recall"):
                 # each model's own sampler: the learned prior against N(0,I)'s best fitted density
                 c.diffs[f"{m}.learned_prior_vs_normal_best"] = stats.welch(_sampler(normal, m, "best"), _sampler(vamp, m, "prior"))
+                # and against what a user of the plain model does: sample N(0,I)
+                c.diffs[f"{m}.learned_prior_vs_normal_prior"] = stats.welch(_sampler(normal, m, "prior"), _sampler(vamp, m, "prior"))
             c.best = {name: sorted({best_fitted(r.metrics) for r in group if r.metrics.get("val_gain.gmm") is not None})
                       for name, group in (("normal", normal), ("learned", vamp))}
             out.append(c)

@@ -88,6 +88,8 @@ class Diff:
         signed = lambda x: f"{round(x, places) + 0.0:+.{places}f}"  # noqa: E731
         if not self.decided:
             return f"{signed(self.diff)} (no interval)"
+        if self.se == 0:  # every seed gave the same value (a count of active units, say)
+            return f"{signed(self.diff)} (the same in every run)"
         return f"{signed(self.diff)} [{signed(self.low)}, {signed(self.high)}]"
 
 

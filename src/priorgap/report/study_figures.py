@@ -18,6 +18,7 @@ plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11
                      "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.titlesize": 13})
 DEPTH_COLOURS = {1: "tab:blue", 2: "tab:green", 3: "tab:orange"}
 BETA_MARKERS = {0.5: "^", 1.0: "o", 2.0: "v"}
+THREAD_GRID = 8  # the thread's picture shows 8 x 8 images a panel
 
 
 def _mean_ci(values: list[float]) -> tuple[float, float]:
@@ -124,7 +125,7 @@ def latent_trend(rows: list[runs.Row], epochs: int, path) -> None:
         _latent_axis(ax, latents)
         ax.set_title(label)
     axes[0].legend()
-    fig.suptitle("claim 2 as a trend over every latent size (mean over seeds, 95% t interval)")
+    fig.suptitle("claim 4, latent size, as a trend over every size (mean over seeds, 95% t interval)")
     save_figure(fig, path)
 
 
@@ -229,7 +230,7 @@ def thread(pictures: list[dict], path) -> None:
         row[0].set_title(f"{p['name']}: test codes by digit;\ndashed: N(0,I) at 1, 2, 3 sd", fontsize=11)
         fig.colorbar(dots, ax=row[0], ticks=range(10), shrink=0.7, label="digit")
         for ax, (label, images) in zip(row[1:], p["grids"].items()):
-            ax.imshow(tile(images, nrow=8), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(tile(images, nrow=THREAD_GRID), cmap="gray", vmin=0, vmax=1)
             ax.set_title(label, fontsize=11)
             ax.axis("off")
     save_figure(fig, path)

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from .. import PriorgapError
+from ..common.numbers import fmt
 from ..common.outputs import atomic_write_text
 from ..analysis import answer, bound, depth, latent_size, learned_prior, prior_sampling, stats, width
 from ..study import design, record, runs, runs_file
@@ -65,6 +66,7 @@ SECTIONS = [
 ]
 CLAIM_FIGURES = tuple(f"study_claim{i}.png" for i in range(1, len(SECTIONS) + 1))  # each claim's differences
 THREAD = "study_thread.png"
+THREAD_DRAWS = study_figures.THREAD_GRID**2  # the images each panel of the thread's picture shows
 FIGURES = ("study_rate.png", "study_depth.png", "study_latent.png", "study_samplers.png", "study_priors.png",
            THREAD, *CLAIM_FIGURES)
 PICTURED = ("d2-z2-s0", "d3-z2-s0")  # the thread's picture: the asker's 2 x 500 encoder, and with the third layer
@@ -76,14 +78,72 @@ def missing(rows: list[runs.Row], components: int) -> list[design.Planned]:
     return [p for p in design.design(components) if p.key not in have]
 
 
+TERMS = [
+    "**Terms.** *Held-out bound*: the test codes' mean of log g(z) - log N(z; 0, I) for a density g fitted to the "
+    "training codes, a lower bound on KL(q || N(0,I)) for the population's codes (nats). *Rate*: the mean "
+    "KL(Q(z|x) || N(0,I)), the ELBO's KL term. *Matched rate*: two encoders compared where their beta sweeps reach "
+    "the same rate, since a lower rate alone brings q closer. *Active units*: latent units whose posterior mean "
+    "varies over the data (variance above 0.01). *Floor*: what real digits reach on a sample measure against the "
+    "test digits. *Ex post*: a density fitted to q after training, the decoder fixed. *Slice*: the runs repeated at "
+    "twice the epochs. FD is the Frechet distance in this study's own MNIST classifier's features, not the "
+    "Inception network's FID: it compares the study's samplers, not published figures.",
+    "",
+]
+
+
+def _in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | None = None) -> list[str]:
+    """The answer in plain words, from the verdicts and their lead figures."""
+    by = {a.short: a for a in found}
+
+    def said(short: str) -> str:
+        a = by.get(short)
+        if a is None:
+            return "not measured yet"
+        return f"**{a.verdict}**" + (f"; {_lead(a)[0]}: {_lead(a)[1].fmt()}" if a.diffs else "")
+
+    asker = said(answer.ASKER)
+    a, level = by.get(answer.ASKER), _grid_mean(used, epochs, depth.BOUND, depth=2, latent=2)
+    if a and a.diffs and a.verdict.word == answer.Verdict.NOT_RESOLVED and level and a.diffs[0][1].low < 0:
+        gain = -a.diffs[0][1].low
+        asker += f"; a gain above {gain:.2g} nats, {gain / level:.0%} of the asker's own bound, is ruled out"
+    scale = by.get(answer.SCALE)
+    shares = ", ".join(f"{d.diff:.0%} at {w}" for w, d in scale.diffs) if scale else "not measured yet"
+    holes = said("The prior's bad draws are those in q's holes")
+    fd_note = ([f"The FD intervals hold one classifier fixed: across {fd_spread[2]} classifier seeds, the samples "
+                f"fixed, each sampler's FD moves by {fd_spread[0]:.0%}-{fd_spread[1]:.0%} (sd over mean; "
+                "reports/classifier_spread.json). A difference of FDs in one run compares like with like; a level does "
+                "not travel to another classifier.", ""] if fd_spread else [])
+    levels = ", ".join(f"{fmt(v, 2)} at latent {z}" for z in (2, 10, 50)
+                       if (v := _grid_mean(used, epochs, depth.BOUND, latent=z)) is not None)
+    return ["## In short", "",
+            "Does q, the mixture of the encoder's posteriors over the training set, match N(0,I)? No. Its held-out "
+            f"bound on KL(q || N(0,I)) is {levels} nats (grid means; a lower bound, whose gap to the truth grows with "
+            "the active units: Appendix B5). Is it the thread's \"N(0, 2I)\", a mismatch of scale? "
+            f"{str(scale.verdict).capitalize() if scale else 'Not measured yet'}: q's moment-matched Gaussian (its scale "
+            f"and correlation) explains {shares} of the bound; the rest is shape.",
+            "",
+            "The thread's answer (1), an encoder wide and deep enough: at matched rate a deeper encoder brings q closer "
+            f"({said('Depth (3 against 1, matched rate)')}, nats of the bound), and so does a wider one "
+            f"({said('Width (1000 against 125, matched rate)')}); the asker's own third layer at latent size 2: "
+            f"{asker}. The thread's answer (2), more latent dimensions: each dimension gets closer to N(0,1) "
+            f"({said('More latent dimensions, per dimension')}), q as a whole does not "
+            f"({said('More latent dimensions, jointly')}).",
+            "",
+            "Sampling: drawing z from N(0,I) rather than from a density fitted to q costs fidelity "
+            f"({said('Sampling N(0,I) hurts fidelity')}), and the draws that fall in q's holes are part of why "
+            f"({holes}). A prior learned with the model (VampPrior) samples better than N(0,I) but not better than a "
+            f"density fitted to q after training ({said('A learned prior beats ex post: samples')}).",
+            "", *TERMS, *fd_note]
+
+
 def _header(rows: list[runs.Row], epochs: int, components: int) -> tuple[list[str], list[str]]:
-    """The page's opening lines, and the list of missing runs (for the last appendix)."""
+    """The runs the page rests on (a section before the appendices), and the list of missing runs."""
     planned = design.design(components)
     lacking = missing(rows, components)
     count = {part: sum(r.part(epochs) == part for r in rows) for part in (*design.PARTS, "other")}
     of = {part: sum(p.part == part for p in planned) for part in design.PARTS}
     hours = sum(r.end_ms - r.start_ms for r in rows) / 3_600_000
-    lines = ["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", "",
+    lines = ["## The runs", "",
              f"{len(rows)} of {len(planned)} planned experiments: "
              + "; ".join(f"{part} {count[part]} of {of[part]}" for part in design.PARTS)
              + (f"; {count['other']} at other settings, not used" if count["other"] else "")
@@ -101,12 +161,16 @@ def _header(rows: list[runs.Row], epochs: int, components: int) -> tuple[list[st
     return lines, gone
 
 
+def _notes(a: answer.Answer) -> str:
+    return " ".join(x for x in (a.caveat, a.allows) if x)
+
+
 def _table(found: list[answer.Answer]) -> list[str]:
-    lines = ["## The answer", "", "| the thread's claim | verdict | what it rests on: difference [95% interval] | caveat |",
-             "|---|---|---|---|"]
+    lines = ["## The answer, claim by claim", "",
+             "| the question | verdict | what it rests on: difference [95% interval] | caveat |", "|---|---|---|---|"]
     for a in found:
         rests = f"{a.rests_on}: {a.number}" if a.diffs else a.rests_on
-        lines.append(f"| {a.claim} ([more](#{a.section})) | **{a.verdict}** | {rests} | {a.caveat or ''} |")
+        lines.append(f"| {a.claim} ([more](#{a.section})) | **{a.verdict}** | {rests} | {_notes(a)} |")
     return lines + ["", VERDICT_RULES, ""]
 
 
@@ -115,8 +179,8 @@ def _thread(pictures: list[dict]) -> list[str]:
     return ["## The thread's picture", "",
             "The asker's plot, for the asker's encoder (2 x 500) and with the third layer (3 x 500), latent size 2, seed 0 "
             f"(runs: {shown}): the test set's codes coloured by digit over N(0,I)'s 1, 2 and 3 sd circles; beside them "
-            "the decoder's reconstructions of the first test digits, 100 draws from N(0,I), and 100 from the density "
-            "the validation codes chose, decoded.", "", f"![the thread's picture]({THREAD})", ""]
+            f"the decoder's reconstructions of the first {THREAD_DRAWS} test digits, {THREAD_DRAWS} draws from N(0,I), and "
+            f"{THREAD_DRAWS} from the density the validation codes chose, decoded.", "", f"![the thread's picture]({THREAD})", ""]
 
 
 def _sections(found: list[answer.Answer]) -> list[str]:
@@ -125,9 +189,8 @@ def _sections(found: list[answer.Answer]) -> list[str]:
         here = [a for a in found if a.section == anchor]
         lines += [f"## {title}", "", method, ""]
         for a in here:
-            said = str(a.verdict)
-            lines.append(f"**{a.claim}** {said[0].upper() + said[1:]}. {a.rests_on[0].upper() + a.rests_on[1:]}: "
-                         f"{a.number}. {a.caveat}".rstrip())
+            said = str(a.verdict)  # its figures and caveats are the answer table's row: not repeated here
+            lines.append(f"**{a.claim}** {said[0].upper() + said[1:]} ({a.rests_on}).")
             lines.append("")
         lines += [f"![{title}: each difference with its 95% interval]({fig})", ""]
         if extra:
@@ -135,8 +198,13 @@ def _sections(found: list[answer.Answer]) -> list[str]:
     return lines
 
 
+def _grid_mean(rows, epochs: int, measure: str, **setting) -> float | None:
+    values = runs.values(runs.where([r for r in rows if r.part(epochs) == "grid"], **setting), measure)
+    return stats.spread(values)[0] if values else None
+
+
 def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[dict] = (),
-           bounds: dict | None = None) -> tuple[str, list[str], dict]:
+           bounds: dict | None = None, fd_spread: tuple | None = None) -> tuple[str, list[str], dict]:
     """(study.md, the brief answer for README, the analyses the figures draw)."""
     used = [r for r in rows if r.converged]
     claim1 = depth.depth_claim(used, epochs)
@@ -149,11 +217,13 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
     on_slice_sampled = prior_sampling.on_slice(sampled, [r for r in used if r.part(epochs) == "slice"])
     long_lines, checked = appendix.convergence(used, epochs, compared, on_slice_sampled)
     found = [answer.depth_row(claim1, depth.warm_matched(used, epochs)), answer.width_row(wide),
-             answer.asker_row(depth.asker(used, epochs)), *answer.latent_rows(used, claim2, epochs),
+             answer.asker_row(depth.asker(used, epochs), _grid_mean(used, epochs, depth.BOUND, depth=2, latent=2)), *answer.latent_rows(used, claim2, epochs),
              answer.scale_row(used, epochs), *answer.sampling_rows(sampled), answer.holes_row(used, epochs),
-             *answer.prior_rows(learned), answer.longer_row(*checked, appendix.matched_longer(used, epochs, claim1))]
+             *answer.prior_rows(learned), answer.longer_row(*checked, appendix.matched_longer(used, epochs, claim1),
+                               answer.elbo_gain_when_longer(used, epochs))]
     head, gone = _header(rows, epochs, components)
-    lines = (head + _table(found) + _thread(list(pictures)) + _sections(found) + long_lines
+    lines = (["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", ""] + _in_short(found, used, epochs, fd_spread)
+             + _table(found) + _thread(list(pictures)) + _sections(found) + head + long_lines
              + ["## Appendix B: the analyses in full", ""] + appendix.depth_in_full(claim1) + appendix.latent_in_full(claim2, used, epochs)
              + appendix.sampling_in_full(sampled) + appendix.priors_in_full(learned)
              + appendix.bound_in_full(bound.brackets(used, epochs), bound.sensitivity(used, bounds or {}, epochs))
@@ -162,7 +232,7 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
     lacking = missing(rows, components)
     partial = ([f"Partial: {len(design.design(components)) - len(lacking)} of {len(design.design(components))} planned "
                 "experiments so far (`make study` runs the rest); every verdict may change"] if lacking else [])
-    brief = partial + [f"{a.short}: **{a.verdict}**" + (f" ({_lead(a)[0]}: {_lead(a)[1].fmt()})" if a.diffs else "")
+    brief = partial + [f"{a.short}: **{a.verdict}**" + (f" ({a.rests_on}, {_lead(a)[0]}: {_lead(a)[1].fmt()})" if a.diffs else "")
                        for a in found]
     return text, brief, {"claim1": claim1, "sampled": sampled, "learned": learned, "answers": found,
                          "pictures": list(pictures)}
@@ -205,6 +275,18 @@ def _figures(rows, epochs, analyses, out: Path) -> None:
             raise
 
 
+def fd_spread(path: Path) -> tuple[float, float, int] | None:
+    """How far each sampler's FD moves with the classifier's seed alone (sd over mean): the smallest
+    and largest over samplers, and the seeds; None without a committed classifier spread."""
+    if not path.is_file():
+        return None
+    import json
+
+    record = json.loads(path.read_text())
+    shares = [stats.spread(v)[1] / stats.spread(v)[0] for k, v in record["figures"].items() if k.startswith("fd.")]
+    return (min(shares), max(shares), len(record["seeds"])) if shares else None
+
+
 def pictures(rows: list[runs.Row], folder: Path) -> list[dict]:
     """The thread's picture's data, from the records of PICTURED that have their test codes."""
     import numpy as np
@@ -241,7 +323,8 @@ def main(argv=None):
     components = config.load(Path("params.yaml"), "model").prior.components if Path("params.yaml").is_file() else 100
     bounds = {r.name: bound.bounds_of(record.read(args.records / r.name)["metrics"]["fit_posterior"])
               for r in rows if record.exists(args.records, r.name)}
-    text, brief, analyses = render(rows, args.epochs, components, pictures(rows, args.records), bounds)
+    text, brief, analyses = render(rows, args.epochs, components, pictures(rows, args.records), bounds,
+                                   fd_spread(args.out / "classifier_spread.json"))
     readme = readme_with(args.readme.read_text(), brief) if str(args.readme) not in ("", ".") else None
     args.out.mkdir(parents=True, exist_ok=True)
     _figures(rows, args.epochs, analyses, args.out)
