@@ -15,7 +15,7 @@ UV_EXTRA = $(foreach u,$(call PIP_CONF,extra-index-url),--extra-index-url $(u))
 UV := $(VENV)/bin/uv
 UV_PY := --python $(VENV)/bin/python
 
-.PHONY: setup repro test test-fast docs docs-serve bench ui study collect report exps verify classifier-spread lock
+.PHONY: setup repro test test-fast docs docs-serve bench ui study collect report exps verify classifier-spread known-answer lock
 
 # Every package at the version and hash requirements.lock names (`make lock` refreshes it), and
 # nothing else: uv first (pip checks its hash), then `uv pip sync` makes the environment exactly
@@ -73,6 +73,11 @@ verify: setup
 # reports/classifier_spread.json (verify's reference for the classifier's figures; about 12 min)
 classifier-spread: setup
 	python -m priorgap.reproducibility.classifier_spread
+
+# After `make repro` (data/mnist): the held-out bound on a known answer shaped like the real codes,
+# for depth 1 and 3 at latent sizes 10 and 50, into reports/known_answer.json (`make report` reads it)
+known-answer: setup
+	python -m priorgap.analysis.known_answer
 
 bench: setup
 	python benchmarks/train_speed.py

@@ -215,15 +215,48 @@ BOUND_METHOD = (
 )
 
 
-def bound_in_full(found: list[bound.Bracket], sens: list[bound.Sensitivity]) -> list[str]:
+def known_answer_lines(known: dict | None, sens: list[bound.Sensitivity]) -> list[str]:
+    """The known answer shaped like the real codes (reports/known_answer.json, `make known-answer`):
+    the bound's recovery for each encoder, against the depth verdict's difference."""
+    if not known:
+        return ["No known answer shaped like the real codes yet (`make known-answer` writes reports/known_answer.json).", ""]
+    rows = known["encoders"]
+    lines = [f"A known answer shaped like the real codes (`make known-answer`; {known['epochs']} epochs, seed 0): the "
+             "population is the mixture of one trained encoder's 55,000 training posteriors, whose KL to N(0,I) is "
+             "known from its exact log density; half its components are the training codes of a study run as the "
+             "study runs (q replayed left out: it would hold the population's own components). It is spikier than a "
+             "real population, so the recovery is pessimistic, alike for both encoders.", "",
+             "| depth | latent | truth (nats) | bound | density | recovery | training mixture's KL | active units |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['depth']} | {r['latent']} | {fmt(r['truth'], 3)} | {fmt(r['bound'], 3)} | {r['bound_density']} | "
+                     f"{r['recovery']:.0%} | {fmt(r['training_mixture_kl'], 3)} | {r['active_units']} |")
+    by = {(r["depth"], r["latent"]): r for r in rows}
+    verdicts = {s.comparison: s.by_variant.get("chosen") for s in sens}
+    for z in sorted({r["latent"] for r in rows}):
+        shallow, deep = by.get((1, z)), by.get((3, z))
+        d = verdicts.get(f"depth 3 - 1, matched rate, latent {z}")
+        if shallow and deep and d is not None:
+            slack = (deep["truth"] - deep["bound"]) - (shallow["truth"] - shallow["bound"])
+            lines.append("")
+            lines.append(f"Latent {z}: the slack (truth minus bound) differs by {slack:+.2f} nats between depth 3 and "
+                         f"depth 1, against the verdict's difference of {d.diff:+.2f} nats: "
+                         + ("the verdict's difference is smaller than the difference in slack, so this known answer "
+                            "cannot rule out that it is the bound's slack, not q." if abs(slack) >= abs(d.diff) else
+                            "the verdict's difference is larger than the difference in slack."))
+    return lines + [""]
+
+
+def bound_in_full(found: list[bound.Bracket], sens: list[bound.Sensitivity], known: dict | None = None) -> list[str]:
     lines = ["### B5. What the bound can pin", "", BOUND_METHOD, "",
              "| depth | latent | runs | held-out bound (lower) | training mixture's KL (upper) | rate (avg KL) | "
              "mutual information (log N = 10.92) | width of the bracket |", "|---|---|---|---|---|---|---|---|"]
     for b in found:
         lines.append(f"| {b.depth} | {b.latent} | {b.runs} | {fmt(b.lower, 3)} | {fmt(b.upper, 3)} | {fmt(b.avg_kl, 3)} | "
                      f"{fmt(b.mutual_info, 4)} | {fmt(b.upper - b.lower, 3)} |")
+    lines += [""] + known_answer_lines(known, sens)
     if not sens:
-        return lines + ["", "No run's record holds its densities' bounds yet.", ""]
+        return lines + ["No run's record holds its densities' bounds yet.", ""]
     variants = list(dict.fromkeys(v for s in sens for v in s.by_variant))
     mark = {"lower": " (lower)", "higher": " (higher)"}
     lines += ["", "Each comparison under each density's bound (difference of the means; \"(lower)\" or \"(higher)\" where "

@@ -14,6 +14,7 @@ appendices: convergence, the analyses in full, every experiment.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import tempfile
@@ -204,7 +205,7 @@ def _grid_mean(rows, epochs: int, measure: str, **setting) -> float | None:
 
 
 def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[dict] = (),
-           bounds: dict | None = None, fd_spread: tuple | None = None) -> tuple[str, list[str], dict]:
+           bounds: dict | None = None, fd_spread: tuple | None = None, known: dict | None = None) -> tuple[str, list[str], dict]:
     """(study.md, the brief answer for README, the analyses the figures draw)."""
     used = [r for r in rows if r.converged]
     claim1 = depth.depth_claim(used, epochs)
@@ -226,7 +227,7 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
              + _table(found) + _thread(list(pictures)) + _sections(found) + head + long_lines
              + ["## Appendix B: the analyses in full", ""] + appendix.depth_in_full(claim1) + appendix.latent_in_full(claim2, used, epochs)
              + appendix.sampling_in_full(sampled) + appendix.priors_in_full(learned)
-             + appendix.bound_in_full(bound.brackets(used, epochs), bound.sensitivity(used, bounds or {}, epochs))
+             + appendix.bound_in_full(bound.brackets(used, epochs), bound.sensitivity(used, bounds or {}, epochs), known)
              + appendix.every_experiment(rows) + [""] + gone)
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip("\n") + "\n"  # sections with nothing to list leave no gap
     lacking = missing(rows, components)
@@ -280,8 +281,6 @@ def fd_spread(path: Path) -> tuple[float, float, int] | None:
     and largest over samplers, and the seeds; None without a committed classifier spread."""
     if not path.is_file():
         return None
-    import json
-
     record = json.loads(path.read_text())
     shares = [stats.spread(v)[1] / stats.spread(v)[0] for k, v in record["figures"].items() if k.startswith("fd.")]
     return (min(shares), max(shares), len(record["seeds"])) if shares else None
@@ -323,8 +322,10 @@ def main(argv=None):
     components = config.load(Path("params.yaml"), "model").prior.components if Path("params.yaml").is_file() else 100
     bounds = {r.name: bound.bounds_of(record.read(args.records / r.name)["metrics"]["fit_posterior"])
               for r in rows if record.exists(args.records, r.name)}
+    known = args.out / "known_answer.json"
     text, brief, analyses = render(rows, args.epochs, components, pictures(rows, args.records), bounds,
-                                   fd_spread(args.out / "classifier_spread.json"))
+                                   fd_spread(args.out / "classifier_spread.json"),
+                                   json.loads(known.read_text()) if known.is_file() else None)
     readme = readme_with(args.readme.read_text(), brief) if str(args.readme) not in ("", ".") else None
     args.out.mkdir(parents=True, exist_ok=True)
     _figures(rows, args.epochs, analyses, args.out)
