@@ -21,8 +21,9 @@ import reference
 import summarize
 import train
 
-from priorgap.common.outputs import flatten_dict
+from priorgap import PriorgapError
 from priorgap.common import config
+from priorgap.common.outputs import flatten_dict
 from priorgap.latent import aggregate, densities, density
 from priorgap.summary import headline
 
@@ -115,7 +116,7 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
     _, _, uri = pipeline
     parents = mlflow_runs(uri, kind="pipeline")
     assert len(parents) == 1
-    assert parents[0].info.status == "FINISHED" and parents[0].info.run_name == "d2-z3-s0"
+    assert parents[0].info.status == "FINISHED" and parents[0].info.run_name == "d2-w64-z3-s0-e2"  # naming.experiment_name: width 64, 2 epochs
     children = mlflow_runs(uri, kind="stage")
     assert [r.data.tags["priorgap.stage"] for r in children] == [
         "prepare", "train", "encode", "fit_posterior", "classifier", "reference", "evaluate", "summarize"]
@@ -422,7 +423,7 @@ def test_fit_posterior_needs_validation_codes(tmp_path, mlflow_store, monkeypatc
         np.savez(codes / f"{split}.npz", mu=np.zeros((n, 2), np.float32), logvar=np.zeros((n, 2), np.float32),
                  labels=np.zeros(n, np.uint8))
     params = write_params(tmp_path / "params.yaml", **SMALL)
-    with pytest.raises(fit_posterior.PriorgapError, match="1 validation codes; .* set data.val_size to 1000 or more"):
+    with pytest.raises(PriorgapError, match="1 validation codes; .* set data.val_size to 1000 or more"):
         fit_posterior.main([str(codes), str(tmp_path / "posterior"), "--params", str(params)])
     assert not (tmp_path / "posterior").exists()
 
@@ -462,7 +463,7 @@ def test_a_vamp_prior_runs_end_to_end_against_its_own_prior(pipeline, tmp_path):
     ev = json.loads((out / "eval" / "metrics.json").read_text())
     assert 50 < ev["iwae_nll"] < 400 and ev["prior"]["fd"] > 0
     row = mlflow_runs(uri, kind="pipeline")[-1]
-    assert row.info.run_name == "d2-z3-vamp7-s0"
+    assert row.info.run_name == "d2-w64-z3-vamp7-s0-e2"
     assert row.data.params["model.prior.kind"] == "vamp" and row.data.params["model.prior.components"] == "7"
     assert "a VampPrior of 7 pseudo-inputs" in (out / "summary" / "summary.html").read_text()
 
@@ -522,15 +523,16 @@ def test_a_density_registered_in_a_test_flows_through_fit_posterior_and_evaluate
     """docs/adding-a-density.md's promise: its class, one register() line and its params section."""
     _, data, _ = pipeline
     params = write_params(tmp_path / "params.yaml", **SMALL, **{"posterior.kde": {"bandwidth": 0.3, "centres": 200}})
-    posterior, ev = tmp_path / "posterior", tmp_path / "eval"
+    posterior, ref, ev = tmp_path / "posterior", tmp_path / "reference", tmp_path / "eval"
     fit_posterior.main([str(data / "codes"), str(posterior), "--params", str(params)])
+    reference.main([str(data / "mnist"), str(data / "classifier"), str(ref), "--params", str(params)])  # its own: others edit the module's
     scores = json.loads((posterior / "metrics.json").read_text())["densities"]
     assert list(scores) == ["prior", "gaussian", "gmm", "aggregate", "flow", "two_stage", "kde"]
     assert math.isfinite(scores["kde"]["heldout_gain"]) and math.isfinite(scores["kde"]["kl_q_g"])
     back = densities.load(posterior / "densities" / "kde.pt")  # saved and read back, on the active units where some are not
     assert isinstance(back.inner if isinstance(back, density.OnActive) else back, KernelDensity)
     evaluate.main([str(data / "mnist"), str(data / "vae"), str(posterior), str(data / "classifier"),
-                   str(data / "reference"), str(ev), "--params", str(params)])
+                   str(ref), str(ev), "--params", str(params)])
     metrics = json.loads((ev / "metrics.json").read_text())
     assert 0 < metrics["kde"]["fd"] < 1e4 and 0 <= metrics["kde"]["precision"] <= 1
     assert (ev / "samples" / "kde.png").is_file()
