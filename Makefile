@@ -15,7 +15,7 @@ UV_EXTRA = $(foreach u,$(call PIP_CONF,extra-index-url),--extra-index-url $(u))
 UV := $(VENV)/bin/uv
 UV_PY := --python $(VENV)/bin/python
 
-.PHONY: setup repro test test-fast docs docs-serve bench ui study collect report exps verify classifier-spread known-answer lock
+.PHONY: setup repro test test-fast docs docs-serve bench ui study collect report exps verify classifier-spread known-answer study-mlflow lock
 
 # Every package at the version and hash requirements.lock names (`make lock` refreshes it), and
 # nothing else: uv first (pip checks its hash), then `uv pip sync` makes the environment exactly
@@ -97,6 +97,11 @@ study: setup
 # reports/study.csv (merged: runs of earlier sessions stay). make study writes the file itself.
 collect: setup
 	python -m priorgap.study.runs_file
+
+# The committed study's 92 runs into the MLflow store (MLFLOW_TRACKING_URI, else ./mlflow.db), as
+# rows of the experiment priorgap-study with a saved view; a second call adds nothing. Then `make ui`.
+study-mlflow: setup
+	python -m priorgap.study.to_mlflow
 
 # reports/study.md, its figures and README's findings, from reports/study.csv alone
 report: setup

@@ -193,3 +193,36 @@ def test_a_plain_repro_is_named_as_the_design_names_its_setting(tmp_path, monkey
     assert tracking.run_name(study) == "d2-z10-b0.5-wu10-vamp100-s0"
     monkeypatch.setenv("DVC_EXP_NAME", "mine")
     assert tracking.run_name(narrow) == "mine"
+
+
+def test_the_committed_study_loads_into_mlflow_once(tmp_path, mlflow_store, monkeypatch):
+    """make study-mlflow: each record a FINISHED row with its params, headline, stage seconds and
+    sample grids; a second call adds nothing; the saved view names the study's settings."""
+    import json
+    import shutil
+
+    from conftest import ROOT
+
+    from priorgap.study import record, to_mlflow
+
+    records = tmp_path / "runs"
+    for name in ("d2-z2-s0", "d1-z10-s0"):
+        shutil.copytree(ROOT / "reports" / "runs" / name, records / name)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    to_mlflow.main(["--records", str(records)])
+    to_mlflow.main(["--records", str(records)])
+    client = mlflow.MlflowClient(mlflow_store)
+    exp = client.get_experiment_by_name(to_mlflow.EXPERIMENT)
+    rows = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    assert set(rows) == {"d2-z2-s0", "d1-z10-s0"}  # once each
+    rec = record.read(records / "d2-z2-s0")
+    row = rows["d2-z2-s0"]
+    assert row.info.status == "FINISHED" and row.info.start_time == rec["start_ms"] and row.info.end_time == rec["end_ms"]
+    assert row.data.params["model.latent_dim"] == "2" and row.data.metrics["test_elbo"] == record.row(rec).metrics["test_elbo"]
+    assert row.data.metrics["seconds.train"] == rec["stage_seconds"]["train"]
+    assert row.data.metrics["fit_posterior.kl_lower_bound"] == rec["metrics"]["fit_posterior"]["kl_lower_bound"]
+    shown = {a.path for a in client.list_artifacts(row.info.run_id, "samples")}
+    assert {"samples/prior.png", "samples/reconstruction.png", "samples/test_codes.png"} <= shown
+    assert "samples/test_codes.png" not in {a.path for a in client.list_artifacts(rows["d1-z10-s0"].info.run_id, "samples")}
+    view = json.loads(exp.tags[f"mlflow.sharedViewState.{to_mlflow.VIEW}"])
+    assert "params.`model.encoder.width`" in view["selectedColumns"] and "metrics.`fd.best_fitted`" in view["selectedColumns"]

@@ -1,0 +1,136 @@
+"""The committed study in the user's own MLflow: every run's record (reports/runs/) as a row of its
+own experiment, so the 92 runs can be compared in the MLflow UI like any `dvc repro`.
+
+    python -m priorgap.study.to_mlflow [--records reports/runs] [--experiment priorgap-study]   (make study-mlflow)
+
+Into the tracking store (MLFLOW_TRACKING_URI, else the repository's mlflow.db). Each run gets its
+params, the headline the summarize stage logged (the runs file's columns), every other metric of
+its record under its stage's name (`fit_posterior.densities.gmm.heldout_gain`), its stages'
+seconds (`seconds.train`), its start and end, and its sample grids as images (at latent size 2
+also the thread's picture of its test codes). A row is found again by its name, so a second call
+adds nothing; a saved view ("study") shows the settings the study varies and the figures that
+answer the question.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..common import store
+from ..common.outputs import flatten_dict
+from . import record, runs
+
+EXPERIMENT = "priorgap-study"
+RUN_TAG = "priorgap.study_run"  # the run's name: how a second call finds it
+VIEW = "study"
+# the saved view: the settings the study varies, then the figures that answer the question
+VIEW_PARAMS = [runs.DEPTH, runs.WIDTH, runs.LATENT, runs.BETA, runs.EPOCHS, runs.WARMUP, runs.PRIOR[0], runs.SEED]
+VIEW_METRICS = ["test_elbo", "kl_q_prior_lower_bound", "fd.prior", "fd.best_fitted", "kl_q_prior", "active_units"]
+
+
+def metrics_of(rec: dict) -> dict[str, float]:
+    """The headline (as the runs file holds it), the best fitted density's FD, every stage's
+    figures by their stage, and the stages' seconds: numbers only (MLflow's metrics)."""
+    from ..summary.headline import best_fitted
+
+    headline = record.row(rec).metrics
+    out = {k: v for k, v in headline.items() if v is not None}
+    if all(f"val_gain.{s}" in headline for s in ("gmm", "flow", "two_stage")):
+        out["fd.best_fitted"] = headline.get(f"fd.{best_fitted(headline)}")
+    for stage, values in rec["metrics"].items():
+        for k, v in flatten_dict(values).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v):
+                out[f"{stage}.{k}"] = float(v)
+    out.update({f"seconds.{stage}": s for stage, s in rec["stage_seconds"].items()})
+    return {k: float(v) for k, v in out.items() if v is not None}
+
+
+def pictures(folder: Path, out: Path) -> list[Path]:
+    """The run's sample grids (and its test codes at latent size 2) as PNG files in `out`."""
+    import matplotlib.pyplot as plt
+
+    from ..samples.sample_figures import tile
+
+    made = []
+    with np.load(folder / record.GRIDS_FILE) as grids:
+        for name in grids.files:
+            path = out / f"{name}.png"
+            plt.imsave(path, tile(grids[name].reshape(len(grids[name]), -1) / record.GREY_LEVELS), cmap="gray",
+                       vmin=0, vmax=1)
+            made.append(path)
+    codes = folder / record.CODES_FILE
+    if codes.is_file():
+        with np.load(codes) as c:
+            fig, ax = plt.subplots(figsize=(5, 5))
+            ax.scatter(c["mu"][:, 0], c["mu"][:, 1], c=c["labels"], cmap="tab10", s=1, alpha=0.5)
+            ax.set_title(f"{folder.name}: test codes by digit")
+            ax.set_aspect("equal")
+            fig.savefig(out / "test_codes.png", dpi=100)
+            plt.close(fig)
+        made.append(out / "test_codes.png")
+    return made
+
+
+def log_run(client, experiment_id: str, folder: Path) -> bool:
+    """One record as one finished row; False when the store already holds it."""
+    from mlflow.entities import Metric, Param
+
+    rec = record.read(folder)
+    name = rec["name"]
+    if client.search_runs([experiment_id], f"tags.`{RUN_TAG}` = '{name}'", max_results=1):
+        return False
+    run = client.create_run(experiment_id, start_time=rec["start_ms"], run_name=name,
+                            tags={RUN_TAG: name, "priorgap.kind": "study", "worker": rec["worker"]})
+    rid = run.info.run_id
+    metrics = [Metric(k, v, rec["end_ms"], 0) for k, v in metrics_of(rec).items()]
+    params = [Param(k, str(v)) for k, v in rec["params"].items()]
+    for i in range(0, max(len(metrics), len(params)), 100):  # MLflow's per-request limits
+        client.log_batch(rid, metrics=metrics[i : i + 100], params=params[i : i + 100])
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in pictures(folder, Path(tmp)):
+            client.log_artifact(rid, str(path), artifact_path="samples")
+    client.log_text(rid, json.dumps(rec, indent=1, sort_keys=True), "record.json")
+    client.set_terminated(rid, status="FINISHED", end_time=rec["end_ms"])
+    return True
+
+
+def save_view(client, experiment_id: str) -> None:
+    """The study's saved view (MLflow keeps shared views as experiment tags, as tracking.save_view)."""
+    state = {"searchFilter": "tags.`priorgap.kind` = 'study'", "orderByKey": "attributes.start_time", "orderByAsc": True,
+             "selectedColumns": [f"params.`{p}`" for p in VIEW_PARAMS] + [f"metrics.`{m}`" for m in VIEW_METRICS],
+             "runsHiddenMode": "SHOW_ALL"}
+    client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{VIEW}", json.dumps(state))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=Path, default=Path("reports/runs"), help="the committed runs' records")
+    ap.add_argument("--experiment", default=EXPERIMENT, help="the MLflow experiment the rows go to")
+    args = ap.parse_args(argv)
+    folders = sorted(p for p in args.records.iterdir() if record.exists(args.records, p.name)) if args.records.is_dir() else []
+    if not folders:
+        from .. import PriorgapError
+
+        raise PriorgapError(f"{args.records}: no run records; `git checkout {args.records}`, or `make study`")
+    uri = store.tracking_uri()
+    store.check_reachable(uri)
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    found = client.get_experiment_by_name(args.experiment)
+    exp_id = found.experiment_id if found else client.create_experiment(
+        args.experiment, artifact_location=store.artifact_location(uri), tags=store.EXPERIMENT_KIND)
+    added = sum(log_run(client, exp_id, folder) for folder in folders)
+    save_view(client, exp_id)
+    print(f"study_mlflow: {added} runs added, {len(folders) - added} already there, in {uri} (experiment "
+          f"{args.experiment}); `make ui`, then {store.view_url(exp_id, VIEW)}")
+
+
+if __name__ == "__main__":
+    from ..common.cli import run_stage
+
+    run_stage("study_mlflow", main)
