@@ -352,3 +352,11 @@ def table_rows(path):
 
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def test_the_runners_help_names_its_command_and_its_environment(capsys):
+    with pytest.raises(SystemExit) as done:
+        runner.main(["--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and out.startswith("usage: python -m priorgap.execution.runner")
+    assert all(v in out for v in ("STUDY_SCHEDULER", "STUDY_JOBQUEUE", "STUDY_JOBS", "STUDY_LIMIT", "STUDY_PARTS"))

@@ -40,11 +40,19 @@ from .clusters import JOBQUEUE, Embedded, StudyError, connect, has_bokeh
 from .snapshot import SHARED, shared_outputs, snapshot
 
 SHARED_ROW = "study-shared-stages"  # their MLflow row, not the workspace's experiment's
+ENVIRONMENT = """environment (what `make study` passes on):
+  STUDY_SCHEDULER   a running Dask scheduler's address, as --scheduler
+  STUDY_JOBQUEUE    slurm, pbs, sge or lsf, as --jobqueue (dask-jobqueue's own config sizes the jobs)
+  STUDY_JOBS        batch jobs, as --jobs
+  STUDY_LIMIT       run at most this many experiments, as --limit
+  STUDY_PARTS       the parts `make study` runs, as --part (the Makefile's variable)
+  MLFLOW_TRACKING_URI  the store every worker logs to (a server for more than one machine)"""
 LOGS = Path(".dvc/tmp/study-logs")  # a failed experiment's whole log, under the repository
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m priorgap.execution.runner", description=__doc__.splitlines()[0],
+                                 epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", default=",".join(design.PARTS), help=f"comma-separated parts ({', '.join(design.PARTS)})")
     ap.add_argument("--csv", type=Path, default=Path("reports/study.csv"), help="the runs file")
     ap.add_argument("--records", type=Path, default=Path("reports/runs"), help="where each run's record goes")
