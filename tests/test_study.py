@@ -377,14 +377,16 @@ def test_each_bound_verdict_is_repeated_under_every_density_the_records_hold():
     assert {(b.depth, b.latent) for b in brackets} == {(d, z) for d in (1, 2, 3) for z in (2, 10, 50)}
 
 
-def test_a_depth_difference_smaller_than_the_difference_in_slack_says_so():
+def test_the_known_answer_says_whether_slacks_like_its_own_would_overturn_the_depth_verdict():
     from priorgap.analysis import bound
     from priorgap.report import appendix
 
     row = lambda depth, truth, b: {"depth": depth, "latent": 10, "truth": truth, "bound": b, "bound_density": "gmm",  # noqa: E731
                                    "recovery": b / truth, "training_mixture_kl": truth + 1, "active_units": 10}
     sens = [bound.Sensitivity("depth 3 - 1, matched rate, latent 10", {"chosen": stats.Diff(-0.4, 0.05, 4.0, (3, 3))})]
-    wide = appendix.known_answer_lines({"epochs": 40, "encoders": [row(1, 8.0, 2.0), row(3, 6.0, 1.0)]}, sens)
-    assert any("cannot rule out that it is the bound's slack" in line for line in wide)  # slack differs by -1.0
-    narrow = appendix.known_answer_lines({"epochs": 40, "encoders": [row(1, 8.0, 2.0), row(3, 7.9, 2.0)]}, sens)
-    assert any("larger than the difference in slack" in line for line in narrow)  # by -0.1
+    # depth 3 with 1 nat less slack: the truths differ by -0.4 - 1.0 = -1.4, the verdict's sign
+    deeper = appendix.known_answer_lines({"epochs": 40, "encoders": [row(1, 8.0, 2.0), row(3, 6.0, 1.0)]}, sens)
+    assert any("of the truths of -1.40: the same sign" in line for line in deeper)
+    # depth 3 with 0.6 nats more slack: the truths would differ by +0.2, the other way
+    overturned = appendix.known_answer_lines({"epochs": 40, "encoders": [row(1, 8.0, 2.0), row(3, 8.0, 1.4)]}, sens)
+    assert any("of the truths of +0.20: the other sign" in line for line in overturned)

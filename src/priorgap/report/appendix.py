@@ -238,12 +238,15 @@ def known_answer_lines(known: dict | None, sens: list[bound.Sensitivity]) -> lis
         d = verdicts.get(f"depth 3 - 1, matched rate, latent {z}")
         if shallow and deep and d is not None:
             slack = (deep["truth"] - deep["bound"]) - (shallow["truth"] - shallow["bound"])
+            implied = d.diff + slack  # bound = truth - slack: the truths' difference if the study's slacks were these
             lines.append("")
-            lines.append(f"Latent {z}: the slack (truth minus bound) differs by {slack:+.2f} nats between depth 3 and "
-                         f"depth 1, against the verdict's difference of {d.diff:+.2f} nats: "
-                         + ("the verdict's difference is smaller than the difference in slack, so this known answer "
-                            "cannot rule out that it is the bound's slack, not q." if abs(slack) >= abs(d.diff) else
-                            "the verdict's difference is larger than the difference in slack."))
+            lines.append(f"Latent {z}: the truth minus the bound (the slack) is {slack:+.2f} nats larger at depth 3 than "
+                         f"at depth 1 in this known answer. With slacks like these the study's bound difference of "
+                         f"{d.diff:+.2f} nats would stand for a difference of the truths of {implied:+.2f}: "
+                         + ("the same sign, so the bound's slack does not explain the verdict away here."
+                            if (implied < 0) == (d.diff < 0) and implied != 0 else
+                            "the other sign: slacks like these would overturn the verdict, which the bound alone "
+                            "cannot rule out."))
     return lines + [""]
 
 

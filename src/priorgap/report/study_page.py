@@ -199,6 +199,22 @@ def _sections(found: list[answer.Answer]) -> list[str]:
     return lines
 
 
+UNDER = {"Depth (3 against 1, matched rate)": "depth 3 - 1, matched rate",
+         "Width (1000 against 125, matched rate)": "width 1000 - 125, matched rate",
+         "More latent dimensions, jointly": "latent 50 - 2"}  # answer row -> the comparisons B5 repeats
+
+
+def _under_every_density(found: list[answer.Answer], sens: list[bound.Sensitivity]) -> None:
+    """Each bound verdict's caveat says how its comparisons read under every density of B5."""
+    for a in found:
+        here = [s for s in sens if a.short in UNDER and s.comparison.startswith(UNDER[a.short])]
+        reads = [str(d.verdict) for s in here for v, d in s.by_variant.items() if v != "chosen"]
+        if reads:
+            a.caveat = (f"{a.caveat} Under the other densities and capacities the records hold: {reads.count('lower')} "
+                        f"lower, {reads.count('higher')} higher, {len(reads) - reads.count('lower') - reads.count('higher')} "
+                        "not clear (Appendix B5).").strip()
+
+
 def _grid_mean(rows, epochs: int, measure: str, **setting) -> float | None:
     values = runs.values(runs.where([r for r in rows if r.part(epochs) == "grid"], **setting), measure)
     return stats.spread(values)[0] if values else None
@@ -217,17 +233,19 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
     compared = depth.comparisons(claim1) + latent_size.comparisons(used, epochs, slice_latents)
     on_slice_sampled = prior_sampling.on_slice(sampled, [r for r in used if r.part(epochs) == "slice"])
     long_lines, checked = appendix.convergence(used, epochs, compared, on_slice_sampled)
+    sens = bound.sensitivity(used, bounds or {}, epochs)
     found = [answer.depth_row(claim1, depth.warm_matched(used, epochs)), answer.width_row(wide),
              answer.asker_row(depth.asker(used, epochs), _grid_mean(used, epochs, depth.BOUND, depth=2, latent=2)), *answer.latent_rows(used, claim2, epochs),
              answer.scale_row(used, epochs), *answer.sampling_rows(sampled), answer.holes_row(used, epochs),
              *answer.prior_rows(learned), answer.longer_row(*checked, appendix.matched_longer(used, epochs, claim1),
                                answer.elbo_gain_when_longer(used, epochs))]
+    _under_every_density(found, sens)
     head, gone = _header(rows, epochs, components)
     lines = (["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", ""] + _in_short(found, used, epochs, fd_spread)
              + _table(found) + _thread(list(pictures)) + _sections(found) + head + long_lines
              + ["## Appendix B: the analyses in full", ""] + appendix.depth_in_full(claim1) + appendix.latent_in_full(claim2, used, epochs)
              + appendix.sampling_in_full(sampled) + appendix.priors_in_full(learned)
-             + appendix.bound_in_full(bound.brackets(used, epochs), bound.sensitivity(used, bounds or {}, epochs), known)
+             + appendix.bound_in_full(bound.brackets(used, epochs), sens, known)
              + appendix.every_experiment(rows) + [""] + gone)
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip("\n") + "\n"  # sections with nothing to list leave no gap
     lacking = missing(rows, components)
