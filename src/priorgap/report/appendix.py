@@ -240,8 +240,9 @@ def known_answer_lines(known: dict | None, sens: list[bound.Sensitivity]) -> lis
             slack = (deep["truth"] - deep["bound"]) - (shallow["truth"] - shallow["bound"])
             implied = d.diff + slack  # bound = truth - slack: the truths' difference if the study's slacks were these
             lines.append("")
-            lines.append(f"Latent {z}: the truth minus the bound (the slack) is {slack:+.2f} nats larger at depth 3 than "
-                         f"at depth 1 in this known answer. With slacks like these the study's bound difference of "
+            lines.append(f"Latent {z}: the slack (truth minus bound) is {abs(slack):.2f} nats "
+                         f"{'smaller' if slack < 0 else 'larger'} at depth 3 than at depth 1 in this known answer (beta 1, "
+                         f"one seed; the verdict is at matched rate). With slacks like these the study's bound difference of "
                          f"{d.diff:+.2f} nats would stand for a difference of the truths of {implied:+.2f}: "
                          + ("the same sign, so the bound's slack does not explain the verdict away here."
                             if (implied < 0) == (d.diff < 0) and implied != 0 else
