@@ -10,7 +10,7 @@ from priorgap import PriorgapError
 from priorgap.common import store
 from priorgap.analysis import answer, depth, latent_size, learned_prior, prior_sampling, stats
 from priorgap.study import design, runs, runs_file
-from priorgap.report import study_page
+from priorgap.report import opening, study_page
 from priorgap.summary import headline
 
 EPOCHS = design.EPOCHS
@@ -343,8 +343,8 @@ def test_the_warmup_caveat_waits_for_the_warmup_arm():
 def test_the_readme_quotes_the_figure_a_verdict_rests_on():
     undecided, worse = stats.paired([-1.0, 1.5, 0.2]), stats.paired([5.0, 5.5, 6.0])
     row = answer.Answer("samples", "?", "no", "FD", [("latent 2", undecided), ("latent 10", worse)])
-    assert study_page._lead(row) == ("latent 10", worse)
-    assert study_page._lead(answer.Answer("x", "?", "not resolved with 3 seeds", "FD", [("latent 2", undecided)]))[0] == "latent 2"
+    assert opening.lead(row) == ("latent 10", worse)
+    assert opening.lead(answer.Answer("x", "?", "not resolved with 3 seeds", "FD", [("latent 2", undecided)]))[0] == "latent 2"
 
 
 def test_the_slice_checks_samplers_only_on_the_grids_own_setting():

@@ -13,13 +13,12 @@ A row's verdict reads its differences against the direction the claim predicts:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from . import depth, stats
 from ..study import runs
 from .stats import Direction
 from .compare import between
+from .verdicts import Answer, Judged, Verdict, judge
 from .latent_size import KS
 from ..summary.headline import best_fitted
 
@@ -27,73 +26,6 @@ from ..summary.headline import best_fitted
 RECALL_FLOOR_SHARE = 0.1
 SCALE = "The mismatch is scale (\"q is N(0, 2I)\")"  # the short names other pages quote a row by
 ASKER = "The asker's third layer (2 x 500 -> 3 x 500, latent 2)"
-
-
-class Verdict(StrEnum):
-    YES = "yes"
-    NO = "no"
-    PARTLY = "partly"
-    NOT_RESOLVED = "not resolved"
-    NOT_MEASURABLE = "not measurable here"
-    NOT_MEASURED = "not measured yet"
-
-
-@dataclass(frozen=True)
-class Judged:
-    """A verdict, and for one the seeds did not resolve, how many there were ("5 seeds")."""
-
-    word: Verdict
-    seeds: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.word} with {self.seeds}" if self.seeds else str(self.word)
-
-
-@dataclass
-class Answer:
-    short: str  # the claim in a few words (README's findings, the figures)
-    claim: str  # the thread's claim, as a question
-    verdict: Judged
-    rests_on: str  # what the differences are, and their unit
-    diffs: list[tuple[str, stats.Diff]] = field(default_factory=list)  # (where, difference) each verdict reads
-    caveat: str = ""
-    section: str = ""  # the study.md section that shows it
-    toward: str = "lower"  # the direction the claim predicts (stats.Direction)
-    bounded: bool = False  # its caveat already says the largest effect the data allow
-
-    @property
-    def allows(self) -> str:
-        """For a row no interval settles: the largest change the claimed way its intervals allow (an
-        equivalence bound: "not resolved" still rules out large effects)."""
-        if self.verdict.word != Verdict.NOT_RESOLVED or not self.diffs or self.bounded:
-            return ""
-        ends = [(-d.low if self.toward == Direction.LOWER else d.high) for _, d in self.diffs if d.decided]
-        if not ends:
-            return ""
-        worst = max(ends)
-        return (f"No interval excludes zero, but together they rule out a change the claimed way larger than "
-                f"{worst:.2g}" + ("" if len(self.diffs) < 2 or not all((d.diff < 0) == (self.toward == Direction.LOWER)
-                                                                      for _, d in self.diffs)
-                                  else f"; all {len(self.diffs)} estimates point the claimed way") + ".")
-
-    @property
-    def number(self) -> str:
-        return "; ".join(f"{where} {d.fmt()}" for where, d in self.diffs) or "no runs yet"
-
-
-def judge(diffs: list[stats.Diff], good: str, unit: str = "seeds") -> Judged:
-    open_ = (stats.Direction.NO_CLEAR_CHANGE,)
-    each = ["open" if not d.decided or d.verdict in open_ else "yes" if d.verdict == good else "no" for d in diffs]
-    if not each:
-        return Judged(Verdict.NOT_MEASURED)
-    if all(e == "yes" for e in each):
-        return Judged(Verdict.YES)
-    if "yes" in each:
-        return Judged(Verdict.PARTLY)
-    if "no" in each:
-        return Judged(Verdict.NO)
-    k = min(min(d.n) for d in diffs)
-    return Judged(Verdict.NOT_RESOLVED, f"{k} {unit if k != 1 else unit.removesuffix('s')}")
 
 
 def _mean(values: list[float]) -> stats.Diff:

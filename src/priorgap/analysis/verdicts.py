@@ -1,0 +1,76 @@
+"""The words of a verdict and the row of the answer table that carries one (answer.py builds the
+rows, one per claim of the thread)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from . import stats
+from .stats import Direction
+
+
+class Verdict(StrEnum):
+    YES = "yes"
+    NO = "no"
+    PARTLY = "partly"
+    NOT_RESOLVED = "not resolved"
+    NOT_MEASURABLE = "not measurable here"
+    NOT_MEASURED = "not measured yet"
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A verdict, and for one the seeds did not resolve, how many there were ("5 seeds")."""
+
+    word: Verdict
+    seeds: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.word} with {self.seeds}" if self.seeds else str(self.word)
+
+
+@dataclass
+class Answer:
+    short: str  # the claim in a few words (README's findings, the figures)
+    claim: str  # the thread's claim, as a question
+    verdict: Judged
+    rests_on: str  # what the differences are, and their unit
+    diffs: list[tuple[str, stats.Diff]] = field(default_factory=list)  # (where, difference) each verdict reads
+    caveat: str = ""
+    section: str = ""  # the study.md section that shows it
+    toward: str = "lower"  # the direction the claim predicts (stats.Direction)
+    bounded: bool = False  # its caveat already says the largest effect the data allow
+
+    @property
+    def allows(self) -> str:
+        """For a row no interval settles: the largest change the claimed way its intervals allow (an
+        equivalence bound: "not resolved" still rules out large effects)."""
+        if self.verdict.word != Verdict.NOT_RESOLVED or not self.diffs or self.bounded:
+            return ""
+        ends = [(-d.low if self.toward == Direction.LOWER else d.high) for _, d in self.diffs if d.decided]
+        if not ends:
+            return ""
+        worst = max(ends)
+        return (f"No interval excludes zero, but together they rule out a change the claimed way larger than "
+                f"{worst:.2g}" + ("" if len(self.diffs) < 2 or not all((d.diff < 0) == (self.toward == Direction.LOWER)
+                                                                      for _, d in self.diffs)
+                                  else f"; all {len(self.diffs)} estimates point the claimed way") + ".")
+
+    @property
+    def number(self) -> str:
+        return "; ".join(f"{where} {d.fmt()}" for where, d in self.diffs) or "no runs yet"
+
+
+def judge(diffs: list[stats.Diff], good: str, unit: str = "seeds") -> Judged:
+    open_ = (stats.Direction.NO_CLEAR_CHANGE,)
+    each = ["open" if not d.decided or d.verdict in open_ else "yes" if d.verdict == good else "no" for d in diffs]
+    if not each:
+        return Judged(Verdict.NOT_MEASURED)
+    if all(e == "yes" for e in each):
+        return Judged(Verdict.YES)
+    if "yes" in each:
+        return Judged(Verdict.PARTLY)
+    if "no" in each:
+        return Judged(Verdict.NO)
+    k = min(min(d.n) for d in diffs)
+    return Judged(Verdict.NOT_RESOLVED, f"{k} {unit if k != 1 else unit.removesuffix('s')}")

@@ -1,0 +1,117 @@
+"""The top of reports/study.md: the answer in plain words, the terms it uses, and the answer
+table (one row per claim, analysis/answer.py), each bound verdict told how it reads under every
+density (analysis/bound.py)."""
+from __future__ import annotations
+
+from ..analysis import answer, bound, depth
+from ..common.numbers import fmt
+from ..study import runs
+from ..analysis.stats import Direction, spread
+
+# How a verdict word is read (analysis/answer.py applies it); under the answer table
+VERDICT_RULES = (
+    "A row's verdict reads its differences against the direction the claim predicts:\n"
+    "- \"yes\" when every interval excludes zero that way, \"no\" when every decided one excludes it the other "
+    "way (and none the claimed way), \"partly\" when some do and some do not;\n"
+    "- \"not resolved with k seeds\" when no interval excludes zero: the seeds cannot tell the settings apart, "
+    "which is not the same as \"no difference\";\n"
+    "- \"not measurable here\" where the figure sits at its floor (a recall of 0.003 beside real digits' 0.94 "
+    "compares nothing)."
+)
+
+TERMS = [
+    "**Terms.** *Held-out bound*: the test codes' mean of log g(z) - log N(z; 0, I) for a density g fitted to the "
+    "training codes, a lower bound on KL(q || N(0,I)) for the population's codes (nats). *Rate*: the mean "
+    "KL(Q(z|x) || N(0,I)), the ELBO's KL term. *Matched rate*: two encoders compared where their beta sweeps reach "
+    "the same rate, since a lower rate alone brings q closer. *Active units*: latent units whose posterior mean "
+    "varies over the data (variance above 0.01). *Floor*: what real digits reach on a sample measure against the "
+    "test digits. *Ex post*: a density fitted to q after training, the decoder fixed. *Slice*: the runs repeated at "
+    "twice the epochs. FD is the Frechet distance in this study's own MNIST classifier's features, not the "
+    "Inception network's FID: it compares the study's samplers, not published figures.",
+    "",
+]
+
+
+def in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | None = None) -> list[str]:
+    """The answer in plain words, from the verdicts and their lead figures."""
+    by = {a.short: a for a in found}
+
+    def said(short: str) -> str:
+        a = by.get(short)
+        if a is None:
+            return "not measured yet"
+        return f"**{a.verdict}**" + (f"; {lead(a)[0]}: {lead(a)[1].fmt()}" if a.diffs else "")
+
+    asker = said(answer.ASKER)
+    a, level = by.get(answer.ASKER), grid_mean(used, epochs, depth.BOUND, depth=2, latent=2)
+    if a and a.diffs and a.verdict.word == answer.Verdict.NOT_RESOLVED and level and a.diffs[0][1].low < 0:
+        gain = -a.diffs[0][1].low
+        asker += f"; a gain above {gain:.2g} nats, {gain / level:.0%} of the asker's own bound, is ruled out"
+    scale = by.get(answer.SCALE)
+    shares = ", ".join(f"{d.diff:.0%} at {w}" for w, d in scale.diffs) if scale else "not measured yet"
+    holes = said("The prior's bad draws are those in q's holes")
+    fd_note = ([f"The FD intervals hold one classifier fixed: across {fd_spread[2]} classifier seeds, the samples "
+                f"fixed, each sampler's FD moves by {fd_spread[0]:.0%}-{fd_spread[1]:.0%} (sd over mean; "
+                "reports/classifier_spread.json). A difference of FDs in one run compares like with like; a level does "
+                "not travel to another classifier.", ""] if fd_spread else [])
+    levels = ", ".join(f"{fmt(v, 2)} at latent {z}" for z in (2, 10, 50)
+                       if (v := grid_mean(used, epochs, depth.BOUND, latent=z)) is not None)
+    return ["## In short", "",
+            "Does q, the mixture of the encoder's posteriors over the training set, match N(0,I)? No. Its held-out "
+            f"bound on KL(q || N(0,I)) is {levels} nats (grid means; a lower bound, whose gap to the truth grows with "
+            "the active units: Appendix B5). Is it the thread's \"N(0, 2I)\", a mismatch of scale? "
+            f"{str(scale.verdict).capitalize() if scale else 'Not measured yet'}: q's moment-matched Gaussian (its scale "
+            f"and correlation) explains {shares} of the bound; the rest is shape.",
+            "",
+            "The thread's answer (1), an encoder wide and deep enough: at matched rate a deeper encoder brings q closer "
+            f"({said('Depth (3 against 1, matched rate)')}, nats of the bound), and so does a wider one "
+            f"({said('Width (1000 against 125, matched rate)')}); the asker's own third layer at latent size 2: "
+            f"{asker}. The thread's answer (2), more latent dimensions: each dimension gets closer to N(0,1) "
+            f"({said('More latent dimensions, per dimension')}), q as a whole does not "
+            f"({said('More latent dimensions, jointly')}).",
+            "",
+            "Sampling: drawing z from N(0,I) rather than from a density fitted to q costs fidelity "
+            f"({said('Sampling N(0,I) hurts fidelity')}), and the draws that fall in q's holes are part of why "
+            f"({holes}). A prior learned with the model (VampPrior) samples better than N(0,I) but not better than a "
+            f"density fitted to q after training ({said('A learned prior beats ex post: samples')}).",
+            "", *TERMS, *fd_note]
+
+
+def _notes(a: answer.Answer) -> str:
+    return " ".join(x for x in (a.caveat, a.allows) if x)
+
+
+def answer_table(found: list[answer.Answer]) -> list[str]:
+    lines = ["## The answer, claim by claim", "",
+             "| the question | verdict | what it rests on: difference [95% interval] | caveat |", "|---|---|---|---|"]
+    for a in found:
+        rests = f"{a.rests_on}: {a.number}" if a.diffs else a.rests_on
+        lines.append(f"| {a.claim} ([more](#{a.section})) | **{a.verdict}** | {rests} | {_notes(a)} |")
+    return lines + ["", VERDICT_RULES, ""]
+
+
+UNDER = {"Depth (3 against 1, matched rate)": "depth 3 - 1, matched rate",
+         "Width (1000 against 125, matched rate)": "width 1000 - 125, matched rate",
+         "More latent dimensions, jointly": "latent 50 - 2"}  # answer row -> the comparisons B5 repeats
+
+
+def under_every_density(found: list[answer.Answer], sens: list[bound.Sensitivity]) -> None:
+    """Each bound verdict's caveat says how its comparisons read under every density of B5."""
+    for a in found:
+        here = [s for s in sens if a.short in UNDER and s.comparison.startswith(UNDER[a.short])]
+        reads = [str(d.verdict) for s in here for v, d in s.by_variant.items() if v != "chosen"]
+        if reads:
+            a.caveat = (f"{a.caveat} Under the other densities and capacities the records hold: {reads.count('lower')} "
+                        f"lower, {reads.count('higher')} higher, {len(reads) - reads.count('lower') - reads.count('higher')} "
+                        "not clear (Appendix B5).").strip()
+
+
+def grid_mean(rows, epochs: int, measure: str, **setting) -> float | None:
+    values = runs.values(runs.where([r for r in rows if r.part(epochs) == "grid"], **setting), measure)
+    return spread(values)[0] if values else None
+
+
+def lead(answer) -> tuple:
+    """The figure the README quotes for a row: the first one that decides its verdict, so that a
+    "no" is never shown beside an interval that includes zero."""
+    return next(((w, d) for w, d in answer.diffs if d.decided and d.verdict != Direction.NO_CLEAR_CHANGE), answer.diffs[0])
