@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 
 MKDOCS = Path(sys.executable).parent / "mkdocs"
@@ -63,3 +64,37 @@ def test_the_outside_pattern_catches_what_it_should():
 
 def test_the_readme_is_short():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 150
+
+
+def _docs(name: str) -> str:
+    return (ROOT / "docs" / name).read_text()
+
+
+def test_the_counts_the_docs_give_are_the_codes():
+    """A count the code knows is checked here, so a change that moves it fails until the page says so."""
+    from priorgap.common import config
+    from priorgap.study import design, record
+    from priorgap.summary.headline import HEADLINE
+
+    params = config.load_all(ROOT / "params.yaml")
+    said = re.search(r"lists all (\d+) params, every dep and the (\d+) headline figures", _docs("experiments.md"))
+    assert said and (int(said[1]), int(said[2])) == (len(params), len(HEADLINE))
+    runs = len(design.design())
+    records = sum(record.exists(ROOT / "reports" / "runs", p.name) for p in (ROOT / "reports" / "runs").iterdir())
+    assert records == runs
+    assert f"design of {runs} runs" in _docs("study-runner.md") and f"The {runs} runs took" in _docs("experiments.md")
+    grid = ", ".join(map(str, params["posterior.gmm.components"][:-1])) + f" and {params['posterior.gmm.components'][-1]}"
+    assert f"params.yaml's {grid}" in _docs("method/aggregate-posterior.md")
+    assert "`data/codes/{train,val,test,prior}.npz`" in _docs("pipeline.md")
+
+
+@pytest.mark.slow  # collects every test
+def test_the_test_counts_on_the_development_page_are_the_suites():
+    def collected(*marks: str) -> int:
+        out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *marks], cwd=ROOT,
+                             capture_output=True, text=True).stdout
+        return int(re.search(r"(\d+)(?:/\d+)? tests? (?:collected|selected)", out)[1])
+
+    page = _docs("development.md")
+    fast, every = (int(x) for x in re.findall(r"\| (\d+) tests, ", page)[:2])
+    assert (fast, every) == (collected("-m", "not slow"), collected())
