@@ -369,10 +369,10 @@ def test_each_bound_verdict_is_repeated_under_every_density_the_records_hold():
     bounds = {r.name: {"chosen": r.metrics[depth.BOUND], "flow": r.metrics[depth.BOUND] + 0.5 * (r.key.depth == 3)}
               for r in rows}
     found = {s.comparison: s.by_variant for s in bound.sensitivity([r for r in rows if r.converged], bounds, EPOCHS)}
-    for name in ("depth 3 - 1, matched rate, latent 10", "the asker's third layer, latent 2", "latent 50 - 2, depth 3"):
+    for name in ("depth 3 - 1, matched rate, latent 10", "the asker's third layer, latent 2", "latent size, depth 3, 2->50"):
         shift = found[name]["flow"].diff - found[name]["chosen"].diff
-        assert shift == pytest.approx(0.5 if "latent 50" not in name else 0.0, abs=1e-9), name
-    assert found["latent 50 - 2, depth 1"]["flow"].diff == pytest.approx(found["latent 50 - 2, depth 1"]["chosen"].diff)
+        assert shift == pytest.approx(0.5 if "latent size" not in name else 0.0, abs=1e-9), name
+    assert found["latent size, depth 1, 2->50"]["flow"].diff == pytest.approx(found["latent size, depth 1, 2->50"]["chosen"].diff)
     brackets = bound.brackets(rows, EPOCHS)
     assert {(b.depth, b.latent) for b in brackets} == {(d, z) for d in (1, 2, 3) for z in (2, 10, 50)}
 

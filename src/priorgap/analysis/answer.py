@@ -76,7 +76,7 @@ def asker_row(found: dict, level: float | None = None) -> Answer:
                   f"{found[depth.RATE].diff.fmt()}.{scale}", section="claim-3-the-askers-third-layer", bounded=bool(scale))
 
 
-def _ends(rows, measure: str, epochs: int, what: str) -> list[tuple[str, stats.Diff]]:
+def latent_ends(rows, measure: str, epochs: int, what: str = "latent") -> list[tuple[str, stats.Diff]]:
     """Latent size 50 minus 2 at each depth (beta = 1, width 500)."""
     base = runs.at_beta1(epochs, width=runs.GRID_WIDTH)
     out = []
@@ -103,9 +103,9 @@ def _levels(rows, epochs: int, figure) -> str:
 
 
 def latent_rows(rows, claim2, epochs: int) -> list[Answer]:
-    per_dim = _ends(rows, KS, epochs, "latent")
-    joint = _ends(rows, depth.BOUND, epochs, "latent")
-    fd = _ends(rows, "fd_vs_recon.prior", epochs, "latent")
+    per_dim = latent_ends(rows, KS, epochs, "latent")
+    joint = latent_ends(rows, depth.BOUND, epochs, "latent")
+    fd = latent_ends(rows, "fd_vs_recon.prior", epochs, "latent")
     per_unit = _levels(rows, epochs, lambda m: m[depth.BOUND] / m["active_units"] if m.get("active_units") else None)
     fd_real = _levels(rows, epochs, lambda m: m.get("fd.prior"))
     return [Answer("More latent dimensions, per dimension", "More latent dimensions: is each dimension of q closer to N(0,1)?", judge([d for _, d in per_dim], Direction.LOWER),
@@ -133,7 +133,7 @@ def scale_row(rows, epochs: int) -> Answer:
     return Answer(SCALE, "Is the mismatch one of scale (\"q is N(0, 2I)\")?", verdict,
                   "share of the held-out bound that q's moment-matched Gaussian (scale and correlation) explains",
                   diffs, "Largest eigenvalue of q's covariance (N(0, 2I) would give 2): " + ", ".join(e for e in eig if e)
-                  + ".", section="claim-5-scale-or-shape")
+                  + ".", section="claim-5-scale-or-shape", toward=Direction.HIGHER)
 
 
 def sampling_rows(sampled) -> list[Answer]:

@@ -19,11 +19,13 @@ where the two meet.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from ..data.mnist import N_TRAIN
 from ..study import runs
 from . import depth, stats, width
-from .compare import between
+from .answer import latent_ends
 
 BOUND = depth.BOUND
 
@@ -65,11 +67,9 @@ def _comparisons(rows: list[runs.Row], epochs: int) -> dict[str, stats.Diff]:
     if isinstance(m, depth.Matched) and BOUND in m.diffs:
         out["width 1000 - 125, matched rate, latent 10"] = m.diffs[BOUND]
     out["the asker's third layer, latent 2"] = depth.asker(rows, epochs)[BOUND].diff
-    base = runs.at_beta1(epochs, width=runs.GRID_WIDTH)
-    for d in (1, 2, 3):
-        c = between(rows, "latent", f"depth {d}", BOUND, {**base, "depth": d, "latent": 2}, {**base, "depth": d, "latent": 50})
-        if c.diff.n[0] and c.diff.n[1]:
-            out[f"latent 50 - 2, depth {d}"] = c.diff
+    for where, diff in latent_ends(rows, BOUND, epochs):
+        if diff.n[0] and diff.n[1]:
+            out[f"latent size, {where}"] = diff
     return out
 
 
@@ -93,6 +93,13 @@ class Bracket:
     upper: float  # the training mixture's KL
     avg_kl: float  # the rate over the training codes
     mutual_info: float  # the index's mutual information I_N
+    log_n: float  # its ceiling: log of the training codes' count
+
+
+def training_codes(row: runs.Row) -> int:
+    """N: data.train_size, or what prepare leaves of MNIST's training set beside the validation split."""
+    size = row.params.get("data.train_size")
+    return int(size) if size not in (None, "", "None") else N_TRAIN - int(row.params["data.val_size"])
 
 
 def brackets(rows: list[runs.Row], epochs: int) -> list[Bracket]:
@@ -104,5 +111,6 @@ def brackets(rows: list[runs.Row], epochs: int) -> list[Bracket]:
         for z in sorted({r.key.latent for r in runs.where(grid, depth=d)}):
             here = runs.where(grid, depth=d, latent=z)
             mean = {m: stats.spread(runs.values(here, m))[0] for m in (BOUND, "kl_q_prior", "avg_kl", "mutual_info")}
-            out.append(Bracket(d, z, len(here), mean[BOUND], mean["kl_q_prior"], mean["avg_kl"], mean["mutual_info"]))
+            out.append(Bracket(d, z, len(here), mean[BOUND], mean["kl_q_prior"], mean["avg_kl"], mean["mutual_info"],
+                               math.log(training_codes(here[0]))))
     return out

@@ -72,10 +72,11 @@ def check_reachable(uri: str) -> None:
         )
 
 
-def experiment_id(client, uri: str) -> str:
+def experiment_id(client, uri: str, name: str | None = None) -> str:
+    """The experiment `name` (else MLFLOW_EXPERIMENT_NAME, else priorgap), created if need be."""
     from mlflow.exceptions import MlflowException
 
-    name = os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT)
+    name = name or os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT)
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         if not set(EXPERIMENT_KIND.items()) <= set(exp.tags.items()):  # a store made before this tag

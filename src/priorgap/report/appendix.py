@@ -254,10 +254,10 @@ def known_answer_lines(known: dict | None, sens: list[bound.Sensitivity]) -> lis
 def bound_in_full(found: list[bound.Bracket], sens: list[bound.Sensitivity], known: dict | None = None) -> list[str]:
     lines = ["### B5. What the bound can pin", "", BOUND_METHOD, "",
              "| depth | latent | runs | held-out bound (lower) | training mixture's KL (upper) | rate (avg KL) | "
-             "mutual information (log N = 10.92) | width of the bracket |", "|---|---|---|---|---|---|---|---|"]
+             "mutual information (its ceiling, log N) | width of the bracket |", "|---|---|---|---|---|---|---|---|"]
     for b in found:
         lines.append(f"| {b.depth} | {b.latent} | {b.runs} | {fmt(b.lower, 3)} | {fmt(b.upper, 3)} | {fmt(b.avg_kl, 3)} | "
-                     f"{fmt(b.mutual_info, 4)} | {fmt(b.upper - b.lower, 3)} |")
+                     f"{fmt(b.mutual_info, 4)} ({fmt(b.log_n, 4)}) | {fmt(b.upper - b.lower, 3)} |")
     lines += [""] + known_answer_lines(known, sens)
     if not sens:
         return lines + ["No run's record holds its densities' bounds yet.", ""]

@@ -35,11 +35,11 @@ VIEW_METRICS = ["test_elbo", "kl_q_prior_lower_bound", "fd.prior", "fd.best_fitt
 def metrics_of(rec: dict) -> dict[str, float]:
     """The headline (as the runs file holds it), the best fitted density's FD, every stage's
     figures by their stage, and the stages' seconds: numbers only (MLflow's metrics)."""
-    from ..summary.headline import best_fitted
+    from ..summary.headline import FITTED, best_fitted
 
     headline = record.row(rec).metrics
     out = {k: v for k, v in headline.items() if v is not None}
-    if all(f"val_gain.{s}" in headline for s in ("gmm", "flow", "two_stage")):
+    if all(f"val_gain.{s}" in headline for s in FITTED):
         out["fd.best_fitted"] = headline.get(f"fd.{best_fitted(headline)}")
     for stage, values in rec["metrics"].items():
         for k, v in flatten_dict(values).items():
@@ -121,9 +121,7 @@ def main(argv=None) -> None:
     import mlflow
 
     client = mlflow.MlflowClient(uri)
-    found = client.get_experiment_by_name(args.experiment)
-    exp_id = found.experiment_id if found else client.create_experiment(
-        args.experiment, artifact_location=store.artifact_location(uri), tags=store.EXPERIMENT_KIND)
+    exp_id = store.experiment_id(client, uri, args.experiment)
     added = sum(log_run(client, exp_id, folder) for folder in folders)
     save_view(client, exp_id)
     print(f"study_mlflow: {added} runs added, {len(folders) - added} already there, in {uri} (experiment "
