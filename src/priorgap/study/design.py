@@ -23,6 +23,9 @@ Parts (reports/study.md says what each one settles), each a claim of the thread:
 - slice:  at twice the epochs: the matched-rate fit (depth 1 and 3 at latent size 10, beta 0.5, 1,
           2) and the asker's contrast (depth 2 and 3 at latent size 2), seed 0: does training
           longer change a verdict?
+Then more seeds where a row of the answer sits near its threshold, each in its own part: the
+VampPrior's likelihood (seeds 3, 4; latent size 10 first), the width cell of the rate-distortion
+fit (seed 1 at beta 0.5 and 2, widths 125 and 1000), the asker's contrast (seeds 5, 6).
 What was cut to fit about 8 hours of a 2-core machine, and what each cut costs the answer, is in
 docs/experiments.md.
 """
@@ -40,6 +43,8 @@ WARMUP = 10  # epochs of the KL warm-up arm
 LATENTS = (2, 10, 50)
 SEEDS = (0, 1, 2)
 ASKER_SEEDS = (0, 1, 2, 3, 4)  # the thread's own contrast sits near its threshold: five seeds
+MORE_SEEDS = (3, 4)  # the VampPrior's likelihood: three seeds left it unresolved at every latent size
+MORE_ASKER_SEEDS = (5, 6)
 WIDTHS = (125, 250, 1000)  # beside the grid's runs.GRID_WIDTH
 PARTS = ("grid", "width", "rate", "warmup", "vamp", "slice")
 
@@ -102,6 +107,12 @@ def design(components: int = 100) -> list[Planned]:
     # epochs; the matched-rate fit needs all three betas
     runs += [Planned("slice", d, 10, 0, epochs=2 * EPOCHS, beta=b) for b in (1.0, 0.5, 2.0) for d in (1, 3)]
     runs += [Planned("slice", d, 2, 0, epochs=2 * EPOCHS) for d in (2, 3)]
+    # more seeds where the first pass left a row near its threshold, most telling first
+    vamp_more = [Planned("vamp", 2, z, s, prior=f"vamp{components}") for z in (10, 2, 50) for s in MORE_SEEDS]
+    runs += vamp_more[:2]
+    runs += [Planned("rate", 2, 10, 1, beta=b, width=w) for w in WIDTHS[::2] for b in (0.5, 2.0)]
+    runs += vamp_more[2:]
+    runs += [Planned("grid", d, 2, s) for s in MORE_ASKER_SEEDS for d in (2, 3)]
     return runs
 
 
