@@ -88,14 +88,19 @@ def mlflow_runs(uri: str, stage: str | None = None, kind: str | None = None):
 
 
 @contextlib.contextmanager
-def mlflow_server(backend_uri: str, artifacts: Path | None = None, env: dict | None = None):
-    """`mlflow server` on a free local port for the block; yields its http:// address."""
+def mlflow_server(backend_uri: str, artifacts: Path | None = None, env: dict | None = None, extra: tuple = (),
+                  ca_file: Path | None = None):
+    """`mlflow server` on a free local port for the block (`extra`: more of its options; with
+    `ca_file`, it serves https signed by that CA); yields its address."""
+    import ssl
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    uri = f"http://127.0.0.1:{port}"
+    uri = f"{'https' if ca_file else 'http'}://127.0.0.1:{port}"
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", backend_uri,
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *extra]
     if artifacts is not None:
         cmd += ["--artifacts-destination", str(artifacts)]
     # MLflow 3's job runner (two huey consumers, for GenAI jobs) is not what these tests use: it
@@ -106,7 +111,7 @@ def mlflow_server(backend_uri: str, artifacts: Path | None = None, env: dict | N
         deadline = time.monotonic() + 90
         while True:
             try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2).read()
+                urllib.request.urlopen(f"{uri}/health", timeout=2, context=context).read()
                 break
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
@@ -169,16 +174,16 @@ def upstream(tmp_path_factory) -> Path:
 
 
 @contextlib.contextmanager
-def dask_cluster(tmp: Path, env: dict, workers: list[list[str]]):
-    """`dask scheduler` and one `dask worker` per entry of `workers` (its extra arguments), each in
-    its own session and with its own scratch folder (`--local-directory`): machines on 127.0.0.1.
-    Yields (address, scheduler process, worker processes); killing a process group is that
-    machine dying."""
+def dask_cluster(tmp: Path, env: dict, workers: list[list[str]], scheduler: tuple = ()):
+    """`dask scheduler` (`scheduler`: more of its options) and one `dask worker` per entry of
+    `workers` (its extra arguments), each in its own session and with its own scratch folder
+    (`--local-directory`): machines on 127.0.0.1. Yields (address, scheduler process, worker
+    processes); killing a process group is that machine dying."""
     bin_ = Path(sys.executable).parent
     info = tmp / "scheduler.json"
     env = {**env, "PYTHONPATH": str(ROOT / "tests")}  # the stand-in tasks of the tests are found by name
     procs = [subprocess.Popen([str(bin_ / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(info)], env=env, start_new_session=True,
+                               "--scheduler-file", str(info), *scheduler], env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         deadline = time.monotonic() + 60

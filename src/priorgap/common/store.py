@@ -10,8 +10,11 @@ DVC_ROOT to the parent repository there, so every copy writes to the one store. 
 """
 from __future__ import annotations
 
+import base64
 import os
+import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -51,25 +54,69 @@ def artifact_location(uri: str) -> str | None:
     return (db.parent / "mlartifacts").as_uri() if db is not None else None
 
 
+def shown(uri: str) -> str:
+    """The URI as it may be printed: a password written into it (http://user:pw@host) is not."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{parts.hostname}"
+                                                  + (f":{parts.port}" if parts.port else "")))
+
+
 def check_reachable(uri: str) -> None:
-    """Fail fast, before any work, with a line that says how to fix the store."""
+    """Fail fast, before any work, with a line that says how to fix the store. A server with
+    authentication (mlflow server --app-name basic-auth) is asked with the credentials MLflow
+    itself reads (MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD), which no message repeats."""
     if uri.startswith(("http://", "https://")):
+        base = uri.rstrip("/")
         try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as r:
+            with urllib.request.urlopen(base + "/health", timeout=5, context=_tls_context()) as r:
                 r.read()
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                raise TrackingError(f"MLflow tracking server {shown(uri)}: its certificate is not signed by a CA this "
+                                    f"machine trusts ({reason.verify_message}); set MLFLOW_TRACKING_SERVER_CERT_PATH "
+                                    "to your CA's certificate") from None
             raise TrackingError(
-                f"MLflow tracking server {uri} is unreachable ({reason}); start it "
+                f"MLflow tracking server {shown(uri)} is unreachable ({reason}); start it "
                 "(`mlflow server --host 127.0.0.1 --port 5000 ...`) or unset MLFLOW_TRACKING_URI "
                 "to use the local mlflow.db"
             ) from None
+        _check_credentials(base)
         return
     db = sqlite_path(uri)
     if db is not None and not os.access(db.parent if not db.exists() else db, os.W_OK):
         raise TrackingError(
             f"MLflow store {db} is not writable; fix its permissions or set MLFLOW_TRACKING_URI"
         )
+
+
+def _tls_context():
+    """An https server signed by a CA of your own: the CA MLflow's client trusts (MLFLOW_TRACKING_SERVER_CERT_PATH)."""
+    return ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None)
+
+
+def _check_credentials(base: str) -> None:
+    request = urllib.request.Request(base + "/api/2.0/mlflow/experiments/search?max_results=1")
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=_tls_context()) as r:
+            r.read()
+    except urllib.error.HTTPError as e:
+        if e.code == 401:
+            said = f"refused the credentials of user {user!r}" if user and password else "asks for credentials"
+            raise TrackingError(f"MLflow tracking server {shown(base)} {said} (HTTP 401); set "
+                                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of the server") from None
+        if e.code == 403:
+            raise TrackingError(f"MLflow tracking server {shown(base)}: user {user!r} may not read experiments "
+                                "(HTTP 403); ask its admin for the permission") from None
+        # any other answer (an older server without this route, say) is left to MLflow's client
+    except (urllib.error.URLError, OSError):
+        pass  # /health answered: a slow search is no reason to stop here
 
 
 def experiment_id(client, uri: str, name: str | None = None) -> str:
@@ -108,4 +155,4 @@ if __name__ == "__main__":
     # `python -m priorgap.common.store`: create the store and the experiment now, before parallel
     # workers (`dvc queue start -j N`) would race on SQLite's first schema migration.
     exp_id = ensure_store()
-    print(f"MLflow store {tracking_uri()}: experiment id {exp_id}; the pipeline rows: {view_url(exp_id)}")
+    print(f"MLflow store {shown(tracking_uri())}: experiment id {exp_id}; the pipeline rows: {view_url(exp_id)}")

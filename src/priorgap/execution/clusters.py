@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from .. import PriorgapError
 
@@ -54,11 +55,43 @@ class Embedded:
         self.config.__exit__(None, None, None)  # this process's Dask config as it was
 
 
+# This client's TLS files, for a scheduler that admits only certificates its CA signed (Dask's
+# mutual TLS: docs/study-runner.md). Unset, Dask's own config (distributed.comm.tls.*) applies.
+TLS = {"ca_file": ("--tls-ca-file", "STUDY_TLS_CA_FILE", "the CA's certificate"),
+       "cert": ("--tls-cert", "STUDY_TLS_CERT", "this client's certificate"),
+       "key": ("--tls-key", "STUDY_TLS_KEY", "this client's private key")}
+
+
+def security(ca_file: str | None = None, cert: str | None = None, key: str | None = None):
+    """Dask's Security for this client from the three files, or None where none is given."""
+    files = {"ca_file": ca_file, "cert": cert, "key": key}
+    if not any(files.values()):
+        return None
+    for what in ("ca_file", "cert"):
+        if not files[what]:
+            flag, env, _ = TLS[what]
+            raise StudyError(f"TLS needs the CA file and this client's certificate: give {flag} (or {env})")
+    for what, path in files.items():
+        if path and not Path(path).is_file():
+            flag, env, _ = TLS[what]
+            raise StudyError(f"no TLS file at {path} ({flag} / {env}); give the path of the PEM file")
+    from distributed.security import Security
+
+    return Security(tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+
+
+def _tls_configured() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.comm.tls.client.cert", None))
+
+
 class Remote:
     """A running scheduler (dask scheduler / dask worker), or a batch system's through dask-jobqueue."""
 
-    def __init__(self, address: str | None = None, jobqueue: str | None = None, jobs: int = 1):
+    def __init__(self, address: str | None = None, jobqueue: str | None = None, jobs: int = 1, security=None):
         self.address, self.jobqueue, self.jobs, self.cluster = address, jobqueue, jobs, None
+        self.security = security
 
     def __enter__(self):
         from distributed import Client
@@ -66,16 +99,27 @@ class Remote:
         if self.jobqueue:
             import dask_jobqueue
 
-            self.cluster = getattr(dask_jobqueue, JOBQUEUE[self.jobqueue])()
+            self.cluster = getattr(dask_jobqueue, JOBQUEUE[self.jobqueue])(
+                **({"security": self.security} if self.security else {}))
             self.cluster.scale(jobs=self.jobs)
-            self.client = Client(self.cluster)
+            self.client = Client(self.cluster, security=self.security)
             return self.client
+        tls = self.address.startswith("tls://")
+        if tls and self.security is None and not _tls_configured():
+            raise StudyError(f"the Dask scheduler at {self.address} speaks TLS: give this client's files with "
+                             "--tls-ca-file, --tls-cert and --tls-key (or STUDY_TLS_CA_FILE, STUDY_TLS_CERT, "
+                             "STUDY_TLS_KEY, or Dask's distributed.comm.tls config)")
+        if self.security is not None and not tls:
+            raise StudyError(f"TLS files are given but the scheduler's address {self.address} is not tls://; "
+                             "give its tls:// address (`dask scheduler --protocol tls ...` prints it)")
         try:
-            self.client = Client(self.address, timeout="10s")
+            self.client = Client(self.address, timeout="10s", security=self.security)
         except (OSError, TimeoutError) as e:
-            raise StudyError(f"cannot reach the Dask scheduler at {self.address} ({e}); start it (`dask scheduler`, "
-                             f"then `dask worker {self.address} --nthreads 1` on each machine) or leave "
-                             "STUDY_SCHEDULER unset for this machine's own cluster") from None
+            refused = (" (a TLS scheduler also refuses a client whose certificate its CA did not sign: check "
+                       "--tls-cert against the scheduler's --tls-ca-file)") if tls else ""
+            raise StudyError(f"cannot reach the Dask scheduler at {self.address} ({e}){refused}; start it "
+                             f"(`dask scheduler`, then `dask worker {self.address} --nthreads 1` on each machine) or "
+                             "leave STUDY_SCHEDULER unset for this machine's own cluster") from None
         _quiet()
         try:
             self.client.wait_for_workers(1, timeout=120)
@@ -96,7 +140,7 @@ def connect(args):
     if args.scheduler and args.jobqueue:
         raise StudyError("give --scheduler or --jobqueue, not both")
     if args.scheduler or args.jobqueue:
-        return Remote(args.scheduler, args.jobqueue, args.jobs)
+        return Remote(args.scheduler, args.jobqueue, args.jobs, security(args.tls_ca_file, args.tls_cert, args.tls_key))
     return Embedded(args.workers, args.threads)
 
 

@@ -36,7 +36,7 @@ from ..common.outputs import atomic_write_text
 from ..common.shell import sh
 from ..study import design, record, runs_file
 from . import worker
-from .clusters import JOBQUEUE, Embedded, StudyError, connect, has_bokeh
+from .clusters import JOBQUEUE, TLS, Embedded, StudyError, connect, has_bokeh
 from .snapshot import SHARED, shared_outputs, snapshot
 
 SHARED_ROW = "study-shared-stages"  # their MLflow row, not the workspace's experiment's
@@ -46,7 +46,11 @@ ENVIRONMENT = """environment (what `make study` passes on):
   STUDY_JOBS        batch jobs, as --jobs
   STUDY_LIMIT       run at most this many experiments, as --limit
   STUDY_PARTS       the parts `make study` runs, as --part (the Makefile's variable)
-  MLFLOW_TRACKING_URI  the store every worker logs to (a server for more than one machine)"""
+  STUDY_TLS_CA_FILE, STUDY_TLS_CERT, STUDY_TLS_KEY
+                    this client's TLS files for a tls:// scheduler, as --tls-ca-file, --tls-cert, --tls-key
+  MLFLOW_TRACKING_URI  the store every worker logs to (a server for more than one machine)
+  MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD
+                    the tracking server's credentials (mlflow server --app-name basic-auth); never logged"""
 LOGS = Path(".dvc/tmp/study-logs")  # a failed experiment's whole log, under the repository
 
 
@@ -59,6 +63,9 @@ def main(argv=None) -> None:
     ap.add_argument("--scheduler", default=os.environ.get("STUDY_SCHEDULER") or None, help="a running Dask scheduler")
     ap.add_argument("--jobqueue", default=os.environ.get("STUDY_JOBQUEUE") or None, choices=sorted(JOBQUEUE))
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("STUDY_JOBS", 1)), help="batch jobs (--jobqueue)")
+    for dest, (flag, env, what) in TLS.items():
+        ap.add_argument(flag, dest=f"tls_{dest}", default=os.environ.get(env) or None,
+                        help=f"a tls:// scheduler: {what} (PEM)")
     ap.add_argument("--workers", type=int, default=None, help="embedded cluster: workers (default: one per core)")
     ap.add_argument("--threads", type=int, default=1, help="embedded cluster: threads per worker")
     ap.add_argument("--limit", type=int, default=int(os.environ.get("STUDY_LIMIT", 0)) or None,
@@ -82,7 +89,7 @@ def run_study(experiments: list[worker.Experiment], root: Path, csv: Path, recor
     uri = store.tracking_uri()
     store.check_reachable(uri)
     if store.sqlite_path(uri) is not None and not isinstance(cluster, Embedded):
-        print(f"study: warning: the workers log to {uri}, a file on this machine: workers elsewhere need a "
+        print(f"study: warning: the workers log to {store.shown(uri)}, a file on this machine: workers elsewhere need a "
               "tracking server (MLFLOW_TRACKING_URI=http://...)")
     with cluster as client:  # first: an unreachable scheduler fails before minutes of shared stages
         store.ensure_store(uri)

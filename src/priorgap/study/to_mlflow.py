@@ -124,7 +124,7 @@ def main(argv=None) -> None:
     exp_id = store.experiment_id(client, uri, args.experiment)
     added = sum(log_run(client, exp_id, folder) for folder in folders)
     save_view(client, exp_id)
-    print(f"study_mlflow: {added} runs added, {len(folders) - added} already there, in {uri} (experiment "
+    print(f"study_mlflow: {added} runs added, {len(folders) - added} already there, in {store.shown(uri)} (experiment "
           f"{args.experiment}); `make ui`, then {store.view_url(exp_id, VIEW)}")
 
 
