@@ -119,7 +119,11 @@ def mlflow_server(backend_uri: str, artifacts: Path | None = None, env: dict | N
         yield uri
     finally:
         os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # uvicorn waiting on a client's kept-alive connection
+            os.killpg(server.pid, 9)
+            server.wait(timeout=30)
 
 
 # --- tiny clones of this repository, for the tests that run real DVC experiments (slow tier) ---
