@@ -50,8 +50,8 @@ def main():
         print(f"  sklearn GaussianMixture {k:4d} components: held-out gain {gain.mean():.3f} ± "
               f"{gain.std() / np.sqrt(len(gain)):.3f}  ({time.perf_counter() - start:.0f} s)")
     m = json.loads((args.posterior / "metrics.json").read_text())
-    print(f"  fit_posterior's bound: {m['kl_lower_bound']:.3f} ± {m['kl_lower_bound_se']:.3f} "
-          f"({m['kl_lower_bound_density']}, saturated: {m['bound_saturated']})")
+    print(f"  fit_posterior's bound: {m['kl_q_prior_lower_bound']:.3f} ± {m['kl_q_prior_lower_bound_se']:.3f} "
+          f"({m['kl_q_prior_lower_bound_density']}, saturated: {m['bound_saturated']})")
 
 
 if __name__ == "__main__":

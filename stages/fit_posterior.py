@@ -43,15 +43,15 @@ def main(argv=None):
 
         m = result.metrics
         run.log_metrics({k: v for k, v in flatten_dict(m).items() if not isinstance(v, str)} | result.timings)
-        run.set_tags({"bound_density": m["kl_lower_bound_density"]})
+        run.set_tags({"bound_density": m["kl_q_prior_lower_bound_density"]})
         for row in result.curves:  # MLflow draws each as a curve over capacity
             run.log_metrics({f"capacity_{row['density']}.heldout_gain": row["heldout_gain"],
                              f"capacity_{row['density']}.val_gain": row["val_gain"]}, step=row["capacity"])
         for name in ("metrics.json", "ks.csv", "capacity.csv", "figures"):
             run.log_artifact(args.out_dir / name, folder="figures" if name == "figures" else None)
         print(
-            f"fit_posterior: KL(q||p) {m['kl_q_p']:.3f} ± {m['kl_q_p_se']:.3f} (training mixture), held-out "
-            f"lower bound {m['kl_lower_bound']:.3f} ± {m['kl_lower_bound_se']:.3f} ({m['kl_lower_bound_density']}, saturated: "
+            f"fit_posterior: KL(q||p) {m['kl_q_prior']:.3f} ± {m['kl_q_prior_se']:.3f} (training mixture), held-out "
+            f"lower bound {m['kl_q_prior_lower_bound']:.3f} ± {m['kl_q_prior_lower_bound_se']:.3f} ({m['kl_q_prior_lower_bound_density']}, saturated: "
             f"{m['bound_saturated']}); mutual info {m['mutual_info']:.3f} "
             f"({m['mi_margin']:.2f} below log N); active units {m['active_units']}/{codes.dim}; holes {m['holes']:.3f} "
             f"(held-out threshold {m['holes_heldout']:.3f})"

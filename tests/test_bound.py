@@ -64,7 +64,7 @@ def test_the_bound_recovers_a_known_kl(d, active, clusters):
         gain, se = aggregate.mc_mean(test.gains(g))
         scores[name] = {"heldout_gain": gain, "heldout_gain_se": se, **record}
     bound = capacity.population_bound(scores)
-    b, se = bound["kl_lower_bound"], bound["kl_lower_bound_se"]
+    b, se = bound["kl_q_prior_lower_bound"], bound["kl_q_prior_lower_bound_se"]
     assert truth_se < 0.005
     assert b >= 0.95 * truth, (b, truth, scores)
     assert b <= truth + se, (b, se, truth)
@@ -91,12 +91,12 @@ def test_the_training_mixture_bounds_a_known_kl_from_above(d, active, clusters):
     params = posterior_params(seed=0, n_samples=20_000, chunk_size=1024, mmd=dict(n_samples=200, permutations=10))
     match = diagnostics.match_diagnostics(codes, test, params, priors.StandardNormal(d))
     m = match.metrics
-    assert m["kl_q_p"] >= truth - 4 * math.hypot(m["kl_q_p_se"], truth_se), (m["kl_q_p"], truth)
-    assert m["mutual_info"] <= math.log(len(codes.mu)) + 4 * m["kl_q_p_se"]  # I_N never above log N
+    assert m["kl_q_prior"] >= truth - 4 * math.hypot(m["kl_q_prior_se"], truth_se), (m["kl_q_prior"], truth)
+    assert m["mutual_info"] <= math.log(len(codes.mu)) + 4 * m["kl_q_prior_se"]  # I_N never above log N
     gauss = diagnostics.score_density(densities.fit_density("gaussian", codes, params), codes, match, params)
     assert gauss["heldout_gain"] <= truth + 4 * gauss["heldout_gain_se"]  # and the lower end below it
     if d > 2:
-        assert m["kl_q_p"] - truth > 1.0  # high mutual information: the bracket stays wide
+        assert m["kl_q_prior"] - truth > 1.0  # high mutual information: the bracket stays wide
 
 
 def test_a_density_on_the_active_units_is_a_density_of_z(tmp_path):

@@ -50,7 +50,7 @@ def test_an_exactly_gaussian_q_is_fitted_by_every_density(d):
     codes, test = _identical(20_000, mean, sd), _identical(5000, mean, sd)
     params = _params(components=3)
     match = diagnostics.match_diagnostics(codes, test, params, priors.StandardNormal(codes.dim))
-    assert match.metrics["kl_q_p"] == pytest.approx(_gaussian_kl(mean, sd), abs=4 * match.metrics["kl_q_p_se"])
+    assert match.metrics["kl_q_prior"] == pytest.approx(_gaussian_kl(mean, sd), abs=4 * match.metrics["kl_q_prior_se"])
     fitted = {name: _fit(name, codes, params) for name in ("gaussian", "gmm", "flow", "two_stage")}
     fitted["gmm_on_mu"] = densities.fit_density("gmm", codes, _params("mu", components=3))
     fitted["flow_autoregressive"] = densities.fit_density("flow", codes, _params(flow=dict(
@@ -116,7 +116,7 @@ def test_heldout_gain_is_the_closed_form_kl_for_the_true_density(d):
         sc["val_gain"] = capacity.mc_mean(val.gains(_fit(name, codes, params)))[0]
     bound = capacity.population_bound(scores)
     chosen = max(scores, key=lambda name: scores[name]["val_gain"])  # chosen on validation, scored on test
-    assert bound["kl_lower_bound_density"] == chosen and bound["kl_lower_bound"] == scores[chosen]["heldout_gain"]
+    assert bound["kl_q_prior_lower_bound_density"] == chosen and bound["kl_q_prior_lower_bound"] == scores[chosen]["heldout_gain"]
     assert bound["bound_saturated"] is None  # no density here has a capacity grid
 
 
@@ -139,7 +139,7 @@ def test_holes_heldout_against_the_chi_square_closed_form(d):
 def test_active_units_are_reported_apart(d_active):
     """d_active units form a wide Gaussian cloud (q = N(0, 1.5^2) per unit), 5 more are collapsed
     (mu = 0, sigma = 1: exactly N(0, 1)). The inactive units add nothing to KL(q || N(0,I)), so
-    both kl_q_p and kl_q_p_active match the closed form of the active part, and the KS mean over
+    both kl_q_prior and kl_q_prior_active match the closed form of the active part, and the KS mean over
     active units sees only the mismatched ones."""
     rng = np.random.default_rng(2)
     n, s, t = 30_000, 1.5, 0.8
@@ -153,11 +153,11 @@ def test_active_units_are_reported_apart(d_active):
     assert [row["active"] for row in match.ks] == [True] * d_active + [False] * 5
     # q factorises into its active part times N(0, I) over the collapsed units, so on the same draws
     # the two estimates agree term by term
-    assert m["kl_q_p_active"] == pytest.approx(m["kl_q_p"], abs=1e-6)
+    assert m["kl_q_prior_active"] == pytest.approx(m["kl_q_prior"], abs=1e-6)
     if d_active == 2:  # in 20 dimensions 30,000 codes of width 0.8 are lumpy: the closed form is only a floor
-        assert m["kl_q_p_active"] == pytest.approx(expected, abs=4 * m["kl_q_p_se"] + 0.01 * d_active)
+        assert m["kl_q_prior_active"] == pytest.approx(expected, abs=4 * m["kl_q_prior_se"] + 0.01 * d_active)
     else:
-        assert m["kl_q_p_active"] > expected - 4 * m["kl_q_p_se"]
+        assert m["kl_q_prior_active"] > expected - 4 * m["kl_q_prior_se"]
     ks = np.array([row["ks"] for row in match.ks])
     assert m["ks_mean_active"] == pytest.approx(ks[:d_active].mean())
     assert m["ks_mean_active"] > 0.05 > ks[d_active:].max()  # the collapsed units look perfect
@@ -167,7 +167,7 @@ def test_active_units_are_reported_apart(d_active):
 def test_no_active_unit_gives_no_ks_mean_over_active_units():
     codes = _identical(2000, np.zeros(3), np.ones(3))
     m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=2000), priors.StandardNormal(codes.dim)).metrics
-    assert m["active_units"] == 0 and m["ks_mean_active"] is None and m["kl_q_p_active"] == 0.0
+    assert m["active_units"] == 0 and m["ks_mean_active"] is None and m["kl_q_prior_active"] == 0.0
 
 
 def test_a_spiky_training_mixture_is_told_apart_from_the_population():
@@ -182,7 +182,7 @@ def test_a_spiky_training_mixture_is_told_apart_from_the_population():
     params = _params()
     match = diagnostics.match_diagnostics(codes, test, params, priors.StandardNormal(codes.dim))
     m = match.metrics
-    assert m["mi_margin"] < 1.0 and m["kl_q_p"] > 1.0  # log N - I small, KL of the mixture inflated
+    assert m["mi_margin"] < 1.0 and m["kl_q_prior"] > 1.0  # log N - I small, KL of the mixture inflated
     assert m["holes"] > 0.5
     assert m["holes_heldout"] < 0.05
     gauss = diagnostics.score_density(densities.fit_density("gaussian", codes, params), codes, match, params)
@@ -227,11 +227,11 @@ def test_every_figure_is_measured_against_a_learned_prior(d):
         return float((np.log(sb / sa) + (sa**2 + (ma - mb) ** 2) / (2 * sb**2) - 0.5).sum())
 
     forward, reverse = kl(m_q, s_q, m_p, s_p), kl(m_p, s_p, m_q, s_q)
-    assert m["kl_q_p"] == pytest.approx(forward, abs=4 * m["kl_q_p_se"])
-    assert m["kl_p_q"] == pytest.approx(reverse, abs=4 * m["kl_p_q_se"])
+    assert m["kl_q_prior"] == pytest.approx(forward, abs=4 * m["kl_q_prior_se"])
+    assert m["kl_prior_q"] == pytest.approx(reverse, abs=4 * m["kl_prior_q_se"])
     assert m["avg_kl_se"] > 0 and m["avg_kl"] == pytest.approx(forward, abs=4 * m["avg_kl_se"])
     assert m["gaussian_kl"] == pytest.approx(forward, rel=1e-5)
-    assert abs(m["mutual_info"]) < 4 * (m["avg_kl_se"] + m["kl_q_p_se"])
+    assert abs(m["mutual_info"]) < 4 * (m["avg_kl_se"] + m["kl_q_prior_se"])
     gauss = diagnostics.score_density(densities.fit_density("gaussian", codes, params), codes, match, params)
     assert gauss["heldout_gain"] == pytest.approx(forward, abs=4 * gauss["heldout_gain_se"])
     held = capacity.Heldout.draw(test, 9, prior)  # the validation gains are against p too
@@ -294,7 +294,7 @@ def test_a_q_of_n_0_2i_is_all_scale(d):
     assert abs(m["correlation_kl"]) < 1e-6
     assert m["mean_square_active_min"] == pytest.approx(2, abs=1e-5) == m["mean_square_active_max"]
     assert gauss["heldout_gain"] == pytest.approx(kl, abs=4 * gauss["heldout_gain_se"])
-    share = diagnostics.scale_and_shape({**m, "kl_lower_bound": gauss["heldout_gain"]})["gaussian_share"]
+    share = diagnostics.scale_and_shape({**m, "kl_q_prior_lower_bound": gauss["heldout_gain"]})["gaussian_share"]
     assert share == pytest.approx(1, abs=4 * gauss["heldout_gain_se"] / kl)
 
 
@@ -330,7 +330,7 @@ def test_a_quilt_with_covariance_i_has_no_scale_part(d):
         gmm = diagnostics.score_density(densities.fit_density("gmm", codes, params, 4), codes, match, params)
         kl = d * _quilt_kl_per_unit(a)
         assert gmm["heldout_gain"] == pytest.approx(kl, abs=0.02 + 4 * gmm["heldout_gain_se"])
-        assert diagnostics.scale_and_shape({**m, "kl_lower_bound": gmm["heldout_gain"]})["gaussian_share"] < 1e-5
+        assert diagnostics.scale_and_shape({**m, "kl_q_prior_lower_bound": gmm["heldout_gain"]})["gaussian_share"] < 1e-5
 
 
 @pytest.mark.parametrize("d", [2, 20])

@@ -243,7 +243,7 @@ def test_pipeline_row_is_every_param_and_the_headline(pipeline):
     every = config.load_all(root / "params.yaml")
     assert parent.data.params == {k: str(v) for k, v in every.items()}
     fp = json.loads((data / "posterior" / "metrics.json").read_text())
-    assert parent.data.metrics["kl_q_prior"] == pytest.approx(fp["kl_q_p"])
+    assert parent.data.metrics["kl_q_prior"] == pytest.approx(fp["kl_q_prior"])
     ev = json.loads((data / "eval" / "metrics.json").read_text())
     assert parent.data.metrics["fd_vs_recon.gmm"] == pytest.approx(ev["gmm"]["vs_recon"]["fd"])
     summary = json.loads((data / "summary" / "metrics.json").read_text())
@@ -311,10 +311,10 @@ def test_diverging_training_fails_cleanly(pipeline, tmp_path, monkeypatch):
     assert mlflow.MlflowClient(uri).get_run(failed.data.tags["mlflow.parentRunId"]).info.status == "FAILED"
 
 
-METRIC_KEYS = {"kl_q_p", "kl_q_p_se", "kl_q_p_active", "kl_p_q", "kl_p_q_se", "avg_kl", "mutual_info", "mi_margin",
+METRIC_KEYS = {"kl_q_prior", "kl_q_prior_se", "kl_q_prior_active", "kl_prior_q", "kl_prior_q_se", "avg_kl", "mutual_info", "mi_margin",
                "mean_norm", "cov_eig_min", "cov_eig_max", "gaussian_kl", "ks_max", "ks_mean", "ks_mean_active", "mmd2",
-               "mmd_pvalue", "active_units", "holes", "holes_heldout", "kl_lower_bound", "kl_lower_bound_se",
-               "kl_lower_bound_density", "bound_saturated"}
+               "mmd_pvalue", "active_units", "holes", "holes_heldout", "kl_q_prior_lower_bound", "kl_q_prior_lower_bound_se",
+               "kl_q_prior_lower_bound_density", "bound_saturated"}
 
 
 def test_fit_posterior_outputs(pipeline):
@@ -323,19 +323,19 @@ def test_fit_posterior_outputs(pipeline):
     metrics = json.loads((out / "metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics)
     assert "latent_dim" not in metrics and "n_codes" not in metrics  # settings, not results
-    assert metrics["mi_margin"] >= -4 * metrics["kl_q_p_se"]  # mutual information <= log N
+    assert metrics["mi_margin"] >= -4 * metrics["kl_q_prior_se"]  # mutual information <= log N
     assert set(metrics["densities"]) == set(densities.names())
     scores = metrics["densities"]
     chosen = max(scores, key=lambda name: scores[name]["val_gain"])  # on the validation codes
     assert scores["prior"]["heldout_gain"] == scores["prior"]["val_gain"] == 0.0
-    assert metrics["kl_lower_bound_density"] == chosen and metrics["kl_lower_bound"] == scores[chosen]["heldout_gain"]
+    assert metrics["kl_q_prior_lower_bound_density"] == chosen and metrics["kl_q_prior_lower_bound"] == scores[chosen]["heldout_gain"]
     curve = scores["gmm"]["curve"]  # every capacity tried, scored on both held-out splits
     assert list(curve) == ["10", "30", "100", "200"] and str(scores["gmm"]["capacity"]) in curve
     assert scores["gmm"]["val_gain"] == curve[str(scores["gmm"]["capacity"])]["val_gain"]
     assert metrics["bound_saturated"] == scores["gmm"]["saturated"]
     assert (out / "capacity.csv").read_text().splitlines()[0] == (
         "density,capacity,val_gain,val_gain_se,heldout_gain,heldout_gain_se,step,step_se")
-    assert metrics["densities"]["prior"]["kl_q_g"] == metrics["kl_q_p"]
+    assert metrics["densities"]["prior"]["kl_q_g"] == metrics["kl_q_prior"]
     for name in densities.names():
         g = densities.load(out / "densities" / f"{name}.pt")
         assert g.sample(10, seed=0).shape == (10, 3)
@@ -344,7 +344,7 @@ def test_fit_posterior_outputs(pipeline):
         "latent_mu.png", "latent_pairs.png", "marginals.png", "qq.png", "cov_spectrum.png", "capacity.png"}
     run = mlflow_runs(uri, stage="fit_posterior")[-1]
     assert run.data.params["posterior.gmm.components"] == "[10, 30, 100, 200]"
-    assert "densities.gmm.kl_q_g" in run.data.metrics and "kl_q_p" in run.data.metrics
+    assert "densities.gmm.kl_q_g" in run.data.metrics and "kl_q_prior" in run.data.metrics
     assert run.data.tags["bound_density"] == chosen
     import mlflow
 
@@ -366,7 +366,7 @@ def test_fit_posterior_runs_on_codes_a_test_wrote(tmp_path, mlflow_store, monkey
     fit_posterior.main([str(codes), str(tmp_path / "posterior"), "--params", str(params)])
     m = json.loads((tmp_path / "posterior" / "metrics.json").read_text())
     # q -> N(0, 0.64 + 0.36) = N(0, 1): nothing to see
-    assert abs(m["kl_q_p"]) < 4 * m["kl_q_p_se"] + 0.01
+    assert abs(m["kl_q_prior"]) < 4 * m["kl_q_prior_se"] + 0.01
     assert m["densities"]["gaussian"]["kl_q_g"] < 0.02
 
 
@@ -458,8 +458,8 @@ def test_a_vamp_prior_runs_end_to_end_against_its_own_prior(pipeline, tmp_path):
 
     m = json.loads((out / "posterior" / "metrics.json").read_text())
     assert m["densities"]["prior"]["heldout_gain"] == m["densities"]["prior"]["val_gain"] == 0.0
-    assert m["densities"]["prior"]["kl_q_g"] == pytest.approx(m["kl_q_p"], abs=1e-12)  # KL(q || p) against the VampPrior
-    assert m["avg_kl_se"] > 0 and m["mutual_info"] == pytest.approx(m["avg_kl"] - m["kl_q_p"])
+    assert m["densities"]["prior"]["kl_q_g"] == pytest.approx(m["kl_q_prior"], abs=1e-12)  # KL(q || p) against the VampPrior
+    assert m["avg_kl_se"] > 0 and m["mutual_info"] == pytest.approx(m["avg_kl"] - m["kl_q_prior"])
     ev = json.loads((out / "eval" / "metrics.json").read_text())
     assert 50 < ev["iwae_nll"] < 400 and ev["prior"]["fd"] > 0
     row = mlflow_runs(uri, kind="pipeline")[-1]

@@ -84,8 +84,8 @@ def test_q_equal_to_the_prior_has_zero_divergence_and_information():
     codes = _codes(np.zeros((1000, 3)), np.zeros((1000, 3)))
     m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=2000), priors.StandardNormal(codes.dim)).metrics
     # log q(z) = log N(z; 0, I) term by term, so every Monte Carlo term is 0 up to rounding
-    assert abs(m["kl_q_p"]) < 1e-9 and m["kl_q_p_se"] < 1e-9
-    assert abs(m["kl_p_q"]) < 1e-9
+    assert abs(m["kl_q_prior"]) < 1e-9 and m["kl_q_prior_se"] < 1e-9
+    assert abs(m["kl_prior_q"]) < 1e-9
     assert m["avg_kl"] == 0.0 and abs(m["mutual_info"]) < 1e-9
     assert m["active_units"] == 0
     assert m["gaussian_kl"] == pytest.approx(0.0, abs=1e-12)
@@ -100,9 +100,9 @@ def test_wide_gaussian_cloud_matches_the_closed_form():
     expected = d / 2 * (s**2 - 1 - math.log(s**2))  # 0.659
     # the Monte Carlo error, plus the finite-N lumpiness of q (components of width 0.8 spaced far
     # closer than that: far below 0.01 nats)
-    assert abs(m["kl_q_p"] - expected) < 4 * m["kl_q_p_se"] + 0.01, (m["kl_q_p"], m["kl_q_p_se"], expected)
+    assert abs(m["kl_q_prior"] - expected) < 4 * m["kl_q_prior_se"] + 0.01, (m["kl_q_prior"], m["kl_q_prior_se"], expected)
     expected_pq = d / 2 * (1 / s**2 - 1 + math.log(s**2))  # KL(N(0,I) || N(0, s^2 I)) = 0.34
-    assert abs(m["kl_p_q"] - expected_pq) < 4 * m["kl_p_q_se"] + 0.01
+    assert abs(m["kl_prior_q"] - expected_pq) < 4 * m["kl_prior_q_se"] + 0.01
     assert m["gaussian_kl"] == pytest.approx(expected, abs=0.03)  # sample moments of 30,000 codes
     assert m["cov_eig_min"] == pytest.approx(s**2, rel=0.05) and m["cov_eig_max"] == pytest.approx(s**2, rel=0.05)
     assert m["mutual_info"] + m["mi_margin"] == pytest.approx(math.log(n))
@@ -118,8 +118,8 @@ def test_two_component_mixture_in_one_dimension_against_quadrature():
     kl_qp = integrate.quad(lambda z: q(z) * np.log(q(z) / p(z)), -12, 14, limit=200)[0]
     kl_pq = integrate.quad(lambda z: p(z) * np.log(p(z) / q(z)), -12, 12, limit=200)[0]
     m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=200_000, mmd=dict(n_samples=300, permutations=20)), priors.StandardNormal(codes.dim)).metrics
-    assert abs(m["kl_q_p"] - kl_qp) < 4 * m["kl_q_p_se"]
-    assert abs(m["kl_p_q"] - kl_pq) < 4 * m["kl_p_q_se"]
+    assert abs(m["kl_q_prior"] - kl_qp) < 4 * m["kl_q_prior_se"]
+    assert abs(m["kl_prior_q"] - kl_pq) < 4 * m["kl_prior_q_se"]
     zs = torch.linspace(-4, 5, 37)[:, None]
     np.testing.assert_allclose(aggregate.log_q(zs, codes.mu, codes.logvar).numpy(), np.log(q(zs[:, 0].numpy())), atol=1e-6)
 
@@ -221,7 +221,7 @@ def test_densities_closer_to_q_score_better():
     match = diagnostics.match_diagnostics(codes, test, params, priors.StandardNormal(codes.dim))
     scores = {name: diagnostics.score_density(_fit(name, codes, params), codes, match, params)
               for name in ("prior", "gaussian", "gmm", "aggregate")}
-    assert scores["prior"]["kl_q_g"] == pytest.approx(match.metrics["kl_q_p"])
+    assert scores["prior"]["kl_q_g"] == pytest.approx(match.metrics["kl_q_prior"])
     assert scores["gmm"]["kl_q_g"] < scores["gaussian"]["kl_q_g"] < scores["prior"]["kl_q_g"]
     assert scores["gmm"]["kl_g_q"] < scores["gaussian"]["kl_g_q"]
     assert scores["aggregate"]["test_ll_per_dim"] > scores["gaussian"]["test_ll_per_dim"] > scores["prior"]["test_ll_per_dim"]

@@ -220,7 +220,7 @@ def test_the_committed_study_loads_into_mlflow_once(tmp_path, mlflow_store, monk
     assert row.info.status == "FINISHED" and row.info.start_time == rec["start_ms"] and row.info.end_time == rec["end_ms"]
     assert row.data.params["model.latent_dim"] == "2" and row.data.metrics["test_elbo"] == record.row(rec).metrics["test_elbo"]
     assert row.data.metrics["seconds.train"] == rec["stage_seconds"]["train"]
-    assert row.data.metrics["fit_posterior.kl_lower_bound"] == rec["metrics"]["fit_posterior"]["kl_lower_bound"]
+    assert row.data.metrics["fit_posterior.kl_q_prior_lower_bound"] == rec["metrics"]["fit_posterior"]["kl_q_prior_lower_bound"]
     shown = {a.path for a in client.list_artifacts(row.info.run_id, "samples")}
     assert {"samples/prior.png", "samples/reconstruction.png", "samples/test_codes.png"} <= shown
     assert "samples/test_codes.png" not in {a.path for a in client.list_artifacts(rows["d1-z10-s0"].info.run_id, "samples")}

@@ -33,7 +33,7 @@ BOUND = depth.BOUND
 def bounds_of(fit_posterior: dict) -> dict[str, float]:
     """Every held-out gain a run's fit_posterior metrics hold: the study's choice ("chosen"), each
     density's kept capacity, and for a density with a capacity curve each capacity ("gmm 30")."""
-    out = {"chosen": fit_posterior["kl_lower_bound"]}
+    out = {"chosen": fit_posterior["kl_q_prior_lower_bound"]}
     for name, score in fit_posterior["densities"].items():
         if name in ("prior", "aggregate"):  # 0 by definition; q replayed is no density of the population
             continue

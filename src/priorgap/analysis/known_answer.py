@@ -82,9 +82,9 @@ def population_study(population: Codes, params, seed: int = 0) -> dict:
         gain, se = aggregate.mc_mean(test_draws.gains(g_fit))
         scores[name] = {"heldout_gain": gain, "heldout_gain_se": se, **chosen}
     bound = capacity.population_bound(scores)
-    return {"truth": truth, "truth_se": truth_se, "bound": bound["kl_lower_bound"], "bound_se": bound["kl_lower_bound_se"],
-            "bound_density": bound["kl_lower_bound_density"], "recovery": bound["kl_lower_bound"] / truth,
-            "training_mixture_kl": match.metrics["kl_q_p"], "mutual_info": match.metrics["mutual_info"],
+    return {"truth": truth, "truth_se": truth_se, "bound": bound["kl_q_prior_lower_bound"], "bound_se": bound["kl_q_prior_lower_bound_se"],
+            "bound_density": bound["kl_q_prior_lower_bound_density"], "recovery": bound["kl_q_prior_lower_bound"] / truth,
+            "training_mixture_kl": match.metrics["kl_q_prior"], "mutual_info": match.metrics["mutual_info"],
             "active_units": match.metrics["active_units"],
             "gains": {k: v["heldout_gain"] for k, v in scores.items()}}
 

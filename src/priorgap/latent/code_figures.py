@@ -191,8 +191,8 @@ def capacity_curve(curves: list[dict], scores: dict, metrics: dict, path):
     saturated = {True: "saturated", False: "NOT saturated", None: "saturation unknown (one capacity)"}[metrics["bound_saturated"]]
     last = curves[-1] if curves and curves[-1]["step"] is not None else None
     step = f"\nlast capacity step {last['step']:+.3f} ± {last['step_se']:.3f} nats (paired)" if last else ""
-    ax.set_title(f"bound {metrics['kl_lower_bound']:.3f} ± {metrics['kl_lower_bound_se']:.3f} nats "
-                 f"({metrics['kl_lower_bound_density']}, {saturated}){step}", fontsize=10)
+    ax.set_title(f"bound {metrics['kl_q_prior_lower_bound']:.3f} ± {metrics['kl_q_prior_lower_bound_se']:.3f} nats "
+                 f"({metrics['kl_q_prior_lower_bound_density']}, {saturated}){step}", fontsize=10)
     ax.set_xlabel("capacity (mixture components)")
     ax.set_ylabel("held-out gain over N(0,I) (nats)")
     ax.legend(fontsize=8)

@@ -22,7 +22,7 @@ def scale_and_shape(metrics: dict) -> dict:
     the second term, gaussian_kl, is the mismatch of scale and correlation; the first is shape
     (what no Gaussian can fix), at least bound - gaussian_kl. A learned prior's log density is
     not quadratic, so there the split does not hold (None)."""
-    bound, gaussian = metrics["kl_lower_bound"], metrics["gaussian_kl"]
+    bound, gaussian = metrics["kl_q_prior_lower_bound"], metrics["gaussian_kl"]
     if metrics["scale_kl"] is None:
         return {"gaussian_share": None, "shape_kl_lower": None}
     return {"gaussian_share": gaussian / bound if bound > 0 else None, "shape_kl_lower": bound - gaussian}
@@ -81,8 +81,8 @@ def match_diagnostics(codes: Codes, test: Codes, params, prior) -> Match:
     z_p = prior.draws(m, g, params.seed + seeds.PRIOR_DRAWS)
     log_q_at_q = aggregate.log_q(z_q, codes.mu, codes.logvar, chunk)
     log_q_at_p = aggregate.log_q(z_p, codes.mu, codes.logvar, chunk)
-    kl_q_p, kl_q_p_se = mc_mean(log_q_at_q - prior.log_prob(z_q))
-    kl_p_q, kl_p_q_se = mc_mean(prior.log_prob(z_p) - log_q_at_p)
+    kl_q_prior, kl_q_prior_se = mc_mean(log_q_at_q - prior.log_prob(z_q))
+    kl_prior_q, kl_prior_q_se = mc_mean(prior.log_prob(z_p) - log_q_at_p)
     avg_kl, avg_kl_se = prior.average_kl(codes, params.seed + seeds.PRIOR_DRAWS)
     z_test = test.sample(len(test.mu), params.seed + seeds.TEST_DRAWS)
     log_q_at_test = aggregate.log_q(z_test, codes.mu, codes.logvar, chunk)
@@ -91,7 +91,7 @@ def match_diagnostics(codes: Codes, test: Codes, params, prior) -> Match:
     mu_var = torch.var(codes.mu.double(), dim=0, correction=0)
     active = aggregate.active_units(codes.mu)
     if active.all():
-        kl_active = kl_q_p
+        kl_active = kl_q_prior
     elif active.any():  # q's marginal over the active units is the mixture of the marginal components
         za = z_q[:, active]
         log_qa = aggregate.log_q(za, codes.mu[:, active], codes.logvar[:, active], chunk)
@@ -113,15 +113,15 @@ def match_diagnostics(codes: Codes, test: Codes, params, prior) -> Match:
     # hole; held-out codes ask the same of the population instead.
     hole_own = torch.quantile(log_q_at_q, HOLE_PERCENTILE / 100)
     hole_heldout = torch.quantile(log_q_at_test, HOLE_PERCENTILE / 100)
-    mutual_info = avg_kl - kl_q_p
+    mutual_info = avg_kl - kl_q_prior
     log_n = math.log(len(codes.mu))
 
     metrics = {
-        "kl_q_p": kl_q_p,
-        "kl_q_p_se": kl_q_p_se,
-        "kl_q_p_active": kl_active,
-        "kl_p_q": kl_p_q,
-        "kl_p_q_se": kl_p_q_se,
+        "kl_q_prior": kl_q_prior,
+        "kl_q_prior_se": kl_q_prior_se,
+        "kl_q_prior_active": kl_active,
+        "kl_prior_q": kl_prior_q,
+        "kl_prior_q_se": kl_prior_q_se,
         "avg_kl": avg_kl,
         "avg_kl_se": avg_kl_se,
         "mutual_info": mutual_info,

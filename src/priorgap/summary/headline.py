@@ -27,12 +27,12 @@ HEADLINE: dict[str, tuple[str, str, str]] = {
                         "decoder fixed: the ex-post model's NLL (nats)"),
     "val_elbo_slope": ("train", "val_elbo_slope",
                        "validation ELBO gained per epoch over the last 20% of epochs (nats; near 0: converged)"),
-    "kl_q_prior": ("fit_posterior", "kl_q_p", "KL(q || N(0,I)) of the training mixture q (nats)"),
-    "kl_prior_q": ("fit_posterior", "kl_p_q", "KL(N(0,I) || q) (nats)"),
-    "kl_q_prior_lower_bound": ("fit_posterior", "kl_lower_bound",
+    "kl_q_prior": ("fit_posterior", "kl_q_prior", "KL(q || N(0,I)) of the training mixture q (nats)"),
+    "kl_prior_q": ("fit_posterior", "kl_prior_q", "KL(N(0,I) || q) (nats)"),
+    "kl_q_prior_lower_bound": ("fit_posterior", "kl_q_prior_lower_bound",
                                "held-out lower bound on KL(q_population || N(0,I)) (nats): the test codes' gain of the "
                                "density the validation codes chose"),
-    "kl_q_prior_lower_bound_se": ("fit_posterior", "kl_lower_bound_se", "standard error of that bound over the test codes"),
+    "kl_q_prior_lower_bound_se": ("fit_posterior", "kl_q_prior_lower_bound_se", "standard error of that bound over the test codes"),
     "bound_saturated": ("fit_posterior", "bound_saturated",
                         "1: the largest capacity tried no longer raised the bound by more than its standard error; "
                         "0: more capacity would likely tighten it"),
