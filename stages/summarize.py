@@ -44,7 +44,7 @@ def main(argv=None):
         with atomic_dir(args.out_dir) as tmp:
             write_json(tmp / "metrics.json", headline.nest(values))
             (tmp / "summary.html").write_text(page.render_html(name, values, params, figures, best))
-        run.log_pipeline_row(params, values)
+        run.log_pipeline_row(params, {**values, **headline.view_figures(values)})
         run.log_artifact(args.out_dir / "summary.html", run_id=run.parent_id)
         run.save_view("headline", headline.VIEW_METRICS, headline.VIEW_PARAMS)
         shown = ("test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "fd.prior", f"fd.{best}")

@@ -98,3 +98,36 @@ def test_the_test_counts_on_the_development_page_are_the_suites():
     page = _docs("development.md")
     fast, every = (int(x) for x in re.findall(r"\| (\d+) tests, ", page)[:2])
     assert (fast, every) == (collected("-m", "not slow"), collected())
+
+
+def _tracking_snippet() -> str:
+    text = (ROOT / "docs" / "tracking.md").read_text()
+    found = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "existing_uri" in b]
+    assert len(found) == 1, "docs/tracking.md's snippet that reads the pipeline rows"
+    return found[0]
+
+
+def test_the_tracking_snippet_outside_the_repository_says_so_and_creates_nothing(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    proc = subprocess.run([sys.executable, "-c", _tracking_snippet()], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f"priorgap.common.store.TrackingError: no MLflow store at {tmp_path.resolve() / 'mlflow.db'}; run this inside "
+        "the repository (after `make repro`) or set MLFLOW_TRACKING_URI")
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_the_tracking_snippet_reads_the_pipeline_rows(tmp_path, mlflow_store, monkeypatch):
+    from conftest import write_params
+
+    from priorgap.common import config, tracking
+    from priorgap.summary import headline
+
+    monkeypatch.chdir(tmp_path)
+    params = write_params(tmp_path / "params.yaml", **{"model.latent_dim": 5})
+    with tracking.stage_run("summarize", {}, params, last=True) as run:
+        run.log_pipeline_row(config.load_all(params), {k: -101.5 for k in headline.HEADLINE})
+    proc = subprocess.run([sys.executable, "-c", _tracking_snippet()], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "d2-z5-s0-e20" in proc.stdout and "-101.5" in proc.stdout

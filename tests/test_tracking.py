@@ -225,4 +225,7 @@ def test_the_committed_study_loads_into_mlflow_once(tmp_path, mlflow_store, monk
     assert {"samples/prior.png", "samples/reconstruction.png", "samples/test_codes.png"} <= shown
     assert "samples/test_codes.png" not in {a.path for a in client.list_artifacts(rows["d1-z10-s0"].info.run_id, "samples")}
     view = json.loads(exp.tags[f"mlflow.sharedViewState.{to_mlflow.VIEW}"])
-    assert "params.`model.encoder.width`" in view["selectedColumns"] and "metrics.`fd.best_fitted`" in view["selectedColumns"]
+    assert view["columnOrder"] == view["selectedColumns"]  # the UI's own order is alphabetical
+    assert view["columnOrder"][:4] == ["metrics.`test_elbo`", "metrics.`kl_q_prior_lower_bound`", "metrics.`fd.prior`",
+                                       "metrics.`fd.best_fitted`"]
+    assert "params.`model.encoder.width`" in view["columnOrder"] and "params.`train.beta`" in view["columnOrder"]

@@ -20,28 +20,56 @@ pytestmark = [pytest.mark.slow,  # a live MLflow server and a browser
               pytest.mark.skipif(CHROMIUM is None, reason="needs headless Chromium (apt-get install chromium)")]
 
 
-def _row(params: Path, latent: int, value: float) -> str:
+def _row(params: Path, value: float) -> str:
+    from priorgap.common import config
+
     with tracking.stage_run("summarize", {}, params, last=True) as run:
-        run.log_pipeline_row({"model.latent_dim": latent}, {k: value for k in headline.HEADLINE})
+        values = {k: value for k in headline.HEADLINE}
+        run.log_pipeline_row(config.load_all(params), {**values, **headline.view_figures(values)})
         run.save_view("headline", headline.VIEW_METRICS, headline.VIEW_PARAMS)
         return run.experiment_id
 
 
-def test_saved_view_shows_pipeline_rows_and_headline_columns(tmp_path, mlflow_store, monkeypatch):
+def _render(url: str, width: int, shot: Path) -> str:
+    browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},1000",
+               "--virtual-time-budget=20000"]
+    dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    subprocess.run([*browser, f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    return dom
+
+
+def _columns(dom: str) -> dict[str, tuple[int, int, int]]:
+    """The runs table's rendered headers: column id -> (position, left, right) in pixels (the grid
+    renders only the columns in view)."""
+    found = re.findall(r'aria-colindex="(\d+)" col-id="((?:metrics|params)\.[^"]+)"[^>]*left: (\d+)px; width: (\d+)px', dom)
+    return {c.replace("&amp;", "&"): (int(i), int(left), int(left) + int(w)) for i, c, left, w in found}
+
+
+def test_saved_view_puts_the_answer_first_and_the_settings_after(tmp_path, mlflow_store, monkeypatch):
+    """A width sweep, as a user runs it: two rows that differ only in width. At 1,400 px the
+    figures that answer the question are the first columns in view, beside the run's name, even
+    with MLflow's assistant panel open (as it opens on a browser's first visit); the settings a
+    study varies follow them."""
     monkeypatch.chdir(tmp_path)
-    for latent, value in ((2, -140.25), (5, -101.5)):
-        exp_id = _row(write_params(tmp_path / f"params{latent}.yaml", **{"model.latent_dim": latent}), latent, value)
+    for width, value in ((125, -140.25), (1000, -101.5)):
+        exp_id = _row(write_params(tmp_path / f"params{width}.yaml", **{"model.encoder.width": width}), value)
 
     with mlflow_server(mlflow_store) as ui:
         url = store.view_url(exp_id, ui=ui)
-        browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=2200,1000",
-                   "--virtual-time-budget=20000"]
-        dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
-        subprocess.run([*browser, f"--screenshot={tmp_path / 'runs.png'}", url], capture_output=True, timeout=120)
-    for shown in ("d2-z2-s0-e20", "d2-z5-s0-e20", "Training runs", "tags.`priorgap.kind` = 'pipeline'",
-                  "test_elbo", "kl_q_prior_lower_bound", "fd.prior", "model.latent_dim", "-140.25", "-101.5"):
-        assert shown in dom, shown
+        narrow = _render(url, 1400, tmp_path / "runs-1400.png")
+        wide = _render(url, 3000, tmp_path / "runs-3000.png")
+    for shown in ("d2-w125-z2-s0-e20", "d2-w1000-z2-s0-e20", "tags.`priorgap.kind` = 'pipeline'", "-140.25", "-101.5",
+                  "Model registry"):  # the model-training side bar, not the GenAI one
+        assert shown in narrow, shown
+    columns = _columns(narrow)
+    first = [f"metrics.`{m}`" for m in ("test_elbo", "kl_q_prior_lower_bound", "fd.prior", headline.BEST_FD)]
+    assert [columns[c][0] for c in first] == [2, 3, 4, 5], columns
+    assert max(columns[c][2] for c in first) <= 400  # in view beside the pinned name and date at 1,400 px
+    # every setting the study varies is a column, after the figures, in the view's order
+    columns = _columns(wide)
+    settings = [columns[f"params.`{p}`"][0] for p in headline.VIEW_PARAMS]
+    assert settings == sorted(settings) and min(settings) > len(headline.VIEW_METRICS) + 1, columns
     # each pipeline row ends with an end time, so the runs table shows its duration (1.5s, 40ms, ...)
-    assert "Duration" in dom
-    assert len(re.findall(r">\d+(?:\.\d+)?(?:ms|s|min|h)<", dom)) == 2, "a pipeline row without a duration"
-    assert (tmp_path / "runs.png").stat().st_size > 50_000  # a rendered page, kept for a look
+    assert "Duration" in wide
+    assert len(re.findall(r">\d+(?:\.\d+)?(?:ms|s|min|h)<", wide)) == 2, "a pipeline row without a duration"
+    assert (tmp_path / "runs-1400.png").stat().st_size > 50_000  # a rendered page, kept for a look

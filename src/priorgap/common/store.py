@@ -45,6 +45,17 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
 
 
+def existing_uri() -> str:
+    """The store to read, which must exist: MLflow would otherwise create an empty mlflow.db
+    wherever Python runs and find no runs in it (docs/tracking.md's snippet)."""
+    uri = tracking_uri()
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        raise TrackingError(f"no MLflow store at {db}; run this inside the repository (after `make repro`) or set "
+                            "MLFLOW_TRACKING_URI")
+    return uri
+
+
 def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
@@ -147,8 +158,9 @@ def ensure_store(uri: str | None = None) -> str:
 
 
 def view_url(experiment_id: str, name: str = "headline", ui: str = "http://127.0.0.1:5000") -> str:
-    """Where `make ui` shows the saved view (a server: its own address in place of `ui`)."""
-    return f"{ui}/#/experiments/{experiment_id}/runs?viewStateShareKey={name}"
+    """Where `make ui` shows the saved view (a server: its own address in place of `ui`), in the
+    UI's model-training mode (MLflow 3 opens in its GenAI mode)."""
+    return f"{ui}/#/experiments/{experiment_id}/runs?viewStateShareKey={name}&workflowType=machine_learning"
 
 
 if __name__ == "__main__":

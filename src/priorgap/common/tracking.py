@@ -121,22 +121,29 @@ class StageRun:
         _log_to(self.client, self.parent_id, metrics=metrics, params=params)
 
     def save_view(self, name: str, metrics: list[str], params: list[str]) -> None:
-        """A saved view of the runs table: the pipeline rows, newest first, with these columns.
+        """The saved view of the pipeline rows, newest first (written on every summarize, so it
+        follows the headline as the code changes)."""
+        save_view(self.client, self.experiment_id, name, "pipeline", metrics, params, newest_first=True)
 
-        MLflow's UI keeps shared views as experiment tags (`mlflow.sharedViewState.<name>`, the
-        state as JSON) and opens one at view_url(); written on every summarize, so it follows
-        the headline as the code changes.
-        """
-        import json
 
-        state = {
-            "searchFilter": f"tags.`{KIND_TAG}` = 'pipeline'",
-            "orderByKey": "attributes.start_time",
-            "orderByAsc": False,
-            "selectedColumns": [f"params.`{p}`" for p in params] + [f"metrics.`{m}`" for m in metrics],
-            "runsHiddenMode": "SHOW_ALL",
-        }
-        self.client.set_experiment_tag(self.experiment_id, f"{VIEW_TAG}{name}", json.dumps(state))
+def save_view(client, experiment_id: str, name: str, kind: str, metrics: list[str], params: list[str],
+              newest_first: bool) -> None:
+    """A saved view of the runs table: the rows of this kind (KIND_TAG), the metrics first in the
+    order given, then the params. MLflow's UI keeps shared views as experiment tags
+    (`mlflow.sharedViewState.<name>`, the state as JSON) and opens one at store.view_url(); it
+    sorts the selected columns by name unless `columnOrder` says otherwise."""
+    import json
+
+    columns = [f"metrics.`{m}`" for m in metrics] + [f"params.`{p}`" for p in params]
+    state = {
+        "searchFilter": f"tags.`{KIND_TAG}` = '{kind}'",
+        "orderByKey": "attributes.start_time",
+        "orderByAsc": not newest_first,
+        "selectedColumns": columns,
+        "columnOrder": columns,
+        "runsHiddenMode": "SHOW_ALL",
+    }
+    client.set_experiment_tag(experiment_id, f"{VIEW_TAG}{name}", json.dumps(state))
 
 
 def _log_to(client, run_id: str, metrics: dict | None = None, params: dict | None = None) -> None:

@@ -20,27 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import store
+from ..common import store, tracking
+from ..summary import headline
 from ..common.outputs import flatten_dict
-from . import record, runs
+from . import record
 
 EXPERIMENT = "priorgap-study"
 RUN_TAG = "priorgap.study_run"  # the run's name: how a second call finds it
 VIEW = "study"
-# the saved view: the settings the study varies, then the figures that answer the question
-VIEW_PARAMS = [runs.DEPTH, runs.WIDTH, runs.LATENT, runs.BETA, runs.EPOCHS, runs.WARMUP, runs.PRIOR[0], runs.SEED]
-VIEW_METRICS = ["test_elbo", "kl_q_prior_lower_bound", "fd.prior", "fd.best_fitted", "kl_q_prior", "active_units"]
 
 
 def metrics_of(rec: dict) -> dict[str, float]:
     """The headline (as the runs file holds it), the best fitted density's FD, every stage's
     figures by their stage, and the stages' seconds: numbers only (MLflow's metrics)."""
-    from ..summary.headline import FITTED, best_fitted
-
-    headline = record.row(rec).metrics
-    out = {k: v for k, v in headline.items() if v is not None}
-    if all(f"val_gain.{s}" in headline for s in FITTED):
-        out["fd.best_fitted"] = headline.get(f"fd.{best_fitted(headline)}")
+    values = record.row(rec).metrics
+    out = {k: v for k, v in {**values, **headline.view_figures(values)}.items() if v is not None}
     for stage, values in rec["metrics"].items():
         for k, v in flatten_dict(values).items():
             if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v):
@@ -84,7 +78,7 @@ def log_run(client, experiment_id: str, folder: Path) -> bool:
     if client.search_runs([experiment_id], f"tags.`{RUN_TAG}` = '{name}'", max_results=1):
         return False
     run = client.create_run(experiment_id, start_time=rec["start_ms"], run_name=name,
-                            tags={RUN_TAG: name, "priorgap.kind": "study", "worker": rec["worker"]})
+                            tags={RUN_TAG: name, tracking.KIND_TAG: "study", "worker": rec["worker"]})
     rid = run.info.run_id
     metrics = [Metric(k, v, rec["end_ms"], 0) for k, v in metrics_of(rec).items()]
     params = [Param(k, str(v)) for k, v in rec["params"].items()]
@@ -96,14 +90,6 @@ def log_run(client, experiment_id: str, folder: Path) -> bool:
     client.log_text(rid, json.dumps(rec, indent=1, sort_keys=True), "record.json")
     client.set_terminated(rid, status="FINISHED", end_time=rec["end_ms"])
     return True
-
-
-def save_view(client, experiment_id: str) -> None:
-    """The study's saved view (MLflow keeps shared views as experiment tags, as tracking.save_view)."""
-    state = {"searchFilter": "tags.`priorgap.kind` = 'study'", "orderByKey": "attributes.start_time", "orderByAsc": True,
-             "selectedColumns": [f"params.`{p}`" for p in VIEW_PARAMS] + [f"metrics.`{m}`" for m in VIEW_METRICS],
-             "runsHiddenMode": "SHOW_ALL"}
-    client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{VIEW}", json.dumps(state))
 
 
 def main(argv=None) -> None:
@@ -123,7 +109,7 @@ def main(argv=None) -> None:
     client = mlflow.MlflowClient(uri)
     exp_id = store.experiment_id(client, uri, args.experiment)
     added = sum(log_run(client, exp_id, folder) for folder in folders)
-    save_view(client, exp_id)
+    tracking.save_view(client, exp_id, VIEW, "study", headline.VIEW_METRICS, headline.VIEW_PARAMS, newest_first=False)
     print(f"study_mlflow: {added} runs added, {len(folders) - added} already there, in {store.shown(uri)} (experiment "
           f"{args.experiment}); `make ui`, then {store.view_url(exp_id, VIEW)}")
 
