@@ -3,7 +3,8 @@
     python stages/evaluate.py data/mnist data/vae data/posterior data/classifier data/reference data/eval [--params params.yaml]
 
 Reads params: eval.*. Writes data/eval/{metrics.json, table.csv, holes.csv, comparison.png, holes.png,
-hole_draws.png, thread.png, samples/}; its wall time goes to the MLflow stage run only. The test
+hole_draws.png, thread.png, samples/ (the sample grids), grids.npz (their pixels, which a study
+run's record keeps)}; its wall time goes to the MLflow stage run only. The test
 set's features and the floor come from the reference stage, computed once for every VAE of a
 sweep; what is measured is priorgap.samples.evaluation's. `bound_density` is the density the validation
 codes chose in fit_posterior (the held-out bound's).

@@ -163,6 +163,7 @@ def write(ev: Evaluation, folder, samplers: dict, bound_density: str, inputs: In
         row = ev.rows[name]
         sample_figures.sample_grid(images.cpu(), folder / "samples" / f"{name}.png",
                           f"{name}: FD {row['fd']:.2f}, precision {row['precision']:.2f}, recall {row['recall']:.2f}")
+    # beside samples/, not in it: dvc.yaml shows that folder as images, and DVC warns on a file it cannot show
     sample_figures.save_grids({"reconstruction": ev.recon.cpu(), **{n: ev.decoded[n].cpu() for n in ev.decoded}},
-                     folder / "samples" / "grids.npz")
+                              folder / "grids.npz")
     sample_figures.sampler_comparison(ev.rows, ev.references, folder / "comparison.png")

@@ -33,7 +33,7 @@ METRICS = {"train": "data/vae/metrics.json", "fit_posterior": "data/posterior/me
            "evaluate": "data/eval/metrics.json"}
 TABLES = {"history": "data/vae/history.csv", "capacity": "data/posterior/capacity.csv", "ks": "data/posterior/ks.csv",
           "samplers": "data/eval/table.csv", "holes": "data/eval/holes.csv"}
-GRIDS, CODES = "data/eval/samples/grids.npz", "data/codes/test.npz"
+GRIDS, CODES = "data/eval/grids.npz", "data/codes/test.npz"
 CODES_AT = 2  # the latent size whose test codes are kept (larger ones are drawn from q's top directions)
 GRIDS_FILE, CODES_FILE = "grids.npz", "test_codes.npz"  # in the record's folder
 GREY_LEVELS = 15  # the grids' pixels are 0..15 (0 black, 15 white)
