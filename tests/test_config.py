@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import yaml
 from conftest import ROOT, write_params
@@ -90,3 +92,18 @@ def test_a_params_section_nobody_registered_is_refused(tmp_path):
     params = write_params(tmp_path / "params.yaml", **{"posterior.kde": {"bandwidth": 0.3, "centres": 200}})
     with pytest.raises(config.ConfigError, match="unknown key posterior.kde"):
         config.load(params, "posterior")
+
+
+def test_every_problem_in_one_line_named_by_its_file(tmp_path):
+    """--params may name another file than params.yaml: the error names it, and lists every
+    problem at once, so a user fixes the file in one go."""
+    path = write_params(tmp_path / "sweep.yaml", **{"model.latent_dim": 0, "train.epochs": -2, "eval.k": "five"})
+    with pytest.raises(config.ConfigError) as err:
+        config.load_all(path)
+    text = str(err.value)
+    assert text.startswith(f"{path}: 3 problems: ") and "\n" not in text and "params.yaml" not in text
+    for problem in ("model.latent_dim must be an integer >= 1, got 0", "train.epochs must be an integer >= 1, got -2",
+                    "eval.k must be an integer"):
+        assert problem in text
+    with pytest.raises(config.ConfigError, match=rf"^{re.escape(str(path))}: model.latent_dim must be an integer >= 1, got 0$"):
+        config.load(path, "model")

@@ -136,13 +136,12 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
 
 
 @pytest.mark.parametrize("override, message", [
-    ({"model.latent_dim": 0}, "train: error: params.yaml: model.latent_dim must be an integer >= 1, got 0"),
-    ({"model.encoder.depth": -1}, "train: error: params.yaml: model.encoder.depth must be an integer >= 1, got -1"),
-    ({"model.prior.kind": "learned"},
-     "train: error: params.yaml: model.prior.kind must be one of 'normal', 'vamp', got 'learned'"),
+    ({"model.latent_dim": 0}, "model.latent_dim must be an integer >= 1, got 0"),
+    ({"model.encoder.depth": -1}, "model.encoder.depth must be an integer >= 1, got -1"),
+    ({"model.prior.kind": "learned"}, "model.prior.kind must be one of 'normal', 'vamp', got 'learned'"),
 ])
 def test_bad_model_param_fails_before_any_work(tmp_path, override, message):
-    params = write_params(tmp_path / "params.yaml", **override)
+    params = write_params(tmp_path / "sweep.yaml", **override)  # --params names the file the error names
     proc = subprocess.run(
         [sys.executable, str(ROOT / "stages" / "train.py"), str(tmp_path / "nowhere"), str(tmp_path / "vae"),
          "--params", str(params)],
@@ -150,7 +149,7 @@ def test_bad_model_param_fails_before_any_work(tmp_path, override, message):
         env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"},  # never contacted
     )
     assert proc.returncode == 1
-    assert proc.stderr.strip() == message
+    assert proc.stderr.strip() == f"train: error: {params}: {message}"
 
 
 def test_classifier_and_evaluate_outputs(pipeline):

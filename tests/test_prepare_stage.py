@@ -39,7 +39,7 @@ def test_bad_param_stops_before_any_work(tmp_path, raw_dir, mlflow_store):
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert proc.returncode == 1
-    assert proc.stderr.strip() == "prepare: error: params.yaml: data.val_size must be an integer >= 0, got -1"
+    assert proc.stderr.strip() == f"prepare: error: {params}: data.val_size must be an integer >= 0, got -1"
     assert not out.exists()
     assert not (tmp_path / "mlflow.db").exists()  # failed before touching the store
 

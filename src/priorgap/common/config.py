@@ -224,14 +224,21 @@ def _message(section: str, error: dict) -> str:
     key = ".".join((section, *loc))
     owner, info = _field(SECTIONS[section], loc)
     if error["type"] == "value_error":  # a rule across keys (a model validator): its own words
-        return f"params.yaml: {key}: {error['msg'].removeprefix('Value error, ')}"
+        return f"{key}: {error['msg'].removeprefix('Value error, ')}"
     if error["type"] == "extra_forbidden":
         parent = ".".join((section, *loc[:-1]))
-        return f"params.yaml: unknown key {key} (allowed under {parent}: {', '.join(owner.model_fields)})"
+        return f"unknown key {key} (allowed under {parent}: {', '.join(owner.model_fields)})"
     allowed = _describe(info.annotation, info.metadata) if info else "a mapping"
     if error["type"] == "missing":
-        return f"params.yaml: missing key {key} ({allowed})"
-    return f"params.yaml: {key} must be {allowed}, got {error['input']!r}"
+        return f"missing key {key} ({allowed})"
+    return f"{key} must be {allowed}, got {error['input']!r}"
+
+
+def _problems(source, problems: list[str]) -> ConfigError:
+    """Every problem of the file in one line, named by the file it is in (--params may name another)."""
+    if len(problems) == 1:
+        return ConfigError(f"{source}: {problems[0]}")
+    return ConfigError(f"{source}: {len(problems)} problems: " + "; ".join(problems))
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -252,27 +259,34 @@ def _parsed(path: Path) -> dict:
 
 def read_yaml(path: Path) -> dict:
     raw = _parsed(path)
-    for key in raw:
-        if key not in SECTIONS:
-            raise ConfigError(f"params.yaml: unknown section {key} (allowed: {', '.join(SECTIONS)})")
+    unknown = [f"unknown section {key} (allowed: {', '.join(SECTIONS)})" for key in raw if key not in SECTIONS]
+    if unknown:
+        raise _problems(path, unknown)
     return raw
 
 
-def parse(section: str, raw) -> Section:
+def _section_problems(section: str, raw) -> tuple[Section | None, list[str]]:
     if not isinstance(raw, dict):
-        raise ConfigError(f"params.yaml: {section} must be a mapping, got {raw!r}")
+        return None, [f"{section} must be a mapping, got {raw!r}"]
     try:
-        return SECTIONS[section].model_validate(raw)
+        return SECTIONS[section].model_validate(raw), []
     except ValidationError as e:
-        raise ConfigError(_message(section, e.errors()[0])) from None
+        return None, [_message(section, error) for error in e.errors()]
+
+
+def parse(section: str, raw, source="params.yaml") -> Section:
+    parsed, problems = _section_problems(section, raw)
+    if problems:
+        raise _problems(source, problems)
+    return parsed
 
 
 def load(path: Path, section: str) -> Section:
-    """One validated section of params.yaml."""
+    """One validated section of params.yaml (or of the file --params names)."""
     raw = read_yaml(path)
     if section not in raw:
-        raise ConfigError(f"params.yaml: missing section {section}")
-    return parse(section, raw[section])
+        raise _problems(path, [f"missing section {section}"])
+    return parse(section, raw[section], path)
 
 
 def flat(**sections: Section) -> dict:
@@ -283,10 +297,14 @@ def flat(**sections: Section) -> dict:
 def load_all(path: Path) -> dict:
     """Every param of every section as {dotted name: value}, validated: the pipeline run's row."""
     raw = read_yaml(path)
-    missing = [name for name in SECTIONS if name not in raw]
-    if missing:
-        raise ConfigError(f"params.yaml: missing section {missing[0]}")
-    return flat(**{name: parse(name, raw[name]) for name in SECTIONS})
+    problems = [f"missing section {name}" for name in SECTIONS if name not in raw]
+    parsed = {}
+    for name in (n for n in SECTIONS if n in raw):
+        parsed[name], found = _section_problems(name, raw[name])
+        problems += found
+    if problems:
+        raise _problems(path, problems)
+    return flat(**parsed)
 
 
 def canonical(path: Path) -> str:
