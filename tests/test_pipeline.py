@@ -1,5 +1,6 @@
 """The stages end to end on a small slice of real MNIST, as DVC would run them."""
 import json
+import re
 import math
 import subprocess
 import sys
@@ -251,6 +252,12 @@ def test_pipeline_row_is_every_param_and_the_headline(pipeline):
     page = (data / "summary" / "summary.html").read_text()
     assert page.count("data:image/png;base64,") == 10 and "kl_q_prior_lower_bound" in page
     assert f"best fitted density ({headline.best_fitted(parent.data.metrics)}, chosen on validation codes)" in page
+    # the multi-panel figures get the page's width; the square ones half of it
+    assert re.search(r'<figure class="wide"><img [^>]*alt="precision of the prior', page)
+    assert re.search(r'<figure><img [^>]*alt="the training codes', page)
+    # the saved views' column beside the headline: the best fitted density's FD
+    best = headline.best_fitted(parent.data.metrics)
+    assert parent.data.metrics[headline.BEST_FD] == parent.data.metrics[f"fd.{best}"]
 
 
 def test_metrics_files_hold_results_only(pipeline):

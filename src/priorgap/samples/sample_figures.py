@@ -93,10 +93,11 @@ def hole_profile(rows: list[dict], chosen: str, path):
                 ax.annotate(f"{r['share']:.0%}", (xi, 0), xycoords=("data", "axes fraction"), xytext=(0, 3 + 13 * j),
                             textcoords="offset points", ha="center", fontsize=10, color=colour)
         ax.set_xticks(xs, labels, rotation=20, fontsize=10)
-        ax.set_xlabel(f"r = log {chosen}(z) - log p(z) (nats); at the bottom: each sampler's share of draws per bin",
-                      fontsize=10)
         ax.set_title(f"precision {title}", fontsize=11)
         ax.grid(alpha=0.3)
+    # one label under both panels: one under each ran into its neighbour
+    fig.supxlabel(f"bin of r = log {chosen}(z) - log p(z) (nats); at the bottom of each panel: each sampler's share of "
+                  "its draws in the bin", fontsize=10)
     axes[0].set_ylabel("precision (95% interval)", fontsize=10)
     axes[0].legend(fontsize=10)
     fig.suptitle("which draws land on the digits: by how rare q is where they fall (left bins: prior holes)", fontsize=11)

@@ -11,9 +11,13 @@ from .headline import HEADLINE
 
 
 def _img(path: Path, caption: str) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode()
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    """A figure inlined; one wider than tall by half again (the multi-panel ones) gets the page's
+    whole width, since at half of it their 10 pt text shrank below legibility."""
+    png = Path(path).read_bytes()
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # the PNG header
+    wide = ' class="wide"' if width > 1.5 * height else ""
+    return (f'<figure{wide}><img src="data:image/png;base64,{base64.b64encode(png).decode()}" '
+            f'alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>')
 
 
 def prior_label(params: dict) -> str:
@@ -39,7 +43,7 @@ def render_html(name: str, values: dict, params: dict, figures: list[tuple[Path,
 <style>body{{font-family:sans-serif;max-width:1100px;margin:1em auto;color:#222}}
 table{{border-collapse:collapse}}td,th{{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left}}
 td.n{{text-align:right;font-variant-numeric:tabular-nums}}figure{{display:inline-block;margin:6px;vertical-align:top}}
-img{{max-width:520px}}figcaption{{font-size:90%;color:#555}}</style></head><body>
+img{{max-width:520px}}figure.wide img{{max-width:100%}}figcaption{{font-size:90%;color:#555}}</style></head><body>
 <h1>priorgap experiment {html.escape(name)}</h1>
 <p>{html.escape(setting)}</p>
 <p><b>{html.escape(verdict)}</b></p>
