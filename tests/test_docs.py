@@ -79,10 +79,13 @@ def test_the_counts_the_docs_give_are_the_codes():
     params = config.load_all(ROOT / "params.yaml")
     said = re.search(r"lists all (\d+) params, every dep and the (\d+) headline figures", _docs("experiments.md"))
     assert said and (int(said[1]), int(said[2])) == (len(params), len(HEADLINE))
-    runs = len(design.design())
+    from priorgap.study import runs_file
+
+    planned = len(design.design())
     records = sum(record.exists(ROOT / "reports" / "runs", p.name) for p in (ROOT / "reports" / "runs").iterdir())
-    assert records == runs
-    assert f"design of {runs} runs" in _docs("study-runner.md") and f"The {runs} runs took" in _docs("experiments.md")
+    assert records == len(runs_file.read(ROOT / "reports" / "study.csv"))  # a row for each record, and no more
+    assert f"design of {planned} runs" in _docs("study-runner.md")
+    assert f"holds {records} of the design's {planned} runs" in _docs("experiments.md")
     grid = ", ".join(map(str, params["posterior.gmm.components"][:-1])) + f" and {params['posterior.gmm.components'][-1]}"
     assert f"params.yaml's {grid}" in _docs("method/aggregate-posterior.md")
     assert "`data/codes/{train,val,test,prior}.npz`" in _docs("pipeline.md")

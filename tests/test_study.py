@@ -111,10 +111,11 @@ def test_samplers_fidelity_and_coverage_apart():
 
 def test_learned_prior_against_ex_post():
     (c2, c10, c50) = learned_prior.compare_priors(study_rows(), EPOCHS)
-    assert c10.n == (len(design.SEEDS), len(design.SEEDS) + len(design.MORE_SEEDS))
+    seeds = len(design.SEEDS) + len(design.MORE_SEEDS)
+    assert c10.n == (seeds, seeds)
     assert c10.diffs["test_elbo"].diff == pytest.approx(2.0)
     # N(0,I) ex post = ELBO + its bound; the learned prior's ELBO is 2 above N(0,I)'s
-    normal_bound = sum(0.1 * (4.0 + 0.8 * 10) + noise(s, 0.05) * 0.1 + noise(s, 0.02) for s in range(3)) / 3
+    normal_bound = sum(0.1 * (4.0 + 0.8 * 10) + noise(s, 0.05) * 0.1 + noise(s, 0.02) for s in range(seeds)) / seeds
     assert c10.diffs["joint_vs_expost"].diff == pytest.approx(2.0 - normal_bound, abs=1e-9)
     assert c10.diffs["expost_gain_learned"].diff == pytest.approx(0.4)
 

@@ -23,9 +23,10 @@ Parts (reports/study.md says what each one settles), each a claim of the thread:
 - slice:  at twice the epochs: the matched-rate fit (depth 1 and 3 at latent size 10, beta 0.5, 1,
           2) and the asker's contrast (depth 2 and 3 at latent size 2), seed 0: does training
           longer change a verdict?
-Then more seeds where a row of the answer sits near its threshold, each in its own part: the
-VampPrior's likelihood (seeds 3, 4; latent size 10 first), the width cell of the rate-distortion
-fit (seed 1 at beta 0.5 and 2, widths 125 and 1000), the asker's contrast (seeds 5, 6).
+Then more seeds where a row of the answer sits near its threshold, each in the part it belongs
+to: the VampPrior's likelihood (seeds 3, 4 of both models at latent size 10; of the VampPrior at
+50 and 2), the width cell of the rate-distortion fit (seed 1 at beta 0.5 and 2, widths 125 and
+1000), the asker's contrast (seeds 5, 6).
 What was cut to fit about 8 hours of a 2-core machine, and what each cut costs the answer, is in
 docs/experiments.md.
 """
@@ -107,11 +108,13 @@ def design(components: int = 100) -> list[Planned]:
     # epochs; the matched-rate fit needs all three betas
     runs += [Planned("slice", d, 10, 0, epochs=2 * EPOCHS, beta=b) for b in (1.0, 0.5, 2.0) for d in (1, 3)]
     runs += [Planned("slice", d, 2, 0, epochs=2 * EPOCHS) for d in (2, 3)]
-    # more seeds where the first pass left a row near its threshold, most telling first
-    vamp_more = [Planned("vamp", 2, z, s, prior=f"vamp{components}") for z in (10, 2, 50) for s in MORE_SEEDS]
-    runs += vamp_more[:2]
+    # more seeds where the first pass left a row near its threshold, most telling first: the
+    # VampPrior's likelihood at latent size 10 (its side, then N(0,I)'s, whose three seeds then
+    # bound the interval), the width cell, the VampPrior at 50, then at 2, the asker's contrast
+    runs += [Planned("vamp", 2, 10, s, prior=f"vamp{components}") for s in MORE_SEEDS]
     runs += [Planned("rate", 2, 10, 1, beta=b, width=w) for w in WIDTHS[::2] for b in (0.5, 2.0)]
-    runs += vamp_more[2:]
+    runs += [Planned("grid", 2, 10, s) for s in MORE_SEEDS]
+    runs += [Planned("vamp", 2, z, s, prior=f"vamp{components}") for z in (50, 2) for s in MORE_SEEDS]
     runs += [Planned("grid", d, 2, s) for s in MORE_ASKER_SEEDS for d in (2, 3)]
     return runs
 
