@@ -320,7 +320,7 @@ def test_a_record_holds_every_stage_and_gives_the_row_summarize_wrote(tmp_path):
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, folder / rel)
     pixels = np.arange(2 * 784, dtype=np.int64).reshape(2, 28, 28) % 256
-    (folder / record.GRIDS).parent.mkdir(parents=True)
+    (folder / record.GRIDS).parent.mkdir(parents=True, exist_ok=True)
     np.savez(folder / record.GRIDS, prior=pixels.astype(np.uint8))
     (folder / record.CODES).parent.mkdir(parents=True)
     mu = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
