@@ -223,7 +223,7 @@ def test_evaluate_refuses_a_reference_made_for_other_settings(pipeline, tmp_path
 def logged_headline(data) -> set:
     values = flatten_dict(json.loads((data / "summary" / "metrics.json").read_text()))
     assert set(values) == set(headline.HEADLINE)
-    return {k for k, v in values.items() if v is not None}
+    return {k for k, v in values.items() if v is not None} | set(headline.view_figures(values))  # and fd.best_fitted
 
 
 def test_pipeline_row_is_every_param_and_the_headline(pipeline):
@@ -418,7 +418,7 @@ def test_sigterm_is_handled_like_ctrl_c(pipeline, tmp_path):
 
 
 def test_the_saved_view_lists_headline_figures():
-    assert set(headline.VIEW_METRICS) <= set(headline.HEADLINE)
+    assert set(headline.VIEW_METRICS) <= set(headline.HEADLINE) | {headline.BEST_FD}
 
 
 def test_fit_posterior_needs_validation_codes(tmp_path, mlflow_store, monkeypatch):
