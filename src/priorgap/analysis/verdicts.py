@@ -47,14 +47,15 @@ class Answer:
         equivalence bound: "not resolved" still rules out large effects)."""
         if self.verdict.word != Verdict.NOT_RESOLVED or not self.diffs or self.bounded:
             return ""
-        ends = [(-d.low if self.toward == Direction.LOWER else d.high) for _, d in self.diffs if d.decided]
+        ends = [(where, -d.low if self.toward == Direction.LOWER else d.high) for where, d in self.diffs if d.decided]
         if not ends:
             return ""
-        worst = max(ends)
-        return (f"No interval excludes zero, but together they rule out a change the claimed way larger than "
-                f"{worst:.2g}" + ("" if len(self.diffs) < 2 or not all((d.diff < 0) == (self.toward == Direction.LOWER)
-                                                                      for _, d in self.diffs)
-                                  else f"; all {len(self.diffs)} estimates point the claimed way") + ".")
+        largest = ends[0][1] if len(ends) == 1 else ", ".join(f"{end:.2g} at {where}" for where, end in ends)
+        return (f"No interval excludes zero, but they rule out a change the claimed way larger than "
+                f"{largest if isinstance(largest, str) else f'{largest:.2g}'}"
+                + ("" if len(self.diffs) < 2 or not all((d.diff < 0) == (self.toward == Direction.LOWER)
+                                                        for _, d in self.diffs)
+                   else f"; all {len(self.diffs)} estimates point the claimed way") + ".")
 
     @property
     def number(self) -> str:
@@ -72,5 +73,7 @@ def judge(diffs: list[stats.Diff], good: str, unit: str = "seeds") -> Judged:
         return Judged(Verdict.PARTLY)
     if "no" in each:
         return Judged(Verdict.NO)
-    k = min(min(d.n) for d in diffs)
-    return Judged(Verdict.NOT_RESOLVED, f"{k} {unit if k != 1 else unit.removesuffix('s')}")
+    # per comparison its smaller side; where comparisons differ, the range ("3-5 seeds")
+    least = [min(d.n) for d in diffs]
+    k = f"{min(least)}" if min(least) == max(least) else f"{min(least)}-{max(least)}"
+    return Judged(Verdict.NOT_RESOLVED, f"{k} {unit if k != '1' else unit.removesuffix('s')}")
