@@ -50,12 +50,10 @@ class Answer:
         ends = [(where, -d.low if self.toward == Direction.LOWER else d.high) for where, d in self.diffs if d.decided]
         if not ends:
             return ""
-        largest = ends[0][1] if len(ends) == 1 else ", ".join(f"{end:.2g} at {where}" for where, end in ends)
-        return (f"No interval excludes zero, but they rule out a change the claimed way larger than "
-                f"{largest if isinstance(largest, str) else f'{largest:.2g}'}"
-                + ("" if len(self.diffs) < 2 or not all((d.diff < 0) == (self.toward == Direction.LOWER)
-                                                        for _, d in self.diffs)
-                   else f"; all {len(self.diffs)} estimates point the claimed way") + ".")
+        largest = f"{ends[0][1]:.2g}" if len(ends) == 1 else ", ".join(f"{end:.2g} at {where}" for where, end in ends)
+        same_way = len(self.diffs) > 1 and all((d.diff < 0) == (self.toward == Direction.LOWER) for _, d in self.diffs)
+        return (f"No interval excludes zero, but they rule out a change the claimed way larger than {largest}"
+                + (f"; all {len(self.diffs)} estimates point the claimed way" if same_way else "") + ".")
 
     @property
     def number(self) -> str:

@@ -1,5 +1,5 @@
 """The committed study in the user's own MLflow: every run's record (reports/runs/) as a row of its
-own experiment, so the 92 runs can be compared in the MLflow UI like any `dvc repro`.
+own experiment, so the study's runs can be compared in the MLflow UI like any `dvc repro`.
 
     python -m priorgap.study.to_mlflow [--records reports/runs] [--experiment priorgap-study]   (make study-mlflow)
 
@@ -35,8 +35,8 @@ def metrics_of(rec: dict) -> dict[str, float]:
     figures by their stage, and the stages' seconds: numbers only (MLflow's metrics)."""
     values = record.row(rec).metrics
     out = {k: v for k, v in {**values, **headline.view_figures(values)}.items() if v is not None}
-    for stage, values in rec["metrics"].items():
-        for k, v in flatten_dict(values).items():
+    for stage, figures in rec["metrics"].items():
+        for k, v in flatten_dict(figures).items():
             if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v):
                 out[f"{stage}.{k}"] = float(v)
     out.update({f"seconds.{stage}": s for stage, s in rec["stage_seconds"].items()})
