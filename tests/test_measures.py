@@ -25,8 +25,9 @@ def _codes(mu, logvar):
 def _params(fit_on="z", components=10, **kw):
     base = dict(seed=0, n_samples=10_000, chunk_size=1024, mmd=dict(n_samples=300, permutations=20),
                 gmm=dict(components=components if isinstance(components, list) else [components], draws=1, covariance_type="full", fit_on=fit_on),
-                flow=dict(transforms=2, hidden=32, autoregressive=False, steps=200, batch_size=512, lr=3e-3),
-                two_stage=dict(hidden=64, steps=300, batch_size=512, lr=1e-3, kl_warmup=0.5, importance_samples=32))
+                flow=dict(transforms=2, hidden=[32], autoregressive=False, steps=200, batch_size=512, lr=3e-3),
+                two_stage=dict(hidden=64, steps=300, batch_size=512, lr=1e-3, kl_warmup=0.5, importance_samples=32),
+                widened=dict(bandwidths=[0.1]))
     return posterior_params(**{**base, **kw})
 
 
@@ -54,7 +55,7 @@ def test_an_exactly_gaussian_q_is_fitted_by_every_density(d):
     fitted = {name: _fit(name, codes, params) for name in ("gaussian", "gmm", "flow", "two_stage")}
     fitted["gmm_on_mu"] = densities.fit_density("gmm", codes, _params("mu", components=3))
     fitted["flow_autoregressive"] = densities.fit_density("flow", codes, _params(flow=dict(
-        transforms=2, hidden=32, autoregressive=True, steps=200, batch_size=512, lr=3e-3)))
+        transforms=2, hidden=[32], autoregressive=True, steps=200, batch_size=512, lr=3e-3)))
     for name, g in fitted.items():
         sc = diagnostics.score_density(g, codes, match, params)
         assert sc["kl_q_g"] - 4 * sc["kl_q_g_se"] < 0.05, (name, sc)
@@ -256,7 +257,7 @@ def test_the_flow_fits_a_single_active_unit_with_two_modes(d):
     mu[:, 0] = np.where(np.arange(n) % 2 == 0, -2.0, 2.0)
     logvar[:, 0] = math.log(0.5)
     codes = _codes(mu, logvar)
-    params = _params(flow=dict(transforms=3, hidden=64, autoregressive=False, steps=500, batch_size=512, lr=3e-3))
+    params = _params(flow=dict(transforms=3, hidden=[64], autoregressive=False, steps=500, batch_size=512, lr=3e-3))
     match = diagnostics.match_diagnostics(codes, codes, params, priors.StandardNormal(d))
     flow = densities.fit_density("flow", codes, params)
     assert int(flow.active.sum()) == 1  # fitted on the one active unit

@@ -24,8 +24,9 @@ def _params(**kw):
     base = dict(seed=0, n_samples=20_000, chunk_size=512,
                 mmd=dict(n_samples=500, permutations=100),
                 gmm=dict(components=[3], draws=1, covariance_type="full", fit_on="mu"),
-                flow=dict(transforms=2, hidden=16, autoregressive=False, steps=300, batch_size=256, lr=3e-3),
-                two_stage=dict(hidden=32, steps=300, batch_size=256, lr=3e-3, kl_warmup=0.5, importance_samples=256))
+                flow=dict(transforms=2, hidden=[16], autoregressive=False, steps=300, batch_size=256, lr=3e-3),
+                two_stage=dict(hidden=32, steps=300, batch_size=256, lr=3e-3, kl_warmup=0.5, importance_samples=256),
+                widened=dict(bandwidths=[0.1]))
     return posterior_params(**{**base, **kw})
 
 
@@ -245,9 +246,9 @@ def test_codes_loader_refuses_bad_files(tmp_path):
 def test_fits_are_reproducible():
     rng = np.random.default_rng(7)
     codes = _codes(rng.normal(0, 1, (2000, 2)), np.full((2000, 2), -2.0))
-    params = _params(flow=dict(transforms=2, hidden=16, autoregressive=False, steps=20, batch_size=128, lr=3e-3))
+    params = _params(flow=dict(transforms=2, hidden=[16], autoregressive=False, steps=20, batch_size=128, lr=3e-3))
     zs = torch.randn(5, 2)
-    params = _params(flow=dict(transforms=2, hidden=16, autoregressive=False, steps=20, batch_size=128, lr=3e-3),
+    params = _params(flow=dict(transforms=2, hidden=[16], autoregressive=False, steps=20, batch_size=128, lr=3e-3),
                      two_stage=dict(hidden=16, steps=20, batch_size=128, lr=3e-3, kl_warmup=0.5, importance_samples=8))
     for name in ("gmm", "flow", "two_stage"):
         a, b = (_fit(name, codes, params) for _ in range(2))

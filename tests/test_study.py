@@ -55,6 +55,8 @@ def row(p: design.Planned, metrics: dict) -> runs.Row:
     params = {runs.DEPTH: str(p.depth), runs.LATENT: str(p.latent), runs.SEED: str(p.seed), runs.EPOCHS: str(p.epochs),
               runs.BETA: str(p.beta), runs.WARMUP: str(p.warmup), runs.PRIOR[0]: kind, runs.PRIOR[1]: "100",
               runs.DECODER[0]: "2", runs.DECODER[1]: "500", "data.val_size": "5000", runs.WIDTH: str(p.width)}
+    if p.instrument == runs.CONVERGING:
+        params[runs.INSTRUMENT_PARAM] = "250"
     return runs.Row(p.name, params, runs.with_population_info(metrics), 0, 60_000)
 
 
@@ -279,7 +281,7 @@ def test_a_planted_width_effect_is_found_and_a_tie_is_not_resolved():
     wide = found["Width (1000 against 125, matched rate)"]
     assert wide.verdict.word == answer.Verdict.YES and wide.diffs[0][1].low < -0.3 < wide.diffs[0][1].high
     # the asker's contrast has no planted effect on the bound: five seeds cannot tell depth 2 from 3
-    assert found["The asker's third layer (2 x 500 -> 3 x 500, latent 2)"].verdict == answer.Judged(answer.Verdict.NOT_RESOLVED, f"{len(design.ASKER_SEEDS) + len(design.MORE_ASKER_SEEDS)} seeds")
+    assert found["The asker's third layer (2 x 500 -> 3 x 500, latent 2)"].verdict == answer.Judged(answer.Verdict.NOT_RESOLVED, f"{len(design.ASKER_SEEDS)} seeds")
     assert found["Depth (3 against 1, matched rate)"].verdict.word == answer.Verdict.NOT_RESOLVED
 
 

@@ -105,11 +105,14 @@ class GMMParams(Section):
 
 class FlowParams(Section):
     transforms: int = Field(ge=1)
-    hidden: int = Field(ge=1)
+    # hidden units per layer: each is fitted, and the validation codes choose one (capacity.py)
+    hidden: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
     autoregressive: bool  # false: coupling (2 passes to sample), true: fully autoregressive (latent_dim passes)
-    steps: int = Field(ge=1)
+    steps: int = Field(ge=1)  # at most; training stops earlier once the validation codes stop gaining
     batch_size: int = Field(ge=1)
     lr: Number = Field(gt=0.0)
+    check_every: int = Field(ge=1)  # steps between two looks at the validation codes
+    patience: int = Field(ge=1)  # looks in a row without a gain that stop training
 
 
 class TwoStageParams(Section):
@@ -121,6 +124,15 @@ class TwoStageParams(Section):
     importance_samples: int = Field(ge=1)  # draws per z for the importance-weighted log g(z)
 
 
+class WidenedParams(Section):
+    # bandwidths h tried: each posterior's variance grows by h^2; the validation codes choose one
+    bandwidths: list[Annotated[Number, Field(gt=0.0)]] = Field(min_length=1)
+
+
+class TemperedParams(Section):
+    scale: Number = Field(gt=0.0)  # tau of N(0, tau^2 I)
+
+
 class PosteriorShared(Section):
     seed: int = Field(ge=0)
     n_samples: int = Field(ge=2)  # M: Monte Carlo draws for the KL estimates
@@ -130,7 +142,8 @@ class PosteriorShared(Section):
 
 # posterior.<section> of each fitted density that has params: these three, and any a density's
 # registry entry adds (latent/densities.py register(): add_density_section)
-DENSITY_SECTIONS: dict[str, type[Section]] = {"gmm": GMMParams, "flow": FlowParams, "two_stage": TwoStageParams}
+DENSITY_SECTIONS: dict[str, type[Section]] = {"gmm": GMMParams, "flow": FlowParams, "two_stage": TwoStageParams,
+                                               "widened": WidenedParams, "tempered": TemperedParams}
 
 
 def _posterior() -> type[Section]:

@@ -11,11 +11,13 @@ STUDY_EPOCHS = 40  # the study's training epochs (params.yaml's 20 are the quick
 
 
 def experiment_name(depth: int, latent: int, seed: int, *, width: int = GRID_WIDTH, beta: float = 1.0,
-                    warmup: int = 0, prior: str = "normal", epochs: int = STUDY_EPOCHS) -> str:
-    """prior: "normal", or vamp<K> for a VampPrior of K pseudo-inputs."""
+                    warmup: int = 0, prior: str = "normal", epochs: int = STUDY_EPOCHS, instrument: str = "fixed") -> str:
+    """prior: "normal", or vamp<K> for a VampPrior of K pseudo-inputs; instrument: "fixed", or
+    "converging" for a run measured by the bound whose flow stops on the validation codes (-cb)."""
     w = f"-w{width}" if width != GRID_WIDTH else ""
     b = f"-b{beta:g}" if beta != 1 else ""
     wu = f"-wu{warmup}" if warmup else ""
     p = "" if prior == "normal" else f"-{prior}"
     e = f"-e{epochs}" if epochs != STUDY_EPOCHS else ""
-    return f"d{depth}{w}-z{latent}{b}{wu}{p}-s{seed}{e}"
+    i = "-cb" if instrument == "converging" else ""
+    return f"d{depth}{w}-z{latent}{b}{wu}{p}-s{seed}{e}{i}"

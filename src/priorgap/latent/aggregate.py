@@ -164,7 +164,7 @@ class Codes(LatentDensity):
     replays_q = True
 
     @classmethod
-    def fit(cls, codes: "Codes", params, capacity, seed: int) -> "Codes":
+    def fit(cls, codes: "Codes", params, capacity, seed: int, val_z=None) -> "Codes":
         return replace(codes, chunk=params.chunk_size)
 
     @classmethod

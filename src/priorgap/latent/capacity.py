@@ -52,10 +52,10 @@ def fit_chosen(name: str, codes: Codes, params, val: Heldout, test: Heldout, pri
     grid = [None] if name == "prior" else densities.capacities(name, params)
     best, record, curve, previous = None, {}, {}, None
     for capacity in grid:
-        g = prior if name == "prior" else densities.fit_density(name, codes, params, capacity)
+        g = prior if name == "prior" else densities.fit_density(name, codes, params, capacity, val.z)
         val_gain, val_se = mc_mean(val.gains(g))
         if best is None or val_gain > record["val_gain"]:
-            best, record = g, {"val_gain": val_gain, "val_gain_se": val_se}
+            best, record = g, {"val_gain": val_gain, "val_gain_se": val_se, **g.fit_info}
             if capacity is not None:
                 record["capacity"] = capacity
         if capacity is not None:

@@ -1,7 +1,8 @@
 """The one interface every density of the latent space has (as pythae's samplers), and the two
 shapes several of them share: a Gaussian mixture, and a density fitted on the active units only.
 
-    g = Kind.fit(codes, params, capacity, seed)   # params: the posterior section; capacity: None or one of its grid
+    g = Kind.fit(codes, params, capacity, seed, val_z)  # params: the posterior section; capacity: None or one of
+                                                  # its grid; val_z: validation draws a density may stop on
     g.log_prob(z)                                 # (M,) float64, nats
     g.log_prob_draws(z)                           # (k, images, d) draws, as an IWAE bound takes them -> (k, images)
     g.sample(n, seed)                             # (n, d) float32, seeded
@@ -30,9 +31,10 @@ class LatentDensity:
     kind: str
     name: str
     replays_q = False  # True for q itself: its log density at the diagnostics' draws is already known
+    fit_info: dict = {}  # what fitting chose beyond the capacity (a network's steps): into the density's scores
 
     @classmethod
-    def fit(cls, codes, params, capacity, seed: int) -> "LatentDensity":
+    def fit(cls, codes, params, capacity, seed: int, val_z=None) -> "LatentDensity":
         raise NotImplementedError(f"{cls.__name__} is not fitted to q")
 
     @classmethod
@@ -104,6 +106,10 @@ class OnActive(LatentDensity):
     def name(self) -> str:
         return self.inner.name
 
+    @property
+    def fit_info(self) -> dict:
+        return self.inner.fit_info
+
     @classmethod
     def from_state(cls, state: dict) -> "OnActive":
         inner = KINDS[state["inner_kind"]].from_state(state["inner"])
@@ -111,6 +117,11 @@ class OnActive(LatentDensity):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return self.inner.log_prob(z[:, self.active]).double() + self.rest.log_prob(z[:, ~self.active])
+
+    def log_prob_draws(self, z: torch.Tensor) -> torch.Tensor:
+        """The inner density's own log_prob_draws (a mixture of codes sums over the near components)."""
+        rest = self.rest.log_prob(z[..., ~self.active].reshape(-1, int((~self.active).sum())).cpu())
+        return self.inner.log_prob_draws(z[..., self.active]).double() + rest.to(z.device).view(z.shape[:-1])
 
     def sample(self, n: int, seed: int) -> torch.Tensor:
         z = torch.empty(n, len(self.active))

@@ -119,7 +119,8 @@ def _sections(found: list[answer.Answer]) -> list[str]:
 def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[dict] = (),
            bounds: dict | None = None, fd_spread: tuple | None = None, known: dict | None = None) -> tuple[str, list[str], dict]:
     """(study.md, the brief answer for README, the analyses the figures draw)."""
-    used = [r for r in rows if r.converged]
+    # the decision's runs were measured by another instrument: no verdict here mixes the two
+    used = [r for r in rows if r.converged and r.key.instrument == runs.FIXED]
     claim1 = depth.depth_claim(used, epochs)
     claim2 = latent_size.latent_claim(used, epochs)
     wide = width.width_claim(used, epochs)

@@ -31,6 +31,11 @@ SLOPE_LIMIT = 0.5  # nats per epoch
 REQUIRED = ("test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "avg_kl",
             "active_units", "fd.prior", "fd_vs_recon.prior")
 POPULATION_INFO = "population_info"  # derived per row: avg_kl - kl_q_prior_lower_bound
+# Which instrument measured a run, told by its params: the bound's flow stopped on a fixed step
+# count until the flow learned to stop on the validation codes (posterior.flow.check_every) and the
+# widened training mixture joined the bound. Runs of two instruments are never compared.
+FIXED, CONVERGING = "fixed", "converging"
+INSTRUMENT_PARAM = "posterior.flow.check_every"
 
 
 class Key(NamedTuple):
@@ -42,6 +47,7 @@ class Key(NamedTuple):
     warmup: int
     prior: str  # normal, or vamp<K>
     width: int  # the encoder's hidden units per layer
+    instrument: str = FIXED  # which instrument measured it (FIXED, CONVERGING)
 
 
 @dataclass
@@ -67,11 +73,17 @@ class Row:
     def key(self) -> Key:
         """What the study varies (plan.Planned.key is the same tuple)."""
         return Key(int(self.x(DEPTH)), int(self.x(LATENT)), int(self.x(SEED)), int(self.x(EPOCHS)),
-                   float(self.x(BETA)), int(self.x(WARMUP)), self.prior, int(self.x(WIDTH)))
+                   float(self.x(BETA)), int(self.x(WARMUP)), self.prior, int(self.x(WIDTH)), self.instrument)
+
+    @property
+    def instrument(self) -> str:
+        return FIXED if self.params.get(INSTRUMENT_PARAM) in (None, "") else CONVERGING
 
     def part(self, epochs: int) -> str:
         """Which part of the design (plan.PARTS) the run belongs to, for a study of `epochs` epochs."""
         k = self.key
+        if k.instrument == CONVERGING:
+            return "decision"
         if k.epochs == 2 * epochs:
             return "slice"
         if k.epochs != epochs:

@@ -25,7 +25,9 @@ from ..summary import headline
 SETTINGS = [("depth", runs.DEPTH), ("latent", runs.LATENT), ("seed", runs.SEED), ("epochs", runs.EPOCHS),
             ("beta", runs.BETA), ("warmup", runs.WARMUP), ("prior", runs.PRIOR[0]), ("components", runs.PRIOR[1]),
             ("decoder_depth", runs.DECODER[0]), ("decoder_width", runs.DECODER[1]),
-            ("train_size", "data.train_size"), ("val_size", "data.val_size"), ("width", runs.WIDTH)]
+            ("train_size", "data.train_size"), ("val_size", "data.val_size"), ("width", runs.WIDTH),
+            ("flow_check_every", runs.INSTRUMENT_PARAM)]  # empty: the fixed-step instrument (runs.FIXED)
+LATER = ("flow_check_every",)  # columns a runs file written before them may lack (read as empty)
 TIMES = ("start_ms", "end_ms")
 DERIVED = ("converged", runs.POPULATION_INFO)  # written for a reader; recomputed from the rest on reading
 
@@ -49,7 +51,8 @@ def read(path: Path) -> list[runs.Row]:
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
-            lacking = [c for c in ("run", *(c for c, _ in SETTINGS), *TIMES) if c not in (reader.fieldnames or [])]
+            lacking = [c for c in ("run", *(c for c, _ in SETTINGS if c not in LATER), *TIMES)
+                       if c not in (reader.fieldnames or [])]
             if lacking:
                 raise PriorgapError(f"{path} is not a runs file of this study (no column {', '.join(lacking)}); "
                                     "delete it and run `make collect`, or restore it from git")
