@@ -39,7 +39,7 @@ def main(argv=None):
         (args.vae_dir / "learning_curves.png", "ELBO and KL per epoch"),
     ]
 
-    with tracking.stage_run("summarize", {}, args.params, last=True) as run:
+    with tracking.stage_run("summarize", {}, args.params) as run:
         name = tracking.run_name(args.params)
         with atomic_dir(args.out_dir) as tmp:
             write_json(tmp / "metrics.json", headline.nest(values))

@@ -128,7 +128,7 @@ def test_the_tracking_snippet_reads_the_pipeline_rows(tmp_path, mlflow_store, mo
 
     monkeypatch.chdir(tmp_path)
     params = write_params(tmp_path / "params.yaml", **{"model.latent_dim": 5})
-    with tracking.stage_run("summarize", {}, params, last=True) as run:
+    with tracking.stage_run("summarize", {}, params) as run:
         run.log_pipeline_row(config.load_all(params), {k: -101.5 for k in headline.HEADLINE})
     proc = subprocess.run([sys.executable, "-c", _tracking_snippet()], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)

@@ -361,3 +361,10 @@ def test_the_runners_help_names_its_command_and_its_environment(capsys):
     out = capsys.readouterr().out
     assert done.value.code == 0 and out.startswith("usage: python -m priorgap.execution.runner")
     assert all(v in out for v in ("STUDY_SCHEDULER", "STUDY_JOBQUEUE", "STUDY_JOBS", "STUDY_LIMIT", "STUDY_PARTS"))
+
+
+@pytest.mark.parametrize("address, why", [("not-an-address", "missing port number"), ("tcp://host:port", "invalid literal")])
+def test_a_scheduler_address_dask_cannot_parse_is_one_line(address, why):
+    with pytest.raises(clusters.StudyError, match=f"'{address}' is not a Dask scheduler address \\({why}"):
+        clusters.check_address(address)
+    clusters.check_address("tcp://127.0.0.1:8786")  # a good one passes

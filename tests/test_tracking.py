@@ -7,6 +7,7 @@ from conftest import mlflow_runs, write_params
 
 from priorgap.common import store, tracking
 from priorgap.study.design import Planned
+from priorgap.study.runs import CONVERGING
 
 
 def test_store_is_the_parent_repository_from_a_dvc_experiment_copy(tmp_path, monkeypatch):
@@ -44,16 +45,17 @@ def _status(uri, run_id):
     return mlflow.MlflowClient(uri).get_run(run_id).info.status
 
 
-def test_pipeline_run_is_running_until_the_last_stage_and_failed_when_one_fails(tmp_path, mlflow_store, monkeypatch):
+def test_pipeline_run_is_running_only_while_a_stage_runs_and_failed_when_one_fails(tmp_path, mlflow_store, monkeypatch):
     monkeypatch.chdir(tmp_path)
     params = tmp_path / "params.yaml"
     params.write_text("data: {seed: 0}\n")
 
     with tracking.stage_run("prepare", {"data.seed": 0}, params, tags={"data_source": "raw"}) as run:
         run.log_metrics({"n_train": 100})
+        assert _status(mlflow_store, run.parent_id) == "RUNNING"
     (parent,) = mlflow_runs(mlflow_store, kind="pipeline")
     pid = parent.info.run_id
-    assert _status(mlflow_store, pid) == "RUNNING"  # four stages to go
+    assert _status(mlflow_store, pid) == "FINISHED"  # a repro that stops here leaves no row RUNNING
     with pytest.raises(RuntimeError):
         with tracking.stage_run("train", {"train.epochs": 3}, params):
             raise RuntimeError("boom")
@@ -61,15 +63,19 @@ def test_pipeline_run_is_running_until_the_last_stage_and_failed_when_one_fails(
     failed_at = mlflow.MlflowClient(mlflow_store).get_run(pid).info.end_time
     assert failed_at is not None  # a failed pipeline shows how long it ran before failing
     with tracking.stage_run("train", {"train.epochs": 3}, params):  # fixed and re-run
-        pass
-    assert _status(mlflow_store, pid) == "RUNNING"
-    with tracking.stage_run("summarize", {}, params, last=True) as run:
+        assert _status(mlflow_store, pid) == "RUNNING"
+    assert _status(mlflow_store, pid) == "FINISHED"
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C (and SIGTERM, cli.Terminated): stopped, not failed
+        with tracking.stage_run("encode", {}, params):
+            raise KeyboardInterrupt
+    assert _status(mlflow_store, pid) == "KILLED"
+    with tracking.stage_run("summarize", {}, params) as run:
         run.log_pipeline_row({"data.seed": 0}, {"test_elbo": -99.0})
     assert _status(mlflow_store, pid) == "FINISHED"
 
     stages = mlflow_runs(mlflow_store, kind="stage")
     assert [(r.data.tags["priorgap.stage"], r.info.status) for r in stages] == [
-        ("prepare", "FINISHED"), ("train", "FAILED"), ("train", "FINISHED"), ("summarize", "FINISHED")]
+        ("prepare", "FINISHED"), ("train", "FAILED"), ("train", "FINISHED"), ("encode", "KILLED"), ("summarize", "FINISHED")]
     assert {r.data.tags["mlflow.parentRunId"] for r in stages} == {pid}
     # the runs table's Duration: the pipeline row ends when its last stage does, not before
     info = mlflow.MlflowClient(mlflow_store).get_run(pid).info
@@ -88,33 +94,43 @@ def test_pipeline_run_is_running_until_the_last_stage_and_failed_when_one_fails(
     params.write_text("data: {seed: 1}\n")
     with tracking.stage_run("prepare", {}, params):
         pass
-    assert len(mlflow_runs(mlflow_store, kind="pipeline")) == 2
+    rows = mlflow_runs(mlflow_store, kind="pipeline")
+    assert len(rows) == 2
+    # the same name (the data seed is not in it): the older row says it was replaced, and by which
+    older, newer = sorted(rows, key=lambda r: r.info.start_time)
+    assert older.info.run_name == "dNone-zNone-sNone (superseded)" and newer.info.run_name == "dNone-zNone-sNone"
+    assert older.data.tags["priorgap.current"] == "false" and older.data.tags["priorgap.superseded_by"] == newer.info.run_id
+    assert newer.data.tags["priorgap.current"] == "true"
 
 
 def stage_under_each(names, tmp_path, monkeypatch):
-    """One stage run under each DVC experiment name; no summarize, so each row stays RUNNING."""
+    """One pipeline row under each DVC experiment name, each left RUNNING (as by a process killed
+    mid-stage) for end_running to find."""
     monkeypatch.chdir(tmp_path)
     params = tmp_path / "params.yaml"
     params.write_text("data: {seed: 0}\n")
     for name in names:
         monkeypatch.setenv("DVC_EXP_NAME", name)
-        with tracking.stage_run("prepare", {}, params):
-            pass
+        with tracking.stage_run("prepare", {}, params) as run:
+            pid = run.parent_id
+        mlflow.MlflowClient(store.tracking_uri()).update_run(pid, status="RUNNING")
 
 
 def test_dvc_experiment_name_is_a_tag_and_splits_rows(tmp_path, mlflow_store, monkeypatch):
-    stage_under_each(("exp-a", "exp-b"), tmp_path, monkeypatch)
+    """A `dvc exp run` row is named for its settings; DVC's own name (lumpy-ziti) is its tag."""
+    stage_under_each(("lumpy-ziti", "exp-b"), tmp_path, monkeypatch)
     runs = mlflow_runs(mlflow_store)
-    names = sorted(r.info.run_name for r in runs if r.data.tags.get("priorgap.kind") == "pipeline")
-    assert names == ["exp-a", "exp-b"]
-    assert {r.data.tags["dvc_exp_name"] for r in runs} == {"exp-a", "exp-b"}
+    pipeline = [r for r in runs if r.data.tags.get("priorgap.kind") == "pipeline"]
+    assert sorted(r.data.tags["dvc_exp_name"] for r in pipeline) == ["exp-b", "lumpy-ziti"]
+    assert {r.info.run_name.removesuffix(" (superseded)") for r in pipeline} == {"dNone-zNone-sNone"}
+    assert {r.data.tags["dvc_exp_name"] for r in runs} == {"lumpy-ziti", "exp-b"}
 
 
 def test_ending_an_experiments_running_rows_leaves_the_others(tmp_path, mlflow_store, monkeypatch):
     stage_under_each(("dead", "alive"), tmp_path, monkeypatch)
     ended = tracking.end_running(mlflow_store, "dead", "KILLED")
     assert len(ended) == 1  # its pipeline row; its stage run ended when the stage did
-    rows = {r.info.run_name: r.info.status for r in mlflow_runs(mlflow_store, kind="pipeline")}
+    rows = {r.data.tags["dvc_exp_name"]: r.info.status for r in mlflow_runs(mlflow_store, kind="pipeline")}
     assert rows == {"dead": "KILLED", "alive": "RUNNING"}
     assert tracking.end_running(mlflow_store, "dead", "KILLED") == []
 
@@ -186,13 +202,13 @@ def test_a_plain_repro_is_named_as_the_design_names_its_setting(tmp_path, monkey
     """One naming function: a `dvc repro` at width 125 used to be named like the width-500 run."""
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
     narrow = write_params(tmp_path / "narrow.yaml", **{"model.encoder.width": 125})
-    assert tracking.run_name(narrow) == "d2-w125-z2-s0-e20"
-    assert tracking.run_name(narrow) == Planned("width", 2, 2, 0, epochs=20, width=125).name
+    assert tracking.run_name(narrow) == "d2-w125-z2-s0-e20-cb"  # -cb: measured by the converging instrument
+    assert tracking.run_name(narrow) == Planned("width", 2, 2, 0, epochs=20, width=125, instrument=CONVERGING).name
     study = write_params(tmp_path / "study.yaml", **{"train.epochs": 40, "train.beta": 0.5, "model.latent_dim": 10,
                                                       "model.prior.kind": "vamp", "train.kl_warmup_epochs": 10})
-    assert tracking.run_name(study) == "d2-z10-b0.5-wu10-vamp100-s0"
+    assert tracking.run_name(study) == "d2-z10-b0.5-wu10-vamp100-s0-cb"
     monkeypatch.setenv("DVC_EXP_NAME", "mine")
-    assert tracking.run_name(narrow) == "mine"
+    assert tracking.run_name(narrow) == "d2-w125-z2-s0-e20-cb"  # DVC's name is a tag, not the row's name
 
 
 def test_the_committed_study_loads_into_mlflow_once(tmp_path, mlflow_store, monkeypatch):

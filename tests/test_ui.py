@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow,  # a live MLflow server and a browser
 def _row(params: Path, value: float) -> str:
     from priorgap.common import config
 
-    with tracking.stage_run("summarize", {}, params, last=True) as run:
+    with tracking.stage_run("summarize", {}, params) as run:
         values = {k: value for k in headline.HEADLINE}
         run.log_pipeline_row(config.load_all(params), {**values, **headline.view_figures(values)})
         run.save_view("headline", headline.VIEW_METRICS, headline.VIEW_PARAMS)

@@ -157,14 +157,46 @@ def ensure_store(uri: str | None = None) -> str:
     return experiment_id(mlflow.MlflowClient(uri), uri)
 
 
-def view_url(experiment_id: str, name: str = "headline", ui: str = "http://127.0.0.1:5000") -> str:
-    """Where `make ui` shows the saved view (a server: its own address in place of `ui`), in the
-    UI's model-training mode (MLflow 3 opens in its GenAI mode)."""
-    return f"{ui}/#/experiments/{experiment_id}/runs?viewStateShareKey={name}&workflowType=machine_learning"
+UI_HOST, UI_PORT = "127.0.0.1", int(os.environ.get("PRIORGAP_UI_PORT", "5000"))  # where `make ui` serves a local store
+
+
+def ui_address(uri: str | None = None) -> str:
+    """The UI that shows the store `uri`: a tracking server serves its own; a local store is served
+    by `make ui` on UI_HOST:UI_PORT."""
+    uri = uri or tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        return shown(uri.rstrip("/"))
+    return f"http://{UI_HOST}:{UI_PORT}"
+
+
+def view_url(experiment_id: str, name: str = "headline", uri: str | None = None) -> str:
+    """Where the saved view of the store `uri` (None: tracking_uri()) opens, in the UI's
+    model-training mode (MLflow 3 opens in its GenAI mode)."""
+    return f"{ui_address(uri)}/#/experiments/{experiment_id}/runs?viewStateShareKey={name}&workflowType=machine_learning"
+
+
+def serve(argv: list[str] | None = None) -> None:
+    """`make ui`: the UI on the very store the stages write to (MLFLOW_TRACKING_URI, else the
+    repository's mlflow.db). A tracking server already serves its own UI: its address is printed."""
+    uri = tracking_uri()
+    exp_id = ensure_store(uri)
+    print(f"MLflow store {shown(uri)}: experiment id {exp_id}; the pipeline rows: {view_url(exp_id, uri=uri)}", flush=True)
+    if uri.startswith(("http://", "https://")):
+        print(f"ui: {shown(uri)} is a tracking server, which serves its own UI: open the address above")
+        return
+    # mlflow ui is mlflow server: the stages' store as the backend; each experiment names its own
+    # artifact location (experiment_id), so the artifacts resolve wherever the UI runs
+    os.execvp("mlflow", ["mlflow", "ui", "--backend-store-uri", uri, "--host", UI_HOST, "--port", str(UI_PORT),
+                         *(argv or [])])
 
 
 if __name__ == "__main__":
-    # `python -m priorgap.common.store`: create the store and the experiment now, before parallel
-    # workers (`dvc queue start -j N`) would race on SQLite's first schema migration.
-    exp_id = ensure_store()
-    print(f"MLflow store {shown(tracking_uri())}: experiment id {exp_id}; the pipeline rows: {view_url(exp_id)}")
+    import sys
+
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2:])
+    else:
+        # create the store and the experiment now, before parallel workers (`dvc queue start
+        # -j N`) would race on SQLite's first schema migration
+        exp_id = ensure_store()
+        print(f"MLflow store {shown(tracking_uri())}: experiment id {exp_id}; the pipeline rows: {view_url(exp_id)}")

@@ -27,6 +27,7 @@ PIPELINE_TAG = "priorgap.pipeline"
 STAGE_TAG = "priorgap.stage"
 KIND_TAG = "priorgap.kind"
 VIEW_TAG = "mlflow.sharedViewState."
+CURRENT_TAG = "priorgap.current"  # "false" on a pipeline row a later run of the same name replaced
 
 
 def git_commit() -> str:
@@ -69,10 +70,9 @@ def pipeline_key(params_path: Path, root: Path = CODE_ROOT) -> str:
 
 
 def run_name(params_path: Path) -> str:
-    """The DVC experiment's name, else the one naming.experiment_name gives these params (the name
-    the study's design gives the same setting): d2-z2-s0-e20 for params.yaml as committed."""
-    if os.environ.get("DVC_EXP_NAME"):
-        return os.environ["DVC_EXP_NAME"]
+    """The name naming.experiment_name gives these params, the one the study's design gives the
+    same setting: d2-z2-s0-e20-cb for params.yaml as committed. A `dvc exp run`'s own name
+    (DVC_EXP_NAME, lumpy-ziti) goes to the tag dvc_exp_name, not the row's name."""
     from .config import read_yaml
 
     raw = read_yaml(params_path)
@@ -82,8 +82,9 @@ def run_name(params_path: Path) -> str:
              "epochs": ("train", "epochs")}  # a params file that lacks one (a test's) names the usual value
     given = {k: get(*keys) for k, keys in usual.items() if get(*keys) is not None}
     prior = "normal" if kind in (None, "normal") else f"{kind}{get('model', 'prior', 'components')}"
+    instrument = "fixed" if get("posterior", "flow", "check_every") is None else "converging"
     return experiment_name(get("model", "encoder", "depth"), get("model", "latent_dim"), get("train", "seed"),
-                           prior=prior, **given)
+                           prior=prior, instrument=instrument, **given)
 
 
 # --- runs ---------------------------------------------------------------------------------------
@@ -166,10 +167,25 @@ def _pipeline_run(client, exp_id: str, key: str, name: str) -> str:
     )
     if found:
         return found[0].info.run_id
-    tags = {PIPELINE_TAG: key, "git_commit": git_commit(), KIND_TAG: "pipeline"}
+    tags = {PIPELINE_TAG: key, "git_commit": git_commit(), KIND_TAG: "pipeline", CURRENT_TAG: "true"}
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
-    return client.create_run(exp_id, tags=tags, run_name=name).info.run_id
+    run_id = client.create_run(exp_id, tags=tags, run_name=name).info.run_id
+    supersede(client, exp_id, name, run_id)
+    return run_id
+
+
+def supersede(client, exp_id: str, name: str, current_id: str) -> list[str]:
+    """Earlier pipeline rows of the same name (the same setting, run again on other code or params)
+    are marked as such: renamed `<name> (superseded)` and tagged priorgap.current = false, with the
+    current row's id, so the UI never shows two rows of one name without saying which is current."""
+    older = client.search_runs([exp_id], f"tags.`{KIND_TAG}` = 'pipeline' and attributes.run_name = '{name}'")
+    ids = [r.info.run_id for r in older if r.info.run_id != current_id]
+    for run_id in ids:
+        client.set_tag(run_id, CURRENT_TAG, "false")
+        client.set_tag(run_id, "priorgap.superseded_by", current_id)
+        client.set_tag(run_id, "mlflow.runName", f"{name} (superseded)")
+    return ids
 
 
 def _alive(pid: int) -> bool:
@@ -219,14 +235,15 @@ def end_running(uri: str, name: str, status: str, pipeline_only: bool = False) -
 
 
 @contextlib.contextmanager
-def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"), tags: dict | None = None,
-              last: bool = False):
+def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"), tags: dict | None = None):
     """A child MLflow run for one stage under its pipeline run.
 
-    The pipeline run reads RUNNING while its stages run, FAILED as soon as one fails (the child
-    too), and FINISHED only when the `last` stage (summarize) finishes; FAILED and FINISHED stamp
-    its end time, so its duration runs from its first stage to its last. Call this after the
-    stage has checked its inputs: a mistyped command must leave MLflow untouched.
+    The pipeline run reads RUNNING while a stage runs, FAILED as soon as one fails (the child
+    too), KILLED when one is interrupted (Ctrl-C, SIGTERM), and FINISHED when a stage finishes:
+    a `dvc repro` that stops before summarize (`dvc repro fit_posterior`, a stage restored from
+    the cache) leaves no row RUNNING for good. The headline arrives with summarize. Each
+    end stamps the end time, so the row's duration runs from its first stage to its latest. Call
+    this after the stage has checked its inputs: a mistyped command must leave MLflow untouched.
     """
     uri = store.tracking_uri()
     store.check_reachable(uri)
@@ -242,15 +259,22 @@ def stage_run(stage: str, params: dict, params_path: Path = Path("params.yaml"),
                 "priorgap.host": socket.gethostname(), "priorgap.pid": str(os.getpid()), **(tags or {})}
     if os.environ.get("DVC_EXP_NAME"):
         run_tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
+    child_id = None
     try:
         with mlflow.start_run(experiment_id=exp_id, run_name=stage, parent_run_id=parent_id, tags=run_tags) as run:
+            child_id = run.info.run_id
             if params:
                 mlflow.log_params(params)
-            yield StageRun(client, run.info.run_id, parent_id, stage, exp_id)
+            yield StageRun(client, child_id, parent_id, stage, exp_id)
+    except KeyboardInterrupt:  # Ctrl-C, and SIGTERM (cli.Terminated): stopped, not broken
+        for run_id in (child_id, parent_id):
+            if run_id is not None:
+                client.set_terminated(run_id, status="KILLED")
+        raise
     except BaseException:
         client.set_terminated(parent_id, status="FAILED")
         raise
-    if last:  # set_terminated, not update_run: it stamps the end time the UI's Duration column reads
-        client.set_terminated(parent_id, status="FINISHED")
+    # set_terminated, not update_run: it stamps the end time the UI's Duration column reads
+    client.set_terminated(parent_id, status="FINISHED")
 
 

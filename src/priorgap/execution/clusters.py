@@ -104,6 +104,7 @@ class Remote:
             self.cluster.scale(jobs=self.jobs)
             self.client = Client(self.cluster, security=self.security)
             return self.client
+        check_address(self.address)
         tls = self.address.startswith("tls://")
         if tls and self.security is None and not _tls_configured():
             raise StudyError(f"the Dask scheduler at {self.address} speaks TLS: give this client's files with "
@@ -134,6 +135,17 @@ class Remote:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def check_address(address: str) -> None:
+    """A scheduler address Dask can parse (SCHEME://HOST:PORT), else one line saying what it needs."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        parse_host_port(parse_address(address, strict=False)[1])
+    except ValueError as e:
+        raise StudyError(f"--scheduler / STUDY_SCHEDULER {address!r} is not a Dask scheduler address ({e}); give "
+                         "tcp://HOST:8786 (or tls://HOST:8786), as `dask scheduler` prints it") from None
 
 
 def connect(args):
