@@ -15,7 +15,7 @@ UV_EXTRA = $(foreach u,$(call PIP_CONF,extra-index-url),--extra-index-url $(u))
 UV := $(VENV)/bin/uv
 UV_PY := --python $(VENV)/bin/python
 
-.PHONY: setup repro test test-fast docs docs-serve bench ui study collect report exps verify classifier-spread known-answer study-mlflow lock
+.PHONY: deps setup repro test test-fast docs docs-serve bench ui study collect report exps verify classifier-spread known-answer study-mlflow lock
 
 # Every package at the version and hash requirements.lock names (`make lock` refreshes it), and
 # nothing else: uv first (pip checks its hash), then `uv pip sync` makes the environment exactly
@@ -56,6 +56,10 @@ test: setup
 
 test-fast: setup
 	python -m pytest -q -m "not slow"
+
+# dvc.yaml's code deps from the imports (src/priorgap/reproducibility/stage_deps.py): after adding a module
+deps: setup
+	python -m priorgap.reproducibility.stage_deps
 
 # The documentation site (mkdocs.yml): built offline, a broken link or a missing page fails it.
 docs: setup
@@ -107,9 +111,10 @@ study-mlflow: setup
 report: setup
 	python -m priorgap.report
 
+# The UI on the store the stages write to: MLFLOW_TRACKING_URI, else ./mlflow.db (a tracking server
+# serves its own UI: its address is printed). PRIORGAP_UI_PORT moves it off port 5000.
 ui: setup
-	python -m priorgap.common.store   # creates the store if needed and prints the saved view of the pipeline rows
-	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db
+	python -m priorgap.common.store --serve
 
 # dvc exp show with the columns that answer the question, under 200 characters wide (plain `dvc exp
 # show` lists every param and dep); a VampPrior's K is in its name (d2-z10-vamp100-s0)

@@ -25,7 +25,7 @@ TARGET_ACCURACY = 0.99
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir"], ["out_dir"], argv)
     params = config.load(args.params, "classifier")
-    device = pick_device(params.device, "classifier.device")
+    device = pick_device(params.device, "classifier.device", args.params)
     images, labels = read_split(args.mnist_dir, "train")
     test_images, test_labels = read_split(args.mnist_dir, "test")
 

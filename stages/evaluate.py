@@ -31,7 +31,7 @@ def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir", "vae_dir", "posterior_dir", "classifier_dir", "reference_dir"],
                       ["out_dir"], argv)
     params = config.load(args.params, "eval")
-    device = pick_device(params.device, "eval.device")
+    device = pick_device(params.device, "eval.device", args.params)
     model = vae.load(args.vae_dir / "model.pt", device)
     clf = classifier.load(args.classifier_dir / "model.pt", device)
     samplers = {name: densities.load(args.posterior_dir / "densities" / f"{name}.pt") for name in densities.names()}

@@ -25,7 +25,7 @@ from priorgap.samples.reference import reference_settings, write_real
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir", "classifier_dir"], ["out_dir"], argv)
     params = config.load(args.params, "eval")
-    device = pick_device(params.device, "eval.device")
+    device = pick_device(params.device, "eval.device", args.params)
     clf = classifier.load(args.classifier_dir / "model.pt", device)
     test_images, test_labels = read_split(args.mnist_dir, "test")
     train_images, _ = read_split(args.mnist_dir, "train")

@@ -22,7 +22,7 @@ from priorgap.model import learning_curves, training, vae
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir"], ["out_dir"], argv)
     model_params, train_params = config.load(args.params, "model"), config.load(args.params, "train")
-    device = pick_device(train_params.device, "train.device")
+    device = pick_device(train_params.device, "train.device", args.params)
     train_x = to_tensor(read_split(args.mnist_dir, "train")[0], device)
     val_bin = training.fixed_binarization(to_tensor(read_split(args.mnist_dir, "val")[0], device))
     test_bin = training.fixed_binarization(to_tensor(read_split(args.mnist_dir, "test")[0], device))

@@ -12,56 +12,11 @@ from conftest import ROOT
 
 from priorgap.common import config
 from priorgap.common.outputs import flatten_dict
+from priorgap.reproducibility.stage_deps import OUTPUT_FREE, WRITES_TRACKING, code_deps, import_closure, imported_modules, rewrite
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 SRC = ROOT / "src"
 LIB = SRC / "priorgap"
-
-
-def _file_of(module: str) -> Path | None:
-    """The file a dotted module name runs (a package: its __init__.py), if it is under src/."""
-    path = SRC.joinpath(*module.split("."))
-    if (path / "__init__.py").is_file():
-        return path / "__init__.py"
-    return path.with_suffix(".py") if path.with_suffix(".py").is_file() else None
-
-
-def _with_parents(module: str) -> set[str]:
-    """Importing a.b.c runs a, a.b and a.b.c."""
-    parts = module.split(".")
-    return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
-
-
-def _imported_modules(path: Path) -> set[str]:
-    """Library modules (dotted names under priorgap) that one file imports, anywhere in it."""
-    # the package a relative import starts from (a package's __init__.py: the package itself)
-    package = ".".join(path.relative_to(SRC).parts[:-1]) if SRC in path.parents else ""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                found |= _with_parents(a.name)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: from .. import x, from .mod import y
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module
-            found |= _with_parents(module)
-            # from a.b import c: c is a submodule or a name defined in a.b
-            found |= {f"{module}.{a.name}" for a in node.names if _file_of(f"{module}.{a.name}")}
-    return {m for m in found if m.split(".")[0] == "priorgap"}
-
-
-def import_closure(script: Path) -> set[str]:
-    """Every file under src/priorgap a stage script runs, as dvc.yaml paths."""
-    todo, seen = list(_imported_modules(script)), set()
-    while todo:
-        mod = todo.pop()
-        if mod not in seen:
-            seen.add(mod)
-            todo.extend(_imported_modules(_file_of(mod)))
-    return {_file_of(m).relative_to(ROOT).as_posix() for m in seen}
 
 
 def test_closure_follows_imports_through_the_library():
@@ -76,12 +31,48 @@ def test_closure_follows_imports_through_the_library():
 
 
 def test_each_stage_depends_on_exactly_the_code_it_imports():
+    """dvc.yaml is what `make deps` writes: each stage's script and the library it runs."""
+    assert rewrite((ROOT / "dvc.yaml").read_text()) == (ROOT / "dvc.yaml").read_text(), "run `make deps`"
     for name, stage in STAGES.items():
         script = f"stages/{name}.py"
         assert (ROOT / script).is_file(), f"stage {name} has no script {script}"
         code = {d for d in stage["deps"] if not d.startswith("data/")}
         expected = {script} | import_closure(ROOT / script)
+        if name not in WRITES_TRACKING:
+            expected -= set(OUTPUT_FREE)
         assert code == expected, f"{name}: missing {sorted(expected - code)}, unused {sorted(code - expected)}"
+
+
+def test_the_deps_rewrite_keeps_data_deps_and_comments():
+    text = "stages:\n  train:\n    cmd: x\n    deps:\n      - stages/old.py\n      - src/gone.py\n      - data/mnist\n    # a note\n    outs:\n      - data/vae\n"
+    out = rewrite(text.replace("stages/old.py", "stages/train.py"))
+    assert "src/gone.py" not in out and "      - data/mnist\n    # a note\n    outs:" in out
+    assert "".join(f"      - {d}\n" for d in code_deps("train")) in out
+
+
+# What a stage may do with the output-free modules: open its MLflow run, log to it, check and name the store.
+MLFLOW_ONLY = {"stage_run", "check_reachable", "tracking_uri", "shown", "view_url", "existing_uri"}
+
+
+def test_output_free_modules_reach_no_output():
+    """The argument for leaving store, tracking and naming out of a stage's deps, checked: no library
+    module a stage runs imports them (so no computed figure passes through them), and a stage script
+    uses them only to open, log to and name its MLflow run (`run.<method>(...)` as statements, never
+    a value it keeps), except the stages of WRITES_TRACKING, which keep them as deps."""
+    for name in STAGES:
+        for path in import_closure(ROOT / "stages" / f"{name}.py") - set(OUTPUT_FREE):
+            imported = {f"src/{m.replace('.', '/')}.py" for m in imported_modules(ROOT / path)}
+            assert not imported & set(OUTPUT_FREE), f"{path} imports {imported & set(OUTPUT_FREE)}"
+        if name in WRITES_TRACKING:
+            continue
+        tree = ast.parse((ROOT / "stages" / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and getattr(node.value, "id", "") in ("tracking", "store"):
+                assert node.attr in MLFLOW_ONLY, f"{name}: {node.value.id}.{node.attr}"
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                f = node.value.func
+                assert not (isinstance(f, ast.Attribute) and getattr(f.value, "id", "") == "run"), \
+                    f"{name}: keeps what its MLflow run returns (line {node.lineno})"
 
 
 def _leaves(entries) -> set[str]:

@@ -9,12 +9,13 @@ from .. import PriorgapError
 N_PIXELS = 28 * 28  # MNIST images, flattened
 
 
-def pick_device(name: str, key: str) -> torch.device:
-    """`name` is the value of the params key `key` (auto, cpu or cuda); auto prefers CUDA."""
+def pick_device(name: str, key: str, source="params.yaml") -> torch.device:
+    """`name` is the value of the params key `key` (auto, cpu or cuda) in the file `source` (the
+    one --params named); auto prefers CUDA."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise PriorgapError(f"params.yaml: {key} is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+        raise PriorgapError(f"{source}: {key} is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
     return torch.device(name)
 
 
