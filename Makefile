@@ -93,7 +93,7 @@ bench: setup
 # finished experiment's row and record are written as it finishes: stopped at any moment, the
 # next call runs only what is missing. STUDY_PARTS picks parts (grid, width, rate, warmup, vamp, slice),
 # STUDY_LIMIT=N runs the first N of them.
-STUDY_PARTS ?= grid,width,rate,warmup,vamp,slice
+STUDY_PARTS ?= grid,width,rate,warmup,vamp,slice,decision
 study: setup
 	python -m priorgap.execution.runner --part $(STUDY_PARTS)
 

@@ -300,13 +300,17 @@ def test_make_study_runs_a_slice_on_the_embedded_cluster_and_resumes(tmp_path, u
     env = {**environment(), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     repo = Path(shutil.copytree(upstream, tmp_path / "repo", symlinks=True))
     csv = tmp_path / "study.csv"
-    out = sh(f"python -m priorgap.execution.runner --part grid --limit 1 --csv {csv} --records {tmp_path / 'runs'}", repo, env)
-    grid = sum(p.part == "grid" for p in design.design())
-    assert f"plan: 0 of {grid} planned experiments" in out and "study: 1 finished, 0 failed" in out
-    assert [r.name for r in runs_file.read(csv)] == ["d2-z2-s0"]
-    listed = sh(f"python -m priorgap.execution.runner --part grid --list --csv {csv} --records {tmp_path / 'runs'}", repo, env)
-    assert f"plan: 1 of {grid} planned experiments" in listed and "d2-z2-s0" not in listed
-    assert "d2-z2-s0" in sh("dvc exp list --name-only", repo, env).split()
+    out = sh(f"python -m priorgap.execution.runner --part decision --limit 1 --csv {csv} --records {tmp_path / 'runs'}", repo, env)
+    part = sum(p.part == "decision" for p in design.design())
+    assert f"plan: 0 of {part} planned experiments" in out and "study: 1 finished, 0 failed" in out
+    assert [r.name for r in runs_file.read(csv)] == ["d1-z10-wu10-s0-cb"]
+    listed = sh(f"python -m priorgap.execution.runner --part decision --list --csv {csv} --records {tmp_path / 'runs'}", repo, env)
+    assert f"plan: 1 of {part} planned experiments" in listed and "d1-z10-wu10-s0-cb" not in listed
+    assert "d1-z10-wu10-s0-cb" in sh("dvc exp list --name-only", repo, env).split()
+    # the grid was planned for the fixed-step instrument, which this code no longer measures with
+    proc = subprocess.run(f"python -m priorgap.execution.runner --part grid --list --csv {csv}", shell=True, cwd=repo,
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 1 and "are for the fixed-step instrument, which this code does not measure with" in proc.stderr
 
 
 def test_a_record_holds_every_stage_and_gives_the_row_summarize_wrote(tmp_path):

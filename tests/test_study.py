@@ -254,12 +254,15 @@ def test_every_planned_run_is_read_back_in_its_part():
 
 
 def test_todo_is_what_the_runs_file_lacks(tmp_path, monkeypatch):
-    grid = [p for p in design.design() if p.part == "grid"]
-    (tmp_path / "study.csv").write_text(runs_file.render(study_rows([grid[1]])))
+    part = [p for p in design.design() if p.part == "decision"]
+    (tmp_path / "study.csv").write_text(runs_file.render(study_rows([part[1]])))
     (tmp_path / "params.yaml").write_text((Path(__file__).parents[1] / "params.yaml").read_text())
     monkeypatch.chdir(tmp_path)
-    left = design.todo("grid", tmp_path / "study.csv")
-    assert [p.name for p in left] == [grid[0].name, *(p.name for p in grid[2:])]
+    left = design.todo("decision", tmp_path / "study.csv")
+    assert [p.name for p in left] == [part[0].name, *(p.name for p in part[2:])]
+    # the grid's missing runs were planned for the instrument this code no longer measures with
+    with pytest.raises(PriorgapError, match="are for the fixed-step instrument"):
+        design.todo("grid", tmp_path / "study.csv")
     with pytest.raises(PriorgapError, match="unknown study part gird"):
         design.todo("gird", tmp_path / "study.csv")
 

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from .. import PriorgapError
 from ..common.naming import STUDY_EPOCHS, experiment_name
+from . import runs
 from .runs import CONVERGING, FIXED, GRID_WIDTH, Key
 
 EPOCHS = STUDY_EPOCHS
@@ -147,5 +148,13 @@ def todo(parts: str, csv: Path) -> list[Planned]:
     planned = [p for p in design(components) if p.part in chosen]
     kept = runs_file.read(csv) if csv.is_file() else []
     left = missing(planned, {r.key for r in kept})
+    # this code measures with one instrument: a run planned for the other would land under a key
+    # the plan does not hold (and be run again on every call)
+    current = runs.Row("params.yaml", config.load_all(Path("params.yaml")), {}).instrument
+    other = [p.name for p in left if p.instrument != current]
+    if other:
+        raise PriorgapError(f"{len(other)} planned runs ({', '.join(other[:4])}{', ...' if len(other) > 4 else ''}) are "
+                            f"for the {'fixed-step' if current == CONVERGING else 'converging'} instrument, which this "
+                            "code does not measure with; run the parts this code measures (decision)")
     print(f"plan: {len(planned) - len(left)} of {len(planned)} planned experiments are in {csv}; {len(left)} to run")
     return left
