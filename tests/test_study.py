@@ -8,7 +8,7 @@ import pytest
 
 from priorgap import PriorgapError
 from priorgap.common import store
-from priorgap.analysis import answer, depth, latent_size, learned_prior, prior_sampling, stats
+from priorgap.analysis import answer, bound, depth, latent_size, learned_prior, prior_sampling, stats, verdicts
 from priorgap.study import design, runs, runs_file
 from priorgap.report import opening, study_page
 from priorgap.summary import headline
@@ -21,9 +21,10 @@ def noise(seed: int, scale: float) -> float:
 
 
 def synthetic(p: design.Planned, *, deep_closer_at_matched_rate=0.0, warmup_restores=True, slice_shift=0.0,
-              wide_closer_at_matched_rate=0.0, recall_at_floor=False) -> dict:
+              wide_closer_at_matched_rate=0.0, recall_at_floor=False, deep_upper_closer=0.0) -> dict:
     """One run's headline. Depth 3 keeps fewer units and a lower rate; at the same rate its bound
-    is lower by `deep_closer_at_matched_rate`. KS falls from latent size 2 to 10, then stays flat.
+    is lower by `deep_closer_at_matched_rate`, and the bracket's upper end (the training mixture's
+    KL, a line in the rate) by `deep_upper_closer`. KS falls from latent size 2 to 10, then stays flat.
     The prior's samples: worse fd and precision than the best density (the flow, by validation
     gain), better recall. A VampPrior model: ELBO 2 nats better, an ex-post gain of 0.4 left."""
     deep = p.depth == 3
@@ -35,6 +36,7 @@ def synthetic(p: design.Planned, *, deep_closer_at_matched_rate=0.0, warmup_rest
     m = {k: 1.0 for k in headline.HEADLINE}
     m.update({"test_kl": rate, "test_recon": 120.0 - 2.0 * rate + noise(p.seed, 0.1), "test_elbo": elbo,
               "avg_kl": rate + 0.01, "kl_q_prior_lower_bound": 0.4 if p.prior != "normal" else bound,
+              "kl_q_prior": 0.8 * rate - 3.0 - (deep_upper_closer if deep else 0.0) + noise(p.seed, 0.03),
               "active_units": units, "val_elbo_slope": 0.05,
               "ks_mean_active": (0.10 if p.latent == 2 else 0.06) + noise(p.seed, 0.003) + slice_shift * (p.epochs > EPOCHS and p.latent == 10),
               "iwae_nll": -elbo - 7.0, "val_gain.gmm": 0.5, "val_gain.flow": 0.7, "val_gain.two_stage": 0.1,
@@ -79,11 +81,16 @@ def test_depth_closer_only_through_its_rate():
 
 
 def test_depth_closer_at_matched_rate():
+    """The bound falls at matched rate; whether q itself does is the upper end's to say."""
     claim = depth.depth_claim(study_rows(deep_closer_at_matched_rate=0.3), EPOCHS)
-    assert claim.verdict == "holds at matched rate"
+    assert claim.verdict == "holds at matched rate" + verdicts.FOR_BOUND  # the upper end does not move
     for m in claim.matched:
         assert m.diffs[depth.BOUND].diff == pytest.approx(-0.3, abs=0.02)
         assert m.diffs[depth.BOUND].low < -0.3 < m.diffs[depth.BOUND].high
+        assert m.diffs[depth.UPPER].verdict == "no clear change"
+    both = depth.depth_claim(study_rows(deep_closer_at_matched_rate=0.3, deep_upper_closer=0.3), EPOCHS)
+    assert both.verdict == "holds at matched rate" + verdicts.FOR_Q
+    assert all(m.diffs[depth.UPPER].diff == pytest.approx(-0.3, abs=0.05) for m in both.matched)
 
 
 def test_warmup_that_restores_nothing():
@@ -149,7 +156,7 @@ def test_slice_that_moves_fails_the_test():
     assert longer + "partly**" in text
     assert "**no**" in text.split("## Appendix A: long enough?")[1].split("## Appendix B")[0]
     steady, _, _ = study_page.render(study_rows(), EPOCHS, 100)
-    assert longer + "no**" in steady
+    assert longer + "no change detected**" in steady  # one seed per setting: nothing moved, which is no proof
     block = steady.split("## Appendix A: long enough?")[1].split("## Appendix B")[0]
     assert "**no**" not in block.split("| question")[1]
 
@@ -186,8 +193,11 @@ def test_report_regenerates_byte_for_byte(tmp_path):
 
 def test_missing_runs_are_listed(tmp_path):
     planned = [p for p in design.design() if not (p.part == "vamp" and p.latent == 50)]
-    text, _, _ = study_page.render(study_rows(planned), EPOCHS, 100)
+    text, brief, _ = study_page.render(study_rows(planned), EPOCHS, 100)
     assert "**Missing**" in text and "vamp: d2-z50-vamp100-s0, d2-z50-vamp100-s1, d2-z50-vamp100-s2" in text
+    # README's findings open with the answers; the status closes them while runs are missing
+    assert brief[0].startswith("Depth") and brief[-1].startswith(f"Partial: {len(planned)} of {len(design.design())} ")
+    assert not any(line.startswith("Partial") for line in study_page.render(study_rows(), EPOCHS, 100)[1])
 
 
 def test_plan_resumes_from_the_runs_file():
@@ -284,7 +294,9 @@ def test_a_planted_width_effect_is_found_and_a_tie_is_not_resolved():
     wide = found["Width (1000 against 125, matched rate)"]
     assert wide.verdict.word == answer.Verdict.YES and wide.diffs[0][1].low < -0.3 < wide.diffs[0][1].high
     # the asker's contrast has no planted effect on the bound: five seeds cannot tell depth 2 from 3
-    assert found["The asker's third layer (2 x 500 -> 3 x 500, latent 2)"].verdict == answer.Judged(answer.Verdict.NOT_RESOLVED, f"{len(design.ASKER_SEEDS)} seeds")
+    asker = found["The asker's third layer (2 x 500 -> 3 x 500, latent 2)"]
+    assert asker.verdict == answer.Judged(answer.Verdict.NOT_RESOLVED, f"{len(design.ASKER_SEEDS)} seeds")
+    assert "neither end excludes zero, so neither q nor its bound is settled" in asker.caveat
     assert found["Depth (3 against 1, matched rate)"].verdict.word == answer.Verdict.NOT_RESOLVED
 
 
@@ -370,8 +382,6 @@ def test_the_slice_checks_samplers_only_on_the_grids_own_setting():
 def test_each_bound_verdict_is_repeated_under_every_density_the_records_hold():
     """A density whose bound is 0.5 nats higher at depth 3 moves every depth-3 comparison by 0.5
     under it alone; the study's own bound reads as before, and the bracket comes from the grid."""
-    from priorgap.analysis import bound
-
     rows = study_rows()
     bounds = {r.name: {"chosen": r.metrics[depth.BOUND], "flow": r.metrics[depth.BOUND] + 0.5 * (r.key.depth == 3)}
               for r in rows}
@@ -384,16 +394,140 @@ def test_each_bound_verdict_is_repeated_under_every_density_the_records_hold():
     assert {(b.depth, b.latent) for b in brackets} == {(d, z) for d in (1, 2, 3) for z in (2, 10, 50)}
 
 
-def test_the_known_answer_says_whether_slacks_like_its_own_would_overturn_the_depth_verdict():
-    from priorgap.analysis import bound
+def test_the_training_mixture_is_a_bound_and_a_family_counts_once():
+    fit = {"kl_q_prior_lower_bound": 1.0, "densities": {
+        "prior": {"heldout_gain": 0.0}, "aggregate": {"heldout_gain": -3.0}, "flow": {"heldout_gain": 0.8},
+        "gmm": {"heldout_gain": 1.0, "capacity": 30, "curve": {"10": {"heldout_gain": 0.7}, "30": {"heldout_gain": 1.0}}}}}
+    assert bound.bounds_of(fit) == {"chosen": 1.0, "aggregate": -3.0, "flow": 0.8, "gmm": 1.0, "gmm 10": 0.7, "gmm 30": 1.0}
+    # every capacity of the mixture lower, the flow lower, the training mixture below 0 at latent size 10
+    rows = [r for r in study_rows() if r.converged]
+    bounds = {r.name: {"chosen": r.metrics[depth.BOUND], **{v: r.metrics[depth.BOUND] - 0.3 * (r.key.depth == 3)
+                                                          for v in ("gmm", "gmm 10", "gmm 30", "flow")},
+                       "aggregate": (0.5 if r.key.latent == 2 else -20.0) - 0.3 * (r.key.depth == 3)} for r in rows}
+    s = {x.comparison: x for x in bound.sensitivity(rows, bounds, EPOCHS)}["depth 3 - 1, matched rate, latent 10"]
+    assert s.by_variant["gmm 10"].verdict == "lower" and "aggregate" in s.vacuous
+    assert sorted(s.reads()) == ["lower", "lower", "vacuous"]  # gmm, flow, the training mixture: capacities not counted
+    assert bound.tally(s.reads()) == "2 lower, 0 higher, 0 not clear, 1 vacuous (at or below 0)"
+    asker = {x.comparison: x for x in bound.sensitivity(rows, bounds, EPOCHS)}["the asker's third layer, latent 2"]
+    assert "aggregate" not in asker.vacuous  # above 0 at latent size 2: a bound like the others
+
+
+def test_the_known_answer_adds_no_slack_measured_at_another_rate():
+    """Its encoders are at beta 1, where depth 3's rate is lower: their slacks are not added to the
+    matched-rate difference (that counts the rate twice), and its training mixture is half the population."""
     from priorgap.report import appendix
 
     row = lambda depth, truth, b: {"depth": depth, "latent": 10, "truth": truth, "bound": b, "bound_density": "gmm",  # noqa: E731
                                    "recovery": b / truth, "training_mixture_kl": truth + 1, "active_units": 10}
-    sens = [bound.Sensitivity("depth 3 - 1, matched rate, latent 10", {"chosen": stats.Diff(-0.4, 0.05, 4.0, (3, 3))})]
-    # depth 3 with 1 nat less slack: the truths differ by -0.4 - 1.0 = -1.4, the verdict's sign
-    deeper = appendix.known_answer_lines({"epochs": 40, "encoders": [row(1, 8.0, 2.0), row(3, 6.0, 1.0)]}, sens)
-    assert any("of the truths of -1.40: the same sign" in line for line in deeper)
-    # depth 3 with 0.6 nats more slack: the truths would differ by +0.2, the other way
-    overturned = appendix.known_answer_lines({"epochs": 40, "encoders": [row(1, 8.0, 2.0), row(3, 8.0, 1.4)]}, sens)
-    assert any("of the truths of +0.20: the other sign" in line for line in overturned)
+    rows = study_rows([p for p in design.design() if p.part == "grid"])
+    at_beta1 = depth.depth_claim(rows, EPOCHS).at_beta1
+    rate = next(c.diff for c in at_beta1 if c.measure == depth.RATE and c.within == "latent size 10")
+    lines = "\n".join(appendix.known_answer_lines({"epochs": 40, "encoders": [row(1, 8.0, 2.0), row(3, 6.0, 1.0)]},
+                                                  at_beta1, 55_000))
+    assert "1.00 nats smaller at depth 3" in lines and f"differs from depth 1's by {rate.fmt()} nats" in lines
+    assert "would count the rate twice" in lines and "the very encoders compared" in lines
+    assert "of the truths" not in lines and "same sign" not in lines
+    assert "55,000 training posteriors" in lines and "training mixture's KL (27,500 components, half the population)" in lines
+    # a json that says its population's size is read first
+    small = [{**row(1, 8.0, 2.0), "population_size": 1001}, row(3, 6.0, 1.0)]
+    assert "(500 components, half" in "\n".join(appendix.known_answer_lines({"epochs": 40, "encoders": small}, at_beta1, 55_000))
+
+
+def test_a_verdict_on_q_says_which_quantity_it_settles():
+    """Lower-bound intervals that exclude zero settle q itself only where the upper end's do too,
+    the same way; the table, README and the plain answer say which."""
+    d = lambda x: stats.Diff(x, 0.1, 10.0, (5, 5))  # noqa: E731  (its interval: x +- 0.22)
+    assert verdicts.settles([("a", d(-1.0))], [("a", d(-1.0))]) == (verdicts.FOR_Q, [])
+    assert verdicts.settles([("a", d(-1.0))], [("a", d(0.0))]) == (verdicts.FOR_BOUND, ["a"])
+    assert verdicts.settles([("a", d(-1.0))], [("a", d(1.0))]) == (verdicts.FOR_BOUND, ["a"])  # the other way
+    assert verdicts.settles([("a", d(-1.0)), ("b", d(-1.0))], [("a", d(-1.0)), ("b", d(0.0))])[1] == ["b"]
+    assert verdicts.settles([("a", d(0.0))], [("a", d(-1.0))]) == ("", [])  # nothing to settle
+
+    text, brief, found = study_page.render(study_rows(deep_closer_at_matched_rate=0.3), EPOCHS, 100)
+    row = {a.short: a for a in found["answers"]}["Depth (3 against 1, matched rate)"]
+    assert str(row.verdict) == "yes for the held-out bound; q itself not settled"
+    assert "Upper end (the training mixture's KL): latent 10 " in row.caveat and "it spans zero" in row.caveat
+    assert "- Depth (3 against 1, matched rate): **yes for the held-out bound; q itself not settled**" in \
+        study_page.readme_with(f"{study_page.BEGIN}\n{study_page.END}", brief)
+    short = text.split("## In short")[1].split("## The answer")[0]
+    assert "a deeper encoder lowers the held-out bound (**yes**" in short
+    assert "so whether q itself gets closer is not settled" in short and "brings q itself closer" not in short
+
+    both = study_page.render(study_rows(deep_closer_at_matched_rate=0.3, wide_closer_at_matched_rate=0.3), EPOCHS, 100)[0]
+    assert "; likewise a wider encoder (**yes**; latent 10: " in both  # the same settled quantity, said once
+
+    text, _, found = study_page.render(study_rows(deep_closer_at_matched_rate=0.3, deep_upper_closer=0.3), EPOCHS, 100)
+    row = {a.short: a for a in found["answers"]}["Depth (3 against 1, matched rate)"]
+    assert str(row.verdict) == "yes, for q itself" and "it moves the same way" in row.caveat
+    assert "a deeper encoder brings q itself closer (**yes, for q itself**" in text
+
+
+def test_the_askers_gain_is_ruled_out_for_q_only_where_the_ends_meet():
+    rows = study_rows()
+    found = depth.asker(rows, EPOCHS)
+    met = answer.asker_row(found, 0.5, 1e-3)
+    assert met.ends_meet and "ruled out by both ends, which meet here" in met.caveat and "for q itself" in met.caveat
+    apart = answer.asker_row(found, 0.5, 10.0)
+    assert not apart.ends_meet and "ruled out, so a third layer" in apart.caveat
+    gain = max(-found[depth.BOUND].diff.low, -found[depth.UPPER].diff.low)  # what both ends rule out
+    assert f"a gain above {gain:.2g} nats" in met.caveat
+    b = lambda d, lower, upper: bound.Bracket(d, 2, 5, lower, upper, 7.0, 6.5, 10.9, 0, 55_000)  # noqa: E731
+    assert answer.meet([b(2, 0.30, 0.31), b(3, 0.35, 0.33)], 2, (2, 3)) == pytest.approx(0.02)
+    assert answer.meet([b(2, 0.30, 0.31)], 2, (2, 3)) is None
+
+
+def test_where_the_lower_end_exceeds_the_upper_the_page_says_why():
+    from priorgap.report import appendix
+
+    b = lambda d, lower, upper, crossed: bound.Bracket(d, 2, 3, lower, upper, 7.0, 6.5, 10.9, crossed, 55_000)  # noqa: E731
+    text = appendix.bracket_ends([b(1, 0.64, 0.61, 3), b(2, 0.33, 0.34, 2)])
+    assert "within 0.03 nats" in text and "Monte Carlo" not in text
+    assert "exceeds the upper at depth 1, latent 2 (in 3 of its 3 seeds)" in text and "depth 2" not in text
+    assert "the lower bound measured on the test codes and the upper on the training codes" in text
+    assert "exceeds" not in appendix.bracket_ends([b(2, 0.33, 0.34, 2)])
+
+
+def test_holm_against_a_hand_computed_example():
+    # m = 4, sorted 0.005 <= 0.05/4, 0.01 <= 0.05/3, then 0.03 > 0.05/2 stops: 0.04 is not rejected either
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]
+    # 0.01 <= 0.0125, 0.015 <= 0.0167, 0.02 <= 0.025, 0.04 <= 0.05: every step rejects
+    assert stats.holm([0.01, 0.015, 0.02, 0.04]) == [True, True, True, True]
+    assert stats.holm([0.01, 0.02, 0.03, 0.04]) == [True, False, False, False]  # 0.02 > 0.05 / 3 stops at once
+    assert stats.holm([]) == []
+    d = stats.welch([1.0, 2.0, 3.0], [2.0, 3.0, 4.0])  # t = 1 / sqrt(2/3) on 4 df
+    assert stats.p_value(d) == pytest.approx(0.287864, abs=1e-5)
+    edge = stats.Diff(stats.t_quantile(4.0) * 0.1, 0.1, 4.0, (3, 3))  # its interval ends at zero exactly
+    assert stats.p_value(edge) == pytest.approx(0.05)
+    assert stats.p_value(stats.Diff(0.6, 0.1, 4.0, (3, 3)), null=0.5) == pytest.approx(stats.p_value(stats.Diff(0.1, 0.1, 4.0, (3, 3))))
+    assert stats.p_value(stats.Diff(1.0, 0.0, 0.0, (1, 1))) is None  # no interval, no test
+
+
+def test_holm_says_which_verdicts_survive_the_table():
+    from scipy import stats as sps
+
+    at = lambda p: stats.Diff(-float(sps.t.isf(p / 2, 8.0)) * 0.1, 0.1, 8.0, (5, 5))  # noqa: E731  (p-value p, lower)
+    lower = stats.Direction.LOWER
+    rows = [answer.Answer("strong", "?", answer.judge([at(0.001)], lower), "x", [("a", at(0.001))]),
+            answer.Answer("weak", "?", answer.judge([at(0.03)], lower), "x", [("a", at(0.03))]),
+            answer.Answer("mixed", "?", answer.judge([at(0.002), at(0.04)], lower), "x", [("a", at(0.002)), ("b", at(0.04))]),
+            answer.Answer("open", "?", answer.judge([at(0.5)], lower), "x", [("a", at(0.5))]),
+            answer.Answer("q", "?", answer.Judged(answer.Verdict.YES, qualifier=verdicts.FOR_Q), "x", [("a", at(0.001))],
+                          upper=[("a", at(0.03))])]
+    assert [str(a.verdict) for a in rows] == ["yes", "yes", "yes", "not resolved with 5 seeds", "yes, for q itself"]
+    tests, read, fallen = answer.holm(rows)
+    # 7 tests: 0.001 <= 0.05/7, 0.001 <= 0.05/6, 0.002 <= 0.05/5, then 0.03 > 0.05/4 stops
+    assert tests == 7 and [(a.short, str(v), same) for a, v, same in read] == [
+        ("strong", "yes", True), ("weak", "not resolved with 5 seeds", False), ("mixed", "partly", False),
+        ("q", "yes for the held-out bound; q itself not settled", False)]  # its upper end no longer settles q
+    assert fallen == ["weak (a)", "mixed (b)", "q (a, upper end)"]
+    line = opening.holm_line(rows)
+    assert "across the table's 7 tests" in line and "except weak, which would read \"not resolved with 5 seeds\"" in line
+    text, _, _ = study_page.render(study_rows(deep_closer_at_matched_rate=0.3), EPOCHS, 100)
+    assert "**Many intervals.** Under Holm's correction" in text.split("## The thread's picture")[0]
+
+
+def test_coverage_that_rises_reads_as_a_trade_off():
+    found = {a.short: a for a in study_page.render(study_rows(), EPOCHS, 100)[2]["answers"]}
+    cover = found["Sampling N(0,I) hurts coverage"]
+    assert str(cover.verdict) == "no: N(0,I)'s recall is higher"  # the synthetic prior's recall is 0.05 above the flow's
+    assert "precision/recall trade-off" in cover.caveat

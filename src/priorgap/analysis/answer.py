@@ -9,6 +9,11 @@ A row's verdict reads its differences against the direction the claim predicts:
   apart, which is not the same as "no difference";
 - "not measurable here" where the figure sits at its floor (a recall of 0.003 beside real
   digits' 0.94 compares nothing).
+
+A row about KL(q || N(0,I)) also says which quantity it settles (verdicts.settles): q itself when
+the bracket's upper end (the training mixture's KL) moves the same way as the held-out bound, the
+bound only when the upper end's interval spans zero. holm() reads the table's tests again under
+Holm's correction, and says which verdicts survive it.
 """
 from __future__ import annotations
 
@@ -18,14 +23,16 @@ from . import depth, stats
 from ..study import runs
 from .stats import Direction
 from .compare import between
-from .verdicts import Answer, Judged, Verdict, judge
+from .verdicts import FOR_Q, Answer, Judged, Verdict, judge, settles
 from .latent_size import KS
 from ..summary.headline import best_fitted
 
 # Coverage compares nothing when both samplers' recall is below this share of real digits' own.
 RECALL_FLOOR_SHARE = 0.1
+COVERS_MORE = ": N(0,I)'s recall is higher"  # the coverage row's "no" where recall is clearly higher everywhere
 SCALE = "The mismatch is scale (\"q is N(0, 2I)\")"  # the short names other pages quote a row by
 ASKER = "The asker's third layer (2 x 500 -> 3 x 500, latent 2)"
+DEPTH, WIDTH = "Depth (3 against 1, matched rate)", "Width (1000 against 125, matched rate)"
 
 
 def _mean(values: list[float]) -> stats.Diff:
@@ -33,15 +40,38 @@ def _mean(values: list[float]) -> stats.Diff:
     return stats.paired([v for v in values if v is not None and not math.isnan(v)])
 
 
+def on_q(verdict: Judged, lower: list, upper: list) -> tuple[Judged, str]:
+    """The verdict with what it settles (verdicts.settles), and the caveat's sentence on the upper end."""
+    if not upper:
+        return verdict, ""
+    qualifier, bound_only = settles(lower, upper)
+    ups = dict(upper)
+    text = "Upper end (the training mixture's KL): " + ", ".join(f"{w} {d.fmt()}" for w, d in upper)
+    if qualifier == FOR_Q:
+        text += ": it moves the same way, so q itself is settled."
+    elif bound_only:
+        how = ("spans zero" if all(ups[w].verdict == Direction.NO_CLEAR_CHANGE for w in bound_only if w in ups)
+               else "does not move the same way")
+        text += (f": it {how}" + (f" at {', '.join(bound_only)}" if len(bound_only) < len(upper) else "")
+                 + ", so only the lower bound separates them (its slack at these encoders: not measured yet, B5).")
+    elif all(d.verdict == Direction.NO_CLEAR_CHANGE for _, d in upper):
+        text += ": neither end excludes zero, so neither q nor its bound is settled."
+    else:
+        text += "."
+    decided = verdict.word in (Verdict.YES, Verdict.NO, Verdict.PARTLY)
+    return (Judged(verdict.word, verdict.seeds, qualifier) if decided and qualifier else verdict), text
+
+
 def depth_row(claim: depth.DepthClaim, warm) -> Answer:
-    diffs = [(f"latent {m.latent}", m.diffs[depth.BOUND]) for m in claim.matched if depth.BOUND in m.diffs]
+    diffs, upper = depth.matched_ends(claim.matched)
+    verdict, on_upper = on_q(judge([d for _, d in diffs], Direction.LOWER, "runs"), diffs, upper)
     caveat = (f"On the warm-up arm at latent 10: {warm[depth.BOUND].diff.fmt()}, with the rate differing by "
               f"{warm[depth.RATE].diff.fmt()} nats and the active units by {warm['active_units'].diff.fmt()}."
               if warm is not None and warm[depth.BOUND].diff.decided else "At beta = 1 the depths' rates differ, so only "
               "the matched-rate comparison is judged.")
-    return Answer("Depth (3 against 1, matched rate)", "Does a deeper encoder (depth 3 against 1) bring q closer to N(0,I)?",
-                  judge([d for _, d in diffs], Direction.LOWER, "runs"), "held-out bound on KL(q || N(0,I)) at matched rate, "
-                  "depth 3 minus 1 (nats)", diffs, caveat, section="claim-1-depth")
+    return Answer(DEPTH, "Does a deeper encoder (depth 3 against 1) bring q closer to N(0,I)?",
+                  verdict, "held-out bound on KL(q || N(0,I)) at matched rate, depth 3 minus 1 (nats)", diffs,
+                  f"{on_upper} {caveat}".strip(), section="claim-1-depth", upper=upper)
 
 
 def _sentence(parts: list[str]) -> str:
@@ -50,7 +80,8 @@ def _sentence(parts: list[str]) -> str:
 
 
 def width_row(claim) -> Answer:
-    diffs = [(f"latent {m.latent}", m.diffs[depth.BOUND]) for m in claim.matched if depth.BOUND in m.diffs]
+    diffs, upper = depth.matched_ends(claim.matched)
+    verdict, on_upper = on_q(judge([d for _, d in diffs], Direction.LOWER, "runs"), diffs, upper)
     beta1 = [c for c in claim.at_beta1 if c.measure == depth.BOUND]
     narrow = {c.within: c for c in claim.narrow_depth if c.measure == depth.BOUND}
     bits = [f"It rests on one cell: latent {m.latent}, {m.runs} runs across both widths and their betas, "
@@ -58,22 +89,42 @@ def width_row(claim) -> Answer:
     bits += ["at beta = 1 (the rates differ): " + ", ".join(f"{c.within} {c.diff.fmt()}" for c in beta1)] if beta1 else []
     if narrow:
         bits.append("at beta = 1, depth 3 minus 1 at " + ", ".join(f"{w}: {c.diff.fmt()}" for w, c in narrow.items()))
-    return Answer("Width (1000 against 125, matched rate)", "Does a wider encoder (width 1000 against 125, depth 2) bring q closer?",
-                  judge([d for _, d in diffs], Direction.LOWER, "runs"), "held-out bound at matched rate, width 1000 "
-                  "minus 125 (nats)", diffs, _sentence(bits), section="claim-2-width")
+    return Answer(WIDTH, "Does a wider encoder (width 1000 against 125, depth 2) bring q closer?",
+                  verdict, "held-out bound at matched rate, width 1000 minus 125 (nats)", diffs,
+                  f"{on_upper} {_sentence(bits)}".strip(), section="claim-2-width", upper=upper)
 
 
-def asker_row(found: dict, level: float | None = None) -> Answer:
-    """`level`: the bound itself at the asker's 2 x 500 (its grid mean), the scale of the difference."""
+def ruled_out(ends: list[stats.Diff]) -> float:
+    """The largest gain (a fall) that every one of these intervals rules out; 0 where one has none."""
+    return max(-x.low for x in ends) if ends and all(x.decided for x in ends) else 0.0
+
+
+def meet(brackets, latent: int, depths) -> float | None:
+    """The widest bracket (|training mixture's KL - held-out bound|, grid means) of these depths at
+    `latent`; None where the grid lacks one."""
+    widths = [abs(b.upper - b.lower) for b in brackets if b.latent == latent and b.depth in depths]
+    return max(widths) if len(widths) == len(depths) else None
+
+
+def asker_row(found: dict, level: float | None = None, bracket: float | None = None) -> Answer:
+    """`level`: the bound itself at the asker's 2 x 500 (its grid mean), the scale of the difference;
+    `bracket`: the widest bracket of the two encoders (meet()). Where the bracket is narrower than
+    the difference's interval the two ends meet, and what they rule out holds for q itself."""
     bound, elbo = found[depth.BOUND], found["test_elbo"]
-    d = bound.diff
-    scale = (f" The asker's own bound is {level:.2f} nats: a gain above {-d.low:.2g} nats ({-d.low / level:.0%} of it) is "
-             "ruled out, so a third layer buys no closeness worth having here." if level and d.decided and d.low < 0
-             and d.verdict == Direction.NO_CLEAR_CHANGE else "")
+    d, up = bound.diff, found[depth.UPPER].diff if depth.UPPER in found else None
+    verdict, on_upper = on_q(judge([d], Direction.LOWER), [("latent 2", d)], [("latent 2", up)] if up else [])
+    ends = [x for x in (d, up) if x is not None]
+    meets = bracket is not None and all(x.decided and bracket < x.half for x in ends)
+    gain = ruled_out(ends)
+    scale = (f" The asker's own bound is {level:.2f} nats: a gain above {gain:.2g} nats ({gain / level:.0%} of it) is "
+             + (f"ruled out by both ends, which meet here (within {bracket:.2g} nats): for q itself, "
+                if meets else "ruled out, so ") + "a third layer buys no closeness worth having here."
+             if level and gain > 0 and verdict.word == Verdict.NOT_RESOLVED else "")
     return Answer(ASKER, "The asker's own change: does a third hidden layer of 500 (2 x 500 -> 3 x 500, latent 2) "
-                  "bring q closer?", judge([d], Direction.LOWER), "held-out bound, depth 3 minus 2 (nats)",
+                  "bring q closer?", verdict, "held-out bound, depth 3 minus 2 (nats)",
                   [("latent 2", d)], f"The test ELBO changes by {elbo.diff.fmt()} nats; the rate by "
-                  f"{found[depth.RATE].diff.fmt()}.{scale}", section="claim-3-the-askers-third-layer", bounded=bool(scale))
+                  f"{found[depth.RATE].diff.fmt()}. {on_upper}{scale}".strip(), section="claim-3-the-askers-third-layer",
+                  bounded=bool(scale), upper=[("latent 2", up)] if up else [], ends_meet=meets)
 
 
 def latent_ends(rows, measure: str, epochs: int, what: str = "latent") -> list[tuple[str, stats.Diff]]:
@@ -105,19 +156,23 @@ def _levels(rows, epochs: int, figure) -> str:
 def latent_rows(rows, claim2, epochs: int) -> list[Answer]:
     per_dim = latent_ends(rows, KS, epochs, "latent")
     joint = latent_ends(rows, depth.BOUND, epochs, "latent")
+    joint_up = latent_ends(rows, depth.UPPER, epochs, "latent")
+    joint_verdict, joint_upper = on_q(judge([d for _, d in joint], Direction.LOWER), joint, joint_up)
     fd = latent_ends(rows, "fd_vs_recon.prior", epochs, "latent")
     per_unit = _levels(rows, epochs, lambda m: m[depth.BOUND] / m["active_units"] if m.get("active_units") else None)
     fd_real = _levels(rows, epochs, lambda m: m.get("fd.prior"))
     return [Answer("More latent dimensions, per dimension", "More latent dimensions: is each dimension of q closer to N(0,1)?", judge([d for _, d in per_dim], Direction.LOWER),
                    "mean KS of the active dimensions, largest latent size minus smallest", per_dim,
                    f"As a trend over every size: {claim2.verdict}.", section="claim-4-latent-size"),
-            Answer("More latent dimensions, jointly", "More latent dimensions: is q as a whole closer to N(0,I)?", judge([d for _, d in joint], Direction.LOWER),
+            Answer("More latent dimensions, jointly", "More latent dimensions: is q as a whole closer to N(0,I)?", joint_verdict,
                    "held-out bound, largest latent size minus smallest (nats)", joint,
-                   ("In total nats q moves away; per active unit the bound falls (" + per_unit + "), and the prior's "
+                   (joint_upper + " " if joint_upper else "")
+                   + ("In total nats q moves away; per active unit the bound falls (" + per_unit + "), and the prior's "
                     "samples get closer to real digits (FD " + fd_real + "): the thread's claim 2 holds per unit and for "
                     "sampling, not for q as a whole. " if per_unit and fd_real else "")
                    + ("The prior's FD to the reconstructions, the same ends: "
-                      + ", ".join(f"{w} {d.fmt()}" for w, d in fd) + "." if fd else ""), section="claim-4-latent-size")]
+                      + ", ".join(f"{w} {d.fmt()}" for w, d in fd) + "." if fd else ""), section="claim-4-latent-size",
+                   upper=joint_up)]
 
 
 def scale_row(rows, epochs: int) -> Answer:
@@ -133,7 +188,7 @@ def scale_row(rows, epochs: int) -> Answer:
     return Answer(SCALE, "Is the mismatch one of scale (\"q is N(0, 2I)\")?", verdict,
                   "share of the held-out bound that q's moment-matched Gaussian (scale and correlation) explains",
                   diffs, "Largest eigenvalue of q's covariance (N(0, 2I) would give 2): " + ", ".join(e for e in eig if e)
-                  + ".", section="claim-5-scale-or-shape", toward=Direction.HIGHER)
+                  + ".", section="claim-5-scale-or-shape", toward=Direction.HIGHER, null=0.5)
 
 
 def sampling_rows(sampled) -> list[Answer]:
@@ -159,15 +214,22 @@ def sampling_rows(sampled) -> list[Answer]:
             cover.append((f"latent {s.latent}", s.diffs["recall"]))
     cover_verdict = (judge([d for _, d in cover], Direction.LOWER) if cover
                      else Judged(Verdict.NOT_MEASURABLE if unmeasurable else Verdict.NOT_MEASURED))
+    fidelity_verdict = judge([d for _, d in fidelity], Direction.LOWER)
+    # "no" understates a recall that is clearly higher wherever it is measured: N(0,I) covers more
+    reverse = cover_verdict.word == Verdict.NO and all(d.verdict == Direction.HIGHER for _, d in cover)
+    trade = (" A precision/recall trade-off: N(0,I)'s draws lose fidelity (the row above) and gain coverage."
+             if reverse and fidelity_verdict.word == Verdict.YES else "")
+    if reverse:
+        cover_verdict = Judged(Verdict.NO, qualifier=COVERS_MORE)
     return [Answer("Sampling N(0,I) hurts fidelity", "Does sampling N(0,I) hurt fidelity (against the best density fitted to q)?",
-                   judge([d for _, d in fidelity], Direction.LOWER), "precision against real digits, prior minus best "
+                   fidelity_verdict, "precision against real digits, prior minus best "
                    "fitted density (paired within runs)", fidelity, ("Not measurable at " + "; ".join(past_floor) + ". "
                                                                      if past_floor else "")
                    + "Against the reconstructions (the decoder held fixed): " + ", ".join(f"{w} {d.fmt()}" for w, d in recon)
                    + ".", section="claim-6-sampling-n0i"),
             Answer("Sampling N(0,I) hurts coverage", "Does sampling N(0,I) hurt coverage?", cover_verdict, "recall against real digits, prior minus best "
                    "fitted density (paired within runs)", cover,
-                   ("Not measurable at " + "; ".join(unmeasurable) + ".") if unmeasurable else "",
+                   ((("Not measurable at " + "; ".join(unmeasurable) + ".") if unmeasurable else "") + trade).strip(),
                    section="claim-6-sampling-n0i")]
 
 
@@ -231,8 +293,8 @@ def longer_row(inside: int, total: int, matched_longer: list[tuple[str, stats.Di
     `elbo_gain`: how much the test ELBO still gains at twice the epochs (the slice against its grid)."""
     moved = total - inside + sum(not ok for _, _, ok in matched_longer)
     n = total + len(matched_longer)
-    verdict = Judged(Verdict.NOT_MEASURED if not n else Verdict.NO if not moved else Verdict.PARTLY if moved < n
-                     else Verdict.YES)
+    verdict = Judged(Verdict.NOT_MEASURED if not n else Verdict.NO_CHANGE_DETECTED if not moved
+                     else Verdict.PARTLY if moved < n else Verdict.YES)
     caveat = ("One seed per setting at twice the epochs: a test that can fail, but a weak one."
               + (f" The test ELBO still gains {elbo_gain} nats from the grid's epochs to twice as many, so the runs are "
                  "near, not at, convergence." if elbo_gain else "")
@@ -254,3 +316,42 @@ def elbo_gain_when_longer(rows, epochs: int) -> str:
         if same:
             gains.append(r.metrics["test_elbo"] - stats.spread(same)[0])
     return f"{min(gains):+.1f} to {max(gains):+.1f}" if gains else ""
+
+
+def _reads(d: stats.Diff, null: float, rejected: bool | None = None) -> Direction:
+    """How a difference reads against `null`: by its 95% interval, or, given `rejected`, by Holm's test."""
+    if not d.decided:
+        return Direction.UNDECIDED
+    away = d.low > null or d.high < null if rejected is None else rejected
+    return (Direction.HIGHER if d.diff > null else Direction.LOWER) if away else Direction.NO_CLEAR_CHANGE
+
+
+def holm(found: list[Answer]) -> tuple[int, list[tuple[Answer, Judged, bool]], list[str]]:
+    """Holm's correction (stats.holm) across the answer table's tests: every difference a row reads
+    (against its null) and its upper end's. Returns the tests' count; for each row whose verdict an
+    interval decides, the verdict its tests give under Holm and whether the table's stands (its word,
+    and for a row about q, what it settles); and the intervals that exclude the null only without it."""
+    tests = ([(a, where, d, a.null) for a in found for where, d in a.diffs]
+             + [(a, f"{where}, upper end", d, 0.0) for a in found for where, d in a.upper])
+    tests = [(a, where, d, null, p) for a, where, d, null in tests if (p := stats.p_value(d, null)) is not None]
+    rejected = stats.holm([t[-1] for t in tests])
+    held = {id(d): r for (_, _, d, _, _), r in zip(tests, rejected)}
+    fallen: dict[str, list[str]] = {}
+    for (a, where, d, null, _), r in zip(tests, rejected):
+        if not r and _reads(d, null) in (Direction.LOWER, Direction.HIGHER):
+            fallen.setdefault(a.short, []).append(where)
+    out = []
+    for a in found:
+        if a.verdict.word not in (Verdict.YES, Verdict.NO, Verdict.PARTLY) or not a.diffs:
+            continue
+        scope = {}
+        for label, rejected_by in (("plain", None), ("holm", held)):
+            read = lambda d, null: _reads(d, null, rejected_by.get(id(d)) if rejected_by else None)  # noqa: E731
+            word = judge([d for _, d in a.diffs], a.toward, reads=[read(d, a.null) for _, d in a.diffs])
+            scope[label] = (word, settles(a.diffs, a.upper, lambda d: read(d, 0.0))[0])
+        word, qualifier = scope["holm"]
+        holm_verdict = Judged(word.word, word.seeds, qualifier if word.word != Verdict.NOT_RESOLVED else "")
+        # the table's word (a row may refine the plain reading: holes_row's "partly"), and what it settles
+        same = word.word == a.verdict.word and qualifier == scope["plain"][1]
+        out.append((a, holm_verdict, same))
+    return len(tests), out, [f"{short} ({', '.join(where)})" for short, where in fallen.items()]

@@ -6,7 +6,9 @@ compares rates. So each depth traces its curve on the rate-distortion plane (Ale
 with a beta sweep, and the depths are compared where their curves overlap: a line per depth
 through (rate, measure) of every run, one pooled residual variance, both read at the middle of the
 overlapping rates (stats.fit_lines; an analysis of covariance). Rate is the test set's KL term
-(`test_kl`), distortion its reconstruction term (`test_recon`), closeness the held-out bound.
+(`test_kl`), distortion its reconstruction term (`test_recon`), closeness the held-out bound. The
+bracket's upper end (the training mixture's KL, about rate - log N) is compared the same way: where
+its difference spans zero, the verdict settles the bound, not q itself (verdicts.settles).
 
 ELBO surgery splits the mean KL into the information about x and the mismatch of q: POPULATION_INFO
 = avg_kl - kl_q_prior_lower_bound, an upper estimate of I(x; z) whose slack is the bound's. It is
@@ -24,9 +26,13 @@ from ..study import runs
 from . import stats
 from .stats import Direction
 from .compare import Compared, between
+from .verdicts import settles
 
 DEPTHS = (1, 3)  # shallow and deep: the encoder's extremes (the decoder is held fixed)
 RATE, DISTORTION, BOUND = "test_kl", "test_recon", "kl_q_prior_lower_bound"
+UPPER = "kl_q_prior"  # the bracket's upper end: the training mixture's KL (analysis/bound.py)
+# what the matched-rate comparison reads: both ends of the bracket, and what else differs there
+MATCHED = (BOUND, UPPER, DISTORTION, "active_units", "test_elbo")
 
 
 @dataclass
@@ -60,9 +66,10 @@ def _curve_rows(rows: list[runs.Row], latent: int, epochs: int, encoders: dict) 
                 if r.metrics.get(RATE) is not None] for g, where in encoders.items()}
 
 
-def matched(rows: list[runs.Row], latent: int, epochs: int, encoders: dict = BY_DEPTH, name: str = "depth") -> Matched | str:
+def matched(rows: list[runs.Row], latent: int, epochs: int, encoders: dict = BY_DEPTH, name: str = "depth",
+            measures: tuple[str, ...] = MATCHED) -> Matched | str:
     """The two encoders (labels of `encoders`, e.g. depths 1 and 3) compared at the middle of the
-    rates both reach."""
+    rates both reach, on each of `measures`."""
     curves = _curve_rows(rows, latent, epochs, encoders)
     betas = {g: {r.key.beta for r in c} for g, c in curves.items()}
     if any(len(b) < 2 for b in betas.values()):
@@ -73,12 +80,19 @@ def matched(rows: list[runs.Row], latent: int, epochs: int, encoders: dict = BY_
         return f"latent size {latent}: the {name}s' rates do not overlap ({lo:.3g} > {hi:.3g} nats)"
     x0 = (lo + hi) / 2
     lines, diffs = {}, {}
-    for m in (BOUND, DISTORTION, "active_units", "test_elbo"):
+    for m in measures:
         lines[m] = stats.fit_lines({g: [(r.metrics[RATE], r.metrics[m]) for r in c if r.metrics.get(m) is not None]
                                     for g, c in curves.items()}, x0)
         if lines[m] is not None:
             diffs[m] = lines[m].at_x0(*encoders)
     return Matched(latent, x0, (lo, hi), lines, diffs, sum(len(c) for c in curves.values()))
+
+
+def matched_ends(found: list[Matched]) -> tuple[list, list]:
+    """(the held-out bound's, the upper end's) matched-rate differences: [("latent 10", Diff), ...]."""
+    here = [m for m in found if BOUND in m.diffs]
+    return ([(f"latent {m.latent}", m.diffs[BOUND]) for m in here],
+            [(f"latent {m.latent}", m.diffs[UPPER]) for m in here if UPPER in m.diffs])
 
 
 def depth_claim(rows: list[runs.Row], epochs: int, matched_latents=(10, 50)) -> DepthClaim:
@@ -104,6 +118,8 @@ def depth_claim(rows: list[runs.Row], epochs: int, matched_latents=(10, 50)) -> 
         claim.verdict = "does not hold at matched rate" + (" (the deeper encoder is farther)" if farther else "")
     else:
         claim.verdict = "holds at some latent sizes only"
+    if closer or farther:  # which quantity it settles: q itself, or the held-out bound only
+        claim.verdict += settles(*matched_ends(claim.matched))[0]
     _warmup(claim, rows, epochs, matched_latents)
     return claim
 
@@ -137,13 +153,15 @@ def _warmup(claim: DepthClaim, rows: list[runs.Row], epochs: int, latents) -> No
 
 # The asker's own experiment: a third hidden layer of 500 added to a 2 x 500 encoder at latent size 2.
 ASKER = {"latent": 2, "width": runs.GRID_WIDTH}
+ASKER_DEPTHS = (2, 3)  # the asker's encoder, and with the third layer
 
 
 def asker(rows: list[runs.Row], epochs: int) -> dict[str, Compared]:
     """measure -> depth 3 minus depth 2 at 2 x 500 and latent size 2, beta = 1."""
     base = runs.at_beta1(epochs, **ASKER)
-    return {m: between(rows, "asker", "2 x 500 -> 3 x 500, latent size 2", m, {**base, "depth": 2}, {**base, "depth": 3})
-            for m in (BOUND, "test_elbo", RATE)}
+    return {m: between(rows, "asker", "2 x 500 -> 3 x 500, latent size 2", m, {**base, "depth": ASKER_DEPTHS[0]},
+                   {**base, "depth": ASKER_DEPTHS[1]})
+            for m in (BOUND, UPPER, "test_elbo", RATE)}
 
 
 def warm_matched(rows: list[runs.Row], epochs: int, latent: int = 10) -> dict[str, Compared] | None:

@@ -40,6 +40,11 @@ from ..model import training, vae
 LEFT_OUT = ("aggregate",)  # see the module's docstring
 
 
+def training_half(m: int) -> int:
+    """The components of an m-component population that its study's training codes hold: half."""
+    return m // 2
+
+
 def encoder_codes(mnist: Path, depth: int, latent: int, epochs: int, params_path: Path) -> tuple[Codes, dict]:
     """Train the VAE as the train stage does (params.yaml's, with this encoder and epochs) and encode
     the training images; also the model's test ELBO."""
@@ -62,7 +67,7 @@ def population_study(population: Codes, params, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     m = len(population.mu)
     order = torch.randperm(m, generator=g)
-    train = Codes(population.mu[order[: m // 2]], population.logvar[order[: m // 2]])
+    train = Codes(population.mu[order[: training_half(m)]], population.logvar[order[: training_half(m)]])
     # fresh images of the population: components drawn anew (a validation and a test set)
     val_idx = torch.randint(m, (5000,), generator=g)
     test_idx = torch.randint(m, (10_000,), generator=g)
@@ -104,7 +109,8 @@ def main(argv=None) -> None:
         for depth in args.depths:
             start = time.time()
             codes, model = encoder_codes(args.mnist, depth, latent, args.epochs, args.params)
-            row = {"depth": depth, "latent": latent, **model, **population_study(codes, posterior)}
+            row = {"depth": depth, "latent": latent, "population_size": len(codes.mu), **model,
+                   **population_study(codes, posterior)}
             found.append(row)
             print(f"known_answer: depth {depth}, latent {latent}: truth {row['truth']:.3f} nats, bound {row['bound']:.3f} "
                   f"({row['bound_density']}), recovery {row['recovery']:.1%}, training mixture {row['training_mixture_kl']:.3f} "

@@ -7,6 +7,8 @@ standard errors wide each way, not 2.
 - Diff: a difference of two means (Welch), or a mean of paired differences (one per run).
 - Line: a least-squares line per group with a common residual variance, compared at one x (the
   rate-distortion comparison at matched rate: an analysis of covariance).
+- p_value() and holm(): a table of many intervals holds some false ones by chance; Holm's (1979)
+  step-down correction says which of its tests survive a family-wise error rate of 5%.
 - predicts(): does one new difference (the slice's, one seed a side) fall inside the interval a
   difference of the grid's size predicts for it? The convergence test: it fails when a figure
   still moves with training beyond what the seeds explain.
@@ -91,6 +93,29 @@ class Diff:
         if self.se == 0:  # every seed gave the same value (a count of active units, say)
             return f"{signed(self.diff)} (the same in every run)"
         return f"{signed(self.diff)} [{signed(self.low)}, {signed(self.high)}]"
+
+
+def p_value(d: Diff, null: float = 0.0) -> float | None:
+    """The two-sided p-value of `d` against `null` from its t statistic and degrees of freedom: below
+    1 - LEVEL exactly when its interval excludes `null`. None for a difference with no interval."""
+    if not d.decided:
+        return None
+    if d.se == 0:  # every run gave the same value: a point, away from the null or on it
+        return 0.0 if d.diff != null else 1.0
+    return float(2 * sps.t.sf(abs(d.diff - null) / d.se, d.df))
+
+
+def holm(p_values: list[float], alpha: float = 1 - LEVEL) -> list[bool]:
+    """Holm's step-down test (Holm 1979): which hypotheses it rejects at family-wise error `alpha`.
+    The k-th smallest p-value (k counted from 0, of m) is rejected while it and every one before it
+    is at most alpha / (m - k); the first that is not stops the rejections."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    rejected = [False] * len(p_values)
+    for k, i in enumerate(order):
+        if p_values[i] > alpha / (len(p_values) - k):
+            break
+        rejected[i] = True
+    return rejected
 
 
 def welch(low: list[float], high: list[float]) -> Diff:

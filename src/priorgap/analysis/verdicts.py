@@ -16,6 +16,14 @@ class Verdict(StrEnum):
     NOT_RESOLVED = "not resolved"
     NOT_MEASURABLE = "not measurable here"
     NOT_MEASURED = "not measured yet"
+    NO_CHANGE_DETECTED = "no change detected"  # a test that can fail did not, on one seed per setting
+
+
+# A verdict about KL(q || N(0,I)) says which quantity it settles (settles() decides): q itself, when
+# the bracket's two ends (held-out bound below, training mixture's KL above) both move the same
+# way; the certified bound only, when the upper end's interval spans zero.
+FOR_Q = ", for q itself"
+FOR_BOUND = " for the held-out bound; q itself not settled"
 
 
 @dataclass(frozen=True)
@@ -24,9 +32,10 @@ class Judged:
 
     word: Verdict
     seeds: str = ""
+    qualifier: str = ""  # what it settles, or which way a "no" goes (FOR_Q, FOR_BOUND, ...)
 
     def __str__(self) -> str:
-        return f"{self.word} with {self.seeds}" if self.seeds else str(self.word)
+        return (f"{self.word} with {self.seeds}" if self.seeds else str(self.word)) + self.qualifier
 
 
 @dataclass
@@ -40,6 +49,9 @@ class Answer:
     section: str = ""  # the study.md section that shows it
     toward: str = "lower"  # the direction the claim predicts (stats.Direction)
     bounded: bool = False  # its caveat already says the largest effect the data allow
+    upper: list[tuple[str, stats.Diff]] = field(default_factory=list)  # the bracket's upper end, the same comparisons
+    null: float = 0.0  # the value its differences are tested against (p-values, Holm)
+    ends_meet: bool = False  # the bracket's two ends meet: what its intervals rule out holds for q itself
 
     @property
     def allows(self) -> str:
@@ -60,9 +72,11 @@ class Answer:
         return "; ".join(f"{where} {d.fmt()}" for where, d in self.diffs) or "no runs yet"
 
 
-def judge(diffs: list[stats.Diff], good: str, unit: str = "seeds") -> Judged:
+def judge(diffs: list[stats.Diff], good: str, unit: str = "seeds", reads: list[Direction] | None = None) -> Judged:
+    """`reads`: how each difference reads, where not by its own interval (Holm's correction)."""
     open_ = (stats.Direction.NO_CLEAR_CHANGE,)
-    each = ["open" if not d.decided or d.verdict in open_ else "yes" if d.verdict == good else "no" for d in diffs]
+    reads = reads or [d.verdict for d in diffs]
+    each = ["open" if not d.decided or r in open_ else "yes" if r == good else "no" for d, r in zip(diffs, reads)]
     if not each:
         return Judged(Verdict.NOT_MEASURED)
     if all(e == "yes" for e in each):
@@ -75,3 +89,23 @@ def judge(diffs: list[stats.Diff], good: str, unit: str = "seeds") -> Judged:
     least = [min(d.n) for d in diffs]
     k = f"{min(least)}" if min(least) == max(least) else f"{min(least)}-{max(least)}"
     return Judged(Verdict.NOT_RESOLVED, f"{k} {unit if k != '1' else unit.removesuffix('s')}")
+
+
+def settles(lower: list[tuple[str, stats.Diff]], upper: list[tuple[str, stats.Diff]],
+            reads=lambda d: d.verdict) -> tuple[str, list[str]]:
+    """Which quantity a verdict on the bound's differences settles: (qualifier, the places where only
+    the bound is settled). q itself where the upper end's difference excludes zero the same way as
+    the lower bound's; the bound only where the upper end's interval spans zero (or points the
+    other way). "" where no lower-bound interval excludes zero: the verdict settles nothing.
+    `reads`: how a difference reads (by its own interval; Holm's correction reads it otherwise)."""
+    ups = dict(upper)
+    decided = [(where, d) for where, d in lower if reads(d) in (Direction.LOWER, Direction.HIGHER)]
+    if not decided or not ups:
+        return "", []
+    bound_only = [where for where, d in decided if where not in ups or reads(ups[where]) != reads(d)]
+    if not bound_only:
+        return FOR_Q, []
+    if len(bound_only) == len(decided):
+        return FOR_BOUND, bound_only
+    settled = [where for where, _ in decided if where not in bound_only]
+    return f" for the held-out bound; q itself settled at {', '.join(settled)} only", bound_only

@@ -4,6 +4,7 @@ density (analysis/bound.py)."""
 from __future__ import annotations
 
 from ..analysis import answer, bound, depth
+from ..analysis.verdicts import FOR_BOUND, FOR_Q
 from ..common.numbers import fmt
 from ..study import runs
 from ..analysis.stats import Direction, spread
@@ -16,7 +17,9 @@ VERDICT_RULES = (
     "- \"not resolved with k seeds\" when no interval excludes zero: the seeds cannot tell the settings apart, "
     "which is not the same as \"no difference\";\n"
     "- \"not measurable here\" where the figure sits at its floor (a recall of 0.003 beside real digits' 0.94 "
-    "compares nothing)."
+    "compares nothing);\n"
+    "- a row on KL(q || N(0,I)) says what it settles: q itself when the bracket's upper end (the training "
+    "mixture's KL) moves with the held-out bound, else the bound only."
 )
 
 TERMS = [
@@ -36,20 +39,40 @@ def in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | N
     """The answer in plain words, from the verdicts and their lead figures."""
     by = {a.short: a for a in found}
 
-    def said(short: str) -> str:
+    def said(short: str, word_only: bool = False) -> str:
+        """A row's verdict and lead figure; `word_only`: without what it settles (the sentence says it)."""
         a = by.get(short)
         if a is None:
             return "not measured yet"
-        return f"**{a.verdict}**" + (f"; {lead(a)[0]}: {lead(a)[1].fmt()}" if a.diffs else "")
+        return (f"**{a.verdict.word if word_only else a.verdict}**"
+                + (f"; {lead(a)[0]}: {lead(a)[1].fmt()}" if a.diffs else ""))
+
+    def closer(short: str, who: str, before: str = "") -> str:
+        """What an encoder's row says about q in plain words: q itself, or only the bound. `before`:
+        the row the sentence told just before; where it settled the same, say "likewise"."""
+        a = by.get(short)
+        if a is None or not a.upper or a.verdict.qualifier not in (FOR_Q, FOR_BOUND):
+            return f"whether {who} brings q closer: {said(short)}"
+        w, up = a.upper[0]
+        if before in by and by[before].verdict == a.verdict:
+            return f"likewise {who} ({said(short, True)}; upper end, {w}: {up.fmt()})"
+        if a.verdict.qualifier == FOR_Q:
+            return f"{who} brings q itself closer ({said(short)})"
+        return (f"{who} lowers the held-out bound ({said(short, True)}) but not the bracket's upper end (the training "
+                f"mixture's KL; {w}: {up.fmt()}), so whether q itself gets closer is not settled")
 
     asker = said(answer.ASKER)
     a, level = by.get(answer.ASKER), grid_mean(used, epochs, depth.BOUND, depth=2, latent=2)
-    if a and a.diffs and a.verdict.word == answer.Verdict.NOT_RESOLVED and level and a.diffs[0][1].low < 0:
-        gain = -a.diffs[0][1].low
-        asker += f"; a gain above {gain:.2g} nats, {gain / level:.0%} of the asker's own bound, is ruled out"
+    gain = answer.ruled_out([d for _, d in a.diffs + a.upper]) if a else 0.0
+    if a and a.diffs and a.verdict.word == answer.Verdict.NOT_RESOLVED and level and gain > 0:
+        asker += (f"; a gain above {gain:.2g} nats, {gain / level:.0%} of the asker's own bound, is ruled out"
+                  + (" for q itself (by both ends of the bracket, which meet there)" if a.ends_meet else ""))
     scale = by.get(answer.SCALE)
     shares = ", ".join(f"{d.diff:.0%} at {w}" for w, d in scale.diffs) if scale else "not measured yet"
     holes = said("The prior's bad draws are those in q's holes")
+    cover = by.get("Sampling N(0,I) hurts coverage")
+    coverage = (f"; it gains coverage ({said(cover.short)}): a precision/recall trade-off"
+                if cover and cover.verdict.qualifier == answer.COVERS_MORE else f"; coverage: {said('Sampling N(0,I) hurts coverage')}")
     fd_note = ([f"The FD intervals hold one classifier fixed: across {fd_spread[2]} classifier seeds, the samples "
                 f"fixed, each sampler's FD moves by {fd_spread[0]:.0%}-{fd_spread[1]:.0%} (sd over mean; "
                 "reports/classifier_spread.json). A difference of FDs in one run compares like with like; a level does "
@@ -63,16 +86,15 @@ def in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | N
             f"{str(scale.verdict).capitalize() if scale else 'Not measured yet'}: q's moment-matched Gaussian (its scale "
             f"and correlation) explains {shares} of the bound; the rest is shape.",
             "",
-            "The thread's answer (1), an encoder wide and deep enough: at matched rate a deeper encoder brings q closer "
-            f"({said('Depth (3 against 1, matched rate)')}, nats of the bound), and so does a wider one "
-            f"({said('Width (1000 against 125, matched rate)')}); the asker's own third layer at latent size 2: "
-            f"{asker}. The thread's answer (2), more latent dimensions: each dimension gets closer to N(0,1) "
+            "The thread's answer (1), an encoder wide and deep enough: at matched rate "
+            f"{closer(answer.DEPTH, 'a deeper encoder')}; {closer(answer.WIDTH, 'a wider encoder', answer.DEPTH)}. The asker's own third layer at latent "
+            f"size 2: {asker}. The thread's answer (2), more latent dimensions: each dimension gets closer to N(0,1) "
             f"({said('More latent dimensions, per dimension')}), q as a whole does not "
             f"({said('More latent dimensions, jointly')}).",
             "",
             "Sampling: drawing z from N(0,I) rather than from a density fitted to q costs fidelity "
             f"({said('Sampling N(0,I) hurts fidelity')}), and the draws that fall in q's holes are part of why "
-            f"({holes}). A prior learned with the model (VampPrior) samples better than N(0,I) but not better than a "
+            f"({holes}){coverage}. A prior learned with the model (VampPrior) samples better than N(0,I) but not better than a "
             f"density fitted to q after training ({said('A learned prior beats ex post: samples')}).",
             "", *TERMS, *fd_note]
 
@@ -87,23 +109,33 @@ def answer_table(found: list[answer.Answer]) -> list[str]:
     for a in found:
         rests = f"{a.rests_on}: {a.number}" if a.diffs else a.rests_on
         lines.append(f"| {a.claim} ([more](#{a.section})) | **{a.verdict}** | {rests} | {_notes(a)} |")
-    return lines + ["", VERDICT_RULES, ""]
+    return lines + ["", holm_line(found), "", VERDICT_RULES, ""]
 
 
-UNDER = {"Depth (3 against 1, matched rate)": "depth 3 - 1, matched rate",
-         "Width (1000 against 125, matched rate)": "width 1000 - 125, matched rate",
+def holm_line(found: list[answer.Answer]) -> str:
+    """Which verdicts survive Holm's correction across the table (answer.holm)."""
+    tests, read, fallen = answer.holm(found)
+    if not read:
+        return ""
+    lost = "; ".join(f"{a.short}, which would read \"{holm}\"" for a, holm, same in read if not same)
+    return (f"**Many intervals.** Under Holm's correction (Holm 1979) across the table's {tests} tests, family-wise "
+            "error 5%, every verdict an interval decides survives"
+            + (f" except {lost}" if lost else "")
+            + (f"; the intervals that no longer exclude zero: {', '.join(fallen)}." if fallen else "."))
+
+
+UNDER = {answer.DEPTH: "depth 3 - 1, matched rate", answer.WIDTH: "width 1000 - 125, matched rate",
          "More latent dimensions, jointly": "latent size, "}  # answer row -> the comparisons B5 repeats
 
 
 def under_every_density(found: list[answer.Answer], sens: list[bound.Sensitivity]) -> None:
-    """Each bound verdict's caveat says how its comparisons read under every density of B5."""
+    """Each bound verdict's caveat says how its comparisons read under every density family of B5
+    (each once, at the capacity its validation codes kept)."""
     for a in found:
         here = [s for s in sens if a.short in UNDER and s.comparison.startswith(UNDER[a.short])]
-        reads = [str(d.verdict) for s in here for v, d in s.by_variant.items() if v != "chosen"]
+        reads = [read for s in here for read in s.reads()]
         if reads:
-            a.caveat = (f"{a.caveat} Under the other densities and capacities the records hold: {reads.count('lower')} "
-                        f"lower, {reads.count('higher')} higher, {len(reads) - reads.count('lower') - reads.count('higher')} "
-                        "not clear (Appendix B5).").strip()
+            a.caveat = f"{a.caveat} Other density families, each once (Appendix B5): {bound.tally(reads)}.".strip()
 
 
 def grid_mean(rows, epochs: int, measure: str, **setting) -> float | None:

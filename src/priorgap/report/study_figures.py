@@ -44,12 +44,13 @@ def _log_y(ax):
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
-def _whiskers(ax, ys, diffs, labels, colour="black"):
+def _whiskers(ax, ys, diffs, labels, colour="black", hollow=False):
     """Differences with their 95% intervals, one per row, zero marked."""
     for y, d in zip(ys, diffs):
         if d is None or not d.decided:
             continue
-        ax.errorbar(d.diff, y, xerr=[[d.diff - d.low], [d.high - d.diff]], fmt="o", color=colour, capsize=4)
+        ax.errorbar(d.diff, y, xerr=[[d.diff - d.low], [d.high - d.diff]], fmt="o", color=colour, capsize=4,
+                    mfc="white" if hollow else colour)
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(ys, labels)
     ax.grid(alpha=0.3, axis="x")
@@ -192,14 +193,20 @@ def answers(found: list, path, title: str) -> None:
     import textwrap
 
     shown = [a for a in found if a.diffs]
-    fig, axes = plt.subplots(1, max(len(shown), 1), figsize=(5.2 * max(len(shown), 1), 2.2 + 0.55 * max(
-        [len(a.diffs) for a in shown] or [1])), squeeze=False)
+    fig, axes = plt.subplots(1, max(len(shown), 1), figsize=(5.2 * max(len(shown), 1), 2.4 + 0.55 * max(
+        [len(a.diffs) + len(a.upper) for a in shown] or [1])), squeeze=False)
     for ax, a in zip(axes[0], shown):
-        ys = list(range(len(a.diffs)))[::-1]
-        _whiskers(ax, ys, [d for _, d in a.diffs], [w for w, _ in a.diffs])
-        ax.set_xlabel("\n".join(textwrap.wrap(a.rests_on, 42)))
-        ax.set_title("\n".join(textwrap.wrap(a.short, 44)) + f"\nverdict: {a.verdict}", fontsize=11)
-        ax.set_ylim(-0.7, len(a.diffs) - 0.3)
+        # a row about q: the bracket's upper end beside the bound, hollow, below it
+        rows = a.diffs + [(f"{w}, upper end", d) for w, d in a.upper]
+        ys = list(range(len(rows)))[::-1]
+        _whiskers(ax, ys[:len(a.diffs)], [d for _, d in a.diffs], [])
+        if a.upper:
+            _whiskers(ax, ys[len(a.diffs):], [d for _, d in a.upper], [], colour="tab:blue", hollow=True)
+        ax.set_yticks(ys, [w for w, _ in rows])
+        ax.set_xlabel("\n".join(textwrap.wrap(a.rests_on + ("; hollow: the training mixture's KL (upper end)"
+                                                            if a.upper else ""), 42)))
+        ax.set_title("\n".join(textwrap.wrap(a.short, 44) + textwrap.wrap(f"verdict: {a.verdict}", 50)), fontsize=11)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
     if not shown:
         axes[0][0].text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=axes[0][0].transAxes)
         axes[0][0].axis("off")

@@ -101,18 +101,14 @@ def _thread(pictures: list[dict]) -> list[str]:
             f"{THREAD_DRAWS} from the density the validation codes chose, decoded.", "", f"![the thread's picture]({THREAD})", ""]
 
 
-def _sections(found: list[answer.Answer]) -> list[str]:
+def _sections() -> list[str]:
     lines = []
-    for (title, anchor, extra, method), fig in zip(SECTIONS, CLAIM_FIGURES):
-        here = [a for a in found if a.section == anchor]
+    for (title, _, extra, method), fig in zip(SECTIONS, CLAIM_FIGURES):
+        # its verdicts, figures and caveats are the answer table's rows (and its figure's titles): not repeated here
         lines += [f"## {title}", "", method, ""]
-        for a in here:
-            said = str(a.verdict)  # its figures and caveats are the answer table's row: not repeated here
-            lines.append(f"**{a.claim}** {said[0].upper() + said[1:]} ({a.rests_on}).")
-            lines.append("")
-        lines += [f"![{title}: each difference with its 95% interval]({fig})", ""]
+        lines += [f"![each difference with its 95% interval]({fig})", ""]
         if extra:
-            lines += [f"![{title}, the runs behind it]({extra})", ""]
+            lines += [f"![the runs behind it]({extra})", ""]
     return lines
 
 
@@ -131,25 +127,28 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
     on_slice_sampled = prior_sampling.on_slice(sampled, [r for r in used if r.part(epochs) == "slice"])
     long_lines, checked = appendix.convergence(used, epochs, compared, on_slice_sampled)
     sens = bound.sensitivity(used, bounds or {}, epochs)
+    brackets = bound.brackets(used, epochs)
     found = [answer.depth_row(claim1, depth.warm_matched(used, epochs)), answer.width_row(wide),
-             answer.asker_row(depth.asker(used, epochs), opening.grid_mean(used, epochs, depth.BOUND, depth=2, latent=2)), *answer.latent_rows(used, claim2, epochs),
+             answer.asker_row(depth.asker(used, epochs), opening.grid_mean(used, epochs, depth.BOUND, depth=2, latent=2),
+                              answer.meet(brackets, depth.ASKER["latent"], depth.ASKER_DEPTHS)), *answer.latent_rows(used, claim2, epochs),
              answer.scale_row(used, epochs), *answer.sampling_rows(sampled), answer.holes_row(used, epochs),
              *answer.prior_rows(learned), answer.longer_row(*checked, appendix.matched_longer(used, epochs, claim1),
                                answer.elbo_gain_when_longer(used, epochs))]
     opening.under_every_density(found, sens)
     head, gone = _header(rows, epochs, components)
     lines = (["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", ""] + opening.in_short(found, used, epochs, fd_spread)
-             + opening.answer_table(found) + _thread(list(pictures)) + _sections(found) + head + long_lines
+             + opening.answer_table(found) + _thread(list(pictures)) + _sections() + head + long_lines
              + ["## Appendix B: the analyses in full", ""] + appendix.depth_in_full(claim1) + appendix.latent_in_full(claim2, used, epochs)
              + appendix.sampling_in_full(sampled) + appendix.priors_in_full(learned)
-             + appendix.bound_in_full(bound.brackets(used, epochs), sens, known)
+             + appendix.bound_in_full(brackets, sens, known, claim1.at_beta1)
              + appendix.every_experiment(rows) + [""] + gone)
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip("\n") + "\n"  # sections with nothing to list leave no gap
     lacking = missing(rows, components)
+    # the status closes the findings: a reader meets the answers first
     partial = ([f"Partial: {len(design.design(components)) - len(lacking)} of {len(design.design(components))} planned "
                 "experiments so far (`make study` runs the rest); every verdict may change"] if lacking else [])
-    brief = partial + [f"{a.short}: **{a.verdict}**" + (f" ({a.rests_on}, {opening.lead(a)[0]}: {opening.lead(a)[1].fmt()})" if a.diffs else "")
-                       for a in found]
+    brief = [f"{a.short}: **{a.verdict}**" + (f" ({a.rests_on}, {opening.lead(a)[0]}: {opening.lead(a)[1].fmt()})" if a.diffs else "")
+             for a in found] + partial
     return text, brief, {"claim1": claim1, "sampled": sampled, "learned": learned, "answers": found,
                          "pictures": list(pictures)}
 
