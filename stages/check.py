@@ -17,6 +17,7 @@ from priorgap.common import config, store
 from priorgap.common.cli import run_stage
 from priorgap.common.device import pick_device
 from priorgap.common.outputs import atomic_write_text
+from priorgap.latent import densities  # noqa: F401  (every density's params section, for the config)
 
 DEVICES = ("train.device", "classifier.device", "eval.device")
 PASSED = "params.yaml, its devices and the MLflow store passed `stages/check.py`\n"

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from priorgap.data import mnist
+from priorgap.latent import densities  # noqa: F401  (registers every density's params section with the config)
 
 ROOT = Path(__file__).resolve().parents[1]
 

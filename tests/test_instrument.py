@@ -8,7 +8,7 @@ import torch
 from scipy import stats
 
 from conftest import posterior_params
-from priorgap.latent import aggregate, densities, neural_densities, priors
+from priorgap.latent import aggregate, densities, neural_densities, widened
 
 
 def _codes(mu, logvar):
@@ -30,7 +30,7 @@ def test_widened_mixture_equals_the_direct_sum_of_widened_gaussians(d):
     rng = np.random.default_rng(d)
     mu, logvar = rng.normal(0, 1, (40, d)), rng.normal(-3, 0.5, (40, d))
     h = 0.2
-    g = densities.Widened.fit(_codes(mu, logvar), posterior_params(), h, seed=0)
+    g = widened.Widened.fit(_codes(mu, logvar), posterior_params(), h, seed=0)
     z = rng.normal(0, 1, (30, d))
     sd = np.sqrt(np.exp(logvar) + h**2)
     direct = np.log(np.mean([stats.norm.pdf(z, mu[i], sd[i]).prod(1) for i in range(len(mu))], axis=0))

@@ -1,16 +1,13 @@
 """The stages end to end on a small slice of real MNIST, as DVC would run them."""
 import json
 import re
-import math
 import subprocess
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
 from conftest import ROOT, mlflow_runs, write_params
-from pydantic import Field
 
 # the stage scripts themselves (stages/ is on the test path: pyproject.toml)
 import classifier
@@ -25,7 +22,7 @@ import train
 from priorgap import PriorgapError
 from priorgap.common import config
 from priorgap.common.outputs import flatten_dict
-from priorgap.latent import aggregate, densities, density
+from priorgap.latent import aggregate, densities
 from priorgap.summary import headline
 
 pytestmark = pytest.mark.slow  # every stage end to end, as separate processes
@@ -179,7 +176,6 @@ def test_classifier_and_evaluate_outputs(pipeline):
 def test_reference_is_what_evaluate_scores_against(pipeline):
     """The test set's features and radii, computed once by the reference stage, are what the
     classifier gives now; the floor evaluate reports is the reference stage's, unchanged."""
-    from priorgap.common import config
     from priorgap.common.device import to_tensor
     from priorgap.data.files import read_split
     from priorgap.samples import classifier
@@ -230,7 +226,6 @@ def test_pipeline_row_is_every_param_and_the_headline(pipeline):
     root, data, uri = pipeline
     import mlflow
 
-    from priorgap.common import config
 
     parent = mlflow.MlflowClient(uri).get_run(mlflow_runs(uri, kind="pipeline")[0].info.run_id)
     # the dashboard, nothing else (a figure the run could not have, such as the KS statistic of
@@ -473,76 +468,3 @@ def test_a_vamp_prior_runs_end_to_end_against_its_own_prior(pipeline, tmp_path):
     assert row.info.run_name == "d2-w64-z3-vamp7-s0-e2"
     assert row.data.params["model.prior.kind"] == "vamp" and row.data.params["model.prior.components"] == "7"
     assert "a VampPrior of 7 pseudo-inputs" in (out / "summary" / "summary.html").read_text()
-
-
-# --- a density registered from here, with no other edit ------------------------------------------
-
-
-class KernelParams(config.Section):
-    bandwidth: float = Field(gt=0.0)
-    centres: int = Field(ge=1)
-
-
-@dataclass
-class KernelDensity(density.LatentDensity):
-    """A test's own density: an isotropic Gaussian kernel density on draws from q."""
-
-    centres: torch.Tensor  # (K, d)
-    bandwidth: float
-    name = "kde"
-    kind = "test_kde"
-
-    @classmethod
-    def fit(cls, codes, params, capacity, seed):
-        return cls(codes.sample(params.kde.centres, seed).double(), params.kde.bandwidth)
-
-    @classmethod
-    def from_state(cls, state):
-        return cls(state["centres"], float(state["bandwidth"]))
-
-    def log_prob(self, z):
-        k, d = self.centres.shape
-        sq = torch.cdist(z.double(), self.centres).square()
-        h2 = self.bandwidth**2
-        return torch.logsumexp(-sq / (2 * h2), dim=1) - math.log(k) - 0.5 * d * math.log(2 * math.pi * h2)
-
-    def sample(self, n, seed):
-        g = torch.Generator().manual_seed(seed)
-        pick = torch.randint(len(self.centres), (n,), generator=g)
-        return (self.centres[pick] + self.bandwidth * torch.randn(n, self.centres.shape[1], generator=g, dtype=torch.float64)).float()
-
-    def state(self):
-        return {"centres": self.centres, "bandwidth": self.bandwidth}
-
-
-@pytest.fixture
-def kernel_registered():
-    kept = [(d, dict(d)) for d in (densities.REGISTRY, density.KINDS, config.DENSITY_SECTIONS, config.SECTIONS)]
-    densities.register(densities.Entry("kde", KernelDensity, on_active=True, section="kde", params=KernelParams))
-    yield
-    for d, old in kept:
-        d.clear()
-        d.update(old)
-    config.PosteriorParams = config.SECTIONS["posterior"]
-
-
-def test_a_density_registered_in_a_test_flows_through_fit_posterior_and_evaluate(pipeline, kernel_registered, tmp_path):
-    """docs/adding-a-density.md's promise: its class, one register() line and its params section."""
-    _, data, _ = pipeline
-    params = write_params(tmp_path / "params.yaml", **SMALL, **{"posterior.kde": {"bandwidth": 0.3, "centres": 200}})
-    posterior, ref, ev = tmp_path / "posterior", tmp_path / "reference", tmp_path / "eval"
-    fit_posterior.main([str(data / "codes"), str(posterior), "--params", str(params)])
-    reference.main([str(data / "mnist"), str(data / "classifier"), str(ref), "--params", str(params)])  # its own: others edit the module's
-    scores = json.loads((posterior / "metrics.json").read_text())["densities"]
-    assert list(scores) == ["prior", "gaussian", "gmm", "aggregate", "flow", "two_stage", "kde"]
-    assert math.isfinite(scores["kde"]["heldout_gain"]) and math.isfinite(scores["kde"]["kl_q_g"])
-    back = densities.load(posterior / "densities" / "kde.pt")  # saved and read back, on the active units where some are not
-    assert isinstance(back.inner if isinstance(back, density.OnActive) else back, KernelDensity)
-    evaluate.main([str(data / "mnist"), str(data / "vae"), str(posterior), str(data / "classifier"),
-                   str(ref), str(ev), "--params", str(params)])
-    metrics = json.loads((ev / "metrics.json").read_text())
-    assert 0 < metrics["kde"]["fd"] < 1e4 and 0 <= metrics["kde"]["precision"] <= 1
-    assert (ev / "samples" / "kde.png").is_file()
-    with np.load(ev / "grids.npz") as grids:
-        assert "kde" in grids.files
-

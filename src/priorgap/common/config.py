@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Optional
 
 import annotated_types as at
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from .. import PriorgapError
 from .outputs import flatten_dict
@@ -89,50 +89,6 @@ class MMDParams(Section):
     permutations: int = Field(ge=1)
 
 
-class GMMParams(Section):
-    # capacities tried, each fitted; the validation codes choose one (priorgap.latent.capacity)
-    components: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
-    draws: int = Field(ge=1)  # z ~ Q(z|x) per training image the mixture is fitted on (fit_on: z)
-    covariance_type: Literal["full", "tied", "diag", "spherical"]
-    fit_on: Literal["mu", "z"]  # draws z ~ Q(z|x), or the means widened by the posterior variance
-
-    @model_validator(mode="after")
-    def _draws_need_z(self):
-        if self.fit_on == "mu" and self.draws != 1:
-            raise ValueError(f"draws ({self.draws}) applies to fit_on: z; with fit_on: mu (one mean per image) set draws: 1")
-        return self
-
-
-class FlowParams(Section):
-    transforms: int = Field(ge=1)
-    # hidden units per layer: each is fitted, and the validation codes choose one (capacity.py)
-    hidden: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
-    autoregressive: bool  # false: coupling (2 passes to sample), true: fully autoregressive (latent_dim passes)
-    steps: int = Field(ge=1)  # at most; training stops earlier once the validation codes stop gaining
-    batch_size: int = Field(ge=1)
-    lr: Number = Field(gt=0.0)
-    check_every: int = Field(ge=1)  # steps between two looks at the validation codes
-    patience: int = Field(ge=1)  # looks in a row without a gain that stop training
-
-
-class TwoStageParams(Section):
-    hidden: int = Field(ge=1)
-    steps: int = Field(ge=1)
-    batch_size: int = Field(ge=1)
-    lr: Number = Field(gt=0.0)
-    kl_warmup: Number = Field(ge=0.0, le=1.0)  # share of steps over which the KL weight ramps 0 -> 1
-    importance_samples: int = Field(ge=1)  # draws per z for the importance-weighted log g(z)
-
-
-class WidenedParams(Section):
-    # bandwidths h tried: each posterior's variance grows by h^2; the validation codes choose one
-    bandwidths: list[Annotated[Number, Field(gt=0.0)]] = Field(min_length=1)
-
-
-class TemperedParams(Section):
-    scale: Number = Field(gt=0.0)  # tau of N(0, tau^2 I)
-
-
 class PosteriorShared(Section):
     seed: int = Field(ge=0)
     n_samples: int = Field(ge=2)  # M: Monte Carlo draws for the KL estimates
@@ -140,10 +96,9 @@ class PosteriorShared(Section):
     mmd: MMDParams
 
 
-# posterior.<section> of each fitted density that has params: these three, and any a density's
-# registry entry adds (latent/densities.py register(): add_density_section)
-DENSITY_SECTIONS: dict[str, type[Section]] = {"gmm": GMMParams, "flow": FlowParams, "two_stage": TwoStageParams,
-                                               "widened": WidenedParams, "tempered": TemperedParams}
+# posterior.<section> of each fitted density that has params, as its registry entry adds it
+# (latent/densities.py register(): add_density_section): the density's module holds its model
+DENSITY_SECTIONS: dict[str, type[Section]] = {}
 
 
 def _posterior() -> type[Section]:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..data.files import read_codes
-from .density import LatentDensity, loadable
+from .density import Entry, register, LatentDensity, loadable
 
 
 def coefficients(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -162,6 +162,7 @@ class Codes(LatentDensity):
     name: str = "aggregate"
     kind = "aggregate"
     replays_q = True
+    mixes_codes = True
 
     @classmethod
     def fit(cls, codes: "Codes", params, capacity, seed: int, val_z=None) -> "Codes":
@@ -203,3 +204,6 @@ class Codes(LatentDensity):
 
     def state(self) -> dict:
         return {"mu": self.mu, "logvar": self.logvar}
+
+
+register(Entry("aggregate", Codes, sampler=True))  # q itself: its samples replay the training codes

@@ -25,7 +25,8 @@ from .aggregate import mc_mean
 
 @dataclass
 class Heldout:
-    """One z ~ Q(z|x) per image of a split no density was fitted on, and log p(z) there."""
+    """Draws from the mixture of a split no density was fitted on (as many as its images, each from an
+    image picked at random), and log p(z) there."""
 
     z: torch.Tensor
     log_p: torch.Tensor

@@ -17,9 +17,37 @@ from dataclasses import dataclass
 
 import torch
 
+from ..common import config
 from . import em
 
 KINDS: dict[str, type] = {}  # kind -> class: how a saved file finds the class that reads it
+
+
+@dataclass(frozen=True)
+class Entry:
+    """How the pipeline uses a density: each density's module declares its own (ENTRY), and
+    densities.py registers it. Code picks densities by these properties, never by their names."""
+
+    name: str  # the density's role and file name (data/posterior/densities/<name>.pt)
+    cls: type  # its class: fit, log_prob, sample, state / from_state (this module's interface)
+    on_active: bool = False  # fitted on the active units only (OnActive)
+    capacity: str | None = None  # the key of its params section that lists the capacities to try
+    section: str | None = None  # its params section under posterior (None: it reads none of its own)
+    candidate: bool = False  # a density a user would sample from instead of the prior (the headline's fd.<name>, ...)
+    sampler: bool = False  # its samples are scored in the headline too, though it is no candidate (q replayed, tempered)
+    params: type | None = None  # the model of its params section (config.Section), in its own module
+
+
+REGISTRY: dict[str, Entry] = {}  # name -> entry, in the order densities.py imports the modules
+
+
+def register(entry: Entry) -> None:
+    """Called by each density's module as it is imported: the registry, the kind a saved file
+    names, and its params section under posterior (validated from now on)."""
+    REGISTRY[entry.name] = entry
+    KINDS[entry.cls.kind] = entry.cls
+    if entry.params is not None:
+        config.add_density_section(entry.section, entry.params)
 
 
 def loadable(cls):
@@ -31,6 +59,7 @@ class LatentDensity:
     kind: str
     name: str
     replays_q = False  # True for q itself: its log density at the diagnostics' draws is already known
+    mixes_codes = False  # True for a mixture of the training codes' own posteriors (q, widened or not)
     fit_info: dict = {}  # what fitting chose beyond the capacity (a network's steps): into the density's scores
 
     @classmethod

@@ -67,7 +67,7 @@ class Match:
     z_q: torch.Tensor  # M draws from q (the training mixture)
     z_p: torch.Tensor  # M draws from the prior
     log_q_at_q: torch.Tensor  # log q at those draws
-    z_test: torch.Tensor  # one z ~ Q(z|x) per test image: draws from the population's codes
+    z_test: torch.Tensor  # as many draws as test images from their mixture (an image picked at random, then z ~ Q(z|x))
     log_p_at_test: torch.Tensor  # log p(z) at those draws
     log_q_at_test: torch.Tensor  # log q at those draws
 

@@ -1,5 +1,5 @@
-"""The latent densities that are trained networks: a normalising flow, and the second stage of
-Dai & Wipf's (2019) two-stage VAE.
+"""What the latent densities that are trained networks share (flow.py, a normalising flow, and
+two_stage.py, the second stage of Dai & Wipf's (2019) two-stage VAE).
 
 Both are fitted by stochastic gradient on fresh draws from q each step: q is known exactly, so
 they never see one point twice and cannot overfit the N codes. Both work in q's whitened
@@ -18,7 +18,6 @@ from torch import nn
 from .. import PriorgapError
 from . import aggregate
 from .density import LatentDensity
-from ..model.vae import gaussian_log_prob, kl_to_standard_normal, mlp
 
 
 @dataclass
@@ -117,142 +116,3 @@ class Trained(LatentDensity):
         density.net.load_state_dict(state["state_dict"])
         density.net.eval()
         return density
-
-
-ONE_UNIT_LR_SCALE = 10
-
-
-class Flow(Trained):
-    """A neural spline flow (zuko) on the whitened codes: coupling by default, or fully
-    autoregressive (MAF-style, `autoregressive: true`)."""
-
-    name = kind = "flow"
-
-    def __init__(self, dim: int, transforms: int, hidden: int, autoregressive: bool = False, seed: int = 0,
-                 white: Whitening | None = None):
-        import zuko
-
-        self.config = {"dim": dim, "transforms": transforms, "hidden": hidden, "autoregressive": autoregressive}
-        self.white = white or Whitening(torch.zeros(dim), torch.eye(dim))
-        with torch.random.fork_rng(devices=[]):  # seeded initial weights, global RNG untouched
-            torch.manual_seed(seed)
-            # A coupling flow (passes=2) samples in two network passes; a fully autoregressive one in
-            # `dim` passes: at latent size 50 that took 21 s per 10,000 samples against 0.6 s.
-            self.net = zuko.flows.NSF(features=dim, transforms=transforms, hidden_features=[hidden, hidden],
-                                      passes=None if autoregressive else 2)
-
-    @classmethod
-    def fit(cls, codes, params, capacity, seed: int, val_z: torch.Tensor | None = None) -> "Flow":
-        """`params` is the posterior section: this reads posterior.flow. `capacity` is the hidden
-        width (one of posterior.flow.hidden). With validation draws `val_z`, training stops once
-        their log-density stops rising (EarlyStop), at most posterior.flow.steps steps: a step
-        count fixed in advance left the flow at about 60% of the GMM's held-out gain."""
-        p = params.flow
-        white = Whitening.of(codes.mu, codes.logvar)
-        flow = cls(codes.dim, p.transforms, capacity, p.autoregressive, seed, white)
-        # On one unit there is nothing to condition on: zuko makes each spline's knots free
-        # parameters, with no network in front. Adam moves a parameter by about lr per step, so 500
-        # steps at 3e-3 cannot reach two modes (KL(q || flow) 0.28 nats where a mixture gets 0.005);
-        # the network's output layer, which a wider flow has, moves its knots some ten times faster.
-        lr = p.lr * (ONE_UNIT_LR_SCALE if codes.dim == 1 else 1)
-        stop = None
-        if val_z is not None:
-            u_val = white.to_u(val_z)
-            stop = EarlyStop(lambda: flow.net().log_prob(u_val).mean().item(), p.check_every, p.patience)
-        steps = fit_on_draws(flow.net, lambda u, _: -flow.net().log_prob(u).mean(), white, codes.mu, codes.logvar,
-                             p.steps, p.batch_size, lr, seed, "flow", stop)
-        flow.fit_info = {"steps": steps}
-        return flow
-
-    @torch.no_grad()
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        log_u = torch.cat([self.net().log_prob(self.white.to_u(c)) for c in z.split(8192)]).double()
-        return log_u - self.white.log_det()
-
-    @torch.no_grad()
-    def sample(self, n: int, seed: int) -> torch.Tensor:
-        with torch.random.fork_rng(devices=[]):  # zuko draws from the global generator
-            torch.manual_seed(seed)
-            return self.white.to_z(self.net().sample((n,))).float()
-
-
-class SecondStage(nn.Module):
-    """A small VAE on the whitened codes u: Q(v|u) diagonal Gaussian, prior N(0, I) on v, and a
-    Gaussian decoder p(u|v) = N(f(v), diag gamma) with a learned gamma per dimension (Dai & Wipf
-    learn one gamma; one per dimension lets inactive units stay pure noise)."""
-
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.encoder = mlp([dim, hidden, hidden, 2 * dim])
-        self.decoder = mlp([dim, hidden, hidden, dim])
-        self.log_gamma = nn.Parameter(torch.zeros(dim))
-
-    def gamma(self) -> torch.Tensor:
-        return self.log_gamma.clamp(min=-12.0)  # keeps the Gaussian decoder a density
-
-    def neg_elbo(self, u: torch.Tensor, beta: float = 1.0, generator=None) -> torch.Tensor:
-        m, lv = self.encoder(u).chunk(2, dim=-1)
-        v = m + torch.randn(m.shape, generator=generator) * torch.exp(0.5 * lv)
-        return -gaussian_log_prob(u, self.decoder(v), self.gamma()) + beta * kl_to_standard_normal(m, lv)
-
-
-class TwoStage(Trained):
-    """The second stage of the two-stage VAE as a density of z. log_prob is an importance-weighted
-    estimate with `importance_samples` draws from Q(v|u) (Burda et al. 2015): its expectation is a
-    lower bound on log g(z) that tightens as the draws grow, so KL(q || g) is overstated, never
-    understated. Samples go through the decoder with its noise, so sample and log_prob describe the
-    same density.
-
-    Trained on whitened codes, the collapsed model (v ignored, gamma = 1) is the moment-matched
-    Gaussian and a local optimum from the first step: measured on the default codes it stayed
-    there (held-out gain 0.017 nats against the flow's 0.31). The KL weight therefore ramps from 0
-    to 1 over the first `kl_warmup` share of the steps (Bowman et al. 2016), so the decoder learns
-    to use v before the KL term prices it; the remaining steps train on the true ELBO."""
-
-    name = kind = "two_stage"
-
-    def __init__(self, dim: int, hidden: int, importance_samples: int, seed: int = 0, white: Whitening | None = None):
-        self.config = {"dim": dim, "hidden": hidden, "importance_samples": importance_samples, "seed": seed}
-        self.white = white or Whitening(torch.zeros(dim), torch.eye(dim))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.net = SecondStage(dim, hidden)
-
-    @classmethod
-    def fit(cls, codes, params, capacity, seed: int, val_z=None) -> "TwoStage":
-        """`params` is the posterior section: this reads posterior.two_stage."""
-        p = params.two_stage
-        white = Whitening.of(codes.mu, codes.logvar)
-        model = cls(codes.dim, p.hidden, p.importance_samples, seed, white)
-        g = torch.Generator().manual_seed(seed + 1)
-
-        def loss(u, progress):
-            beta = min(1.0, progress / p.kl_warmup) if p.kl_warmup > 0 else 1.0
-            return model.net.neg_elbo(u, beta, g).mean()
-
-        fit_on_draws(model.net, loss, white, codes.mu, codes.logvar,
-                     p.steps, p.batch_size, p.lr, seed, "two_stage")
-        return model
-
-    @torch.no_grad()
-    def log_prob(self, z: torch.Tensor, max_rows: int = 65536) -> torch.Tensor:
-        k = self.config["importance_samples"]
-        g = torch.Generator().manual_seed(self.config["seed"])  # the same z always scores the same
-        zero = torch.zeros(())
-        out = []
-        for chunk in z.split(max(1, max_rows // k)):
-            u = self.white.to_u(chunk)
-            m, lv = self.net.encoder(u).chunk(2, dim=-1)
-            v = m + torch.randn((k, *m.shape), generator=g) * torch.exp(0.5 * lv)  # (k, b, d)
-            log_w = (gaussian_log_prob(u, self.net.decoder(v), self.net.gamma()) + gaussian_log_prob(v, zero, zero)
-                     - gaussian_log_prob(v, m, lv))
-            out.append(torch.logsumexp(log_w.double(), dim=0) - math.log(k))
-        return torch.cat(out) - self.white.log_det()
-
-    @torch.no_grad()
-    def sample(self, n: int, seed: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(seed)
-        d = self.config["dim"]
-        v = torch.randn(n, d, generator=g)
-        u = self.net.decoder(v) + torch.randn(n, d, generator=g) * torch.exp(0.5 * self.net.gamma())
-        return self.white.to_z(u).float()

@@ -15,10 +15,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+from typing import Annotated
 
+import torch
+from pydantic import Field
+
+from ..common.config import Number, Section
 from .aggregate import Codes
-from .density import loadable
+from .density import Entry, register, loadable
+
+
+class Params(Section):
+    """posterior.widened"""
+
+    # bandwidths h tried: each posterior's variance grows by h^2; the validation codes choose one
+    bandwidths: list[Annotated[Number, Field(gt=0.0)]] = Field(min_length=1)
 
 
 @loadable
@@ -39,3 +50,6 @@ class Widened(Codes):
     @classmethod
     def from_state(cls, state: dict) -> "Widened":
         return cls(state["mu"], state["logvar"])
+
+
+register(Entry("widened", Widened, on_active=True, capacity="bandwidths", section="widened", params=Params))

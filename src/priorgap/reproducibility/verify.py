@@ -45,6 +45,7 @@ from ..common import config
 from ..common.numbers import fmt
 from ..common.shell import sh
 from ..common.outputs import flatten_dict
+from ..latent.densities import replaying
 from ..study import runs, runs_file
 from ..analysis.stats import spread
 from ..summary.headline import HEADLINE
@@ -61,7 +62,7 @@ EXACT = ("test_elbo", "test_recon", "test_kl", "val_elbo_slope", "iwae_nll", "kl
 # Samplers whose draws the VAE alone makes (N(0,I) through the decoder; q replayed): the same on
 # every CPU, so only the classifier moves their figures. The fitted densities' samplers (the
 # mixture's EM, the flow, the two-stage VAE) also move with the VAE side.
-VAE_EXACT_SAMPLERS = ("prior", "aggregate")
+VAE_EXACT_SAMPLERS = ("prior", *replaying())
 SUMMARY = "data/summary/metrics.json"
 STUDY = "reports/study.csv"
 CLASSIFIER_SPREAD = "reports/classifier_spread.json"

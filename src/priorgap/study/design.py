@@ -138,6 +138,7 @@ def todo(parts: str, csv: Path) -> list[Planned]:
     """The planned experiments of these parts (comma-separated) that the runs file lacks (the runner
     writes a run's record before its row, so a row in the file has its record)."""
     from ..common import config
+    from ..latent import densities  # noqa: F401  (every density's params section, for load_all)
     from . import runs_file
 
     chosen = parts.split(",")

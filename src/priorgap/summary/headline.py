@@ -6,7 +6,7 @@ code; every other figure stays in those files and on the stage runs.
 """
 from __future__ import annotations
 
-from ..latent.densities import candidates
+from ..latent.densities import candidates, samplers
 
 # MLflow's saved views (the pipeline rows', and make study-mlflow's): first the figures that answer
 # the question, then the settings a study varies; legible at 1,400 px (tests/test_ui.py), the rest
@@ -16,7 +16,7 @@ VIEW_METRICS = ["test_elbo", "kl_q_prior_lower_bound", "fd.prior", BEST_FD, "kl_
 VIEW_PARAMS = ["model.encoder.depth", "model.encoder.width", "model.latent_dim", "train.beta", "train.epochs",
                "train.kl_warmup_epochs", "model.prior.kind", "train.seed"]
 FITTED = candidates()  # the fitted densities a user would sample from (the registry's candidates)
-SAMPLERS = ("prior", *FITTED, "aggregate")  # the model's prior, those, and q replayed
+SAMPLERS = ("prior", *FITTED, *samplers())  # the model's prior, those, q replayed and the tempered prior
 
 # headline name -> (stage, dotted name in that stage's metrics file), what it means
 HEADLINE: dict[str, tuple[str, str, str]] = {
