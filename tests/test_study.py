@@ -531,3 +531,32 @@ def test_coverage_that_rises_reads_as_a_trade_off():
     cover = found["Sampling N(0,I) hurts coverage"]
     assert str(cover.verdict) == "no: N(0,I)'s recall is higher"  # the synthetic prior's recall is 0.05 above the flow's
     assert "precision/recall trade-off" in cover.caveat
+
+
+def test_the_decision_compares_its_own_runs_and_says_what_it_settles():
+    """The decision part alone, depth 3 minus 1: the bound, the upper end, the sampling gaps. With
+    depth 3 closer by 0.3 nats in both ends and a smaller precision gap, it settles q itself."""
+    from priorgap.analysis import decision
+    from priorgap.report import decision_section
+
+    planned = [p for p in design.design() if p.part == "decision"]
+    rows = []
+    for p in planned:
+        r = row(p, synthetic(p))
+        shift = 0.3 * (p.depth == 3)
+        m = {**r.metrics, "kl_q_prior_lower_bound": r.metrics["kl_q_prior_lower_bound"] - shift + 0.01 * p.seed,
+             "kl_q_prior": r.metrics["kl_q_prior"] - shift - 0.01 * p.seed, "precision.prior": 0.88 + 0.03 * (p.depth == 3) + 0.002 * p.seed,
+             "precision.tempered": 0.9, "recall.tempered": 0.5}
+        rows.append(runs.Row(r.name, r.params, m, r.start_ms, r.end_ms))
+    old = study_rows([p for p in design.design() if p.part == "warmup"])  # the fixed-step runs stay out
+    arms = decision.arms(rows + old, EPOCHS)
+    assert [a.latent for a in arms] == [10, 50] and arms[0].seeds == {1: [0, 1, 2, 3, 4], 3: [0, 1, 2, 3, 4]}
+    assert arms[0].diffs[decision.BOUND].diff == pytest.approx(-0.3) and arms[0].diffs[decision.BOUND].df > 4
+    assert decision.settles(arms[0]) == "q itself"
+    assert decision.consequence(arms[0]).startswith("precision gap: smaller at depth 3")
+    text = "\n".join(decision_section.in_full(arms, len(rows), len(planned)))
+    assert f"{len(planned)} of the decision part's {len(planned)} runs are measured" in text and "| held-out bound |" in text
+    # the upper end not moving: the bound only
+    flat = [runs.Row(r.name, r.params, {**r.metrics, "kl_q_prior": 8.0 + 0.1 * r.key.seed}, 0, 1) for r in rows]
+    assert decision.settles(decision.arms(flat, EPOCHS)[0]) == "the held-out bound only"
+    assert "No latent size has runs of both depths yet" in "\n".join(decision_section.in_full([], 0, len(planned)))

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from .. import PriorgapError
 from ..common.outputs import atomic_write_text
-from ..analysis import answer, bound, depth, latent_size, learned_prior, prior_sampling, stats, width
+from ..analysis import answer, bound, decision, depth, latent_size, learned_prior, prior_sampling, stats, width
 from ..study import design, record, runs, runs_file
-from . import appendix, opening, study_figures
+from . import appendix, decision_section, opening, study_figures
 from ..summary import headline
 
 # (section title, anchor (answer.Answer.section), its detail figure or None, how it is measured)
@@ -112,6 +112,13 @@ def _sections() -> list[str]:
     return lines
 
 
+def _decision(rows: list[runs.Row], epochs: int, components: int) -> tuple[list, int, int]:
+    """The decision's arms (its runs alone, measured by the converging instrument), and how many of
+    its planned runs are measured."""
+    planned = {p.key for p in design.design(components) if p.part == "decision"}
+    return decision.arms(rows, epochs), sum(r.key in planned for r in rows), len(planned)
+
+
 def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[dict] = (),
            bounds: dict | None = None, fd_spread: tuple | None = None, known: dict | None = None) -> tuple[str, list[str], dict]:
     """(study.md, the brief answer for README, the analyses the figures draw)."""
@@ -138,7 +145,8 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
     head, gone = _header(rows, epochs, components)
     lines = (["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", ""] + opening.in_short(found, used, epochs, fd_spread)
              + opening.answer_table(found) + _thread(list(pictures)) + _sections() + head + long_lines
-             + ["## Appendix B: the analyses in full", ""] + appendix.depth_in_full(claim1) + appendix.latent_in_full(claim2, used, epochs)
+             + ["## Appendix B: the analyses in full", ""] + decision_section.in_full(*_decision(rows, epochs, components))
+             + appendix.depth_in_full(claim1) + appendix.latent_in_full(claim2, used, epochs)
              + appendix.sampling_in_full(sampled) + appendix.priors_in_full(learned)
              + appendix.bound_in_full(brackets, sens, known, claim1.at_beta1)
              + appendix.every_experiment(rows) + [""] + gone)

@@ -1,0 +1,33 @@
+"""Appendix B0 of study.md: the decision on claim 1, depth 1 against 3 at equal rate and equal
+active units, every run measured by the converging instrument (analysis/decision.py)."""
+from __future__ import annotations
+
+from ..analysis import decision
+
+COLUMNS = [(decision.RATE, "rate (test KL)"), (decision.UNITS, "active units"), (decision.BOUND, "held-out bound"),
+           (decision.UPPER, "upper end"), (decision.PER_UNIT, "bound per active unit"),
+           (decision.PRECISION_GAP, "prior's precision gap"), (decision.FD_GAP, "prior's FD gap"),
+           ("precision.tempered", "tempered: precision"), ("recall.tempered", "tempered: recall"),
+           ("precision.prior", "N(0,I): precision"), ("recall.prior", "N(0,I): recall")]
+
+
+def in_full(arms: list[decision.Arm], measured: int, planned: int) -> list[str]:
+    lines = ["### B0. The decision: depth at equal rate, measured by the converging instrument", "",
+             f"{measured} of the decision part's {planned} runs are measured. Depth 1 against 3, both with the KL "
+             "warm-up, every run measured by the bound whose flow stops on the validation codes and with the widened "
+             "training mixture beside it; no difference here mixes runs of the two instruments. The gaps are the "
+             "prior's figure minus the run's best fitted density's: if q is closer to N(0,I), sampling N(0,I) loses "
+             "less, and that does not rest on the bound. The tempered prior is N(0, tau^2 I) at params.yaml's tau.", ""]
+    if not arms:
+        return lines + ["No latent size has runs of both depths yet: `make study` runs them.", ""]
+    for arm in arms:
+        seeds = ", ".join(f"depth {d}: seeds {', '.join(map(str, s))}" for d, s in arm.seeds.items())
+        lines += [f"**Latent size {arm.latent}** ({seeds}). The bracket settles: {decision.settles(arm)}. "
+                  f"Sampling: {decision.consequence(arm) or 'not measured'}.", "",
+                  "| figure | depth 1 | depth 3 | depth 3 - 1 [95%] | df |", "|---|---|---|---|---|"]
+        for key, label in COLUMNS:
+            if key in arm.diffs:
+                lv, d = arm.levels[key], arm.diffs[key]
+                lines.append(f"| {label} | {lv[1]:.4g} | {lv[3]:.4g} | {d.fmt()} | {d.df:.1f} |")
+        lines += [""]
+    return lines
