@@ -230,7 +230,16 @@ def test_the_committed_study_loads_into_mlflow_once(tmp_path, mlflow_store, monk
     client = mlflow.MlflowClient(mlflow_store)
     exp = client.get_experiment_by_name(to_mlflow.EXPERIMENT)
     rows = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
-    assert set(rows) == {"d2-z2-s0", "d1-z10-s0"}  # once each
+    assert set(rows) == {"d2-z2-s0", "d1-z10-s0", to_mlflow.ANSWER}  # once each
+    # the study-level run: the answer table as a table the UI shows, each verdict a tag, study.md and its figures
+    answer = rows.pop(to_mlflow.ANSWER)
+    table = to_mlflow.answer_table((ROOT / "reports" / "study.md").read_text())
+    assert answer.info.status == "FINISHED" and answer.data.tags["verdict.01"] == table["verdict"][0]
+    assert table["the question"][0].startswith("Does a deeper encoder") and len(table["verdict"]) >= 10
+    logged = {a.path for a in client.list_artifacts(answer.info.run_id)}
+    assert {"answer_table.json", "study.md", "figures"} <= logged
+    shown = json.loads(open(client.download_artifacts(answer.info.run_id, "answer_table.json", str(tmp_path))).read())
+    assert shown["columns"] == list(table) and len(shown["data"]) == len(table["verdict"])
     rec = record.read(records / "d2-z2-s0")
     row = rows["d2-z2-s0"]
     assert row.info.status == "FINISHED" and row.info.start_time == rec["start_ms"] and row.info.end_time == rec["end_ms"]

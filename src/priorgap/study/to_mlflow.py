@@ -9,7 +9,9 @@ its record under its stage's name (`fit_posterior.densities.gmm.heldout_gain`), 
 seconds (`seconds.train`), its start and end, and its sample grids as images (at latent size 2
 also the thread's picture of its test codes). A row is found again by its name, so a second call
 adds nothing; a saved view ("study") shows the settings the study varies and the figures that
-answer the question.
+answer the question. One more run, "the answer", holds the study's answer: the answer table of
+reports/study.md as an MLflow table (its Evaluation/Artifacts tab shows it), each verdict as a
+tag, and study.md with its figures as artifacts. It is logged anew whenever study.md changes.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ from ..common.outputs import flatten_dict
 from . import record
 
 EXPERIMENT = "priorgap-study"
+ANSWER = "the answer"  # the study-level run's name
+ANSWER_HEADING = "## The answer, claim by claim"
 RUN_TAG = "priorgap.study_run"  # the run's name: how a second call finds it
 VIEW = "study"
 
@@ -92,10 +96,42 @@ def log_run(client, experiment_id: str, folder: Path) -> bool:
     return True
 
 
+def answer_table(study_md: str) -> dict[str, list[str]]:
+    """The answer table of study.md, column -> cells (what mlflow.log_table takes), links dropped."""
+    import re
+
+    lines = study_md.split(ANSWER_HEADING, 1)[1].lstrip("\n").splitlines()
+    rows = [line for line in lines[: next((i for i, line in enumerate(lines) if not line.startswith("|")), len(lines))]]
+    cells = [[re.sub(r" ?\(\[more\]\([^)]*\)\)|\*\*", "", c).strip() for c in r.strip("|").split(" | ")] for r in rows]
+    header, body = cells[0], cells[2:]  # cells[1] is the |---| rule
+    return {h: [row[i] for row in body] for i, h in enumerate(header)}
+
+
+def log_answer(client, experiment_id: str, reports: Path) -> bool:
+    """The study-level run, once per version of study.md (found by the text's hash)."""
+    import hashlib
+
+    text = (reports / "study.md").read_text()
+    key = hashlib.sha256(text.encode()).hexdigest()[:16]
+    if client.search_runs([experiment_id], f"tags.`{RUN_TAG}` = '{ANSWER}' and tags.`priorgap.study_md` = '{key}'"):
+        return False
+    table = answer_table(text)
+    tags = {RUN_TAG: ANSWER, "priorgap.study_md": key, tracking.KIND_TAG: "answer"}
+    tags.update({f"verdict.{i + 1:02d}": v[:250] for i, v in enumerate(table.get("verdict", []))})
+    run = client.create_run(experiment_id, run_name=ANSWER, tags=tags)
+    client.log_table(run.info.run_id, table, "answer_table.json")
+    client.log_artifact(run.info.run_id, str(reports / "study.md"))
+    for figure in sorted(reports.glob("study_*.png")):
+        client.log_artifact(run.info.run_id, str(figure), artifact_path="figures")
+    client.set_terminated(run.info.run_id, status="FINISHED")
+    return True
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=Path, default=Path("reports/runs"), help="the committed runs' records")
     ap.add_argument("--experiment", default=EXPERIMENT, help="the MLflow experiment the rows go to")
+    ap.add_argument("--reports", type=Path, default=Path("reports"), help="where study.md and its figures are")
     args = ap.parse_args(argv)
     folders = sorted(p for p in args.records.iterdir() if record.exists(args.records, p.name)) if args.records.is_dir() else []
     if not folders:
@@ -109,9 +145,11 @@ def main(argv=None) -> None:
     client = mlflow.MlflowClient(uri)
     exp_id = store.experiment_id(client, uri, args.experiment)
     added = sum(log_run(client, exp_id, folder) for folder in folders)
+    answered = log_answer(client, exp_id, args.reports) if (args.reports / "study.md").is_file() else False
     tracking.save_view(client, exp_id, VIEW, "study", headline.VIEW_METRICS, headline.VIEW_PARAMS, newest_first=False)
     print(f"study_mlflow: {added} runs added, {len(folders) - added} already there, in {store.shown(uri)} (experiment "
-          f"{args.experiment}); `make ui`, then {store.view_url(exp_id, VIEW)}")
+          f"{args.experiment}){f'; the answer table as the run {ANSWER!r}' if answered else ''}; "
+          f"`make ui`, then {store.view_url(exp_id, VIEW)}")
 
 
 if __name__ == "__main__":
