@@ -102,7 +102,7 @@ study: setup
 collect: setup
 	python -m priorgap.study.runs_file
 
-# The committed study's 92 runs into the MLflow store (MLFLOW_TRACKING_URI, else ./mlflow.db), as
+# The committed study's runs, and its answer table, into the MLflow store (MLFLOW_TRACKING_URI, else ./mlflow.db), as
 # rows of the experiment priorgap-study with a saved view; a second call adds nothing. Then `make ui`.
 study-mlflow: setup
 	python -m priorgap.study.to_mlflow

@@ -58,6 +58,12 @@ def test_the_outside_pattern_catches_what_it_should():
         assert not OUTSIDE.search(fine), fine
 
 
+def test_the_readme_lists_every_page_of_the_site():
+    nav = re.findall(r":\s*([\w/.-]+\.md)\s*$", (ROOT / "mkdocs.yml").read_text(), flags=re.M)
+    readme = (ROOT / "README.md").read_text()
+    assert len(nav) > 10 and [p for p in nav if p != "index.md" and f"(docs/{p})" not in readme] == []
+
+
 def test_the_readme_is_short():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 150
 
