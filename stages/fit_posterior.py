@@ -19,6 +19,14 @@ from priorgap.latent import aggregate, densities, fitting, priors
 
 
 
+def curve_step(row: dict, curves: list[dict]) -> int:
+    """MLflow's step for a point of a capacity curve: the capacity itself where it is a count (a
+    mixture's components), else its place in the density's grid (a bandwidth: MLflow steps are integers)."""
+    if isinstance(row["capacity"], int):
+        return row["capacity"]
+    return [r["capacity"] for r in curves if r["density"] == row["density"]].index(row["capacity"])
+
+
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["codes_dir"], ["out_dir"], argv)
     params = config.load(args.params, "posterior")
@@ -46,7 +54,7 @@ def main(argv=None):
         run.set_tags({"bound_density": m["kl_q_prior_lower_bound_density"]})
         for row in result.curves:  # MLflow draws each as a curve over capacity
             run.log_metrics({f"capacity_{row['density']}.heldout_gain": row["heldout_gain"],
-                             f"capacity_{row['density']}.val_gain": row["val_gain"]}, step=row["capacity"])
+                             f"capacity_{row['density']}.val_gain": row["val_gain"]}, step=curve_step(row, result.curves))
         for name in ("metrics.json", "ks.csv", "capacity.csv", "figures"):
             run.log_artifact(args.out_dir / name, folder="figures" if name == "figures" else None)
         print(

@@ -88,3 +88,12 @@ def test_early_stop_restores_the_best_check():
             break
     stop.restore(net)
     assert stop.best_step == 2 and net.weight.item() == 2.0 and step == 4
+
+
+def test_a_capacity_curve_over_bandwidths_gets_integer_mlflow_steps():
+    """MLflow's steps are integers: a mixture's components are their own step, a bandwidth its place."""
+    import fit_posterior
+
+    curves = [{"density": "gmm", "capacity": 10}, {"density": "gmm", "capacity": 30},
+              {"density": "widened", "capacity": "0.05"}, {"density": "widened", "capacity": "0.3"}]
+    assert [fit_posterior.curve_step(r, curves) for r in curves] == [10, 30, 0, 1]
