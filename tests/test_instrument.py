@@ -97,3 +97,16 @@ def test_a_capacity_curve_over_bandwidths_gets_integer_mlflow_steps():
     curves = [{"density": "gmm", "capacity": 10}, {"density": "gmm", "capacity": 30},
               {"density": "widened", "capacity": "0.05"}, {"density": "widened", "capacity": "0.3"}]
     assert [fit_posterior.curve_step(r, curves) for r in curves] == [10, 30, 0, 1]
+
+
+def test_a_one_capacity_grid_does_not_hide_the_mixtures_saturation():
+    """The flow's grid of one hidden width has nothing to compare: the bound's saturation is the grids'
+    of two or more capacities (None only when there is none)."""
+    from priorgap.latent import capacity
+
+    base = {"val_gain": 0.1, "heldout_gain": 0.1, "heldout_gain_se": 0.01}
+    scores = {"gmm": {**base, "saturated": False}, "flow": {**base, "saturated": None}, "gaussian": base}
+    assert capacity.population_bound(scores)["bound_saturated"] is False
+    scores["gmm"]["saturated"] = True
+    assert capacity.population_bound(scores)["bound_saturated"] is True
+    assert capacity.population_bound({"flow": {**base, "saturated": None}})["bound_saturated"] is None

@@ -76,10 +76,10 @@ def fit_chosen(name: str, codes: Codes, params, val: Heldout, test: Heldout, pri
 def population_bound(scores: dict) -> dict:
     """kl_q_prior_lower_bound: the test gain of the density with the highest validation gain (the prior's
     gain is 0 on both, so the chosen gain is 0 or an honest lower bound of the chosen density).
-    bound_saturated: no density with a capacity grid still gained at its largest capacity (None
-    when a grid has a single capacity)."""
+    bound_saturated: no density with a grid of two or more capacities still gained at its largest
+    (None when no density has such a grid: one capacity has nothing to compare)."""
     chosen = max(scores, key=lambda name: scores[name]["val_gain"])
-    grids = [s["saturated"] for s in scores.values() if "saturated" in s]
-    saturated = None if not grids or None in grids else all(grids)
+    grids = [s["saturated"] for s in scores.values() if s.get("saturated") is not None]
+    saturated = all(grids) if grids else None
     return {"kl_q_prior_lower_bound": scores[chosen]["heldout_gain"], "kl_q_prior_lower_bound_se": scores[chosen]["heldout_gain_se"],
             "kl_q_prior_lower_bound_density": chosen, "bound_saturated": saturated}
