@@ -114,7 +114,7 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
     _, _, uri = pipeline
     parents = mlflow_runs(uri, kind="pipeline")
     assert len(parents) == 1
-    assert parents[0].info.status == "FINISHED" and parents[0].info.run_name == "d2-w64-z3-s0-e2"  # naming.experiment_name: width 64, 2 epochs
+    assert parents[0].info.status == "FINISHED" and parents[0].info.run_name == "d2-w64-z3-s0-e2-cb"  # naming.Setting: width 64, 2 epochs
     children = mlflow_runs(uri, kind="stage")
     assert [r.data.tags["priorgap.stage"] for r in children] == [
         "prepare", "train", "encode", "fit_posterior", "classifier", "reference", "evaluate", "summarize"]
@@ -465,6 +465,6 @@ def test_a_vamp_prior_runs_end_to_end_against_its_own_prior(pipeline, tmp_path):
     ev = json.loads((out / "eval" / "metrics.json").read_text())
     assert 50 < ev["iwae_nll"] < 400 and ev["prior"]["fd"] > 0
     row = mlflow_runs(uri, kind="pipeline")[-1]
-    assert row.info.run_name == "d2-w64-z3-vamp7-s0-e2"
+    assert row.info.run_name == "d2-w64-z3-vamp7-s0-e2-cb"
     assert row.data.params["model.prior.kind"] == "vamp" and row.data.params["model.prior.components"] == "7"
     assert "a VampPrior of 7 pseudo-inputs" in (out / "summary" / "summary.html").read_text()

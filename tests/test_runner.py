@@ -204,7 +204,7 @@ def test_a_scheduler_that_goes_away_stops_the_study_in_one_line(tmp_path):
 
 def test_an_unreachable_scheduler_is_one_line_and_a_nonzero_exit(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "priorgap.execution.runner", "--scheduler", "tcp://127.0.0.1:9",
-                           "--csv", str(tmp_path / "study.csv"), "--limit", "1"],
+                           "--csv", str(tmp_path / "study.csv"), "--limit", "1", "--part", "decision"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]

@@ -204,7 +204,7 @@ def test_plan_resumes_from_the_runs_file():
     rows = study_rows([p for p in design.design() if p.part == "grid"])
     todo = design.missing(design.design(), {r.key for r in rows})
     assert len(todo) == len(design.design()) - len(rows) and not any(p.part == "grid" for p in todo)
-    assert design.design()[0].overrides()[:3] == ["model.encoder.depth=2", "model.encoder.width=500", "model.latent_dim=2"]
+    assert design.design()[0].key.overrides()[:3] == ["model.encoder.depth=2", "model.encoder.width=500", "model.latent_dim=2"]
 
 
 def test_bad_runs_file_names_the_fix(tmp_path):

@@ -18,7 +18,7 @@ class Compared:
     question: str  # the verdict it serves ("claim 1", ...)
     within: str  # where it is made ("latent size 10")
     measure: str
-    low: dict  # the settings (runs.Key fields) of each side; high minus low is the difference
+    low: dict  # the settings (naming.Setting fields) of each side; high minus low is the difference
     high: dict
     diff: stats.Diff
     sd: tuple[float, float]  # seed sd of each side (the slice's one-run difference varies by both)

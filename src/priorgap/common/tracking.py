@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import store
-from .naming import experiment_name
+from .naming import Setting
 from .shell import sh
 
 PIPELINE_TAG = "priorgap.pipeline"
 STAGE_TAG = "priorgap.stage"
 KIND_TAG = "priorgap.kind"
 VIEW_TAG = "mlflow.sharedViewState."
+ROW_NAME_ENV = "PRIORGAP_ROW_NAME"  # the name of a pipeline row that is no one experiment's
 CURRENT_TAG = "priorgap.current"  # "false" on a pipeline row a later run of the same name replaced
 
 
@@ -70,21 +71,17 @@ def pipeline_key(params_path: Path, root: Path = CODE_ROOT) -> str:
 
 
 def run_name(params_path: Path) -> str:
-    """The name naming.experiment_name gives these params, the one the study's design gives the
-    same setting: d2-z2-s0-e20-cb for params.yaml as committed. A `dvc exp run`'s own name
-    (DVC_EXP_NAME, lumpy-ziti) goes to the tag dvc_exp_name, not the row's name."""
+    """The name naming.Setting gives these params, the one the study's design gives the same
+    setting: d2-z2-s0-e20-cb for params.yaml as committed (a params file that lacks a key, a
+    test's, names its usual value). A `dvc exp run`'s own name (DVC_EXP_NAME, lumpy-ziti) goes to
+    the tag dvc_exp_name, not the row's name. A row that is no one experiment (the study's shared
+    stages) is named by ROW_NAME_ENV instead."""
+    if os.environ.get(ROW_NAME_ENV):
+        return os.environ[ROW_NAME_ENV]
     from .config import read_yaml
+    from .outputs import flatten_dict
 
-    raw = read_yaml(params_path)
-    get = lambda *keys: functools.reduce(lambda node, k: (node or {}).get(k), keys, raw)  # noqa: E731
-    kind = get("model", "prior", "kind")
-    usual = {"width": ("model", "encoder", "width"), "beta": ("train", "beta"), "warmup": ("train", "kl_warmup_epochs"),
-             "epochs": ("train", "epochs")}  # a params file that lacks one (a test's) names the usual value
-    given = {k: get(*keys) for k, keys in usual.items() if get(*keys) is not None}
-    prior = "normal" if kind in (None, "normal") else f"{kind}{get('model', 'prior', 'components')}"
-    instrument = "fixed" if get("posterior", "flow", "check_every") is None else "converging"
-    return experiment_name(get("model", "encoder", "depth"), get("model", "latent_dim"), get("train", "seed"),
-                           prior=prior, instrument=instrument, **given)
+    return Setting.of(flatten_dict(read_yaml(params_path))).name
 
 
 # --- runs ---------------------------------------------------------------------------------------

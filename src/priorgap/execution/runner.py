@@ -95,7 +95,8 @@ def run_study(experiments: list[worker.Experiment], root: Path, csv: Path, recor
         store.ensure_store(uri)
         # the shared stages, once per study: no experiment re-runs them. They log under a row of
         # their own, which summarize never ends (it is no experiment's stage), so it is ended here
-        sh(["dvc", "repro", "-q", *SHARED], root, env={**os.environ, "DVC_EXP_NAME": SHARED_ROW})
+        sh(["dvc", "repro", "-q", *SHARED], root, env={**os.environ, "DVC_EXP_NAME": SHARED_ROW,
+                                                            tracking.ROW_NAME_ENV: SHARED_ROW})
         tracking.end_running(uri, SHARED_ROW, "FINISHED", pipeline_only=True)
         code = snapshot(root, uri)
         try:

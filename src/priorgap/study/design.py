@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import PriorgapError
-from ..common.naming import STUDY_EPOCHS, experiment_name
+from ..common.naming import STUDY_EPOCHS, Setting
 from . import runs
-from .runs import CONVERGING, FIXED, GRID_WIDTH, Key
+from .runs import CONVERGING, FIXED, GRID_WIDTH
 
 EPOCHS = STUDY_EPOCHS
 WARMUP = 10  # epochs of the KL warm-up arm
@@ -79,26 +79,18 @@ class Planned:
     instrument: str = FIXED
 
     @property
-    def name(self) -> str:
-        """The experiment's (and MLflow row's) name: d1-z10-b0.5-s0, d2-w125-z10-s0, d1-z2-s0-e80."""
-        return experiment_name(self.depth, self.latent, self.seed, width=self.width, beta=self.beta,
-                               warmup=self.warmup, prior=self.prior, epochs=self.epochs, instrument=self.instrument)
+    def key(self) -> Setting:
+        """What identifies the run in the runs file (runs.Row.key): its setting."""
+        return Setting(self.depth, self.latent, self.seed, self.epochs, self.beta, self.warmup, self.prior, self.width,
+                       self.instrument)
 
     @property
-    def key(self) -> Key:
-        """What identifies the run in the runs file (runs.Row.key)."""
-        return Key(self.depth, self.latent, self.seed, self.epochs, self.beta, self.warmup, self.prior, self.width,
-                   self.instrument)
+    def name(self) -> str:
+        """The experiment's (and MLflow row's) name: d1-z10-b0.5-s0, d2-w125-z10-s0, d1-z2-s0-e80."""
+        return self.key.name
 
     def experiment(self) -> Experiment:
-        return Experiment(self.name, tuple(self.overrides()))
-
-    def overrides(self) -> list[str]:
-        kind = "normal" if self.prior == "normal" else "vamp"
-        prior = [f"model.prior.kind={kind}"] + ([f"model.prior.components={self.prior[4:]}"] if kind == "vamp" else [])
-        return [f"model.encoder.depth={self.depth}", f"model.encoder.width={self.width}",
-                f"model.latent_dim={self.latent}", f"train.seed={self.seed}",
-                f"train.epochs={self.epochs}", f"train.beta={self.beta:g}", f"train.kl_warmup_epochs={self.warmup}", *prior]
+        return Experiment(self.name, tuple(self.key.overrides()))
 
 
 def design(components: int = 100) -> list[Planned]:

@@ -16,9 +16,8 @@ POPULATION_INFO = avg_kl - kl_q_prior_lower_bound is derived per row (depth.py s
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import NamedTuple
 
-from ..common.naming import GRID_WIDTH
+from ..common.naming import CONVERGING, FIXED, GRID_WIDTH, INSTRUMENT_PARAM, Setting  # noqa: F401  (FIXED, INSTRUMENT_PARAM: the study's)
 
 DEPTH, LATENT, SEED, EPOCHS = "model.encoder.depth", "model.latent_dim", "train.seed", "train.epochs"
 WIDTH = "model.encoder.width"
@@ -31,23 +30,6 @@ SLOPE_LIMIT = 0.5  # nats per epoch
 REQUIRED = ("test_elbo", "kl_q_prior", "kl_q_prior_lower_bound", "mutual_info", "avg_kl",
             "active_units", "fd.prior", "fd_vs_recon.prior")
 POPULATION_INFO = "population_info"  # derived per row: avg_kl - kl_q_prior_lower_bound
-# Which instrument measured a run, told by its params: the bound's flow stopped on a fixed step
-# count until the flow learned to stop on the validation codes (posterior.flow.check_every) and the
-# widened training mixture joined the bound. Runs of two instruments are never compared.
-FIXED, CONVERGING = "fixed", "converging"
-INSTRUMENT_PARAM = "posterior.flow.check_every"
-
-
-class Key(NamedTuple):
-    depth: int
-    latent: int
-    seed: int
-    epochs: int
-    beta: float
-    warmup: int
-    prior: str  # normal, or vamp<K>
-    width: int  # the encoder's hidden units per layer
-    instrument: str = FIXED  # which instrument measured it (FIXED, CONVERGING)
 
 
 @dataclass
@@ -66,18 +48,16 @@ class Row:
     @property
     def prior(self) -> str:
         """normal, or vamp<K>."""
-        kind = self.params[PRIOR[0]]
-        return kind if kind == "normal" else f"{kind}{self.params[PRIOR[1]]}"
+        return self.key.prior
 
     @property
-    def key(self) -> Key:
-        """What the study varies (plan.Planned.key is the same tuple)."""
-        return Key(int(self.x(DEPTH)), int(self.x(LATENT)), int(self.x(SEED)), int(self.x(EPOCHS)),
-                   float(self.x(BETA)), int(self.x(WARMUP)), self.prior, int(self.x(WIDTH)), self.instrument)
+    def key(self) -> Setting:
+        """What the study varies (design.Planned.key is the same Setting)."""
+        return Setting.of(self.params)
 
     @property
     def instrument(self) -> str:
-        return FIXED if self.params.get(INSTRUMENT_PARAM) in (None, "") else CONVERGING
+        return self.key.instrument
 
     def part(self, epochs: int) -> str:
         """Which part of the design (plan.PARTS) the run belongs to, for a study of `epochs` epochs."""
