@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import environment, mlflow_runs, mlflow_server, sh
 
+from priorgap.common.naming import Setting
 from priorgap.study import runs
 
 pytestmark = pytest.mark.slow  # real DVC queues and two simulated machines, minutes each
@@ -44,7 +45,8 @@ def test_queue_with_two_workers_loses_no_run(tmp_path, upstream):
         assert "fd.prior" in row.data.metrics and "test_elbo" in row.data.metrics
     assert {r.data.params["model.latent_dim"] for r in exp_rows.values()} == {"2", "3"}
     assert len(mlflow_runs(uri, stage="evaluate")) == 2
-    assert {r.info.run_name for r in exp_rows.values()} == names  # rows named for their experiment
+    # rows named for their settings, DVC's name a tag
+    assert {r.info.run_name for r in exp_rows.values()} == {Setting.of(r.data.params).name for r in exp_rows.values()}
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
@@ -91,5 +93,6 @@ def test_two_machines_share_one_server_and_remotes(tmp_path, upstream):
         sh(f"python -m priorgap.report --csv {runs_file} --out {tmp_path / 'reports'} --readme '' --epochs 1",
            machines["a"], {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"})
         report = (tmp_path / "reports" / "study.md").read_text()
-        assert "| exp-a |" in report and "| exp-b |" in report
+        named = {r.data.tags["dvc_exp_name"]: r.info.run_name for r in rows}  # rows are named for their settings
+        assert f"| {named['exp-a']} |" in report and f"| {named['exp-b']} |" in report
         assert report.count("**Verdict: cannot be decided**") == 2  # one depth, one seed: the report must not conclude

@@ -112,6 +112,13 @@ def _sections() -> list[str]:
     return lines
 
 
+def grid_instrument(rows: list[runs.Row], epochs: int) -> str:
+    """The instrument that measured most of the grid's runs: the answer table's verdicts rest on it
+    alone (the committed study's: the fixed-step one)."""
+    grid = [r.key.instrument for r in rows if r.part(epochs) == "grid"]
+    return max(sorted(set(grid)), key=grid.count) if grid else runs.FIXED
+
+
 def _decision(rows: list[runs.Row], epochs: int, components: int) -> tuple[list, int, int]:
     """The decision's arms (its runs alone, measured by the converging instrument), and how many of
     its planned runs are measured."""
@@ -122,8 +129,8 @@ def _decision(rows: list[runs.Row], epochs: int, components: int) -> tuple[list,
 def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[dict] = (),
            bounds: dict | None = None, fd_spread: tuple | None = None, known: dict | None = None) -> tuple[str, list[str], dict]:
     """(study.md, the brief answer for README, the analyses the figures draw)."""
-    # the decision's runs were measured by another instrument: no verdict here mixes the two
-    used = [r for r in rows if r.converged and r.key.instrument == runs.FIXED]
+    # one instrument per verdict: the one the grid's runs were measured by (the decision part has its own)
+    used = [r for r in rows if r.converged and r.key.instrument == grid_instrument(rows, epochs)]
     claim1 = depth.depth_claim(used, epochs)
     claim2 = latent_size.latent_claim(used, epochs)
     wide = width.width_claim(used, epochs)

@@ -62,16 +62,14 @@ class Row:
     def part(self, epochs: int) -> str:
         """Which part of the design (plan.PARTS) the run belongs to, for a study of `epochs` epochs."""
         k = self.key
-        if k.instrument == CONVERGING:
-            return "decision"
         if k.epochs == 2 * epochs:
             return "slice"
         if k.epochs != epochs:
             return "other"
         if k.prior != "normal":
             return "vamp"
-        if k.warmup:
-            return "warmup"
+        if k.warmup:  # the decision: the warm-up arm measured by the converging instrument
+            return "decision" if k.instrument == CONVERGING else "warmup"
         if k.beta != 1:
             return "rate"
         return "grid" if k.width == GRID_WIDTH else "width"
