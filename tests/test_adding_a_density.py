@@ -3,6 +3,7 @@ section) applied to a copy of the repository, its commands run there, and the ke
 adds fitted, scored, sampled and listed by the pipeline, with no other edit."""
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -44,7 +45,6 @@ def apply(repo, found) -> list[str]:
 def test_the_page_adds_a_kernel_density_with_one_module_and_one_line(tmp_path, upstream):
     repo = tmp_path / "repo"
     shutil.copytree(upstream, repo, symlinks=True)
-    (repo / ".venv").symlink_to(ROOT / ".venv")  # make finds the project installed; src/ is the copy's (PYTHONPATH)
     env = {**environment(f"sqlite:///{repo / 'mlflow.db'}"), "PYTHONPATH": str(repo / "src")}
     commands = apply(repo, blocks(PAGE.read_text()))
     assert commands == ["make deps", "dvc repro"]
@@ -54,6 +54,9 @@ def test_the_page_adds_a_kernel_density_with_one_module_and_one_line(tmp_path, u
     diff = subprocess.run("git diff --numstat src/priorgap/latent/densities.py", shell=True, cwd=repo, env=env,
                           capture_output=True, text=True).stdout
     assert diff.split()[:2] == ["1", "1"]  # one line
+    (repo / ".venv").symlink_to(ROOT / ".venv")  # make finds the project installed; src/ is the copy's (PYTHONPATH)
+    for built_from in ("requirements.lock", "pyproject.toml"):  # a fresh copy's are newer than the install
+        os.utime(repo / built_from, (0, 0))
     for cmd in commands:
         proc = subprocess.run(cmd, shell=True, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, f"{cmd}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
