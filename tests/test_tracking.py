@@ -6,7 +6,7 @@ import pytest
 from conftest import mlflow_runs, write_params
 
 from priorgap.common import store, tracking
-from priorgap.study.design import Planned
+from priorgap.study.design import plan
 from priorgap.study.runs import CONVERGING
 
 
@@ -203,7 +203,7 @@ def test_a_plain_repro_is_named_as_the_design_names_its_setting(tmp_path, monkey
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
     narrow = write_params(tmp_path / "narrow.yaml", **{"model.encoder.width": 125})
     assert tracking.run_name(narrow) == "d2-w125-z2-s0-e20-cb"  # -cb: measured by the converging instrument
-    assert tracking.run_name(narrow) == Planned("width", 2, 2, 0, epochs=20, width=125, instrument=CONVERGING).name
+    assert tracking.run_name(narrow) == plan("width", 2, 2, 0, epochs=20, width=125, instrument=CONVERGING).name
     study = write_params(tmp_path / "study.yaml", **{"train.epochs": 40, "train.beta": 0.5, "model.latent_dim": 10,
                                                       "model.prior.kind": "vamp", "train.kl_warmup_epochs": 10})
     assert tracking.run_name(study) == "d2-z10-b0.5-wu10-vamp100-s0-cb"

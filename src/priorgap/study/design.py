@@ -44,7 +44,7 @@ from pathlib import Path
 from .. import PriorgapError
 from ..common.naming import STUDY_EPOCHS, Setting
 from . import runs
-from .runs import CONVERGING, FIXED, GRID_WIDTH
+from .runs import CONVERGING, GRID_WIDTH
 
 EPOCHS = STUDY_EPOCHS
 WARMUP = 10  # epochs of the KL warm-up arm
@@ -67,57 +67,51 @@ class Experiment:
 
 @dataclass(frozen=True)
 class Planned:
+    """A planned experiment: the part of the design it answers, and its setting (naming.Setting:
+    its name, its overrides and its key), whose fields it reads as its own (p.depth, p.latent)."""
+
     part: str
-    depth: int
-    latent: int
-    seed: int
-    epochs: int = EPOCHS
-    beta: float = 1.0
-    warmup: int = 0
-    prior: str = "normal"  # or vamp<K>, as runs.Row.prior names it
-    width: int = GRID_WIDTH
-    instrument: str = FIXED
+    key: Setting  # what identifies it in the runs file (runs.Row.key)
 
-    @property
-    def key(self) -> Setting:
-        """What identifies the run in the runs file (runs.Row.key): its setting."""
-        return Setting(self.depth, self.latent, self.seed, self.epochs, self.beta, self.warmup, self.prior, self.width,
-                       self.instrument)
-
-    @property
-    def name(self) -> str:
-        """The experiment's (and MLflow row's) name: d1-z10-b0.5-s0, d2-w125-z10-s0, d1-z2-s0-e80."""
-        return self.key.name
+    def __getattr__(self, field: str):
+        if field.startswith("__") or field == "key":  # not set yet (unpickling, copying): no setting to ask
+            raise AttributeError(field)
+        return getattr(self.key, field)
 
     def experiment(self) -> Experiment:
         return Experiment(self.name, tuple(self.key.overrides()))
 
 
+def plan(part: str, depth: int, latent: int, seed: int, **settings) -> Planned:
+    """plan("rate", 1, 10, 0, beta=0.5): the setting's other fields keep the study's usual values."""
+    return Planned(part, Setting(depth, latent, seed, **settings))
+
+
 def design(components: int = 100) -> list[Planned]:
     """components: the VampPrior's K (params.yaml's model.prior.components). In the order worth
     running: a study stopped part way has answered the claims it reached."""
-    runs = [Planned("grid", d, 2, s) for s in ASKER_SEEDS for d in (2, 3)]
-    runs += [Planned("grid", d, z, s) for s in SEEDS for z in LATENTS for d in (1, 2, 3) if z != 2 or d == 1]
-    runs += [Planned("width", 2, z, s, width=w) for s in (0, 1) for z in LATENTS for w in WIDTHS if w != 250 or z == 10]
-    runs += [Planned("width", d, 10, s, width=WIDTHS[0]) for s in (0, 1) for d in (1, 3)]
+    runs = [plan("grid", d, 2, s) for s in ASKER_SEEDS for d in (2, 3)]
+    runs += [plan("grid", d, z, s) for s in SEEDS for z in LATENTS for d in (1, 2, 3) if z != 2 or d == 1]
+    runs += [plan("width", 2, z, s, width=w) for s in (0, 1) for z in LATENTS for w in WIDTHS if w != 250 or z == 10]
+    runs += [plan("width", d, 10, s, width=WIDTHS[0]) for s in (0, 1) for d in (1, 3)]
     pairs = [(d, z) for z in (10, 50) for d in (1, 3)]
-    runs += [Planned("rate", d, z, s, beta=b) for s in (0, 1) for b in (0.5, 2.0) for d, z in pairs]
-    runs += [Planned("rate", 2, 10, 0, beta=b, width=w) for b in (0.5, 2.0) for w in (*WIDTHS[::2], GRID_WIDTH)]
-    runs += [Planned("warmup", d, 10, s, warmup=WARMUP) for s in (0, 1) for d in (1, 3)]
-    runs += [Planned("vamp", 2, z, s, prior=f"vamp{components}") for s in SEEDS for z in LATENTS]
+    runs += [plan("rate", d, z, s, beta=b) for s in (0, 1) for b in (0.5, 2.0) for d, z in pairs]
+    runs += [plan("rate", 2, 10, 0, beta=b, width=w) for b in (0.5, 2.0) for w in (*WIDTHS[::2], GRID_WIDTH)]
+    runs += [plan("warmup", d, 10, s, warmup=WARMUP) for s in (0, 1) for d in (1, 3)]
+    runs += [plan("vamp", 2, z, s, prior=f"vamp{components}") for s in SEEDS for z in LATENTS]
     # beta 1 first: alone, that pair already repeats the grid's depth comparisons at twice the
     # epochs; the matched-rate fit needs all three betas
-    runs += [Planned("slice", d, 10, 0, epochs=2 * EPOCHS, beta=b) for b in (1.0, 0.5, 2.0) for d in (1, 3)]
-    runs += [Planned("slice", d, 2, 0, epochs=2 * EPOCHS) for d in (2, 3)]
+    runs += [plan("slice", d, 10, 0, epochs=2 * EPOCHS, beta=b) for b in (1.0, 0.5, 2.0) for d in (1, 3)]
+    runs += [plan("slice", d, 2, 0, epochs=2 * EPOCHS) for d in (2, 3)]
     # more seeds where the first pass left a row near its threshold, most telling first: the
     # VampPrior's likelihood at latent size 10 (its side, then N(0,I)'s, whose three seeds then
     # bound the interval), the width cell, the VampPrior at 50, then at 2, the asker's contrast
-    runs += [Planned("vamp", 2, 10, s, prior=f"vamp{components}") for s in MORE_SEEDS]
-    runs += [Planned("rate", 2, 10, 1, beta=b, width=w) for w in WIDTHS[::2] for b in (0.5, 2.0)]
-    runs += [Planned("grid", 2, 10, s) for s in MORE_SEEDS]
-    runs += [Planned("vamp", 2, 50, s, prior=f"vamp{components}") for s in MORE_SEEDS]
+    runs += [plan("vamp", 2, 10, s, prior=f"vamp{components}") for s in MORE_SEEDS]
+    runs += [plan("rate", 2, 10, 1, beta=b, width=w) for w in WIDTHS[::2] for b in (0.5, 2.0)]
+    runs += [plan("grid", 2, 10, s) for s in MORE_SEEDS]
+    runs += [plan("vamp", 2, 50, s, prior=f"vamp{components}") for s in MORE_SEEDS]
     # the decision: seeds side by side, so a study stopped part way has pairs to compare
-    runs += [Planned("decision", d, z, s, warmup=WARMUP, instrument=CONVERGING)
+    runs += [plan("decision", d, z, s, warmup=WARMUP, instrument=CONVERGING)
              for z in (10, 50) for s in DECISION_SEEDS for d in (1, 3)]
     return runs
 
