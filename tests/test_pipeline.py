@@ -386,7 +386,7 @@ def test_fit_posterior_refuses_missing_codes(tmp_path, mlflow_store):
 
 def test_sigterm_is_handled_like_ctrl_c(pipeline, tmp_path):
     """`timeout`, schedulers and process managers stop a stage with SIGTERM: no output, the stage
-    run and the pipeline run FAILED, exit status 143."""
+    run and the pipeline run KILLED (stopped, not broken), exit status 143."""
     import signal
     import time
 
@@ -406,10 +406,10 @@ def test_sigterm_is_handled_like_ctrl_c(pipeline, tmp_path):
     assert "train: terminated (SIGTERM)" in err
     assert not (tmp_path / "vae").exists() and not list(tmp_path.glob(".vae.tmp-*"))
     run = mlflow_runs(uri, stage="train")[-1]
-    assert run.info.status == "FAILED"
+    assert run.info.status == "KILLED"
     import mlflow
 
-    assert mlflow.MlflowClient(uri).get_run(run.data.tags["mlflow.parentRunId"]).info.status == "FAILED"
+    assert mlflow.MlflowClient(uri).get_run(run.data.tags["mlflow.parentRunId"]).info.status == "KILLED"
 
 
 def test_the_saved_view_lists_headline_figures():
