@@ -20,6 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 from priorgap.common import config
+from priorgap.latent import densities  # noqa: F401  (every density's params section, for the config)
 from priorgap.latent.aggregate import ACTIVE_THRESHOLD, Codes
 
 

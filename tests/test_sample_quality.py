@@ -191,7 +191,7 @@ def test_the_ex_post_bound_with_a_mixture_prior_against_an_independent_estimate(
     g, so the importance weights are tame; the IWAE bound (k = 2,000, mean of 4 repeats) must lie
     within 4 of its standard errors (and the reference's) of log p(x), plus 0.02 nats for its bias,
     which is of order Var(w) / 2k."""
-    from priorgap.latent.densities import Mixture
+    from priorgap.latent.density import Mixture
 
     torch.manual_seed(0)
     spread = 1.0 if d == 2 else 0.3  # in 20 dimensions, modes far apart would need far more draws
