@@ -73,14 +73,14 @@ def test_only_our_certificates_and_account_get_in(tmp_path, upstream, monkeypatc
             assert address.startswith("tls://127.0.0.1:")
             # no account: one line before any work
             cli = subprocess.run([sys.executable, "-m", "priorgap.execution.runner", "--scheduler", address,
-                                  "--csv", str(tmp_path / "none.csv"), "--limit", "1"], cwd=repo, env=client_env,
+                                  "--csv", str(tmp_path / "none.csv"), "--limit", "1", "--part", "decision"], cwd=repo, env=client_env,
                                  capture_output=True, text=True, timeout=120, check=False)
             assert cli.returncode == 1 and cli.stderr.strip().splitlines()[-1] == (
                 f"study: error: MLflow tracking server {uri} asks for credentials (HTTP 401); set "
                 "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of the server"), cli.stderr
             # no certificate: one line before any connection
             cli = subprocess.run([sys.executable, "-m", "priorgap.execution.runner", "--scheduler", address,
-                                  "--csv", str(tmp_path / "none.csv"), "--limit", "1"], cwd=repo, env=study_env,
+                                  "--csv", str(tmp_path / "none.csv"), "--limit", "1", "--part", "decision"], cwd=repo, env=study_env,
                                  capture_output=True, text=True, timeout=120, check=False)
             assert cli.returncode == 1 and "Traceback" not in cli.stderr and PASSWORD not in cli.stdout + cli.stderr
             assert cli.stderr.strip().splitlines()[-1].startswith(
