@@ -55,10 +55,10 @@ def test_saved_view_puts_the_answer_first_and_the_settings_after(tmp_path, mlflo
         exp_id = _row(write_params(tmp_path / f"params{width}.yaml", **{"model.encoder.width": width}), value)
 
     with mlflow_server(mlflow_store) as ui:
-        url = store.view_url(exp_id, ui=ui)
+        url = store.view_url(exp_id, uri=ui)  # a server: the view at its own address
         narrow = _render(url, 1400, tmp_path / "runs-1400.png")
         wide = _render(url, 3000, tmp_path / "runs-3000.png")
-    for shown in ("d2-w125-z2-s0-e20", "d2-w1000-z2-s0-e20", "tags.`priorgap.kind` = 'pipeline'", "-140.25", "-101.5",
+    for shown in ("d2-w125-z2-s0-e20-cb", "d2-w1000-z2-s0-e20-cb", "tags.`priorgap.kind` = 'pipeline'", "-140.25", "-101.5",
                   "Model registry"):  # the model-training side bar, not the GenAI one
         assert shown in narrow, shown
     columns = _columns(narrow)
