@@ -103,7 +103,7 @@ def _comparisons(rows: list[runs.Row], epochs: int) -> dict[str, tuple[stats.Dif
 def sensitivity(rows: list[runs.Row], bounds: dict[str, dict[str, float]], epochs: int) -> list[Sensitivity]:
     """Every comparison of the bound, under every variant the records hold for all their runs."""
     variants = sorted({v for b in bounds.values() for v in b}, key=lambda v: (v != "chosen", v.split()[0],
-                                                                             int(v.split()[1]) if " " in v else 0))
+                                                                             float(v.split()[1]) if " " in v else 0.0))
     found: dict[str, Sensitivity] = {}
     for variant in variants:
         under = with_bound(rows, bounds, variant)

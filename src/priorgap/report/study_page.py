@@ -251,7 +251,7 @@ def main(argv=None):
                                    json.loads(known.read_text()) if known.is_file() else None)
     readme = readme_with(args.readme.read_text(), brief) if str(args.readme) not in ("", ".") else None
     args.out.mkdir(parents=True, exist_ok=True)
-    _figures(rows, args.epochs, analyses, args.out)
+    _figures([r for r in rows if r.key.instrument == grid_instrument(rows, args.epochs)], args.epochs, analyses, args.out)
     atomic_write_text(args.out / "study.md", text)
     if readme is not None:
         atomic_write_text(args.readme, readme)
