@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..study import runs
-from ..summary.headline import best_fitted
+from ..summary.headline import FITTED, best_fitted
 from . import stats
 
 DEPTHS = (1, 3)
@@ -31,7 +31,7 @@ SHOWN = (BOUND, UPPER, RATE, UNITS, PER_UNIT, PRECISION_GAP, FD_GAP,
 def figures(row: runs.Row) -> dict[str, float]:
     """The figures the decision reads from one run (None where the run lacks one)."""
     m = row.metrics
-    best = best_fitted(m) if all(m.get(f"val_gain.{s}") is not None for s in _fitted()) else None
+    best = best_fitted(m) if all(m.get(f"val_gain.{s}") is not None for s in FITTED) else None
     out = {k: m.get(k) for k in SHOWN if k in m}
     if m.get(BOUND) is not None and m.get(UNITS):
         out[PER_UNIT] = m[BOUND] / m[UNITS]
@@ -40,12 +40,6 @@ def figures(row: runs.Row) -> dict[str, float]:
             if m.get(f"{measure}.prior") is not None and m.get(f"{measure}.{best}") is not None:
                 out[name] = m[f"{measure}.prior"] - m[f"{measure}.{best}"]
     return out
-
-
-def _fitted():
-    from ..summary.headline import FITTED
-
-    return FITTED
 
 
 @dataclass

@@ -130,7 +130,8 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
            bounds: dict | None = None, fd_spread: tuple | None = None, known: dict | None = None) -> tuple[str, list[str], dict]:
     """(study.md, the brief answer for README, the analyses the figures draw)."""
     # one instrument per verdict: the one the grid's runs were measured by (the decision part has its own)
-    used = [r for r in rows if r.converged and r.key.instrument == grid_instrument(rows, epochs)]
+    instrument = grid_instrument(rows, epochs)
+    used = [r for r in rows if r.converged and r.key.instrument == instrument]
     claim1 = depth.depth_claim(used, epochs)
     claim2 = latent_size.latent_claim(used, epochs)
     wide = width.width_claim(used, epochs)
@@ -251,7 +252,8 @@ def main(argv=None):
                                    json.loads(known.read_text()) if known.is_file() else None)
     readme = readme_with(args.readme.read_text(), brief) if str(args.readme) not in ("", ".") else None
     args.out.mkdir(parents=True, exist_ok=True)
-    _figures([r for r in rows if r.key.instrument == grid_instrument(rows, args.epochs)], args.epochs, analyses, args.out)
+    instrument = grid_instrument(rows, args.epochs)
+    _figures([r for r in rows if r.key.instrument == instrument], args.epochs, analyses, args.out)
     atomic_write_text(args.out / "study.md", text)
     if readme is not None:
         atomic_write_text(args.readme, readme)
