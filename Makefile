@@ -15,7 +15,7 @@ UV_EXTRA = $(foreach u,$(call PIP_CONF,extra-index-url),--extra-index-url $(u))
 UV := $(VENV)/bin/uv
 UV_PY := --python $(VENV)/bin/python
 
-.PHONY: deps setup repro test test-fast docs docs-serve bench ui study collect report exps verify classifier-spread known-answer study-mlflow lock
+.PHONY: deps setup repro test test-fast docs docs-serve bench ui study collect report exps verify classifier-spread known-answer known-families study-mlflow lock
 
 # Every package at the version and hash requirements.lock names (`make lock` refreshes it), and
 # nothing else: uv first (pip checks its hash), then `uv pip sync` makes the environment exactly
@@ -82,6 +82,12 @@ classifier-spread: setup
 # for depth 1 and 3 at latent sizes 10 and 50, into reports/known_answer.json (`make report` reads it)
 known-answer: setup
 	python -m priorgap.analysis.known_answer
+
+# After `make repro`: two known-answer families no estimator of the bound belongs to (box- and
+# Laplace-smeared codes), at the decision's encoders, into reports/known_families.json. It trains
+# each encoder unless KNOWN_CODES gives its codes (NAME=DIR ..., e.g. from `dvc exp apply NAME`).
+known-families: setup
+	python -m priorgap.analysis.known_families $(if $(KNOWN_CODES),--codes $(KNOWN_CODES))
 
 bench: setup
 	python benchmarks/train_speed.py

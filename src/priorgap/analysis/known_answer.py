@@ -32,6 +32,7 @@ import torch
 
 from ..common import config
 from ..common.device import to_tensor
+from ..common.naming import Setting
 from ..common.outputs import atomic_write_text
 from ..data.files import read_split
 from ..latent import aggregate, capacity, densities, diagnostics, priors, seeds
@@ -46,21 +47,26 @@ def training_half(m: int) -> int:
     return m // 2
 
 
-def encoder_codes(mnist: Path, depth: int, latent: int, epochs: int, params_path: Path) -> tuple[Codes, dict]:
-    """Train the VAE as the train stage does (params.yaml's, with this encoder and epochs) and encode
-    the training images; also the model's test ELBO."""
+def encoder_codes(mnist: Path, setting: Setting, params_path: Path) -> tuple[dict[str, Codes], dict]:
+    """Train the VAE as the study trains this setting (params.yaml with its encoder, latent size,
+    seed, epochs, beta and warm-up), and encode the training and test images; also the model's
+    test ELBO."""
     model_params, train_params = config.load(params_path, "model"), config.load(params_path, "train")
-    model_params = model_params.model_copy(update={"latent_dim": latent,
-                                                   "encoder": model_params.encoder.model_copy(update={"depth": depth})})
-    train_params = train_params.model_copy(update={"epochs": epochs})
+    encoder = model_params.encoder.model_copy(update={"depth": setting.depth, "width": setting.width})
+    model_params = model_params.model_copy(update={"latent_dim": setting.latent, "encoder": encoder})
+    train_params = train_params.model_copy(update={"epochs": setting.epochs, "seed": setting.seed, "beta": setting.beta,
+                                                   "kl_warmup_epochs": setting.warmup})
     train_x = to_tensor(read_split(mnist, "train")[0], "cpu")
     val_bin = training.fixed_binarization(to_tensor(read_split(mnist, "val")[0], "cpu"))
     torch.manual_seed(train_params.seed)
     model = vae.VAE(vae.VAEConfig.from_params(model_params))
     training.train(model, train_x, val_bin, train_params)
-    mu, logvar = training.encode(model, training.fixed_binarization(train_x))
-    test = training.elbo(model, training.fixed_binarization(to_tensor(read_split(mnist, "test")[0], "cpu")))
-    return Codes(torch.from_numpy(mu), torch.from_numpy(logvar)), {"test_elbo": test["elbo"]}
+    test_bin = training.fixed_binarization(to_tensor(read_split(mnist, "test")[0], "cpu"))
+    codes = {}
+    for split, x in (("train", training.fixed_binarization(train_x)), ("test", test_bin)):
+        mu, logvar = training.encode(model, x)
+        codes[split] = Codes(torch.from_numpy(mu), torch.from_numpy(logvar))
+    return codes, {"test_elbo": training.elbo(model, test_bin)["elbo"]}
 
 
 def population_study(population: Codes, params, seed: int = 0) -> dict:
@@ -109,7 +115,8 @@ def main(argv=None) -> None:
     for latent in args.latents:
         for depth in args.depths:
             start = time.time()
-            codes, model = encoder_codes(args.mnist, depth, latent, args.epochs, args.params)
+            codes, model = encoder_codes(args.mnist, Setting(depth, latent, 0, epochs=args.epochs), args.params)
+            codes = codes["train"]
             row = {"depth": depth, "latent": latent, "population_size": len(codes.mu), **model,
                    **population_study(codes, posterior)}
             found.append(row)
