@@ -108,7 +108,8 @@ def unit_log_density(family: str, x: torch.Tensor, s: torch.Tensor, a: torch.Ten
         hi = torch.where(flip, (w - x) / s, (x + w) / s)
         lo = torch.where(flip, (-w - x) / s, (x - w) / s)
         log_hi, log_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)
-        kernel = log_hi + torch.log1p(-torch.exp(log_lo - log_hi)) - torch.log(2 * w)
+        # below -100 the ratio's log1p is under 1e-43: clamped, exp stays off its slow subnormal path
+        kernel = log_hi + torch.log1p(-torch.exp((log_lo - log_hi).clamp(min=-100.0))) - torch.log(2 * w)
     elif family == "laplace":
         b = a_safe / math.sqrt(2.0)
         r = s / b
