@@ -560,3 +560,25 @@ def test_the_decision_compares_its_own_runs_and_says_what_it_settles():
     flat = [runs.Row(r.name, r.params, {**r.metrics, "kl_q_prior": 8.0 + 0.1 * r.key.seed}, 0, 1) for r in rows]
     assert decision.settles(decision.arms(flat, EPOCHS)[0]) == "the held-out bound only"
     assert "No latent size has runs of both depths yet" in "\n".join(decision_section.in_full([], 0, len(planned)))
+
+
+def test_known_families_say_whether_the_bound_keeps_the_truths_sign():
+    """Two populations at both encoders: one where the bound moves with the truth, one where the
+    slack flips it; the section counts them, and says so before any row is measured."""
+    from priorgap.analysis import known_families
+    from priorgap.report import decision_section
+
+    def row(depth, family, truth, bound):
+        return {"encoder": f"d{depth}-z10-wu10-s0-cb", "depth": depth, "latent": 10, "family": family, "smear": 0.5,
+                "truth": truth, "truth_se": 0.01, "bound": bound, "bound_se": 0.01, "bound_density": "gmm",
+                "recovery": bound / truth, "upper": 8.0, "real_test_gain": 0.9, "real_test_gain_se": 0.01}
+
+    rows = [row(1, "box", 2.0, 1.5), row(3, "box", 1.6, 1.2),  # both lower at depth 3: survives
+            row(1, "laplace", 2.0, 1.2), row(3, "laplace", 1.6, 1.4)]  # truth lower, bound higher: flipped
+    pairs = known_families.under_families(rows + [row(1, "box", 3.0, 1.0) | {"smear": 0.3}])  # no depth 3: left out
+    assert [(p.family, p.sign_survives) for p in pairs] == [("box", True), ("laplace", False)]
+    assert pairs[0].slack.diff == pytest.approx(-0.1) and pairs[1].slack.diff == pytest.approx(-0.6)
+    text = "\n".join(decision_section.known_lines({"centres": 2000, "splits": {"train": 55000}, "rows": rows},
+                                                 {"d1-z10-wu10-s0-cb": 1.88}))
+    assert "under 1 of 2 populations" in text and "| laplace | 0.5 |" in text and "d1-z10-wu10-s0-cb 1.880" in text
+    assert "Not measured yet" in "\n".join(decision_section.known_lines(None, {}))

@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..common import config
@@ -34,7 +36,7 @@ from ..common.naming import CONVERGING, Setting
 from ..common.outputs import atomic_write_text
 from ..latent import densities, fitting, priors, seeds  # noqa: F401  (densities: the registry's sections)
 from ..latent.aggregate import Codes, mc_mean
-from . import known_answer, smeared
+from . import known_answer, smeared, stats
 
 SPLITS = {"train": 55_000, "val": 5_000, "test": 10_000}  # as the study's data splits
 CENTRES = 2_000  # real codes that centre a population: each holds ~27 of its training images
@@ -69,6 +71,44 @@ def family_study(population: smeared.Smeared, params, seed: int) -> dict:
             "bound_se": m["kl_q_prior_lower_bound_se"], "bound_density": m["kl_q_prior_lower_bound_density"],
             "recovery": m["kl_q_prior_lower_bound"] / truth, "upper": m["kl_q_prior"], "active_units": m["active_units"],
             "gains": {k: v["heldout_gain"] for k, v in m["densities"].items()}}
+
+
+@dataclass
+class UnderFamily:
+    """One population of one family at the decision's two encoders: depth 3 minus depth 1 of the
+    truth, of the bound, and of the slack (truth - bound), each with its Monte Carlo interval (the
+    draws of one population and one fit: the fit's own spread is not in it)."""
+
+    family: str
+    smear: float
+    rows: dict[int, dict]  # depth -> its row of the json
+    truth: stats.Diff
+    bound: stats.Diff
+    slack: stats.Diff
+
+    @property
+    def sign_survives(self) -> bool:
+        """The bound moves the way the truth does (where the truth moves at all)."""
+        return self.truth.verdict == self.bound.verdict
+
+
+def _mc_diff(a: float, a_se: float, b: float, b_se: float) -> stats.Diff:
+    return stats.Diff(b - a, math.hypot(a_se, b_se), math.inf, (1, 1))
+
+
+def under_families(rows: list[dict]) -> list[UnderFamily]:
+    """Each (family, smear) measured at both depths of the decision, in the json's order."""
+    found = []
+    for family, smear in dict.fromkeys((r["family"], r["smear"]) for r in rows):
+        by = {r["depth"]: r for r in rows if (r["family"], r["smear"]) == (family, smear)}
+        if set(by) != {s.depth for s in DECISION}:
+            continue
+        one, three = by[DECISION[0].depth], by[DECISION[1].depth]
+        slack = {d: (r["truth"] - r["bound"], math.hypot(r["truth_se"], r["bound_se"])) for d, r in by.items()}
+        found.append(UnderFamily(family, smear, by, _mc_diff(one["truth"], one["truth_se"], three["truth"], three["truth_se"]),
+                                 _mc_diff(one["bound"], one["bound_se"], three["bound"], three["bound_se"]),
+                                 _mc_diff(*slack[DECISION[0].depth], *slack[DECISION[1].depth])))
+    return found
 
 
 def main(argv=None) -> None:

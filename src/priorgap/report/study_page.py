@@ -119,15 +119,18 @@ def grid_instrument(rows: list[runs.Row], epochs: int) -> str:
     return max(sorted(set(grid)), key=grid.count) if grid else runs.FIXED
 
 
-def _decision(rows: list[runs.Row], epochs: int, components: int) -> tuple[list, int, int]:
-    """The decision's arms (its runs alone, measured by the converging instrument), and how many of
-    its planned runs are measured."""
+def _decision(rows: list[runs.Row], epochs: int, components: int, families: dict | None) -> tuple:
+    """The decision's arms (its runs alone, measured by the converging instrument), how many of its
+    planned runs are measured, its known answers, and the real bound of the encoders they used."""
     planned = {p.key for p in design.design(components) if p.part == "decision"}
-    return decision.arms(rows, epochs), sum(r.key in planned for r in rows), len(planned)
+    used = {r["encoder"] for r in (families or {}).get("rows", [])}
+    real = {r.name: r.metrics[decision.BOUND] for r in rows if r.name in used and r.metrics.get(decision.BOUND) is not None}
+    return decision.arms(rows, epochs), sum(r.key in planned for r in rows), len(planned), families, real
 
 
 def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[dict] = (),
-           bounds: dict | None = None, fd_spread: tuple | None = None, known: dict | None = None) -> tuple[str, list[str], dict]:
+           bounds: dict | None = None, fd_spread: tuple | None = None, known: dict | None = None,
+           families: dict | None = None) -> tuple[str, list[str], dict]:
     """(study.md, the brief answer for README, the analyses the figures draw)."""
     # one instrument per verdict: the one the grid's runs were measured by (the decision part has its own)
     instrument = grid_instrument(rows, epochs)
@@ -153,7 +156,7 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
     head, gone = _header(rows, epochs, components)
     lines = (["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", ""] + opening.in_short(found, used, epochs, fd_spread)
              + opening.answer_table(found) + _thread(list(pictures)) + _sections() + head + long_lines
-             + ["## Appendix B: the analyses in full", ""] + decision_section.in_full(*_decision(rows, epochs, components))
+             + ["## Appendix B: the analyses in full", ""] + decision_section.in_full(*_decision(rows, epochs, components, families))
              + appendix.depth_in_full(claim1) + appendix.latent_in_full(claim2, used, epochs)
              + appendix.sampling_in_full(sampled) + appendix.priors_in_full(learned)
              + appendix.bound_in_full(brackets, sens, known, claim1.at_beta1)
@@ -246,10 +249,11 @@ def main(argv=None):
     components = config.load(Path("params.yaml"), "model").prior.components if Path("params.yaml").is_file() else 100
     bounds = {r.name: bound.bounds_of(record.read(args.records / r.name)["metrics"]["fit_posterior"])
               for r in rows if record.exists(args.records, r.name)}
-    known = args.out / "known_answer.json"
+    known, families = (args.out / f"{name}.json" for name in ("known_answer", "known_families"))
     text, brief, analyses = render(rows, args.epochs, components, pictures(rows, args.records), bounds,
                                    fd_spread(args.out / "classifier_spread.json"),
-                                   json.loads(known.read_text()) if known.is_file() else None)
+                                   json.loads(known.read_text()) if known.is_file() else None,
+                                   json.loads(families.read_text()) if families.is_file() else None)
     readme = readme_with(args.readme.read_text(), brief) if str(args.readme) not in ("", ".") else None
     args.out.mkdir(parents=True, exist_ok=True)
     instrument = grid_instrument(rows, args.epochs)
