@@ -189,27 +189,28 @@ def test_gmm_recovers_a_known_mixture():
     np.testing.assert_allclose(gmm.covs[order].numpy(), np.broadcast_to(0.25 * np.eye(2), (3, 2, 2)), atol=0.03)
 
 
-@pytest.mark.parametrize("cov_type", ["full", "tied", "diag", "spherical"])
-def test_every_density_is_normalised_samples_itself_and_survives_a_save(tmp_path, cov_type):
+# every density of the registry (and the model's prior), each its own test; the GMM at every covariance type
+CONTRACT = [(name, "full") for name in densities.names()] + [("gmm", c) for c in ("tied", "diag", "spherical")]
+
+
+@pytest.mark.parametrize("name,cov_type", CONTRACT, ids=[f"{n}-{c}" if n == "gmm" else n for n, c in CONTRACT])
+def test_every_density_is_normalised_samples_itself_and_survives_a_save(tmp_path, name, cov_type):
     rng = np.random.default_rng(5)
     codes = _codes(np.concatenate([rng.normal(-1.5, 0.4, (3000, 1)), rng.normal(1.0, 0.6, (3000, 1))]),
                    np.full((6000, 1), math.log(0.3**2)))
     params = _params(gmm=dict(components=[2], draws=1, covariance_type=cov_type, fit_on="z"))
-    for name in densities.names():
-        if name != "gmm" and cov_type != "full":
-            continue
-        g = _fit(name, codes, params)
-        mass = integrate.quad(lambda z: math.exp(g.log_prob(torch.tensor([[z]])).item()), -10, 10, limit=200)[0]
-        assert mass == pytest.approx(1.0, abs=2e-3), name
-        draws = g.sample(20_000, seed=1)
-        assert draws.shape == (20_000, 1) and draws.dtype == torch.float32
-        # the samples come from the density: mean log-density of draws ~ -entropy, finite
-        assert torch.isfinite(g.log_prob(draws)).all()
-        torch.testing.assert_close(g.sample(50, seed=7), g.sample(50, seed=7))  # seeded
-        densities.save(g, tmp_path / f"{name}.pt")
-        back = densities.load(tmp_path / f"{name}.pt")
-        zs = torch.linspace(-3, 3, 11)[:, None]
-        torch.testing.assert_close(back.log_prob(zs), g.log_prob(zs))
+    g = _fit(name, codes, params)
+    mass = integrate.quad(lambda z: math.exp(g.log_prob(torch.tensor([[z]])).item()), -10, 10, limit=200)[0]
+    assert mass == pytest.approx(1.0, abs=2e-3)
+    draws = g.sample(20_000, seed=1)
+    assert draws.shape == (20_000, 1) and draws.dtype == torch.float32
+    # the samples come from the density: mean log-density of draws ~ -entropy, finite
+    assert torch.isfinite(g.log_prob(draws)).all()
+    torch.testing.assert_close(g.sample(50, seed=7), g.sample(50, seed=7))  # seeded
+    densities.save(g, tmp_path / f"{name}.pt")
+    back = densities.load(tmp_path / f"{name}.pt")
+    zs = torch.linspace(-3, 3, 11)[:, None]
+    torch.testing.assert_close(back.log_prob(zs), g.log_prob(zs))
 
 
 def test_densities_closer_to_q_score_better():
