@@ -415,14 +415,14 @@ def test_the_training_mixture_is_a_bound_and_a_family_counts_once():
 def test_the_known_answer_adds_no_slack_measured_at_another_rate():
     """Its encoders are at beta 1, where depth 3's rate is lower: their slacks are not added to the
     matched-rate difference (that counts the rate twice), and its training mixture is half the population."""
-    from priorgap.report import appendix
+    from priorgap.report import known_section
 
     row = lambda depth, truth, b: {"depth": depth, "latent": 10, "truth": truth, "bound": b, "bound_density": "gmm",  # noqa: E731
                                    "recovery": b / truth, "training_mixture_kl": truth + 1, "active_units": 10}
     rows = study_rows([p for p in design.design() if p.part == "grid"])
     at_beta1 = depth.depth_claim(rows, EPOCHS).at_beta1
     rate = next(c.diff for c in at_beta1 if c.measure == depth.RATE and c.within == "latent size 10")
-    lines = "\n".join(appendix.known_answer_lines({"epochs": 40, "encoders": [row(1, 8.0, 2.0), row(3, 6.0, 1.0)]},
+    lines = "\n".join(known_section.known_answer_lines({"epochs": 40, "encoders": [row(1, 8.0, 2.0), row(3, 6.0, 1.0)]},
                                                   at_beta1, 55_000))
     assert "1.00 nats smaller at depth 3" in lines and f"differs from depth 1's by {rate.fmt()} nats" in lines
     assert "would count the rate twice" in lines and "the very encoders compared" in lines
@@ -430,7 +430,7 @@ def test_the_known_answer_adds_no_slack_measured_at_another_rate():
     assert "55,000 training posteriors" in lines and "training mixture's KL (27,500 components, half the population)" in lines
     # a json that says its population's size is read first
     small = [{**row(1, 8.0, 2.0), "population_size": 1001}, row(3, 6.0, 1.0)]
-    assert "(500 components, half" in "\n".join(appendix.known_answer_lines({"epochs": 40, "encoders": small}, at_beta1, 55_000))
+    assert "(500 components, half" in "\n".join(known_section.known_answer_lines({"epochs": 40, "encoders": small}, at_beta1, 55_000))
 
 
 def test_a_verdict_on_q_says_which_quantity_it_settles():
@@ -566,7 +566,7 @@ def test_known_families_say_whether_the_bound_keeps_the_truths_sign():
     """Two populations at both encoders: one where the bound moves with the truth, one where the
     slack flips it; the section counts them, and says so before any row is measured."""
     from priorgap.analysis import known_families
-    from priorgap.report import decision_section
+    from priorgap.report import known_section
 
     def row(depth, family, truth, bound):
         return {"encoder": f"d{depth}-z10-wu10-s0-cb", "depth": depth, "latent": 10, "family": family, "smear": 0.5,
@@ -578,7 +578,7 @@ def test_known_families_say_whether_the_bound_keeps_the_truths_sign():
     pairs = known_families.under_families(rows + [row(1, "box", 3.0, 1.0) | {"smear": 0.3}])  # no depth 3: left out
     assert [(p.family, p.sign_survives) for p in pairs] == [("box", True), ("laplace", False)]
     assert pairs[0].slack.diff == pytest.approx(-0.1) and pairs[1].slack.diff == pytest.approx(-0.6)
-    text = "\n".join(decision_section.known_lines({"centres": 2000, "splits": {"train": 55000}, "rows": rows},
+    text = "\n".join(known_section.families_lines({"centres": 2000, "splits": {"train": 55000}, "rows": rows},
                                                  {"d1-z10-wu10-s0-cb": 1.88}))
     assert "under 1 of 2 populations" in text and "| laplace | 0.5 |" in text and "d1-z10-wu10-s0-cb 1.880" in text
-    assert "Not measured yet" in "\n".join(decision_section.known_lines(None, {}))
+    assert "Not measured yet" in "\n".join(known_section.families_lines(None, {}))

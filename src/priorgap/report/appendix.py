@@ -3,10 +3,11 @@ experiment. Their method paragraphs are the page's own text, kept here so that e
 docstring never changes the committed results page."""
 from __future__ import annotations
 
-from ..analysis import bound, depth, known_answer, latent_size, learned_prior, prior_sampling, stats
+from ..analysis import bound, depth, latent_size, learned_prior, prior_sampling, stats
 from ..analysis.compare import on_slice
 from ..common.numbers import fmt
 from ..study import runs
+from . import known_section
 
 # Appendix B1: why depth is judged at matched rate (analysis/depth.py does it)
 DEPTH_METHOD = (
@@ -233,43 +234,6 @@ def bracket_ends(found: list[bound.Bracket]) -> str:
 
 
 
-def known_answer_lines(known: dict | None, at_beta1: list, population: int | None = None) -> list[str]:
-    """The known answer shaped like the real codes (reports/known_answer.json, `make known-answer`):
-    the bound's recovery for each encoder. Its encoders are at beta 1, where the depths' rates differ
-    (`at_beta1`: depth.DepthClaim's comparisons), so their slacks are not added to the matched-rate
-    verdict's difference: that would count the rate twice. `population`: the training images, the
-    known answer's components where its json does not say."""
-    if not known:
-        return ["No known answer shaped like the real codes yet (`make known-answer` writes reports/known_answer.json).", ""]
-    rows = known["encoders"]
-    size = rows[0].get("population_size", population) if rows else population
-    half = f"{known_answer.training_half(size):,} components, " if size else ""
-    lines = [f"A known answer shaped like the real codes (`make known-answer`; {known['epochs']} epochs, seed 0): the "
-             f"population is the mixture of one trained encoder's {f'{size:,} ' if size else ''}training posteriors, whose KL to "
-             "N(0,I) is known from its exact log density; half its components are the training codes of a study run as "
-             "the study runs (q replayed left out: it would hold the population's own components). It is spikier than a "
-             "real population, so the recovery is pessimistic, alike for both encoders.", "",
-             f"| depth | latent | truth (nats) | bound | density | recovery | training mixture's KL ({half}half the "
-             "population) | active units |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['depth']} | {r['latent']} | {fmt(r['truth'], 3)} | {fmt(r['bound'], 3)} | {r['bound_density']} | "
-                     f"{r['recovery']:.0%} | {fmt(r['training_mixture_kl'], 3)} | {r['active_units']} |")
-    by = {(r["depth"], r["latent"]): r for r in rows}
-    rates = {c.within: c.diff for c in at_beta1 if c.measure == depth.RATE}
-    for z in sorted({r["latent"] for r in rows}):
-        shallow, deep, rate = by.get((1, z)), by.get((3, z)), rates.get(f"latent size {z}")
-        if shallow and deep and rate is not None:
-            slack = (deep["truth"] - deep["bound"]) - (shallow["truth"] - shallow["bound"])
-            lines += ["", f"Latent {z}: the slack (truth minus bound) is {abs(slack):.2f} nats "
-                      f"{'smaller' if slack < 0 else 'larger'} at depth 3 than at depth 1 here. These encoders are at "
-                      f"beta 1, where depth 3's rate differs from depth 1's by {rate.fmt()} nats in the grid; the depth "
-                      "verdict is taken at matched rate, so adding these slacks to its difference would count the rate "
-                      "twice. The slack must be compared on the very encoders compared (the decision's runs at equal "
-                      "rate, not measured yet)."]
-    return lines + [""]
-
-
 def bound_in_full(found: list[bound.Bracket], sens: list[bound.Sensitivity], known: dict | None = None,
                   at_beta1: list = ()) -> list[str]:
     lines = ["### B5. What the bound can pin", "", BOUND_METHOD, "", bracket_ends(found), "",
@@ -278,7 +242,7 @@ def bound_in_full(found: list[bound.Bracket], sens: list[bound.Sensitivity], kno
     for b in found:
         lines.append(f"| {b.depth} | {b.latent} | {b.runs} | {fmt(b.lower, 3)} | {fmt(b.upper, 3)} | {fmt(b.avg_kl, 3)} | "
                      f"{fmt(b.mutual_info, 4)} ({fmt(b.log_n, 4)}) | {fmt(b.upper - b.lower, 3)} |")
-    lines += [""] + known_answer_lines(known, list(at_beta1), found[0].n if found else None)
+    lines += [""] + known_section.known_answer_lines(known, list(at_beta1), found[0].n if found else None)
     if not sens:
         return lines + ["No run's record holds its densities' bounds yet.", ""]
     variants = list(dict.fromkeys(v for s in sens for v in s.by_variant))

@@ -2,7 +2,8 @@
 active units, every run measured by the converging instrument (analysis/decision.py)."""
 from __future__ import annotations
 
-from ..analysis import decision, known_families
+from ..analysis import decision
+from . import known_section
 
 COLUMNS = [(decision.RATE, "rate (test KL)"), (decision.UNITS, "active units"), (decision.BOUND, "held-out bound"),
            (decision.UPPER, "upper end"), (decision.PER_UNIT, "bound per active unit"),
@@ -31,43 +32,4 @@ def in_full(arms: list[decision.Arm], measured: int, planned: int, families: dic
                 lv, d = arm.levels[key], arm.diffs[key]
                 lines.append(f"| {label} | {lv[1]:.4g} | {lv[3]:.4g} | {d.fmt()} | {d.df:.1f} |")
         lines += [""]
-    return lines + known_lines(families, real or {})
-
-
-def known_lines(families: dict | None, real: dict[str, float]) -> list[str]:
-    """The known answers at the decision's encoders (reports/known_families.json, `make known-families`):
-    the bound's recovery per family and encoder, and whether the depth difference keeps its sign."""
-    head = ["**The slack at these encoders: known answers of two families no estimator belongs to** "
-            "(`make known-families`).", ""]
-    if not families or not families.get("rows"):
-        return head + ["Not measured yet: `make known-families` writes reports/known_families.json.", ""]
-    rows = families["rows"]
-    lines = head + [
-        f"Each population keeps the real codes' per-unit spread and smears {families['centres']:,} of the encoder's "
-        "codes by a box or a Laplace kernel (smear c of each unit's spread: small is spiky, large is smooth); its "
-        "KL(q || N(0,I)) is exact up to Monte Carlo error. A study's worth of images is drawn from it "
-        f"({', '.join(f'{n:,} {k}' for k, n in families['splits'].items())}) and fit_posterior's own instrument "
-        "measures it, every density of the bound included. The last column scores the family's density on the real "
-        "test codes, as the bound scores a fitted density: the higher, the closer the family is to the real "
-        "population in KL.", "",
-        "| encoder | family | smear | truth | bound (density) | recovery | upper end | real test codes' gain |",
-        "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['encoder']} | {r['family']} | {r['smear']:g} | {r['truth']:.3f} ± {r['truth_se']:.3f} | "
-                     f"{r['bound']:.3f} ({r['bound_density']}) | {r['recovery']:.0%} | {r['upper']:.3f} | "
-                     f"{r['real_test_gain']:.3f} ± {r['real_test_gain_se']:.3f} |")
-    pairs = known_families.under_families(rows)
-    if real:
-        lines += ["", "The real runs' bound on the same test draws: "
-                  + ", ".join(f"{name} {v:.3f}" for name, v in real.items()) + "."]
-    if not pairs:
-        return lines + ["", "No family is measured at both depths yet.", ""]
-    lines += ["", "| family | smear | truth, depth 3 - 1 | bound, depth 3 - 1 | slack, depth 3 - 1 | the bound's sign |",
-              "|---|---|---|---|---|---|"]
-    for p in pairs:
-        lines.append(f"| {p.family} | {p.smear:g} | {p.truth.fmt()} | {p.bound.fmt()} | {p.slack.fmt()} | "
-                     f"{'survives' if p.sign_survives else 'does not survive'} |")
-    kept = sum(p.sign_survives for p in pairs)
-    lines += ["", f"The bound's depth difference has the truth's sign under {kept} of {len(pairs)} populations. "
-              "The intervals are the Monte Carlo error of one population and one fit.", ""]
-    return lines
+    return lines + known_section.families_lines(families, real or {})

@@ -3,7 +3,7 @@ table (one row per claim, analysis/answer.py), each bound verdict told how it re
 density (analysis/bound.py)."""
 from __future__ import annotations
 
-from ..analysis import answer, bound, depth
+from ..analysis import answer, bound, depth, sampling_answer
 from ..analysis.verdicts import FOR_BOUND, FOR_Q
 from ..common.numbers import fmt
 from ..study import runs
@@ -72,7 +72,7 @@ def in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | N
     holes = said("The prior's bad draws are those in q's holes")
     cover = by.get("Sampling N(0,I) hurts coverage")
     coverage = (f"; it gains coverage ({said(cover.short)}): a precision/recall trade-off"
-                if cover and cover.verdict.qualifier == answer.COVERS_MORE else f"; coverage: {said('Sampling N(0,I) hurts coverage')}")
+                if cover and cover.verdict.qualifier == sampling_answer.COVERS_MORE else f"; coverage: {said('Sampling N(0,I) hurts coverage')}")
     fd_note = ([f"The FD intervals hold one classifier fixed: across {fd_spread[2]} classifier seeds, the samples "
                 f"fixed, each sampler's FD moves by {fd_spread[0]:.0%}-{fd_spread[1]:.0%} (sd over mean; "
                 "reports/classifier_spread.json). A difference of FDs in one run compares like with like; a level does "

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from .. import PriorgapError
 from ..common.outputs import atomic_write_text
-from ..analysis import answer, bound, decision, depth, latent_size, learned_prior, prior_sampling, stats, width
+from ..analysis import (answer, bound, decision, depth, latent_size, learned_prior, prior_sampling, sampling_answer, stats,
+                        width)
 from ..study import design, record, runs, runs_file
 from . import appendix, decision_section, opening, study_figures
 from ..summary import headline
@@ -149,8 +150,8 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
     found = [answer.depth_row(claim1, depth.warm_matched(used, epochs)), answer.width_row(wide),
              answer.asker_row(depth.asker(used, epochs), opening.grid_mean(used, epochs, depth.BOUND, depth=2, latent=2),
                               answer.meet(brackets, depth.ASKER["latent"], depth.ASKER_DEPTHS)), *answer.latent_rows(used, claim2, epochs),
-             answer.scale_row(used, epochs), *answer.sampling_rows(sampled), answer.holes_row(used, epochs),
-             *answer.prior_rows(learned), answer.longer_row(*checked, appendix.matched_longer(used, epochs, claim1),
+             answer.scale_row(used, epochs), *sampling_answer.sampling_rows(sampled), sampling_answer.holes_row(used, epochs),
+             *sampling_answer.prior_rows(learned), answer.longer_row(*checked, appendix.matched_longer(used, epochs, claim1),
                                answer.elbo_gain_when_longer(used, epochs))]
     opening.under_every_density(found, sens)
     head, gone = _header(rows, epochs, components)
