@@ -5,6 +5,9 @@ when that file changes; one that reads a param it does not declare, likewise. A 
 does not use re-runs it for nothing. Both directions are checked for every stage.
 """
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -28,6 +31,18 @@ def test_closure_follows_imports_through_the_library():
             "src/priorgap/__init__.py", "src/priorgap/latent/__init__.py"} <= closure
     assert "src/priorgap/samples/classifier.py" not in closure
     assert "src/priorgap/samples/__init__.py" not in closure
+
+
+def test_what_priorgap_imports_lazily_is_no_stage_code():
+    """priorgap.measure and friends load on attribute access (the package's __getattr__): the
+    closure leaves them out, and importing every stage script indeed never loads them."""
+    assert not any("instruments" in f for f in import_closure(ROOT / "stages" / "fit_posterior.py"))
+    code = ("import importlib, sys; [importlib.import_module(n) for n in sys.argv[1:]]; "
+            "print(sorted(m for m in sys.modules if m.startswith('priorgap.instruments')))")
+    names = [p.stem for p in (ROOT / "stages").glob("*.py")]
+    proc = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'stages'}"})
+    assert proc.stdout.strip() == "[]"
 
 
 def test_each_stage_depends_on_exactly_the_code_it_imports():

@@ -7,3 +7,17 @@ class PriorgapError(Exception):
     Stage scripts print these as one line and exit non-zero; anything else is a bug and keeps
     its traceback.
     """
+
+
+def __getattr__(name: str):
+    """priorgap.measure, priorgap.encode and priorgap.load_sampler (docs/measure-your-own-vae.md),
+    imported on first use so that `import priorgap` stays light for the stages."""
+    if name in ("measure", "load_sampler"):
+        from .instruments import measure as module
+
+        return getattr(module, name)
+    if name == "encode":
+        from .instruments.encoding import encode
+
+        return encode
+    raise AttributeError(f"module 'priorgap' has no attribute {name!r}")

@@ -33,15 +33,18 @@ def _prior_contours(ax, lim):
 
 def latent_scatter(mu, labels, path, max_points=10_000, seed=0, prior_mu=None):
     """mu of the training set coloured by digit over the contours of N(0, I), or, for a VampPrior,
-    with its components' means `prior_mu` (K, d) marked."""
+    with its components' means `prior_mu` (K, d) marked. Codes without labels (priorgap measure on
+    another model's codes) are drawn in one colour."""
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(mu))[:max_points]
-    mu, labels = mu[idx], labels[idx]
+    mu = mu[idx]
+    labels = None if labels is None else labels[idx]
     d = mu.shape[1]
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     if d == 1:
-        for digit in range(10):
-            ax.hist(mu[labels == digit, 0], bins=60, histtype="step", label=str(digit), density=True)
+        groups = [(str(digit), labels == digit) for digit in range(10)] if labels is not None else [("codes", slice(None))]
+        for name, rows in groups:
+            ax.hist(mu[rows, 0], bins=60, histtype="step", label=name, density=True)
         xs = np.linspace(-4, 4, 200)
         ax.plot(xs, np.exp(-xs**2 / 2) / np.sqrt(2 * np.pi), "k--", label="N(0,1)")
         ax.set_xlabel("mu")
@@ -52,7 +55,8 @@ def latent_scatter(mu, labels, path, max_points=10_000, seed=0, prior_mu=None):
         names = ("z1", "z2") if d == 2 else ("first principal axis of mu", "second principal axis")
         xy = mu @ axes.T
         lim = max(3.5, float(np.percentile(np.abs(xy), 99.5)))
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6, vmin=-0.5, vmax=9.5)
+        colour = {"s": 2, "alpha": 0.6} | ({"c": labels, "cmap": "tab10", "vmin": -0.5, "vmax": 9.5} if labels is not None else {})
+        sc = ax.scatter(xy[:, 0], xy[:, 1], **colour)
         if prior_mu is None:
             _prior_contours(ax, lim)
         else:
@@ -64,7 +68,8 @@ def latent_scatter(mu, labels, path, max_points=10_000, seed=0, prior_mu=None):
         ax.set_aspect("equal")
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1])
-        fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
+        if labels is not None:
+            fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
     over = "over N(0, I)" if prior_mu is None else f"and the VampPrior's {len(prior_mu)} components"
     sep = "\n" if prior_mu is not None and d > 2 else " "  # one line would run past the figure
     ax.set_title(f"mu of {len(mu)} training codes {over}" + (f"{sep}(PCA projection)" if d > 2 else ""))
@@ -75,7 +80,8 @@ def pair_grid(mu, labels, path, dims=5, max_points=3000, seed=0):
     """Pairs of the first latent dimensions of mu (latent size > 2)."""
     k = min(dims, mu.shape[1])
     idx = np.random.default_rng(seed).permutation(len(mu))[:max_points]
-    mu, labels = mu[idx], labels[idx]
+    mu = mu[idx]
+    colour = {"c": labels[idx], "cmap": "tab10", "vmin": -0.5, "vmax": 9.5} if labels is not None else {}
     fig, axes = plt.subplots(k, k, figsize=(2.2 * k, 2.2 * k), squeeze=False)
     for i in range(k):
         for j in range(k):
@@ -83,7 +89,7 @@ def pair_grid(mu, labels, path, dims=5, max_points=3000, seed=0):
             if i == j:
                 ax.hist(mu[:, i], bins=40, color="grey")
             else:
-                ax.scatter(mu[:, j], mu[:, i], c=labels, cmap="tab10", s=1, alpha=0.5, vmin=-0.5, vmax=9.5)
+                ax.scatter(mu[:, j], mu[:, i], s=1, alpha=0.5, **colour)
             ax.tick_params(labelsize=6)
             if i == k - 1:
                 ax.set_xlabel(f"z{j + 1}", fontsize=8)

@@ -37,8 +37,9 @@ class Fitted:
     timings: dict  # seconds of each step (MLflow only)
 
 
-def fit_posterior(codes: Codes, val: Codes, test: Codes, prior, params, progress=None) -> Fitted:
-    """`params` is the posterior section; `progress(step)` is called as each step starts."""
+def fit_posterior(codes: Codes, val: Codes, test: Codes, prior, params, progress=None, names=None) -> Fitted:
+    """`params` is the posterior section; `progress(step)` is called as each step starts; `names`:
+    the densities to fit ("prior" among them), by default every one (densities.names())."""
     step = progress or (lambda _: None)
     step("diagnostics")
     start = time.perf_counter()
@@ -47,7 +48,7 @@ def fit_posterior(codes: Codes, val: Codes, test: Codes, prior, params, progress
     test_draws = capacity.Heldout(match.z_test, match.log_p_at_test)
     timings = {"seconds_diagnostics": time.perf_counter() - start}
     fitted, scores = {}, {}
-    for name in densities.names():
+    for name in names or densities.names():
         step(name)
         start = time.perf_counter()
         fitted[name], chosen = capacity.fit_chosen(name, codes, params, val_draws, test_draws, prior)
