@@ -64,7 +64,7 @@ def test_the_sampler_saves_as_tensors_and_loads_back(report, tmp_path):
 
 def test_a_file_that_is_not_ours_is_refused(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not torch")
-    with pytest.raises(PriorgapError, match=r"junk.pt: not a priorgap sampler file \(.*\); save one with"):
+    with pytest.raises(PriorgapError, match=r"junk.pt: not a priorgap sampler file \(torch.load cannot read it\); save one with"):
         priorgap.load_sampler(tmp_path / "junk.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(PriorgapError, match="other.pt: not a priorgap sampler file \\(no 'priorgap-sampler-1' mark\\)"):
@@ -113,7 +113,8 @@ def test_encode_takes_any_callable_and_a_loader():
      "train.mu: 3000 values are NaN or infinite; drop those images' codes or fix the encoder that produced them"),
     (lambda s: {**s, "test": (s["test"][0], np.exp(0.5 * s["test"][1]))},
      "test.logvar: every value is positive (0.368 to 0.368), as standard deviations or variances are; pass "
-     "log(std ** 2), or allow_positive=True if every posterior really is wider than N(0, I)"),
+     "log(std ** 2), or allow_positive_logvar=True (--allow-positive-logvar) if every posterior really is wider "
+     "than N(0, I)"),
     (lambda s: {**s, "val": (s["val"][0][:50], s["val"][1][:50])},
      "val: 50 codes, fewer than the 100 the densities asked need; encode more images, or ask for smaller capacities"),
 ])

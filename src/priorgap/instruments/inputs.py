@@ -9,7 +9,7 @@ informative unit (its posterior is narrower than the prior) and scatter around 0
 one, so an array with no negative value at all is not a plausible set of log-variances. Standard
 deviations and variances are positive everywhere, so that is what it gets refused as. What this
 cannot tell: log standard deviations (logvar / 2), which are as negative as log-variances, and a
-model whose every posterior is wider than N(0, I) (allow_positive=True accepts that).
+model whose every posterior is wider than N(0, I) (allow_positive_logvar=True accepts that).
 """
 from __future__ import annotations
 
@@ -47,8 +47,9 @@ def split_codes(split: str, mu, logvar, allow_positive: bool = False) -> Codes:
     if mu.shape != logvar.shape:
         raise PriorgapError(f"{split}: mu is {mu.shape} but logvar is {logvar.shape}; pass both as N x d from one encoder")
     if not allow_positive and (logvar > 0).all():
-        raise PriorgapError(f"{split}.logvar: every value is positive ({logvar.min():.3g} to {logvar.max():.3g}), as standard "
-                            "deviations or variances are; pass log(std ** 2), or allow_positive=True if every posterior "
+        raise PriorgapError(f"{split}.logvar: every value is positive ({logvar.min():.3g} to {logvar.max():.3g}), as "
+                            "standard deviations or variances are; pass log(std ** 2), or allow_positive_logvar=True "
+                            "(--allow-positive-logvar) if every posterior "
                             "really is wider than N(0, I)")
     return Codes(torch.from_numpy(mu), torch.from_numpy(logvar))
 

@@ -95,8 +95,8 @@ def load_sampler(path) -> Sampler:
         raise PriorgapError(f"{path}: not found; save one with report.sampler.save(path)")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001  torch raises several kinds on a foreign file; the line names it
-        raise PriorgapError(f"{path}: not a priorgap sampler file ({type(e).__name__}); save one with "
+    except Exception:  # noqa: BLE001  torch raises several kinds (zip, pickle, struct errors) on a foreign file
+        raise PriorgapError(f"{path}: not a priorgap sampler file (torch.load cannot read it); save one with "
                             "report.sampler.save(path)") from None
     if not isinstance(saved, dict) or saved.get("format") != SAMPLER_FORMAT:
         raise PriorgapError(f"{path}: not a priorgap sampler file (no {SAMPLER_FORMAT!r} mark); save one with "
