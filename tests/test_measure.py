@@ -62,6 +62,23 @@ def test_the_sampler_saves_as_tensors_and_loads_back(report, tmp_path):
     assert back.sample(1000, 1).shape == (1000, 2)
 
 
+def test_the_report_logs_to_the_store_that_is_set(report, mlflow_store):
+    import mlflow
+
+    run_id = report.log_to_mlflow("my vae")
+    run = mlflow.MlflowClient(mlflow_store).get_run(run_id)
+    assert run.info.run_name == "my vae" and run.info.status == "FINISHED"
+    assert run.data.metrics["kl_q_prior_lower_bound"] == report.bracket["lower"]
+    assert run.data.tags["sampler"] == report.sampler.name
+    names = {a.path for a in mlflow.MlflowClient(mlflow_store).list_artifacts(run_id)}
+    assert {"report.md", "report.html", "sampler.pt", "metrics.json", "figures"} <= names
+
+
+def test_without_a_store_nothing_is_logged(report, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert report.log_to_mlflow() is None
+
+
 def test_a_file_that_is_not_ours_is_refused(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not torch")
     with pytest.raises(PriorgapError, match=r"junk.pt: not a priorgap sampler file \(torch.load cannot read it\); save one with"):

@@ -32,6 +32,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     from .. import PriorgapError
+    from ..latent import densities as registry
     from . import inputs
     from .measure import measure
 
@@ -43,10 +44,18 @@ def main(argv=None) -> None:
         except ValueError:
             raise PriorgapError(f"--capacities {item}: not NAME=C1,C2 (numbers)") from None
     codes = inputs.read_npz(args.codes, args.allow_positive_logvar)
-    with tqdm(desc="measure", unit="step", file=sys.stderr) as bar:
+    steps = 2 + len(args.densities or registry.REGISTRY)  # the diagnostics, the prior, each density
+    with tqdm(total=steps, desc="measure", unit="step", file=sys.stderr) as bar:
+        begun = []
+
+        def progress(step):  # a step begins: the one before it is done
+            bar.update(len(begun) > 0)
+            begun.append(step)
+            bar.set_postfix_str(step)
+
         report = measure(*((c.mu, c.logvar) for c in codes.values()), densities=args.densities, capacities=capacities,
-                         seed=args.seed, allow_positive_logvar=args.allow_positive_logvar,
-                         progress=lambda step: (bar.update(), bar.set_postfix_str(step)))
+                         seed=args.seed, allow_positive_logvar=args.allow_positive_logvar, progress=progress)
+        bar.update()
     report.save(args.out)
     run = report.log_to_mlflow()
     print(report.to_markdown().split("\n\n")[1])
