@@ -204,11 +204,16 @@ class Report:
         report and the sampler. Returns the run id."""
         import os
 
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri:
             return None
         import mlflow
 
+        from ..common import store
         from ..common.outputs import flatten_dict
+
+        store.check_reachable(uri)  # an unreachable server: one line, before anything is written
+        mlflow.set_tracking_uri(uri)  # the store named now, whatever an earlier call in this process set
 
         with mlflow.start_run(run_name=run_name) as run, tempfile.TemporaryDirectory() as tmp:
             mlflow.log_metrics({k: float(v) for k, v in flatten_dict(self.metrics).items()
