@@ -74,6 +74,15 @@ def test_the_report_logs_to_the_store_that_is_set(report, mlflow_store):
     assert {"report.md", "report.html", "sampler.pt", "metrics.json", "figures"} <= names
 
 
+def test_a_saved_report_is_logged_from_its_folder(report, mlflow_store, tmp_path):
+    import mlflow
+
+    report.save(tmp_path / "out")
+    (tmp_path / "out" / "note.txt").write_text("mine")  # logged as it is: the folder, not a new rendering
+    run_id = report.log_to_mlflow(saved=tmp_path / "out")
+    assert "note.txt" in {a.path for a in mlflow.MlflowClient(mlflow_store).list_artifacts(run_id)}
+
+
 def test_without_a_store_nothing_is_logged(report, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert report.log_to_mlflow() is None

@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import PriorgapError
 from ..common import config
 from ..common.naming import CONVERGING, Setting
 from ..common.outputs import atomic_write_text
@@ -121,13 +122,14 @@ def main(argv=None) -> None:
     ap.add_argument("--smears", type=float, nargs="+", default=list(SMEARS))
     ap.add_argument("--out", type=Path, default=Path("reports/known_families.json"))
     args = ap.parse_args(argv)
+    names = ", ".join(s.name for s in DECISION)
+    if any("=" not in item for item in args.codes):
+        raise PriorgapError(f"--codes {' '.join(args.codes)}: give each as NAME=DIR, NAME one of {names}")
     given = dict(item.split("=", 1) for item in args.codes)
     unknown = set(given) - {s.name for s in DECISION}
     if unknown:
-        raise SystemExit(f"--codes {', '.join(sorted(unknown))}: not an encoder of the decision "
-                         f"({', '.join(s.name for s in DECISION)})")
+        raise PriorgapError(f"--codes {', '.join(sorted(unknown))}: not an encoder of the decision ({names})")
     posterior = config.load(args.params, "posterior")
-    found = []
     codes, digests = {}, {}
     for setting in DECISION:
         if setting.name in given:

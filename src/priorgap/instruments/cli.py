@@ -57,7 +57,7 @@ def main(argv=None) -> None:
                          seed=args.seed, allow_positive_logvar=args.allow_positive_logvar, progress=progress)
         bar.update()
     report.save(args.out)
-    run = report.log_to_mlflow()
+    run = report.log_to_mlflow(saved=args.out)  # the files just written, not rendered twice
     print(report.to_markdown().split("\n\n")[1])
     print(f"priorgap measure: {args.out}/report.md, report.html and sampler.pt ({report.sampler.name})"
           + (f"; MLflow run {run}" if run else ""))

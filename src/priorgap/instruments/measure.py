@@ -199,9 +199,10 @@ class Report:
             (tmp / "report.html").write_text(self.to_html(tmp / "figures"))
             self.sampler.save(tmp / "sampler.pt")
 
-    def log_to_mlflow(self, run_name: str = "priorgap measure") -> str | None:
+    def log_to_mlflow(self, run_name: str = "priorgap measure", saved: Path | None = None) -> str | None:
         """Into the store MLFLOW_TRACKING_URI names (nothing when none is set): the figures, the
-        report and the sampler. Returns the run id."""
+        report and the sampler (those of `saved`, a folder save() wrote, else written anew).
+        Returns the run id."""
         import os
 
         uri = os.environ.get("MLFLOW_TRACKING_URI")
@@ -219,8 +220,10 @@ class Report:
             mlflow.log_metrics({k: float(v) for k, v in flatten_dict(self.metrics).items()
                                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)})
             mlflow.set_tags({"bound_density": self.bracket["density"], "sampler": self.sampler.name})
-            self.save(Path(tmp) / "report")
-            mlflow.log_artifacts(str(Path(tmp) / "report"))
+            if saved is None:
+                saved = Path(tmp) / "report"
+                self.save(saved)
+            mlflow.log_artifacts(str(saved))
             return run.info.run_id
 
 
