@@ -282,7 +282,7 @@ def test_the_page_opens_with_one_row_per_claim_and_stays_short():
     head = text.split("## Appendix")[0]
     assert head.index("## The answer") < head.index("## The thread's picture") < head.index("## Claim 1")
     table_rows = [line for line in head.split("## The answer")[1].split("\n\n")[1].splitlines()[2:]]
-    assert len(table_rows) == len(found["answers"]) == 12
+    assert len(table_rows) == len(found["answers"]) == 13  # the decision has its own row
     assert all(line.count(" | ") == 3 and "**" in line for line in table_rows)
     assert len(head.split()) <= 2500
     for a in found["answers"]:
@@ -446,7 +446,7 @@ def test_a_verdict_on_q_says_which_quantity_it_settles():
     text, brief, found = study_page.render(study_rows(deep_closer_at_matched_rate=0.3), EPOCHS, 100)
     row = {a.short: a for a in found["answers"]}["Depth (3 against 1, matched rate)"]
     assert str(row.verdict) == "yes for the held-out bound; q itself not settled"
-    assert "Upper end (the training mixture's KL): latent 10 " in row.caveat and "it spans zero" in row.caveat
+    assert "Upper end: latent 10 " in row.caveat and "it spans zero" in row.caveat
     assert "- Depth (3 against 1, matched rate): **yes for the held-out bound; q itself not settled**" in \
         study_page.readme_with(f"{study_page.BEGIN}\n{study_page.END}", brief)
     short = text.split("## In short")[1].split("## The answer")[0]
@@ -582,3 +582,34 @@ def test_known_families_say_whether_the_bound_keeps_the_truths_sign():
                                                  {"d1-z10-wu10-s0-cb": 1.88}))
     assert "under 1 of 2 populations" in text and "| laplace | 0.5 |" in text and "d1-z10-wu10-s0-cb 1.880" in text
     assert "Not measured yet" in "\n".join(known_section.families_lines(None, {}))
+
+
+def test_the_decision_row_says_what_it_settles_and_what_the_slack_can_do():
+    """The decision's own row: with the upper end flat it settles the bound only, and its slack
+    sentence comes from the known answers at its encoders; the plain answer cites the slack as
+    evidence only where the slack's interval stays inside the bound's fall."""
+    from priorgap.analysis import decision, known_families
+
+    planned = [p for p in design.design() if p.part == "decision" and p.latent == 10]
+    rows = []
+    for p in planned:
+        r = row(p, synthetic(p))
+        m = {**r.metrics, "kl_q_prior_lower_bound": 1.9 - 0.35 * (p.depth == 3) + 0.01 * p.seed,
+             "kl_q_prior": 8.5 + 0.1 * (p.seed % 2), "fd.prior": 96.0 - 17 * (p.depth == 3) + p.seed}
+        rows.append(runs.Row(r.name, r.params, m, r.start_ms, r.end_ms))
+    arms = decision.arms(rows, EPOCHS)
+
+    def pair(slack_se):
+        rows = [{"encoder": f"d{d}-z10-wu10-s0-cb", "depth": d, "latent": 10, "family": "laplace", "smear": 0.5,
+                 "truth": t, "truth_se": slack_se, "bound": b, "bound_se": 0.01, "recovery": b / t}
+                for d, t, b in ((1, 1.08, 0.54), (3, 1.00, 0.47))]
+        return known_families.under_families(rows)
+
+    found = decision.answer_row(arms, pair(0.01))
+    assert str(found.verdict) == "yes" + verdicts.FOR_BOUND and found.diffs[0][0] == "latent 10"
+    assert "laplace smear 0.5: recovery 50% and 47%, slack difference" in found.caveat
+    plain = decision.in_plain_words(found, arms, pair(0.01))
+    assert "the bound is settled, not q itself" in plain and "the slack differs by only" in plain
+    wide = decision.in_plain_words(found, arms, pair(0.3))  # a slack interval wider than the fall says nothing
+    assert "the slack differs" not in wide and "FD gap" in wide
+    assert decision.answer_row([], None) is None and "not measured yet" in decision.answer_row(arms, None).caveat

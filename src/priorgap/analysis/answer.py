@@ -36,20 +36,24 @@ def _mean(values: list[float]) -> stats.Diff:
     return stats.paired([v for v in values if v is not None and not math.isnan(v)])
 
 
-def on_q(verdict: Judged, lower: list, upper: list) -> tuple[Judged, str]:
-    """The verdict with what it settles (verdicts.settles), and the caveat's sentence on the upper end."""
+SLACK_UNMEASURED = "its slack at these encoders: not measured, B5"
+
+
+def on_q(verdict: Judged, lower: list, upper: list, slack: str = SLACK_UNMEASURED) -> tuple[Judged, str]:
+    """The verdict with what it settles (verdicts.settles), and the caveat's sentence on the upper
+    end; `slack`: what is known of the bound's slack at these encoders, where only the bound settles."""
     if not upper:
         return verdict, ""
     qualifier, bound_only = settles(lower, upper)
     ups = dict(upper)
-    text = "Upper end (the training mixture's KL): " + ", ".join(f"{w} {d.fmt()}" for w, d in upper)
+    text = "Upper end: " + ", ".join(f"{w} {d.fmt()}" for w, d in upper)
     if qualifier == FOR_Q:
         text += ": it moves the same way, so q itself is settled."
     elif bound_only:
         how = ("spans zero" if all(ups[w].verdict == Direction.NO_CLEAR_CHANGE for w in bound_only if w in ups)
                else "does not move the same way")
         text += (f": it {how}" + (f" at {', '.join(bound_only)}" if len(bound_only) < len(upper) else "")
-                 + ", so only the lower bound separates them (its slack at these encoders: not measured yet, B5).")
+                 + f", so only the lower bound separates them ({slack}).")
     elif all(d.verdict == Direction.NO_CLEAR_CHANGE for _, d in upper):
         text += ": neither end excludes zero, so neither q nor its bound is settled."
     else:
@@ -58,10 +62,13 @@ def on_q(verdict: Judged, lower: list, upper: list) -> tuple[Judged, str]:
     return (Judged(verdict.word, verdict.seeds, qualifier) if decided and qualifier else verdict), text
 
 
-def depth_row(claim: depth.DepthClaim, warm) -> Answer:
+def depth_row(claim: depth.DepthClaim, warm, decided: bool = False) -> Answer:
+    """`decided`: the decision's row follows (equal rate and units, its own instrument and known answers)."""
     diffs, upper = depth.matched_ends(claim.matched)
-    verdict, on_upper = on_q(judge([d for _, d in diffs], Direction.LOWER, "runs"), diffs, upper)
-    caveat = (f"On the warm-up arm at latent 10: {warm[depth.BOUND].diff.fmt()}, with the rate differing by "
+    slack = "its slack: at the decision's encoders, next row" if decided else SLACK_UNMEASURED
+    verdict, on_upper = on_q(judge([d for _, d in diffs], Direction.LOWER, "runs"), diffs, upper, slack)
+    # the decision's row measures the warm-up arm again, with the converging bound and more seeds
+    caveat = ("" if decided else f"On the warm-up arm at latent 10: {warm[depth.BOUND].diff.fmt()}, with the rate differing by "
               f"{warm[depth.RATE].diff.fmt()} nats and the active units by {warm['active_units'].diff.fmt()}."
               if warm is not None and warm[depth.BOUND].diff.decided else "At beta = 1 the depths' rates differ, so only "
               "the matched-rate comparison is judged.")
@@ -79,12 +86,9 @@ def width_row(claim) -> Answer:
     diffs, upper = depth.matched_ends(claim.matched)
     verdict, on_upper = on_q(judge([d for _, d in diffs], Direction.LOWER, "runs"), diffs, upper)
     beta1 = [c for c in claim.at_beta1 if c.measure == depth.BOUND]
-    narrow = {c.within: c for c in claim.narrow_depth if c.measure == depth.BOUND}
     bits = [f"It rests on one cell: latent {m.latent}, {m.runs} runs across both widths and their betas, "
             f"{m.diffs[depth.BOUND].df:.0f} degrees of freedom" for m in claim.matched if depth.BOUND in m.diffs]
     bits += ["at beta = 1 (the rates differ): " + ", ".join(f"{c.within} {c.diff.fmt()}" for c in beta1)] if beta1 else []
-    if narrow:
-        bits.append("at beta = 1, depth 3 minus 1 at " + ", ".join(f"{w}: {c.diff.fmt()}" for w, c in narrow.items()))
     return Answer(WIDTH, "Does a wider encoder (width 1000 against 125, depth 2) bring q closer?",
                   verdict, "held-out bound at matched rate, width 1000 minus 125 (nats)", diffs,
                   f"{on_upper} {_sentence(bits)}".strip(), section="claim-2-width", upper=upper)
@@ -154,7 +158,6 @@ def latent_rows(rows, claim2, epochs: int) -> list[Answer]:
     joint = latent_ends(rows, depth.BOUND, epochs, "latent")
     joint_up = latent_ends(rows, depth.UPPER, epochs, "latent")
     joint_verdict, joint_upper = on_q(judge([d for _, d in joint], Direction.LOWER), joint, joint_up)
-    fd = latent_ends(rows, "fd_vs_recon.prior", epochs, "latent")
     per_unit = _levels(rows, epochs, lambda m: m[depth.BOUND] / m["active_units"] if m.get("active_units") else None)
     fd_real = _levels(rows, epochs, lambda m: m.get("fd.prior"))
     return [Answer("More latent dimensions, per dimension", "More latent dimensions: is each dimension of q closer to N(0,1)?", judge([d for _, d in per_dim], Direction.LOWER),
@@ -165,9 +168,7 @@ def latent_rows(rows, claim2, epochs: int) -> list[Answer]:
                    (joint_upper + " " if joint_upper else "")
                    + ("In total nats q moves away; per active unit the bound falls (" + per_unit + "), and the prior's "
                     "samples get closer to real digits (FD " + fd_real + "): the thread's claim 2 holds per unit and for "
-                    "sampling, not for q as a whole. " if per_unit and fd_real else "")
-                   + ("The prior's FD to the reconstructions, the same ends: "
-                      + ", ".join(f"{w} {d.fmt()}" for w, d in fd) + "." if fd else ""), section="claim-4-latent-size",
+                    "sampling, not for q as a whole." if per_unit and fd_real else ""), section="claim-4-latent-size",
                    upper=joint_up)]
 
 

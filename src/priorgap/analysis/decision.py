@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..study import runs
+from .known_families import SMEARS
+from .smeared import FAMILIES
 from ..summary.headline import FITTED, best_fitted
 from . import stats
 
@@ -94,3 +96,73 @@ def consequence(arm: Arm) -> str:
         word = ("smaller" if d.verdict == smaller else "larger") + " at depth 3" if moved else str(d.verdict)
         out.append(f"{what}: {word}")
     return "; ".join(out)
+
+
+QUESTION = "The decision: at equal rate and active units, does depth 3 bring q closer than depth 1?"
+SHORT = "Depth (3 against 1, equal rate and units: the decision)"
+
+
+def answer_row(found: list[Arm], families: list | None = None):
+    """The decision's row of the answer table (None before an arm has both depths): its verdict
+    rests on its own runs alone. Where only the bound settles, the known answers at its encoders
+    (known_families.under_families) say whether a slack that differs by depth could make the
+    bound's difference; the prior's sampling gaps are the evidence that does not rest on the bound."""
+    from .answer import on_q
+    from .verdicts import Answer, judge
+
+    arms_ = [a for a in found if BOUND in a.diffs]
+    if not arms_:
+        return None
+    where = {id(a): f"latent {a.latent}" for a in arms_}
+    diffs = [(where[id(a)], a.diffs[BOUND]) for a in arms_]
+    upper = [(where[id(a)], a.diffs[UPPER]) for a in arms_ if UPPER in a.diffs]
+    slack = _slack(families or [])
+    verdict, on_upper = on_q(judge([d for _, d in diffs], stats.Direction.LOWER, "runs"), diffs, upper, slack)
+    bits = []
+    for a in arms_:
+        seeds = " / ".join(",".join(map(str, s)) for s in a.seeds.values())
+        rate, units = a.diffs.get(RATE), a.diffs.get(UNITS)
+        gaps = ", ".join(f"{what} {a.diffs[n].fmt()}" for n, what in ((FD_GAP, "FD"), (PRECISION_GAP, "precision"))
+                         if n in a.diffs)
+        bits.append(f"{where[id(a)]}: seeds {seeds} at depth {' / '.join(map(str, a.seeds))} (Welch df {a.diffs[BOUND].df:.1f})"
+                    + (f"; rate {rate.fmt()} nats, active units {units.fmt()}" if rate and units else "")
+                    + (f"; N(0,I)'s sampling gap to the best fitted density: {gaps}" if gaps else ""))
+    return Answer(SHORT, QUESTION, verdict, "held-out bound on KL(q || N(0,I)), depth 3 minus 1 (nats)", diffs,
+                  f"{on_upper} {'. '.join(b[:1].upper() + b[1:] for b in bits)}.".strip(), section="b0-the-decision-depth-at-equal-rate-measured-by-the-converging-instrument",
+                  upper=upper)
+
+
+def _slack(pairs: list) -> str:
+    """What the known answers at the decision's encoders say of the slack (known_families.UnderFamily)."""
+    if not pairs:
+        return "its slack at these encoders: not measured yet, B0"
+    said = "; ".join(f"{p.family} smear {p.smear}: recovery {p.rows[1]['recovery']:.0%} and {p.rows[3]['recovery']:.0%}, "
+                     f"slack difference {p.slack.fmt()}, the sign {'survives' if p.sign_survives else 'flips'}" for p in pairs)
+    return f"known answers at these encoders, B0: {said}"
+
+
+def in_plain_words(row, found: list[Arm], families: list | None = None) -> str:
+    """The decision for the plain answer: what its bracket settles, and the two lines of evidence
+    beside the bound (the known answers' slack, the prior's FD gap). "" before it has a row."""
+    if row is None:
+        return ""
+    arm = next(a for a in found if BOUND in a.diffs)
+    where, bound = row.diffs[0]
+    up = dict(row.upper).get(where)
+    counts = sorted({len(s) for s in arm.seeds.values()})
+    text = (f"At equal rate and units, with the converging bound (the decision, {where}, {'-'.join(map(str, counts))} "
+            f"seeds a side), depth 3 lowers the bound ({bound.fmt()})")
+    if up is not None and up.verdict == stats.Direction.NO_CLEAR_CHANGE:
+        text += f" but not the upper end ({up.fmt()}): the bound is settled, not q itself"
+    # the slack could make the bound's difference only if its interval reached that far
+    small = [p for p in families or [] if p.sign_survives and max(abs(p.slack.low), abs(p.slack.high)) < abs(bound.diff)]
+    evidence = []
+    if small:
+        evidence.append(f"where q is known (a {small[0].family}-smeared copy of these codes; {len(families)} of "
+                        f"{len(FAMILIES) * len(SMEARS)} such populations so far) the slack differs by only "
+                        f"{small[0].slack.fmt()} between the depths")
+    if FD_GAP in arm.diffs and arm.diffs[FD_GAP].verdict == stats.Direction.LOWER:
+        evidence.append(f"N(0,I)'s FD gap to the best fitted density shrinks at depth 3 ({arm.diffs[FD_GAP].fmt()})")
+    if evidence:
+        text += ". Yet " + " and ".join(evidence) + ": both point to q itself getting closer"
+    return text + "."

@@ -65,7 +65,7 @@ def holes_row(rows, epochs: int) -> Answer:
     precision of the draws outside holes would recover share x (out - in) of the deficit (best
     fitted density's precision minus the prior's): under half of it, the holes are only part of it."""
     grid = [r for r in rows if r.part(epochs) == "grid"]
-    diffs, shares, recovered, outside = [], [], [], []
+    diffs, shares, recovered = [], [], []
     keys = ("holes.precision_real_in", "holes.precision_real_out", "holes.share", "precision.prior")
     for z in sorted({r.key.latent for r in grid}):
         here = [r for r in runs.where(grid, latent=z)
@@ -80,8 +80,6 @@ def holes_row(rows, epochs: int) -> Answer:
         lift = stats.spread([x["holes.share"] * (x["holes.precision_real_out"] - x["holes.precision_real_in"]) for x in m])[0]
         if deficit > 0:
             recovered.append((z, lift / deficit))
-        outside.append(f"{z}: {stats.spread([x['holes.precision_real_out'] for x in m])[0]:.3f} against "
-                       f"{stats.spread(best)[0]:.3f}")
     verdict = judge([d for _, d in diffs], Direction.LOWER, "runs")
     if verdict.word == Verdict.YES and any(share < 0.5 for _, share in recovered):
         verdict = Judged(Verdict.PARTLY)  # worse, but they explain under half the prior's deficit
@@ -89,8 +87,7 @@ def holes_row(rows, epochs: int) -> Answer:
     if recovered:
         caveat += (" Lifting the draws in holes to the precision of the rest would recover "
                    + ", ".join(f"{share:.0%} at latent {z}" for z, share in recovered)
-                   + " of the prior's precision deficit; out of the holes the prior's draws reach "
-                   + "; ".join(outside) + " for the best fitted density's.")
+                   + " of the prior's precision deficit.")
     return Answer("The prior's bad draws are those in q's holes", "Which prior draws go wrong: those that fall in q's holes?",
                   verdict, "precision against real digits of the prior's draws in holes minus out of them (a hole: the "
                   "fitted density 10 times rarer than N(0,I))", diffs, caveat.strip(), section="claim-7-which-draws-go-wrong")
@@ -100,7 +97,6 @@ def prior_rows(learned) -> list[Answer]:
     nll = [(f"latent {c.latent}", c.diffs["nll_vs_expost"]) for c in learned]
     plain = ", ".join(f"{c.latent}: {c.diffs['iwae_nll'].fmt()}" for c in learned)
     fd = [(f"latent {c.latent}", c.diffs["fd.learned_prior_vs_normal_best"]) for c in learned]
-    prec = ", ".join(f"{c.latent}: {c.diffs['precision.learned_prior_vs_normal_best'].fmt()}" for c in learned)
     against_plain = ", ".join(f"{c.latent}: {c.diffs['fd.learned_prior_vs_normal_prior'].fmt()}" for c in learned
                               if "fd.learned_prior_vs_normal_prior" in c.diffs)
     return [Answer("A learned prior beats ex post: likelihood", "A prior learned with the model (VampPrior) against N(0,I) with a density fitted ex post: "
@@ -110,5 +106,4 @@ def prior_rows(learned) -> list[Answer]:
             Answer("A learned prior beats ex post: samples", "... and better samples?", judge([d for _, d in fd], Direction.LOWER), "FD to test digits, the learned "
                    "prior's samples minus the N(0,I) model's best fitted density's", fd,
                    (f"Against sampling the plain model's N(0,I), the practical alternative, the learned prior's FD "
-                    f"differs by {against_plain}. " if against_plain else "")
-                   + (f"Precision against the fitted density: {prec}." if prec else ""), section="claim-8-a-learned-prior")]
+                    f"differs by {against_plain}." if against_plain else ""), section="claim-8-a-learned-prior")]

@@ -11,31 +11,26 @@ from ..analysis.stats import Direction, spread
 
 # How a verdict word is read (analysis/answer.py applies it); under the answer table
 VERDICT_RULES = (
-    "A row's verdict reads its differences against the direction the claim predicts:\n"
-    "- \"yes\" when every interval excludes zero that way, \"no\" when every decided one excludes it the other "
-    "way (and none the claimed way), \"partly\" when some do and some do not;\n"
-    "- \"not resolved with k seeds\" when no interval excludes zero: the seeds cannot tell the settings apart, "
-    "which is not the same as \"no difference\";\n"
-    "- \"not measurable here\" where the figure sits at its floor (a recall of 0.003 beside real digits' 0.94 "
-    "compares nothing);\n"
-    "- a row on KL(q || N(0,I)) says what it settles: q itself when the bracket's upper end (the training "
-    "mixture's KL) moves with the held-out bound, else the bound only."
+    "Verdicts read each difference against the direction the claim predicts: \"yes\" when every interval excludes "
+    "zero that way, \"no\" when every decided one excludes it the other way, \"partly\" when some do; \"not "
+    "resolved with k seeds\" when none does (which is not \"no difference\"); \"not measurable here\" where the "
+    "figure sits at its floor. A row on KL(q || N(0,I)) says what it settles: q itself when the upper end moves "
+    "with the held-out bound, else the bound only."
 )
 
 TERMS = [
-    "**Terms.** *Held-out bound*: the test codes' mean of log g(z) - log N(z; 0, I) for a density g fitted to the "
-    "training codes, a lower bound on KL(q || N(0,I)) for the population's codes (nats). *Rate*: the mean "
-    "KL(Q(z|x) || N(0,I)), the ELBO's KL term. *Matched rate*: two encoders compared where their beta sweeps reach "
-    "the same rate, since a lower rate alone brings q closer. *Active units*: latent units whose posterior mean "
-    "varies over the data (variance above 0.01). *Floor*: what real digits reach on a sample measure against the "
-    "test digits. *Ex post*: a density fitted to q after training, the decoder fixed. *Slice*: the runs repeated at "
-    "twice the epochs. FD is the Frechet distance in this study's own MNIST classifier's features, not the "
-    "Inception network's FID: it compares the study's samplers, not published figures.",
+    "**Terms.** *Held-out bound*: the test codes' mean of log g(z) - log N(z; 0, I), g a density fitted to the "
+    "training codes: a lower bound on KL(q || N(0,I)) (nats). *Upper end*: the training mixture's KL, an upper "
+    "estimate. *Converging bound*: the bound with densities trained until the validation codes stop gaining. "
+    "*Rate*: the ELBO's KL term. *Matched rate*: encoders compared where their beta sweeps reach the same rate. "
+    "*Active units*: units whose posterior mean varies (variance above 0.01). *Floor*: what real digits reach. "
+    "*Ex post*: fitted to q after training. *Slice*: runs at twice the epochs. FD: the Frechet distance in this "
+    "study's own MNIST classifier's features (not the Inception network's FID).",
     "",
 ]
 
 
-def in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | None = None) -> list[str]:
+def in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | None = None, decided: str = "") -> list[str]:
     """The answer in plain words, from the verdicts and their lead figures."""
     by = {a.short: a for a in found}
 
@@ -58,8 +53,8 @@ def in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | N
             return f"likewise {who} ({said(short, True)}; upper end, {w}: {up.fmt()})"
         if a.verdict.qualifier == FOR_Q:
             return f"{who} brings q itself closer ({said(short)})"
-        return (f"{who} lowers the held-out bound ({said(short, True)}) but not the bracket's upper end (the training "
-                f"mixture's KL; {w}: {up.fmt()}), so whether q itself gets closer is not settled")
+        return (f"{who} lowers the held-out bound ({said(short, True)}) but not the upper end "
+                f"({w}: {up.fmt()}), so whether q itself gets closer is not settled")
 
     asker = said(answer.ASKER)
     a, level = by.get(answer.ASKER), grid_mean(used, epochs, depth.BOUND, depth=2, latent=2)
@@ -73,10 +68,9 @@ def in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | N
     cover = by.get("Sampling N(0,I) hurts coverage")
     coverage = (f"; it gains coverage ({said(cover.short)}): a precision/recall trade-off"
                 if cover and cover.verdict.qualifier == sampling_answer.COVERS_MORE else f"; coverage: {said('Sampling N(0,I) hurts coverage')}")
-    fd_note = ([f"The FD intervals hold one classifier fixed: across {fd_spread[2]} classifier seeds, the samples "
-                f"fixed, each sampler's FD moves by {fd_spread[0]:.0%}-{fd_spread[1]:.0%} (sd over mean; "
-                "reports/classifier_spread.json). A difference of FDs in one run compares like with like; a level does "
-                "not travel to another classifier.", ""] if fd_spread else [])
+    fd_note = ([f"FD levels depend on the classifier: across {fd_spread[2]} classifier seeds each sampler's FD moves by "
+                f"{fd_spread[0]:.0%}-{fd_spread[1]:.0%} (sd over mean; reports/classifier_spread.json); a difference within "
+                "a run compares like with like.", ""] if fd_spread else [])
     levels = ", ".join(f"{fmt(v, 2)} at latent {z}" for z in (2, 10, 50)
                        if (v := grid_mean(used, epochs, depth.BOUND, latent=z)) is not None)
     return ["## In short", "",
@@ -87,7 +81,8 @@ def in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | N
             f"and correlation) explains {shares} of the bound; the rest is shape.",
             "",
             "The thread's answer (1), an encoder wide and deep enough: at matched rate "
-            f"{closer(answer.DEPTH, 'a deeper encoder')}; {closer(answer.WIDTH, 'a wider encoder', answer.DEPTH)}. The asker's own third layer at latent "
+            f"{closer(answer.DEPTH, 'a deeper encoder')}; {closer(answer.WIDTH, 'a wider encoder', answer.DEPTH)}. "
+            + (decided + " " if decided else "") + "The asker's own third layer at latent "
             f"size 2: {asker}. The thread's answer (2), more latent dimensions: each dimension gets closer to N(0,1) "
             f"({said('More latent dimensions, per dimension')}), q as a whole does not "
             f"({said('More latent dimensions, jointly')}).",

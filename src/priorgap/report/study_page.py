@@ -22,7 +22,8 @@ from pathlib import Path
 
 from .. import PriorgapError
 from ..common.outputs import atomic_write_text
-from ..analysis import (answer, bound, decision, depth, latent_size, learned_prior, prior_sampling, sampling_answer, stats,
+from ..analysis import (answer, bound, decision, depth, known_families, latent_size, learned_prior, prior_sampling,
+                        sampling_answer, stats,
                         width)
 from ..study import design, record, runs, runs_file
 from . import appendix, decision_section, opening, study_figures
@@ -147,7 +148,12 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
     long_lines, checked = appendix.convergence(used, epochs, compared, on_slice_sampled)
     sens = bound.sensitivity(used, bounds or {}, epochs)
     brackets = bound.brackets(used, epochs)
-    found = [answer.depth_row(claim1, depth.warm_matched(used, epochs)), answer.width_row(wide),
+    # the decision's row rests on its own runs alone (the converging instrument), beside the grid's
+    arms = decision.arms(rows, epochs)
+    pairs = known_families.under_families(families["rows"]) if families else None
+    decided = decision.answer_row(arms, pairs)
+    found = [answer.depth_row(claim1, depth.warm_matched(used, epochs), decided is not None), *([decided] if decided else []),
+             answer.width_row(wide),
              answer.asker_row(depth.asker(used, epochs), opening.grid_mean(used, epochs, depth.BOUND, depth=2, latent=2),
                               answer.meet(brackets, depth.ASKER["latent"], depth.ASKER_DEPTHS)), *answer.latent_rows(used, claim2, epochs),
              answer.scale_row(used, epochs), *sampling_answer.sampling_rows(sampled), sampling_answer.holes_row(used, epochs),
@@ -155,7 +161,8 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
                                answer.elbo_gain_when_longer(used, epochs))]
     opening.under_every_density(found, sens)
     head, gone = _header(rows, epochs, components)
-    lines = (["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", ""] + opening.in_short(found, used, epochs, fd_spread)
+    lines = (["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", ""] + opening.in_short(found, used, epochs, fd_spread,
+                                                                                                 decision.in_plain_words(decided, arms, pairs))
              + opening.answer_table(found) + _thread(list(pictures)) + _sections() + head + long_lines
              + ["## Appendix B: the analyses in full", ""] + decision_section.in_full(*_decision(rows, epochs, components, families))
              + appendix.depth_in_full(claim1) + appendix.latent_in_full(claim2, used, epochs)
