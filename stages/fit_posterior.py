@@ -1,22 +1,19 @@
-"""Stage fit_posterior: data/codes -> data/posterior/{metrics.json, ks.csv, capacity.csv, densities/, figures/}.
+"""Stage fit_posterior: data/codes, data/match, data/fits -> data/posterior/{metrics.json, ks.csv, capacity.csv, densities/, figures/}.
 
-    python stages/fit_posterior.py data/codes data/posterior [--params params.yaml]
+    python stages/fit_posterior.py data/codes data/match data/fits data/posterior [--params params.yaml]
 
-Reads params: posterior.*. Measures how far the aggregate posterior q of the training codes is
-from the model's prior (data/codes/prior.npz: N(0, I) or a VampPrior), and fits the latent densities that the evaluate stage samples from: each at every
-capacity params.yaml lists, keeping the one the validation codes prefer, and scored on the test
-codes (priorgap.latent.fitting, capacity). Timings go to the MLflow stage run only; the capacity curve also
-goes there as a metric stepped by capacity, and to capacity.csv for `dvc plots`.
+Reads no params: every choice was made upstream. Gathers the match stage's measures of q against
+the model's prior and each fit@<density> stage's density and scores, picks the density the
+validation codes prefer as the held-out bound (priorgap.latent.capacity), and writes the figures
+and the densities the evaluate stage samples from. The capacity curves also go to capacity.csv
+for `dvc plots`, and to MLflow as metrics stepped by capacity.
 """
-import sys
+import shutil
 
-from tqdm import tqdm
-
-from priorgap.common import config, tracking
+from priorgap.common import tracking
 from priorgap.common.cli import run_stage, stage_args
 from priorgap.common.outputs import atomic_dir, flatten_dict
 from priorgap.latent import aggregate, densities, fitting, priors
-
 
 
 def curve_step(row: dict, curves: list[dict]) -> int:
@@ -28,29 +25,23 @@ def curve_step(row: dict, curves: list[dict]) -> int:
 
 
 def main(argv=None):
-    args = stage_args(__doc__.splitlines()[0], ["codes_dir"], ["out_dir"], argv)
-    params = config.load(args.params, "posterior")
-    codes, val, test, components = (aggregate.Codes.load(args.codes_dir / f"{split}.npz")
-                                    for split in ("train", "val", "test", "prior"))
-    fitting.check_splits(args.codes_dir, codes, val, test, components)
-    prior = priors.model_prior(components)
+    args = stage_args(__doc__.splitlines()[0], ["codes_dir", "match_dir", "fits_dir"], ["out_dir"], argv)
+    codes = aggregate.Codes.load(args.codes_dir / "train.npz")
+    prior = priors.model_prior(aggregate.Codes.load(args.codes_dir / "prior.npz"))
+    measured = fitting.load_measured(args.match_dir, prior)
+    fitted, scores = {}, {}
+    for name in densities.names():
+        fitted[name], scores[name] = fitting.load_fit(name, args.fits_dir / name)
+    result = fitting.assemble(measured, fitted, scores, {})
 
-    with tracking.stage_run("fit_posterior", config.flat(posterior=params), args.params) as run:
-        with tqdm(total=1 + len(densities.names()), desc="fit_posterior", unit="step", file=sys.stderr) as bar:
-            begun = []
-
-            def progress(step):  # a step begins: the one before it is done
-                bar.update(len(begun) > 0)
-                begun.append(step)
-                bar.set_postfix_str(step)
-
-            result = fitting.fit_posterior(codes, val, test, prior, params, progress)
-            bar.update()
+    with tracking.stage_run("fit_posterior", {}, args.params) as run:
         with atomic_dir(args.out_dir) as tmp:
             fitting.write(result, tmp, codes, prior)
+            for name in fitted:  # the fitted files as they are (evaluate samples them)
+                shutil.copyfile(args.fits_dir / name / f"{name}.pt", tmp / "densities" / f"{name}.pt")
 
         m = result.metrics
-        run.log_metrics({k: v for k, v in flatten_dict(m).items() if not isinstance(v, str)} | result.timings)
+        run.log_metrics({k: v for k, v in flatten_dict(m).items() if not isinstance(v, str)})
         run.set_tags({"bound_density": m["kl_q_prior_lower_bound_density"]})
         for row in result.curves:  # MLflow draws each as a curve over capacity
             run.log_metrics({f"capacity_{row['density']}.heldout_gain": row["heldout_gain"],

@@ -62,10 +62,18 @@ def test_the_page_adds_a_kernel_density_with_one_module_and_one_line(tmp_path, u
         assert proc.returncode == 0, f"{cmd}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
 
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    assert "src/priorgap/latent/kde.py" in stages["fit_posterior"]["deps"]  # make deps wrote it
+    assert stages["fit"]["foreach"]["kde"] == {"module": "src/priorgap/latent/kde.py", "params": "posterior.kde"}  # make deps wrote it
     scores = json.loads((repo / "data/posterior/metrics.json").read_text())["densities"]
     assert math.isfinite(scores["kde"]["heldout_gain"]) and scores["kde"]["capacity"] in (0.2, 0.3, 0.5)
     assert "kde" in (repo / "data/posterior/capacity.csv").read_text()
     assert (repo / "data/eval/samples/kde.png").is_file()
     headline = json.loads((repo / "data/summary/metrics.json").read_text())
     assert 0 < headline["fd"]["kde"] < 1e4  # a candidate: the headline lists it
+
+    # a sweep of its bandwidths re-runs its own fit and what reads the fits, no other density
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("bandwidths: [0.2, 0.3, 0.5]", "bandwidths: [0.25]", 1))
+    proc = subprocess.run("dvc repro", shell=True, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    ran = set(re.findall(r"Running stage '([\w@-]+)'", proc.stdout))
+    assert ran == {"check", "fit@kde", "fit_posterior", "evaluate", "summarize"}, ran

@@ -15,9 +15,34 @@ from conftest import ROOT
 
 from priorgap.common import config
 from priorgap.common.outputs import flatten_dict
-from priorgap.reproducibility.stage_deps import OUTPUT_FREE, WRITES_TRACKING, code_deps, import_closure, imported_modules, rewrite
+from priorgap.latent import densities, fitting
+from priorgap.reproducibility.stage_deps import (OUTPUT_FREE, PER_DENSITY, WRITES_TRACKING, code_deps, density_modules,
+                                                  density_only, import_closure, imported_modules, rewrite,
+                                                  RUNS_NO_DENSITY)
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def body(stage: dict) -> dict:
+    """A stage's fields; a foreach stage's are under `do`."""
+    return stage.get("do", stage)
+
+
+def resolved() -> dict:
+    """The stages as DVC runs them: a foreach stage becomes <name>@<key>, its ${key} and ${item.*} filled."""
+    out = {}
+    for name, stage in STAGES.items():
+        for key, item in stage.get("foreach", {None: None}).items():
+            if key is None:
+                out[name] = stage
+                continue
+
+            def fill(text, key=key, item=item):
+                for k, v in item.items():
+                    text = text.replace(f"${{item.{k}}}", v)
+                return text.replace("${key}", key)
+            out[f"{name}@{key}"] = {"cmd": fill(stage["do"]["cmd"]), "deps": [fill(d) for d in stage["do"]["deps"]]}
+    return out
 SRC = ROOT / "src"
 LIB = SRC / "priorgap"
 
@@ -51,11 +76,42 @@ def test_each_stage_depends_on_exactly_the_code_it_imports():
     for name, stage in STAGES.items():
         script = f"stages/{name}.py"
         assert (ROOT / script).is_file(), f"stage {name} has no script {script}"
-        code = {d for d in stage["deps"] if not d.startswith("data/")}
+        code = {d for d in body(stage)["deps"] if not d.startswith("data/")}
         expected = {script} | import_closure(ROOT / script)
         if name not in WRITES_TRACKING:
             expected -= set(OUTPUT_FREE)
+        if name in RUNS_NO_DENSITY:  # without the modules that only register a density
+            expected -= density_only(script, expected)
+        if name == PER_DENSITY:  # and in their place the density's own
+            expected |= {"${item.module}"}
         assert code == expected, f"{name}: missing {sorted(expected - code)}, unused {sorted(code - expected)}"
+
+
+def test_one_fit_stage_per_density_with_its_module_and_params():
+    each = STAGES[PER_DENSITY]["foreach"]
+    assert list(each) == list(densities.names())
+    for name, item in each.items():
+        assert item["module"] == density_modules()[name]
+        assert (ROOT / item["module"]).is_file()
+        assert {"posterior." + k for k in fitting.fit_params(name)} == {*STAGES[PER_DENSITY]["do"]["params"][:-1], item["params"]}
+    # the densities left out of the shared deps are the registered ones no machinery imports
+    shared = import_closure(ROOT / "stages" / "fit.py")
+    assert density_only("stages/fit.py", shared) == {density_modules()[n] for n in ("gmm", "flow", "two_stage", "widened", "tempered")}
+
+
+def test_a_density_module_only_registers_when_imported():
+    """The argument for leaving the other densities' modules out of fit@<density>'s deps: importing
+    one defines its classes and functions and calls register(), and does nothing else a fit could
+    see (no module-level computation, no global state but the registry), and a density's fit never
+    calls another's code (test_densities.py: each density fitted with every other class broken)."""
+    for path in density_only("stages/fit.py", import_closure(ROOT / "stages" / "fit.py")):
+        tree = ast.parse((ROOT / path).read_text())
+        for node in tree.body:
+            ok = isinstance(node, (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef))
+            ok |= isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)  # the docstring
+            ok |= isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "register"
+            ok |= isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, (ast.Constant, ast.Tuple))
+            assert ok, f"{path}:{node.lineno}: runs code on import ({type(node).__name__})"
 
 
 def test_the_deps_rewrite_keeps_data_deps_and_comments():
@@ -63,6 +119,18 @@ def test_the_deps_rewrite_keeps_data_deps_and_comments():
     out = rewrite(text.replace("stages/old.py", "stages/train.py"))
     assert "src/gone.py" not in out and "      - data/mnist\n    # a note\n    outs:" in out
     assert "".join(f"      - {d}\n" for d in code_deps("train")) in out
+
+
+def test_the_deps_rewrite_fills_the_per_density_stage_from_the_registry():
+    """The foreach list comes from the registry and the `do:` deps (indented deeper) get the code
+    deps, while ${item.module} and the data deps stay."""
+    text = ("stages:\n  fit:\n    foreach:\n      stale: {module: src/gone.py, params: posterior.seed}\n    do:\n"
+            "      cmd: x ${key}\n      deps:\n        - stages/fit.py\n        - src/gone.py\n        - ${item.module}\n"
+            "        - data/match\n      outs:\n        - data/fits/${key}\n")
+    out = yaml.safe_load(rewrite(text))["stages"]["fit"]
+    assert list(out["foreach"]) == list(densities.names()) and "stale" not in out["foreach"]
+    assert out["do"]["deps"] == [*code_deps("fit"), "${item.module}", "data/match"]
+    assert "src/priorgap/latent/flow.py" not in out["do"]["deps"] and "src/priorgap/latent/fitting.py" in out["do"]["deps"]
 
 
 # What a stage may do with the output-free modules: open its MLflow run, log to it, check and name the store.
@@ -117,7 +185,18 @@ def _params_read_by(script: Path) -> set[str]:
 def test_each_stage_declares_exactly_the_params_it_reads():
     """The same rule for every stage: no whole-file exception beyond what the script reads."""
     for name, stage in STAGES.items():
+        if name in NARROWED:
+            continue
         assert _leaves(stage.get("params", [])) == _params_read_by(ROOT / "stages" / f"{name}.py"), name
+    # the stages that read part of the posterior section, through fitting.Declared (which raises on
+    # any other key: every test that fits through fitting.fit_posterior checks it)
+    assert _leaves(STAGES["match"]["params"]) == _leaves(f"posterior.{k}" for k in fitting.MATCH_PARAMS)
+    for name, item in STAGES[PER_DENSITY]["foreach"].items():
+        declared = [*STAGES[PER_DENSITY]["do"]["params"][:-1], item["params"]]
+        assert _leaves(declared) == _leaves(f"posterior.{k}" for k in fitting.fit_params(name)), name
+
+
+NARROWED = ("match", PER_DENSITY)
 
 
 # Everything in common/config.py that opens params.yaml
@@ -198,13 +277,14 @@ def test_dvc_lock_records_the_committed_code_and_params():
 
     lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
     params = config.load_all(ROOT / "params.yaml")
-    assert set(lock) == set(STAGES), "dvc.lock lacks a stage of dvc.yaml, or holds one it no longer has"
+    stages = resolved()
+    assert set(lock) == set(stages), "dvc.lock lacks a stage of dvc.yaml, or holds one it no longer has"
     stale = []
     for name, entry in lock.items():
-        if entry["cmd"] != STAGES[name]["cmd"]:
+        if entry["cmd"] != stages[name]["cmd"]:
             stale.append(f"{name}: its command")
         recorded = {d["path"]: d["md5"] for d in entry["deps"] if not d["path"].startswith("data/")}
-        declared = {d for d in STAGES[name]["deps"] if not d.startswith("data/")}
+        declared = {d for d in stages[name]["deps"] if not d.startswith("data/")}
         stale += [f"{name}: {path} (declared, not recorded)" for path in sorted(declared - set(recorded))]
         stale += [f"{name}: {path}" for path, md5 in recorded.items()
                   if not (ROOT / path).is_file() or hashlib.md5((ROOT / path).read_bytes()).hexdigest() != md5]

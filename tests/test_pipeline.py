@@ -13,7 +13,9 @@ from conftest import ROOT, mlflow_runs, write_params
 import classifier
 import encode
 import evaluate
+import fit
 import fit_posterior
+import match
 import prepare
 import reference
 import summarize
@@ -39,6 +41,14 @@ SMALL = {
 }
 
 
+def run_fit_posterior(codes, match_dir, fits, out, params):
+    """match, each fit@<density> and fit_posterior, as `dvc repro` runs them."""
+    match.main([str(codes), str(match_dir), "--params", str(params)])
+    for name in densities.names():
+        fit.main([name, str(codes), str(match_dir), str(fits / name), "--params", str(params)])
+    fit_posterior.main([str(codes), str(match_dir), str(fits), str(out), "--params", str(params)])
+
+
 def run_evaluate(data, params):
     """reference, evaluate and the stage after them, as `dvc repro` runs them when only eval.* changed."""
     reference.main([str(data / "mnist"), str(data / "classifier"), str(data / "reference"), "--params", str(params)])
@@ -61,7 +71,7 @@ def pipeline(tmp_path_factory, raw_dir):
     prepare.main([str(raw_dir), str(data / "mnist"), "--params", str(params)])
     train.main([str(data / "mnist"), str(data / "vae"), "--params", str(params)])
     encode.main([str(data / "mnist"), str(data / "vae"), str(data / "codes"), "--params", str(params)])
-    fit_posterior.main([str(data / "codes"), str(data / "posterior"), "--params", str(params)])
+    run_fit_posterior(data / "codes", data / "match", data / "fits", data / "posterior", params)
     classifier.main([str(data / "mnist"), str(data / "classifier"), "--params", str(params)])
     run_evaluate(data, params)
     yield root, data, f"sqlite:///{root / 'mlflow.db'}"
@@ -117,7 +127,7 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
     assert parents[0].info.status == "FINISHED" and parents[0].info.run_name == "d2-w64-z3-s0-e2-cb"  # naming.Setting: width 64, 2 epochs
     children = mlflow_runs(uri, kind="stage")
     assert [r.data.tags["priorgap.stage"] for r in children] == [
-        "prepare", "train", "encode", "fit_posterior", "classifier", "reference", "evaluate", "summarize"]
+        "prepare", "train", "encode", "match", *(f"fit@{n}" for n in densities.names()), "fit_posterior", "classifier", "reference", "evaluate", "summarize"]
     assert all(r.info.status == "FINISHED" for r in children)
     trained = children[1]
     assert trained.data.params["model.encoder.width"] == "64"
@@ -343,7 +353,9 @@ def test_fit_posterior_outputs(pipeline):
     assert {p.name for p in (out / "figures").iterdir()} == {
         "latent_mu.png", "latent_pairs.png", "marginals.png", "qq.png", "cov_spectrum.png", "capacity.png"}
     run = mlflow_runs(uri, stage="fit_posterior")[-1]
-    assert run.data.params["posterior.gmm.components"] == "[10, 30, 100, 200]"
+    # each fit@<density> run carries the params it declares, and no other density's
+    gmm = mlflow_runs(uri, stage="fit@gmm")[-1].data.params
+    assert gmm["posterior.gmm.components"] == "[10, 30, 100, 200]" and not any(".flow." in k for k in gmm)
     assert "densities.gmm.kl_q_g" in run.data.metrics and "kl_q_prior" in run.data.metrics
     assert run.data.tags["bound_density"] == chosen
     import mlflow
@@ -363,7 +375,7 @@ def test_fit_posterior_runs_on_codes_a_test_wrote(tmp_path, mlflow_store, monkey
                  logvar=np.full((n, 1), np.log(0.36), np.float32), labels=rng.integers(0, 10, n).astype(np.uint8))
     np.savez(codes / "prior.npz", mu=np.zeros((1, 1), np.float32), logvar=np.zeros((1, 1), np.float32), labels=[-1])
     params = write_params(tmp_path / "params.yaml", **{**SMALL, "posterior.gmm.components": [2]})
-    fit_posterior.main([str(codes), str(tmp_path / "posterior"), "--params", str(params)])
+    run_fit_posterior(codes, tmp_path / "match", tmp_path / "fits", tmp_path / "posterior", params)
     m = json.loads((tmp_path / "posterior" / "metrics.json").read_text())
     # q -> N(0, 0.64 + 0.36) = N(0, 1): nothing to see
     assert abs(m["kl_q_prior"]) < 4 * m["kl_q_prior_se"] + 0.01
@@ -373,11 +385,11 @@ def test_fit_posterior_runs_on_codes_a_test_wrote(tmp_path, mlflow_store, monkey
 def test_fit_posterior_refuses_missing_codes(tmp_path, mlflow_store):
     params = write_params(tmp_path / "params.yaml")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "fit_posterior.py"), str(tmp_path / "codes"), str(tmp_path / "out"),
+        [sys.executable, str(ROOT / "stages" / "match.py"), str(tmp_path / "codes"), str(tmp_path / "out"),
          "--params", str(params)], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"fit_posterior: error: {tmp_path / 'codes' / 'train.npz'}: codes file (mu, logvar, labels) not found; "
+        f"match: error: {tmp_path / 'codes' / 'train.npz'}: codes file (mu, logvar, labels) not found; "
         "run `dvc repro encode` first")
     assert not (tmp_path / "out").exists()
 

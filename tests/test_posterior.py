@@ -7,7 +7,7 @@ from conftest import posterior_params
 import torch
 from scipy import integrate, stats
 
-from priorgap.latent import aggregate, densities, diagnostics, priors
+from priorgap.latent import aggregate, densities, diagnostics, fitting, priors
 
 
 def _fit(name, codes, params):
@@ -211,6 +211,36 @@ def test_every_density_is_normalised_samples_itself_and_survives_a_save(tmp_path
     back = densities.load(tmp_path / f"{name}.pt")
     zs = torch.linspace(-3, 3, 11)[:, None]
     torch.testing.assert_close(back.log_prob(zs), g.log_prob(zs))
+
+
+@pytest.mark.parametrize("name", densities.names())
+def test_a_fit_runs_no_other_density_and_reads_only_its_declared_params(monkeypatch, name):
+    """What leaves the other densities' modules out of fit@<name>'s deps in dvc.yaml (and all of
+    them out of match's): with every module that only registers a density broken
+    (tests/test_dvc_yaml.py names them), q is still measured and `name` fitted and scored, through
+    fitting's steps, whose params view raises on any key the step does not declare."""
+    from conftest import ROOT
+
+    from priorgap.reproducibility.stage_deps import density_modules, density_only, import_closure
+
+    only = density_only("stages/fit.py", import_closure(ROOT / "stages" / "fit.py"))
+    mine = density_modules()[name]
+
+    def broken(*a, **k):
+        raise AssertionError("another density's code ran")
+
+    for other, entry in densities.REGISTRY.items():
+        if density_modules()[other] in only and density_modules()[other] != mine:
+            for method in ("fit", "from_state", "log_prob", "sample"):
+                monkeypatch.setattr(entry.cls, method, broken)
+    rng = np.random.default_rng(8)
+    codes, val, test = (_codes(rng.normal(0, 0.8, (n, 2)), np.full((n, 2), math.log(0.36))) for n in (2000, 300, 300))
+    prior = priors.StandardNormal(2)
+    params = _params(n_samples=2000, flow=dict(transforms=1, hidden=[8], autoregressive=False, steps=20, batch_size=128, lr=3e-3),
+                     two_stage=dict(hidden=8, steps=20, batch_size=128, lr=3e-3, kl_warmup=0.5, importance_samples=8))
+    measured = fitting.measure_q(codes, val, test, prior, params)
+    _, score = fitting.fit_one(name, codes, measured, prior, params)
+    assert math.isfinite(score["heldout_gain"]) and math.isfinite(score["kl_q_g"])
 
 
 def test_densities_closer_to_q_score_better():

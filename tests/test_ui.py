@@ -73,3 +73,29 @@ def test_saved_view_puts_the_answer_first_and_the_settings_after(tmp_path, mlflo
     assert "Duration" in wide
     assert len(re.findall(r">\d+(?:\.\d+)?(?:ms|s|min|h)<", wide)) == 2, "a pipeline row without a duration"
     assert (tmp_path / "runs-1400.png").stat().st_size > 50_000  # a rendered page, kept for a look
+
+
+def test_the_study_view_shows_the_settings_the_bound_and_both_fds_at_1400_px(tmp_path, mlflow_store, monkeypatch):
+    """`make study-mlflow`'s view, as the issue's reader opens it: at 1,400 px with the assistant
+    panel open, each run's name (its settings) and the bound and both FDs are in view unscrolled."""
+    import shutil as sh
+
+    from conftest import ROOT
+
+    from priorgap.study import to_mlflow
+
+    records = tmp_path / "runs"
+    for name in ("d1-z10-wu10-s0-cb", "d3-z10-wu10-s0-cb", "d1-w125-z10-s0", "d1-z10-b0.5-s0"):
+        sh.copytree(ROOT / "reports" / "runs" / name, records / name)
+    to_mlflow.main(["--records", str(records), "--reports", str(tmp_path / "no-reports")])
+    import mlflow
+
+    exp_id = mlflow.MlflowClient(mlflow_store).get_experiment_by_name(to_mlflow.EXPERIMENT).experiment_id
+    with mlflow_server(mlflow_store) as ui:
+        dom = _render(store.view_url(exp_id, to_mlflow.VIEW, uri=ui), 1400, tmp_path / "study-1400.png")
+    for name in ("d1-z10-wu10-s0-cb", "d3-z10-wu10-s0-cb", "d1-w125-z10-s0", "d1-z10-b0.5-s0"):
+        assert f">{name}<" in dom, name  # whole, not cut
+    columns = _columns(dom)
+    first = [f"metrics.`{m}`" for m in ("kl_q_prior_lower_bound", "fd.prior", headline.BEST_FD)]
+    assert [columns[c][0] for c in first] == [2, 3, 4], columns
+    assert max(columns[c][2] for c in first) <= 300  # beside the pinned name and date at 1,400 px

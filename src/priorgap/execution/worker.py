@@ -32,7 +32,7 @@ from ..common.shell import sh
 from ..study.design import Experiment
 
 BASE_REF, SNAPSHOT_REF = "refs/priorgap/base", "refs/priorgap/snapshot"
-STAGE_LINE = re.compile(r"Running stage '([\w-]+)'")  # searched: a progress bar may precede it on its line
+STAGE_LINE = re.compile(r"Running stage '([\w@-]+)'")  # searched: a progress bar may precede it on its line; fit@gmm: a foreach stage
 ERROR_LINE = re.compile(r"(\w+: error: .*|ERROR: .*)$")  # searched, as STAGE_LINE
 
 

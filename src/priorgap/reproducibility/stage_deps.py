@@ -5,7 +5,12 @@ by following the imports (a package's __init__.py too), with one argued exceptio
 OUTPUT_FREE talk to MLflow and to no file a stage writes, so a change to them (a tag renamed, a
 message reworded) cannot change an output and re-runs nothing. A stage that does write what they
 return lists them all the same (WRITES_TRACKING: summarize puts the run's name in summary.html).
-tests/test_dvc_yaml.py checks that dvc.yaml is what this writes, and that the exception holds.
+The `fit` stage runs once per density (DVC's foreach): this writes its list from the registry
+(each density's module and params section), and its code deps leave out the modules that only
+register a density (DENSITY_ONLY: imported by densities.py and nothing else), since a density's
+fit never runs another's code (nor does the match stage run any): each fit@<density> lists its
+own module instead.
+tests/test_dvc_yaml.py checks that dvc.yaml is what this writes, and that both exceptions hold.
 
     python -m priorgap.reproducibility.stage_deps           # rewrite the deps in dvc.yaml
     python -m priorgap.reproducibility.stage_deps --check   # exit 1, naming the stages, if it would change
@@ -76,36 +81,90 @@ def import_closure(script: Path) -> set[str]:
     return {file_of(m).relative_to(ROOT).as_posix() for m in seen}
 
 
+REGISTRY_FILE = "src/priorgap/latent/densities.py"
+PER_DENSITY = "fit"  # the stage run once per density
+RUNS_NO_DENSITY = ("match", PER_DENSITY)  # stages that run no density's code but (fit) their own
+
+
+def density_modules() -> dict[str, str]:
+    """Each density fit_posterior fits -> the file that defines it ("prior": the model's own, priors.py)."""
+    from priorgap.latent import densities
+
+    files = {name: sys.modules[e.cls.__module__].__file__ for name, e in densities.REGISTRY.items()}
+    return {"prior": "src/priorgap/latent/priors.py",
+            **{name: Path(f).resolve().relative_to(ROOT).as_posix() for name, f in files.items()}}
+
+
+def density_only(script: str, closure: set[str]) -> set[str]:
+    """The density modules that nothing the script runs imports but the registry's import line
+    (`from . import aggregate, gaussian, ...`): they only register. One that some file imports
+    for a name (densities.py's `from .gaussian import MomentMatched`) is machinery, kept."""
+    def path(module):
+        return f"src/{module.replace('.', '/')}.py"
+
+    tree = ast.parse((ROOT / REGISTRY_FILE).read_text())
+    line = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module is None]
+    registering = {f"src/priorgap/latent/{a.name}.py" for n in line for a in n.names}
+    used = {f"src/priorgap/latent/{n.module.replace('.', '/')}.py" for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module}
+    for f in (closure | {script}) - {REGISTRY_FILE}:
+        used |= {path(m) for m in imported_modules(ROOT / f)} - {f}
+    return (set(density_modules().values()) & registering) - used
+
+
 def code_deps(stage: str) -> list[str]:
     """The script, then the library files it runs, sorted; without OUTPUT_FREE unless the stage
-    writes what they return."""
+    writes what they return; for the stages of RUNS_NO_DENSITY, without DENSITY_ONLY too."""
     script = f"stages/{stage}.py"
     lib = import_closure(ROOT / script)
     if stage not in WRITES_TRACKING:
         lib -= set(OUTPUT_FREE)
+    if stage in RUNS_NO_DENSITY:
+        lib -= density_only(script, lib)
     return [script, *sorted(lib)]
+
+
+def foreach_lines() -> list[str]:
+    """The per-density stage's foreach: each density, its module and its params (the section, or
+    posterior.seed again for a density without one: DVC takes a repeated param as one)."""
+    from priorgap.latent import fitting
+
+    rows = []
+    for name, module in density_modules().items():
+        extra = fitting.fit_params(name)[len(fitting.FIT_PARAMS):]
+        rows.append(f"      {name}: {{module: {module}, params: posterior.{extra[0] if extra else 'seed'}}}\n")
+    return rows
 
 
 def rewrite(text: str) -> str:
     """dvc.yaml with each stage's code deps (its `stages/` and `src/` entries) replaced by
     code_deps(); data deps, comments and everything else stay as they are."""
-    out, stage, in_deps, written = [], None, False, False
+    out, stage, in_deps, in_foreach, written, indent = [], None, False, False, False, ""
     for line in text.splitlines(keepends=True):
         head = re.match(r"^  (\w+):\s*$", line)
         if head:
             stage, in_deps = head.group(1), False
-        if stage and re.match(r"^    deps:\s*$", line):
-            in_deps, written = True, False
+        if in_foreach:
+            if line.startswith("      "):
+                continue
+            in_foreach = False
+        if stage == PER_DENSITY and re.match(r"^    foreach:\s*$", line):
+            out += [line, *foreach_lines()]
+            in_foreach = True
+            continue
+        deps = re.match(r"^( +)deps:\s*$", line) if stage else None
+        if deps:
+            in_deps, written, indent = True, False, deps.group(1) + "  "
             out.append(line)
             continue
         if in_deps:
-            item = re.match(r"^      - (\S+)\s*$", line)
+            item = re.match(rf"^{indent}- (\S+)\s*$", line)
             if item and item.group(1).startswith(("stages/", "src/")):
                 if not written:
-                    out += [f"      - {d}\n" for d in code_deps(stage)]
+                    out += [f"{indent}- {d}\n" for d in code_deps(stage)]
                     written = True
                 continue
-            if not item and not line.startswith("      "):
+            if not item and not line.startswith(indent):
                 in_deps = False
         out.append(line)
     return "".join(out)
