@@ -120,11 +120,13 @@ def answer_row(found: list[Arm], families: list | None = None):
     verdict, on_upper = on_q(judge([d for _, d in diffs], stats.Direction.LOWER, "runs"), diffs, upper, slack)
     bits = []
     for a in arms_:
-        seeds = " / ".join(",".join(map(str, s)) for s in a.seeds.values())
+        each = [f"{s[0]}-{s[-1]}" if len(s) > 2 and s == list(range(s[0], s[-1] + 1)) else ",".join(map(str, s))
+                for s in a.seeds.values()]
+        seeds = f"{each[0]} at both depths" if len(set(each)) == 1 else f"{' / '.join(each)} at depth {' / '.join(map(str, a.seeds))}"
         rate, units = a.diffs.get(RATE), a.diffs.get(UNITS)
         gaps = ", ".join(f"{what} {a.diffs[n].fmt()}" for n, what in ((FD_GAP, "FD"), (PRECISION_GAP, "precision"))
                          if n in a.diffs)
-        bits.append(f"{where[id(a)]}: seeds {seeds} at depth {' / '.join(map(str, a.seeds))} (Welch df {a.diffs[BOUND].df:.1f})"
+        bits.append(f"{where[id(a)]}: seeds {seeds} (Welch df {a.diffs[BOUND].df:.1f})"
                     + (f"; rate {rate.fmt()} nats, active units {units.fmt()}" if rate and units else "")
                     + (f"; N(0,I)'s sampling gap to the best fitted density: {gaps}" if gaps else ""))
     return Answer(SHORT, QUESTION, verdict, "held-out bound on KL(q || N(0,I)), depth 3 minus 1 (nats)", diffs,
