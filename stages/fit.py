@@ -35,7 +35,7 @@ def main(argv=None):
     measured = fitting.load_measured(args.match_dir, prior)
 
     keys = fitting.fit_params(args.density)
-    declared = {f"posterior.{k}": v for k, v in config.flat(posterior=params).items() if k.split(".")[1] in keys}
+    declared = fitting.declared(params, keys)
     stage = f"fit@{args.density}"
     with tracking.stage_run(stage, declared, args.params) as run:
         start = time.perf_counter()

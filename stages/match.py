@@ -22,7 +22,7 @@ def main(argv=None):
     fitting.check_splits(args.codes_dir, codes, val, test, components)
     prior = priors.model_prior(components)
 
-    declared = {f"posterior.{k}": v for k, v in config.flat(posterior=params).items() if k.split(".")[1] in fitting.MATCH_PARAMS}
+    declared = fitting.declared(params, fitting.MATCH_PARAMS)
     with tracking.stage_run("match", declared, args.params) as run:
         measured = fitting.measure_q(codes, val, test, prior, params)
         with atomic_dir(args.out_dir) as tmp:

@@ -26,7 +26,7 @@ def apply(repo, found) -> list[str]:
     """Each titled block where its title says; returns the bash block's commands."""
     commands = []
     for lang, title, body in found:
-        if title == "src/priorgap/latent/densities.py":  # the one line: it replaces the import line
+        if title == "src/priorgap/latent/catalog.py":  # the one line: it replaces the import line
             path = repo / title
             lines = path.read_text().splitlines(keepends=True)
             (i,) = [i for i, line in enumerate(lines) if line.startswith("from . import aggregate")]
@@ -49,9 +49,9 @@ def test_the_page_adds_a_kernel_density_with_one_module_and_one_line(tmp_path, u
     commands = apply(repo, blocks(PAGE.read_text()))
     assert commands == ["make deps", "dvc repro"]
     touched = subprocess.run("git status --porcelain", shell=True, cwd=repo, env=env, capture_output=True, text=True).stdout
-    assert sorted(touched.split("\n")[:-1]) == [" M params.yaml", " M src/priorgap/latent/densities.py",
+    assert sorted(touched.split("\n")[:-1]) == [" M params.yaml", " M src/priorgap/latent/catalog.py",
                                                 "?? src/priorgap/latent/kde.py"]
-    diff = subprocess.run("git diff --numstat src/priorgap/latent/densities.py", shell=True, cwd=repo, env=env,
+    diff = subprocess.run("git diff --numstat src/priorgap/latent/catalog.py", shell=True, cwd=repo, env=env,
                           capture_output=True, text=True).stdout
     assert diff.split()[:2] == ["1", "1"]  # one line
     (repo / ".venv").symlink_to(ROOT / ".venv")  # make finds the project installed; src/ is the copy's (PYTHONPATH)

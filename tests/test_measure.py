@@ -167,3 +167,14 @@ def test_the_command_reads_an_npz_and_refuses_a_bad_one_in_one_line(tmp_path):
     help_text = subprocess.run([sys.executable, "-m", "priorgap.instruments.cli", "measure", "--help"],
                                capture_output=True, text=True, cwd=ROOT).stdout
     assert "priorgap measure codes.npz --out my-vae/" in help_text
+
+
+def test_the_codes_a_density_needs_come_from_the_density_not_its_name():
+    """measure asks each density how many training codes its capacities need (the mixture: ten
+    per component at its largest), so a density added later brings its own rule."""
+    from priorgap.instruments import measure
+
+    params = config.load(measure.REPOSITORY_PARAMS, "posterior")
+    largest = max(params.gmm.components)
+    assert measure.least_codes(params, ["prior", "gmm", "flow"]) == {"train": 10 * largest}
+    assert measure.least_codes(params, ["prior", "flow", "widened"]) == {}

@@ -56,10 +56,9 @@ def with_choices(params, seed: int | None, capacities: dict | None):
 
 
 def least_codes(params, names) -> dict[str, int]:
-    """Training codes the densities asked need: ten per GMM component at its largest capacity."""
-    if "gmm" in names:
-        return {"train": 10 * max(registry.capacities("gmm", params))}
-    return {}
+    """Training codes the densities asked need (each density's least_codes at its capacities)."""
+    need = [registry.REGISTRY[n].cls.least_codes(params, registry.capacities(n, params)) for n in names if n in registry.REGISTRY]
+    return {"train": max(need)} if need and max(need) > 0 else {}
 
 
 class Sampler:

@@ -1,7 +1,7 @@
 """The densities fitted to q, in one registry: fit_posterior fits every entry, evaluate samples
 every one, and the headline and the study read their names from here. Each density is one module
-holding its class, its params model and the register() call that adds it; the import line below
-lists them.
+holding its class, its params model and the register() call that adds it; catalog.py's import
+line lists them.
 
   aggregate  q itself (aggregate.Codes): pick i at random, then z ~ Q(z|x_i); replays training codes
   gaussian   the full-covariance Gaussian with q's mean and covariance (q's moment match)
@@ -15,7 +15,7 @@ lists them.
 
 Beside them stands the model's own prior (priors.py), which is not fitted: every gain is measured
 against it. Each density has the interface of density.py. Adding one, say a kernel density
-estimate, takes its module and one line in ENTRIES, and its params in params.yaml
+estimate, takes its module, its name on catalog.py's line, and its params in params.yaml
 (docs/adding-a-density.md).
 
 A density `on_active` is fitted on the active units only, times the moment-matched Gaussian of the
@@ -31,16 +31,13 @@ import torch
 
 from .. import PriorgapError
 from ..common.files import load_or_explain
-from . import seeds
+from . import aggregate, seeds
 from .aggregate import Codes
 from .density import KINDS, REGISTRY, OnActive, register  # noqa: F401  (register: for a density added in a test)
 from .gaussian import MomentMatched
 from .priors import StandardNormal, VampPrior  # noqa: F401  (their kinds, for load)
 
-# One module per density, each registering itself as it is imported, in the order of this line
-# (the order fit_posterior fits them and the headline lists them: q itself first, which the
-# others import). A new density is one more name here.
-from . import aggregate, gaussian, gmm, flow, two_stage, widened, tempered  # noqa: E402, F401, I001
+from . import catalog  # noqa: E402, F401  (registers every density, in its order)
 
 
 def names() -> tuple[str, ...]:

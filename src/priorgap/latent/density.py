@@ -70,6 +70,12 @@ class LatentDensity:
     def from_state(cls, state: dict) -> "LatentDensity":
         raise NotImplementedError
 
+    @classmethod
+    def least_codes(cls, params, capacities: list) -> int:
+        """Training codes it needs to be fitted at these capacities (priorgap.measure checks a user's
+        splits against it before fitting)."""
+        return 0
+
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

@@ -22,7 +22,7 @@ import torch
 
 from .. import PriorgapError
 from ..common.files import load_or_explain
-from ..common.outputs import write_csv, write_json
+from ..common.outputs import flatten_dict, write_csv, write_json
 from . import aggregate, capacity, code_figures, densities, diagnostics, seeds
 from .aggregate import Codes
 
@@ -45,6 +45,11 @@ class Declared:
             return getattr(self._section, key)
         raise RuntimeError(f"reads {self._name}.{key}, which this step does not declare (declared: "
                            f"{', '.join(self._keys)}); add it to the step's keys and to its stage's params in dvc.yaml")
+
+
+def declared(params, keys: tuple[str, ...]) -> dict:
+    """The posterior params a step reads, by their dotted names: its stage's MLflow params."""
+    return {k: v for k, v in flatten_dict({"posterior": params.model_dump()}).items() if k.split(".")[1] in keys}
 
 
 def fit_params(name: str) -> tuple[str, ...]:

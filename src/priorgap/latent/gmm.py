@@ -59,5 +59,10 @@ class GaussianMixture(Mixture):
             covs = covs + torch.diag_embed(var)
         return cls("gmm", weights, means, covs)
 
+    @classmethod
+    def least_codes(cls, params, capacities: list) -> int:
+        """Ten per component at the largest capacity: EM fits a full covariance per component."""
+        return 10 * max(capacities)
+
 
 register(Entry("gmm", GaussianMixture, on_active=True, capacity="components", section="gmm", candidate=True, params=Params))

@@ -7,7 +7,8 @@ message reworded) cannot change an output and re-runs nothing. A stage that does
 return lists them all the same (WRITES_TRACKING: summarize puts the run's name in summary.html).
 The `fit` stage runs once per density (DVC's foreach): this writes its list from the registry
 (each density's module and params section), and its code deps leave out the modules that only
-register a density (DENSITY_ONLY: imported by densities.py and nothing else), since a density's
+register a density (density_only: latent/catalog.py's import line, and the density modules
+nothing else imports), since a density's
 fit never runs another's code (nor does the match stage run any): each fit@<density> lists its
 own module instead.
 tests/test_dvc_yaml.py checks that dvc.yaml is what this writes, and that both exceptions hold.
@@ -81,7 +82,7 @@ def import_closure(script: Path) -> set[str]:
     return {file_of(m).relative_to(ROOT).as_posix() for m in seen}
 
 
-REGISTRY_FILE = "src/priorgap/latent/densities.py"
+CATALOG = "src/priorgap/latent/catalog.py"  # the import line that registers every density
 PER_DENSITY = "fit"  # the stage run once per density
 RUNS_NO_DENSITY = ("match", PER_DENSITY)  # stages that run no density's code but (fit) their own
 
@@ -96,25 +97,23 @@ def density_modules() -> dict[str, str]:
 
 
 def density_only(script: str, closure: set[str]) -> set[str]:
-    """The density modules that nothing the script runs imports but the registry's import line
-    (`from . import aggregate, gaussian, ...`): they only register. One that some file imports
-    for a name (densities.py's `from .gaussian import MomentMatched`) is machinery, kept."""
+    """The modules that only register densities: CATALOG (their import line, alone in its file) and
+    each density module no other file the script runs imports. One that some file imports for a
+    name (densities.py's `from .gaussian import MomentMatched`) is machinery, kept."""
     def path(module):
         return f"src/{module.replace('.', '/')}.py"
 
-    tree = ast.parse((ROOT / REGISTRY_FILE).read_text())
-    line = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module is None]
-    registering = {f"src/priorgap/latent/{a.name}.py" for n in line for a in n.names}
-    used = {f"src/priorgap/latent/{n.module.replace('.', '/')}.py" for n in ast.walk(tree)
-            if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module}
-    for f in (closure | {script}) - {REGISTRY_FILE}:
+    tree = ast.parse((ROOT / CATALOG).read_text())
+    registering = {f"src/priorgap/latent/{a.name}.py" for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    used = set()
+    for f in (closure | {script}) - {CATALOG}:
         used |= {path(m) for m in imported_modules(ROOT / f)} - {f}
-    return (set(density_modules().values()) & registering) - used
+    return (set(density_modules().values()) & registering) - used | {CATALOG}
 
 
 def code_deps(stage: str) -> list[str]:
     """The script, then the library files it runs, sorted; without OUTPUT_FREE unless the stage
-    writes what they return; for the stages of RUNS_NO_DENSITY, without DENSITY_ONLY too."""
+    writes what they return; for the stages of RUNS_NO_DENSITY, without density_only() too."""
     script = f"stages/{stage}.py"
     lib = import_closure(ROOT / script)
     if stage not in WRITES_TRACKING:
