@@ -147,8 +147,11 @@ class Report:
                     f"{log_n:.2f}, the most N codes can certify, so the upper end is near its ceiling (the rate minus "
                     f"log N) and says little: KL(q || N(0,I)) is at least {b['lower']:.3f} nats, and the bracket is "
                     f"{width:.1f} nats wide. More codes raise the ceiling; a better density raises the floor.")
-        return (f"The mutual information ({m['mutual_info']:.2f} nats) is {m['mi_margin']:.1f} nats below log N = "
-                f"{log_n:.2f}: the bracket pins KL(q || N(0,I)) between {b['lower']:.3f} and {b['upper']:.3f} nats.")
+        head = f"The mutual information ({m['mutual_info']:.2f} nats) is {m['mi_margin']:.1f} nats below log N = {log_n:.2f}: "
+        if width < 0:  # the lower end is measured on the test codes, the upper on the training codes
+            return head + (f"the two ends meet, so KL(q || N(0,I)) is {b['upper']:.3f}-{b['lower']:.3f} nats (the held-out "
+                           "end sits above the training mixture's because the test codes are a little further from N(0,I)).")
+        return head + f"the bracket pins KL(q || N(0,I)) between {b['lower']:.3f} and {b['upper']:.3f} nats."
 
     def rows(self) -> list[tuple[str, str]]:
         m, b = self.metrics, self.bracket
