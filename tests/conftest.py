@@ -72,6 +72,18 @@ def posterior_params(**sections):
     return config.parse("posterior", raw)
 
 
+def run_fit_posterior(codes: Path, match_dir: Path, fits: Path, out: Path, params: Path) -> None:
+    """match, each fit@<density> and fit_posterior, as `dvc repro` runs them (stages/ on the path)."""
+    import fit
+    import fit_posterior
+    import match
+
+    match.main([str(codes), str(match_dir), "--params", str(params)])
+    for name in densities.names():
+        fit.main([name, str(codes), str(match_dir), str(fits / name), "--params", str(params)])
+    fit_posterior.main([str(codes), str(match_dir), str(fits), str(out), "--params", str(params)])
+
+
 def mlflow_runs(uri: str, stage: str | None = None, kind: str | None = None):
     """Runs in the test's own store (the global mlflow URI may still point at another test's)."""
     import mlflow

@@ -99,8 +99,9 @@ def test_a_file_that_is_not_ours_is_refused(tmp_path):
 
 @pytest.mark.slow  # the stage and measure, each with every density
 def test_measure_gives_the_fit_posterior_stage_figures_exactly(tmp_path, mlflow_store, monkeypatch):
-    """One implementation: the stage and priorgap.measure on the same codes and params."""
-    import fit_posterior
+    """One implementation: the stages (match, each fit@, fit_posterior) and priorgap.measure on the
+    same codes and params."""
+    from conftest import run_fit_posterior
 
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(1)
@@ -112,7 +113,7 @@ def test_measure_gives_the_fit_posterior_stage_figures_exactly(tmp_path, mlflow_
         np.savez(codes / f"{name}.npz", mu=arrays[name][0], logvar=arrays[name][1], labels=np.zeros(n, np.uint8))
     np.savez(codes / "prior.npz", mu=np.zeros((1, 3), np.float32), logvar=np.zeros((1, 3), np.float32), labels=[-1])
     params = write_params(tmp_path / "params.yaml", **QUICK)
-    fit_posterior.main([str(codes), str(tmp_path / "posterior"), "--params", str(params)])
+    run_fit_posterior(codes, tmp_path / "match", tmp_path / "fits", tmp_path / "posterior", params)
     stage = json.loads((tmp_path / "posterior" / "metrics.json").read_text())
     report = priorgap.measure(arrays["train"], arrays["val"], arrays["test"], params=config.load(params, "posterior"))
     report.save(tmp_path / "measured")

@@ -7,15 +7,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, mlflow_runs, write_params
+from conftest import ROOT, mlflow_runs, run_fit_posterior, write_params
 
 # the stage scripts themselves (stages/ is on the test path: pyproject.toml)
 import classifier
 import encode
 import evaluate
-import fit
-import fit_posterior
-import match
 import prepare
 import reference
 import summarize
@@ -39,14 +36,6 @@ SMALL = {
     "classifier.epochs": 4,
     "eval.n_samples": 400, "eval.nn_samples": 100, "eval.iwae_k": 20, "eval.iwae_images": 50,
 }
-
-
-def run_fit_posterior(codes, match_dir, fits, out, params):
-    """match, each fit@<density> and fit_posterior, as `dvc repro` runs them."""
-    match.main([str(codes), str(match_dir), "--params", str(params)])
-    for name in densities.names():
-        fit.main([name, str(codes), str(match_dir), str(fits / name), "--params", str(params)])
-    fit_posterior.main([str(codes), str(match_dir), str(fits), str(out), "--params", str(params)])
 
 
 def run_evaluate(data, params):
@@ -435,9 +424,11 @@ def test_fit_posterior_needs_validation_codes(tmp_path, mlflow_store, monkeypatc
         np.savez(codes / f"{split}.npz", mu=np.zeros((n, 2), np.float32), logvar=np.zeros((n, 2), np.float32),
                  labels=np.zeros(n, np.uint8))
     params = write_params(tmp_path / "params.yaml", **SMALL)
+    import match
+
     with pytest.raises(PriorgapError, match="1 validation codes; .* set data.val_size to 1000 or more"):
-        fit_posterior.main([str(codes), str(tmp_path / "posterior"), "--params", str(params)])
-    assert not (tmp_path / "posterior").exists()
+        match.main([str(codes), str(tmp_path / "match"), "--params", str(params)])
+    assert not (tmp_path / "match").exists()
 
 
 def test_a_vamp_prior_runs_end_to_end_against_its_own_prior(pipeline, tmp_path):
@@ -452,7 +443,7 @@ def test_a_vamp_prior_runs_end_to_end_against_its_own_prior(pipeline, tmp_path):
         (out / folder).symlink_to(data / folder)
     train.main([str(out / "mnist"), str(out / "vae"), "--params", str(params)])
     encode.main([str(out / "mnist"), str(out / "vae"), str(out / "codes"), "--params", str(params)])
-    fit_posterior.main([str(out / "codes"), str(out / "posterior"), "--params", str(params)])
+    run_fit_posterior(out / "codes", out / "match", out / "fits", out / "posterior", params)
     run_evaluate(out, params)
 
     from priorgap.model import training, vae
