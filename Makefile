@@ -31,7 +31,7 @@ $(STAMP): $(LOCK) pyproject.toml
 	$(UV) pip sync -q $(UV_PY) --require-hashes --index-strategy unsafe-best-match --compile-bytecode $(UV_EXTRA) $(LOCK)
 	$(UV) pip install -q $(UV_PY) --no-deps --no-build-isolation -e .
 	# dvc plots that work offline: vega, vega-lite and vega-embed from the npm registry, inlined once
-	$(VENV)/bin/python -m priorgap.common.plot_templates
+	$(VENV)/bin/python -m priorgap.reproducibility.plot_templates
 	touch $(STAMP)
 
 # Refresh the lock: the newest versions pyproject.toml's ranges allow (within pip's configured
@@ -50,7 +50,8 @@ repro: setup
 	dvc repro
 
 # Every test; `make test-fast` leaves out those marked slow (real DVC queues, whole pipelines,
-# simulated machines, a browser) and keeps every measure's known-answer tests.
+# simulated machines, a browser, Dask's connect timeout, and the latent-20 case of the three
+# dearest known-answer tests) and keeps every measure's known-answer tests, at latent 2 and 20.
 test: setup
 	python -m pytest -q
 
@@ -120,7 +121,7 @@ report: setup
 # The UI on the store the stages write to: MLFLOW_TRACKING_URI, else ./mlflow.db (a tracking server
 # serves its own UI: its address is printed). PRIORGAP_UI_PORT moves it off port 5000.
 ui: setup
-	python -m priorgap.common.store --serve
+	python -m priorgap.tracking.store --serve
 
 # dvc exp show with the columns that answer the question, under 200 characters wide (plain `dvc exp
 # show` lists every param and dep); a VampPrior's K is in its name (d2-z10-vamp100-s0)

@@ -19,7 +19,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from priorgap.common import config
+from priorgap.config import schema
 from priorgap.latent import densities  # noqa: F401  (every density's params section, for the config)
 from priorgap.latent.aggregate import ACTIVE_THRESHOLD, Codes
 
@@ -34,7 +34,7 @@ def main():
     from scipy import stats
     from sklearn.mixture import GaussianMixture
 
-    seed = config.load(args.params, "posterior").seed
+    seed = schema.load(args.params, "posterior").seed
     train, test = Codes.load(args.codes / "train.npz"), Codes.load(args.codes / "test.npz")
     active = np.var(train.mu.double().numpy(), axis=0) > ACTIVE_THRESHOLD
     rng = np.random.default_rng(0)

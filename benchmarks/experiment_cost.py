@@ -54,7 +54,9 @@ def one(setting: str, folder: Path, epochs: int, roots: dict, env: dict) -> dict
 
     trained = folder / "train.json"
     if not trained.exists():
-        seconds = run([sys.executable, str(ROOT / "stages/train.py"), str(ROOT / "data/mnist"), str(folder / "data/vae")], ROOT)
+        seconds = run(
+            [sys.executable, str(ROOT / "stages/train.py"), str(ROOT / "data/mnist"), str(folder / "data/vae")], ROOT
+        )
         trained.write_text(json.dumps({"seconds": seconds, "epochs": epochs}))
     out = {"train": json.loads(trained.read_text())["seconds"]}
     for name in AFTER:
@@ -81,14 +83,21 @@ def main():
         with ThreadPoolExecutor(args.workers) as pool:
             jobs = {s: pool.submit(one, s, base / s, args.epochs, roots, env) for s in args.settings}
             results = {s: j.result() for s, j in jobs.items()}
-    print(f"{'setting':>8s} {'code':>8s} {'train':>7s} " + " ".join(f"{s:>13s}" for s in AFTER)
-          + f" {'after':>7s} {'ratio':>6s}  target <= {TARGET:.2f}")
+    print(
+        f"{'setting':>8s} {'code':>8s} {'train':>7s} "
+        + " ".join(f"{s:>13s}" for s in AFTER)
+        + f" {'after':>7s} {'ratio':>6s}  target <= {TARGET:.2f}"
+    )
     for s, r in results.items():
         for code in roots:
             after = sum(r[(code, n)] for n in AFTER)
             ratio = after / r["train"]
-            print(f"{s:>8s} {code:>8s} {r['train']:6.0f}s " + " ".join(f"{r[(code, n)]:12.1f}s" for n in AFTER)
-                  + f" {after:6.1f}s {ratio:6.3f}  {'met' if ratio <= TARGET else 'MISSED'}", flush=True)
+            print(
+                f"{s:>8s} {code:>8s} {r['train']:6.0f}s "
+                + " ".join(f"{r[(code, n)]:12.1f}s" for n in AFTER)
+                + f" {after:6.1f}s {ratio:6.3f}  {'met' if ratio <= TARGET else 'MISSED'}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ def share_of_a_core(dask_config: dict, workers: int, seconds: float) -> float:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seconds", type=float, default=40, help="each stand-in's length (the middle 10 s less is measured)")
+    ap.add_argument(
+        "--seconds", type=float, default=40, help="each stand-in's length (the middle 10 s less is measured)"
+    )
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     settings = {"Dask's defaults": {}, "clusters.DASK_CONFIG": clusters.DASK_CONFIG}

@@ -1,6 +1,6 @@
 """Wall time of everything but training, per stage, as separate processes (start-up included).
 
-    python benchmarks/stage_speed.py [--latent 2 50] [--epochs 1] [--threads N] [--baseline DIR]
+    python benchmarks/stage_speed.py [--latent 2 50] [--epochs 1] [--threads N] [--baseline DIR] [--measure]
 
 For each latent size, trains a model of the default shape for --epochs (not timed: the work after
 training does not depend on how long it trained) into a temporary folder, then times each stage
@@ -14,7 +14,12 @@ reference stage is timed once, apart.
 --baseline DIR: another checkout of priorgap (`git worktree add DIR <rev>`); each stage then runs
 under both checkouts on the same trained model, one after the other, and the ratio is printed:
 a change's cost measured in one run, on the same noise.
+
+--measure: then times `priorgap measure` (every density in one process) on the same codes, against the
+posterior part's stages (match, each fit@<density>, fit_posterior), and checks that its bound is the
+stage's to the last digit.
 """
+import json
 import argparse
 import os
 import subprocess
@@ -23,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +79,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for every stage (default: torch's)")
     ap.add_argument("--baseline", type=Path, default=None, help="another checkout to time beside this one")
+    ap.add_argument("--measure", action="store_true", help="time `priorgap measure` on the same codes too")
     args = ap.parse_args()
     roots = {"here": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     for need in ("data/mnist/test.npz", "data/classifier/model.pt", "data/reference/test.npz"):
@@ -84,12 +91,27 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         start = time.perf_counter()
-        subprocess.run([sys.executable, str(ROOT / "stages/reference.py"), str(ROOT / "data/mnist"),
-                        str(ROOT / "data/classifier"), str(Path(tmp) / "reference"), "--params", str(ROOT / "params.yaml")],
-                       cwd=tmp, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "stages/reference.py"),
+                str(ROOT / "data/mnist"),
+                str(ROOT / "data/classifier"),
+                str(Path(tmp) / "reference"),
+                "--params",
+                str(ROOT / "params.yaml"),
+            ],
+            cwd=tmp,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         print(f"reference, once per sweep (not per experiment): {time.perf_counter() - start:.1f} s\n")
-    print(f"{'latent':>6s}  {'code':>8s}  " + "  ".join(f"{s:>13s}" for s in ("encode", "fit_posterior", "evaluate", "total"))
-          + "  target")
+    print(
+        f"{'latent':>6s}  {'code':>8s}  "
+        + "  ".join(f"{s:>13s}" for s in ("encode", "fit_posterior", "evaluate", "total"))
+        + "  target"
+    )
     for latent in args.latent:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
@@ -100,8 +122,14 @@ def main():
             (tmp / "params.yaml").write_text(yaml.safe_dump(params))
 
             def run(cmd, root):
-                return subprocess.run([*cmd, "--params", str(tmp / "params.yaml")], cwd=tmp, env=env_for(root, env),
-                                      check=True, capture_output=True, text=True)
+                return subprocess.run(
+                    [*cmd, "--params", str(tmp / "params.yaml")],
+                    cwd=tmp,
+                    env=env_for(root, env),
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
 
             run([sys.executable, str(ROOT / "stages/train.py"), str(ROOT / "data/mnist"), str(tmp / "data/vae")], ROOT)
             seconds = {code: {} for code in roots}
@@ -113,7 +141,9 @@ def main():
             for code in roots:
                 total = sum(seconds[code].values())
                 part = {**seconds[code], "fit_posterior": fitting(seconds[code])}
-                cells = "  ".join(f"{part.get(s, float('nan')):12.1f}s" for s in ("encode", "fit_posterior", "evaluate"))
+                cells = "  ".join(
+                    f"{part.get(s, float('nan')):12.1f}s" for s in ("encode", "fit_posterior", "evaluate")
+                )
                 target = TARGETS.get(latent)
                 verdict = f"<= {target:.0f} s {'met' if total <= target else 'MISSED'}" if target else ""
                 print(f"{latent:6d}  {code:>8s}  {cells}  {total:12.1f}s  {verdict}", flush=True)
@@ -121,9 +151,35 @@ def main():
                 here, base = ({**seconds[c], "fit_posterior": fitting(seconds[c])} for c in ("here", "baseline"))
                 after = {s: here[s] / base[s] for s in ("encode", "fit_posterior", "evaluate")}
                 both = (here["fit_posterior"] + here["evaluate"]) / (base["fit_posterior"] + base["evaluate"])
-                print(f"{latent:6d}  {'ratio':>8s}  " + "  ".join(f"{after.get(s, float('nan')):12.2f}x"
-                                                             for s in ("encode", "fit_posterior", "evaluate"))
-                      + f"  fit_posterior + evaluate: {both:.2f}x", flush=True)
+                print(
+                    f"{latent:6d}  {'ratio':>8s}  "
+                    + "  ".join(f"{after.get(s, float('nan')):12.2f}x" for s in ("encode", "fit_posterior", "evaluate"))
+                    + f"  fit_posterior + evaluate: {both:.2f}x",
+                    flush=True,
+                )
+            if args.measure:
+                measure_beside(tmp, env, fitting(seconds["here"]), latent)
+
+
+def measure_beside(tmp: Path, env: dict, stages_seconds: float, latent: int) -> None:
+    """`priorgap measure` on the codes the encode stage wrote under tmp/here, timed as one process."""
+    arrays = {}
+    for split in ("train", "val", "test"):
+        with np.load(tmp / "here/data/codes" / f"{split}.npz") as c:
+            arrays[f"{split}_mu"], arrays[f"{split}_logvar"] = c["mu"], c["logvar"]
+    np.savez(tmp / "codes.npz", **arrays)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "from priorgap.instruments.cli import entry; entry()", "measure", "codes.npz", "--out",
+         "measured"],
+        cwd=tmp, env=env_for(ROOT, env), check=True, capture_output=True,
+    )
+    took = time.perf_counter() - start
+    key = "kl_q_prior_lower_bound"
+    same = json.loads((tmp / "measured/metrics.json").read_text())[key] == json.loads(
+        (tmp / "here/data/posterior/metrics.json").read_text())[key]
+    print(f"{latent:6d}  priorgap measure {took:.1f} s against the stages' {stages_seconds:.1f} s "
+          f"({took / stages_seconds:.2f}x); the bound {'is the same' if same else 'DIFFERS'}", flush=True)
 
 
 if __name__ == "__main__":

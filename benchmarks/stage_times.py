@@ -8,7 +8,7 @@ A stage that DVC skipped (cached) has no run in a pipeline run and is listed as 
 import argparse
 import sys
 
-from priorgap.common import store, tracking
+from priorgap.tracking import stage_runs, store
 
 STAGES = ("prepare", "train", "encode", "fit_posterior", "classifier", "reference", "evaluate")
 
@@ -28,7 +28,7 @@ def main():
     for parent in parents:
         children = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
                                       order_by=["attributes.start_time ASC"])
-        latest = {c.data.tags.get(tracking.STAGE_TAG): c for c in children}  # a re-run stage: its last run
+        latest = {c.data.tags.get(stage_runs.STAGE_TAG): c for c in children}  # a re-run stage: its last run
         print(f"pipeline run {parent.info.run_name} ({parent.info.run_id[:8]}):")
         total = 0.0
         for stage in STAGES:

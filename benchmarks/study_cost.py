@@ -36,9 +36,17 @@ def load(records: Path) -> list[dict]:
         r = record.read(path.parent)
         s = r["stage_seconds"]
         prior = r["params"].get("model.prior.kind", "normal")
-        runs.append({"name": r["name"], "train": s["train"], "after": sum(v for k, v in s.items() if k != "train"),
-                     "setting": f"latent {r['params']['model.latent_dim']}" + ("" if prior == "normal" else f", {prior}"),
-                     "start": r["start_ms"] / 1000, "end": r["end_ms"] / 1000, "worker": r["worker"]})
+        runs.append(
+            {
+                "name": r["name"],
+                "train": s["train"],
+                "after": sum(v for k, v in s.items() if k != "train"),
+                "setting": f"latent {r['params']['model.latent_dim']}" + ("" if prior == "normal" else f", {prior}"),
+                "start": r["start_ms"] / 1000,
+                "end": r["end_ms"] / 1000,
+                "worker": r["worker"],
+            }
+        )
     return runs
 
 
@@ -67,13 +75,17 @@ def main():
     for setting in sorted({r["setting"] for r in runs}, key=lambda s: (len(s), s)):
         group = [r for r in runs if r["setting"] == setting]
         ratios = [r["after"] / r["train"] for r in group]
-        print(f"{setting:22s} {len(group):4d} {statistics.median(r['train'] for r in group):8.0f} "
-              f"{statistics.median(r['after'] for r in group):8.0f} {statistics.median(ratios):6.2f} "
-              f"{min(ratios):5.2f}-{max(ratios):.2f}")
+        print(
+            f"{setting:22s} {len(group):4d} {statistics.median(r['train'] for r in group):8.0f} "
+            f"{statistics.median(r['after'] for r in group):8.0f} {statistics.median(ratios):6.2f} "
+            f"{min(ratios):5.2f}-{max(ratios):.2f}"
+        )
 
     print(f"\nper part of the study (target: wall <= {WALL_TARGET} x summed training / workers)")
-    print(f"{'first start (UTC)':20s} {'runs':>4s} {'workers':>7s} {'training s':>10s} {'floor s':>8s} {'wall s':>7s} "
-          f"{'ratio':>6s} {'stages':>6s} {'tail':>5s} {'as run':>6s} {'longest 1st':>11s}")
+    print(
+        f"{'first start (UTC)':20s} {'runs':>4s} {'workers':>7s} {'training s':>10s} {'floor s':>8s} {'wall s':>7s} "
+        f"{'ratio':>6s} {'stages':>6s} {'tail':>5s} {'as run':>6s} {'longest 1st':>11s}"
+    )
     pooled = {"train": 0.0, "after": 0.0, "wall": 0.0, "busy": 0.0, "as_run": 0.0, "longest": 0.0}
     for part in parts(runs, args.gap):
         workers = len({r["worker"] for r in part})
@@ -85,16 +97,21 @@ def main():
         durations = [r["end"] - r["start"] for r in sorted(part, key=lambda r: r["start"])]
         busy = sum(durations) / workers  # the wall time with no tail
         as_run, longest = makespan(durations, workers), makespan(sorted(durations, reverse=True), workers)
-        print(f"{when:20s} {len(part):4d} {workers:7d} {train:10.0f} {train / workers:8.0f} {wall:7.0f} "
-              f"{wall / (train / workers):6.2f} {(train + after) / train:6.2f} {wall / busy:5.2f} {as_run / busy:6.3f} "
-              f"{longest / busy:11.3f}")
+        print(
+            f"{when:20s} {len(part):4d} {workers:7d} {train:10.0f} {train / workers:8.0f} {wall:7.0f} "
+            f"{wall / (train / workers):6.2f} {(train + after) / train:6.2f} {wall / busy:5.2f} {as_run / busy:6.3f} "
+            f"{longest / busy:11.3f}"
+        )
         if workers == 2:  # the design's set-up; a call that ran four workers on two cores has no fair floor
             for k, v in zip(pooled, (train, after, wall, busy, as_run, longest)):
                 pooled[k] += v
     p = pooled
-    print(f"two-worker parts pooled: wall / floor {p['wall'] / (p['train'] / 2):.2f} = stages {(p['train'] + p['after']) / p['train']:.2f}"
-          f" x tail {p['wall'] * 2 / (p['train'] + p['after']):.3f}; tail by list scheduling as run "
-          f"{p['as_run'] / p['busy']:.3f}, longest first {p['longest'] / p['busy']:.3f}")
+    print(
+        f"two-worker parts pooled: wall / floor {p['wall'] / (p['train'] / 2):.2f} = stages "
+        f"{(p['train'] + p['after']) / p['train']:.2f}"
+        f" x tail {p['wall'] * 2 / (p['train'] + p['after']):.3f}; tail by list scheduling as run "
+        f"{p['as_run'] / p['busy']:.3f}, longest first {p['longest'] / p['busy']:.3f}"
+    )
     if args.store:
         fitted_cost(runs, args.store)
 
@@ -115,8 +132,11 @@ def fitted_cost(runs: list[dict], uri: str) -> None:
 
     client = mlflow.MlflowClient(uri)
     exps = [e.experiment_id for e in client.search_experiments()]
-    found = client.search_runs(exps, "tags.`priorgap.stage` = 'fit_posterior'",
-                               order_by=["attributes.start_time ASC"]) if exps else []
+    found = (
+        client.search_runs(exps, "tags.`priorgap.stage` = 'fit_posterior'", order_by=["attributes.start_time ASC"])
+        if exps
+        else []
+    )
     seconds = {r.data.tags.get("dvc_exp_name"): r.data.metrics for r in found}  # a retried run: its last attempt
     print(f"\nwithout the fitted densities ({', '.join(FITTED)}; runs whose fit_posterior timings {uri} holds)")
     print(f"{'run':22s} {'train s':>8s} {'after s':>8s} {'fitted s':>8s} {'ratio':>6s} {'without':>7s}")
@@ -124,8 +144,10 @@ def fitted_cost(runs: list[dict], uri: str) -> None:
         m = seconds.get(r["name"], {})
         if all(f"seconds_{k}" in m for k in FITTED):
             fitted = sum(m[f"seconds_{k}"] for k in FITTED)
-            print(f"{r['name']:22s} {r['train']:8.0f} {r['after']:8.0f} {fitted:8.0f} {r['after'] / r['train']:6.2f} "
-                  f"{(r['after'] - fitted) / r['train']:7.2f}")
+            print(
+                f"{r['name']:22s} {r['train']:8.0f} {r['after']:8.0f} {fitted:8.0f} {r['after'] / r['train']:6.2f} "
+                f"{(r['after'] - fitted) / r['train']:7.2f}"
+            )
 
 
 if __name__ == "__main__":

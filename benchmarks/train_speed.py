@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 import torch
 import torch.nn.functional as F
 
-from priorgap.common.device import to_tensor
+from priorgap.config.device import to_tensor
 from priorgap.data import mnist
 from priorgap.model import training, vae
 
@@ -107,15 +107,21 @@ def main():
         print(f"MNIST from {source}: {len(x)} training images; torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads; best of {args.reps} interleaved runs\n")
         if args.vamp:
-            models = {f"vamp K={k}" if k else "N(0,I)": vae.VAEConfig(args.latent, 2, 500, 2, 500, "vamp" if k else "normal", k)
-                      for k in VAMP_K}
+            models = {
+                f"vamp K={k}" if k else "N(0,I)": vae.VAEConfig(
+                    args.latent, 2, 500, 2, 500, "vamp" if k else "normal", k
+                )
+                for k in VAMP_K
+            }
             times = {name: [] for name in models}
             for _ in range(args.reps):
                 for name, cfg in models.items():
                     times[name].append(ours(cfg, x, val))
             base = min(times["N(0,I)"])
             for name, t in times.items():
-                print(f"latent {args.latent}  {name:12s} {min(t):6.2f}s per epoch  {min(t) / base:5.2f}x the N(0,I) epoch")
+                print(
+                    f"latent {args.latent}  {name:12s} {min(t):6.2f}s per epoch  {min(t) / base:5.2f}x the N(0,I) epoch"
+                )
             return
         print(f"{'model':28s} {'ours':>7s} {'loader':>7s} {'floor':>7s}  {'ours/floor':>10s} {'loader/ours':>11s}")
         for name, cfg in MODELS.items():
@@ -125,9 +131,11 @@ def main():
                 best["loader"].append(dataloader(cfg, root))
                 best["floor"].append(floor(cfg, len(x)))
             o, d, f = (min(best[k]) for k in ("ours", "loader", "floor"))
-            print(f"{name:28s} {o:6.2f}s {d:6.2f}s {f:6.2f}s  {o / f:9.2f}x {d / o:10.2f}x"
-                  f"   (targets: <= 1.2x {'met' if o / f <= 1.2 else 'MISSED'}, "
-                  f">= 2.5x {'met' if d / o >= 2.5 else 'MISSED'})")
+            print(
+                f"{name:28s} {o:6.2f}s {d:6.2f}s {f:6.2f}s  {o / f:9.2f}x {d / o:10.2f}x"
+                f"   (targets: <= 1.2x {'met' if o / f <= 1.2 else 'MISSED'}, "
+                f">= 2.5x {'met' if d / o >= 2.5 else 'MISSED'})"
+            )
 
 
 if __name__ == "__main__":

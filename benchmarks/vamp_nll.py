@@ -27,14 +27,14 @@ def run(latent: int, k: int, seed: int, epochs: int) -> dict:
 
     import torch
 
-    from priorgap.common import config
-    from priorgap.common.device import to_tensor
+    from priorgap.config import schema
+    from priorgap.config.device import to_tensor
     from priorgap.data.files import read_split
     from priorgap.model import training, vae
 
     torch.set_num_threads(1)
-    model_p, train_p = (config.load(ROOT / "params.yaml", s) for s in ("model", "train"))
-    eval_p = config.load(ROOT / "params.yaml", "eval")
+    model_p, train_p = (schema.load(ROOT / "params.yaml", s) for s in ("model", "train"))
+    eval_p = schema.load(ROOT / "params.yaml", "eval")
     train_p = train_p.model_copy(update={"seed": seed, "epochs": epochs})
     cfg = dataclasses.replace(vae.VAEConfig.from_params(model_p), latent_dim=latent,
                               prior="vamp" if k else "normal", prior_components=k)
@@ -46,9 +46,16 @@ def run(latent: int, k: int, seed: int, epochs: int) -> dict:
     seconds = []
     training.train(model, x, val, train_p, on_epoch=lambda row, s: seconds.append(s))
     iwae = vae.iwae_bound(model, test[: eval_p.iwae_images], eval_p.iwae_k, torch.Generator().manual_seed(eval_p.seed))
-    return {"latent": latent, "components": k, "seed": seed, "epochs": epochs, "test_elbo": training.elbo(model, test)["elbo"],
-            "iwae_nll": -iwae.mean().item(), "iwae_nll_se": (iwae.std() / math.sqrt(len(iwae))).item(),
-            "seconds_per_epoch": statistics.median(seconds)}
+    return {
+        "latent": latent,
+        "components": k,
+        "seed": seed,
+        "epochs": epochs,
+        "test_elbo": training.elbo(model, test)["elbo"],
+        "iwae_nll": -iwae.mean().item(),
+        "iwae_nll_se": (iwae.std() / math.sqrt(len(iwae))).item(),
+        "seconds_per_epoch": statistics.median(seconds),
+    }
 
 
 def main():
@@ -71,15 +78,21 @@ def main():
             if args.out:
                 with open(args.out, "a") as f:
                     f.write(json.dumps(row) + "\n")
-    print(f"\n{len(rows)} runs of {args.epochs} epochs in {time.perf_counter() - start:.0f} s, {args.workers} one-thread workers")
+    print(
+        f"\n{len(rows)} runs of {args.epochs} epochs in {time.perf_counter() - start:.0f} s, {args.workers} "
+        "one-thread workers"
+    )
     print(f"{'latent':>6s} {'prior':>10s} {'IWAE NLL':>18s} {'test ELBO':>18s} {'s/epoch':>8s}  (mean ± sd over seeds)")
     for z in args.latent:
         for k in args.components:
             here = [r for r in rows if r["latent"] == z and r["components"] == k]
             nll, elbo = ([r[key] for r in here] for key in ("iwae_nll", "test_elbo"))
-            sd = (lambda v: statistics.stdev(v) if len(v) > 1 else float("nan"))  # noqa: E731
-            print(f"{z:6d} {('vamp ' + str(k)) if k else 'N(0,I)':>10s} {statistics.mean(nll):10.2f} ± {sd(nll):5.2f} "
-                  f"{statistics.mean(elbo):10.2f} ± {sd(elbo):5.2f} {statistics.mean(r['seconds_per_epoch'] for r in here):8.2f}")
+            sd = lambda v: statistics.stdev(v) if len(v) > 1 else float("nan")  # noqa: E731
+            print(
+                f"{z:6d} {('vamp ' + str(k)) if k else 'N(0,I)':>10s} {statistics.mean(nll):10.2f} ± {sd(nll):5.2f} "
+                f"{statistics.mean(elbo):10.2f} ± {sd(elbo):5.2f} "
+                f"{statistics.mean(r['seconds_per_epoch'] for r in here):8.2f}"
+            )
 
 
 if __name__ == "__main__":

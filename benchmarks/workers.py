@@ -35,7 +35,9 @@ def experiment(tmp: Path, seed: int, epochs: int, latent: int, env: dict) -> lis
 def run_chain(cmds, env, cwd):
     """One experiment's stages, one after the other, as a single background shell."""
     script = " && ".join(" ".join(f"'{w}'" for w in cmd) for cmd in cmds)
-    return subprocess.Popen(["bash", "-c", script], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        ["bash", "-c", script], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
 
 
 def main():
@@ -51,8 +53,12 @@ def main():
             tmp = Path(tmp)
             env = {k: v for k, v in os.environ.items() if k != "DVC_EXP_NAME"}
             env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
-            subprocess.run([sys.executable, "-m", "priorgap.common.store"], env={**env, "PYTHONPATH": str(ROOT / "src")},
-                           check=True, capture_output=True)  # the store first, as before a queue
+            subprocess.run(
+                [sys.executable, "-m", "priorgap.tracking.store"],
+                env={**env, "PYTHONPATH": str(ROOT / "src")},
+                check=True,
+                capture_output=True,
+            )  # the store first, as before a queue
             if mode == "parallel":
                 env["OMP_NUM_THREADS"] = "1"
             chains = [experiment(tmp, seed, args.epochs, args.latent, env) for seed in (0, 1)]
@@ -68,7 +74,10 @@ def main():
                     if proc.wait():
                         sys.exit(proc.stderr.read()[-2000:])
             walls[mode] = time.perf_counter() - start
-            print(f"{mode:10s} two experiments ({args.epochs} epochs, latent {args.latent}): {walls[mode]:7.1f} s wall", flush=True)
+            print(
+                f"{mode:10s} two experiments ({args.epochs} epochs, latent {args.latent}): {walls[mode]:7.1f} s wall",
+                flush=True,
+            )
     print(f"two one-thread workers do {walls['sequential'] / walls['parallel']:.2f}x the work of one two-thread worker")
 
 

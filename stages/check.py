@@ -13,10 +13,11 @@ bytes whenever it passes, so it never makes a stage after it stale.
 import sys
 from pathlib import Path
 
-from priorgap.common import config, store
-from priorgap.common.cli import run_stage
-from priorgap.common.device import pick_device
-from priorgap.common.outputs import atomic_write_text
+from priorgap.config import schema
+from priorgap.tracking import store
+from priorgap.config.cli import run_stage
+from priorgap.config.device import pick_device
+from priorgap.io.outputs import atomic_write_text
 from priorgap.latent import densities  # noqa: F401  (every density's params section, for the config)
 
 DEVICES = ("train.device", "classifier.device", "eval.device")
@@ -30,12 +31,15 @@ def main(argv=None):
     p.add_argument("out", type=Path)
     p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
     args = p.parse_args(argv)
-    params = config.load_all(args.params)
+    params = schema.load_all(args.params)
     for key in DEVICES:
         pick_device(params[key], key, args.params)
     store.check_reachable(store.tracking_uri())
     atomic_write_text(args.out, PASSED)
-    print(f"check: {args.params}, its devices and the MLflow store {store.shown(store.tracking_uri())} are fine", file=sys.stderr)
+    print(
+        f"check: {args.params}, its devices and the MLflow store {store.shown(store.tracking_uri())} are fine",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

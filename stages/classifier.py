@@ -12,10 +12,11 @@ import time
 import torch
 from tqdm import tqdm
 
-from priorgap.common import config, tracking
-from priorgap.common.cli import run_stage, stage_args
-from priorgap.common.device import pick_device, to_tensor
-from priorgap.common.outputs import atomic_dir, write_json
+from priorgap.config import schema
+from priorgap.tracking import stage_runs
+from priorgap.config.cli import run_stage, stage_args
+from priorgap.config.device import pick_device, to_tensor
+from priorgap.io.outputs import atomic_dir, write_json
 from priorgap.data.files import read_split
 from priorgap.samples import classifier
 
@@ -24,12 +25,14 @@ TARGET_ACCURACY = 0.99
 
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir"], ["out_dir"], argv)
-    params = config.load(args.params, "classifier")
+    params = schema.load(args.params, "classifier")
     device = pick_device(params.device, "classifier.device", args.params)
     images, labels = read_split(args.mnist_dir, "train")
     test_images, test_labels = read_split(args.mnist_dir, "test")
 
-    with tracking.stage_run("classifier", config.flat(classifier=params), args.params, tags={"device": str(device)}) as run:
+    with stage_runs.stage_run(
+        "classifier", schema.flat(classifier=params), args.params, tags={"device": str(device)}
+    ) as run:
         x, y = to_tensor(images, device), torch.from_numpy(labels).long().to(device)
         torch.manual_seed(params.seed)
         model = classifier.Classifier(classifier.ClassifierConfig(channels=params.channels)).to(device)

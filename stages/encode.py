@@ -18,10 +18,10 @@ pseudo-inputs for a VampPrior (labels -1). Every later figure is measured agains
 
 import numpy as np
 
-from priorgap.common import tracking
-from priorgap.common.cli import run_stage, stage_args
-from priorgap.common.device import to_tensor
-from priorgap.common.outputs import atomic_dir
+from priorgap.tracking import stage_runs
+from priorgap.config.cli import run_stage, stage_args
+from priorgap.config.device import to_tensor
+from priorgap.io.outputs import atomic_dir
 from priorgap.data.files import read_split, write_codes
 from priorgap.model import training, vae
 
@@ -31,18 +31,22 @@ def main(argv=None):
     model = vae.load(args.vae_dir / "model.pt")
     splits = {split: read_split(args.mnist_dir, split) for split in ("train", "val", "test")}
 
-    with tracking.stage_run("encode", {}, args.params) as run:
+    with stage_runs.stage_run("encode", {}, args.params) as run:
         with atomic_dir(args.out_dir) as tmp:
             for split, (images, labels) in splits.items():
                 x = training.fixed_binarization(to_tensor(images, "cpu"))
                 write_codes(tmp / f"{split}.npz", *training.encode(model, x), labels)
-            write_codes(tmp / "prior.npz", *training.prior_components(model), np.full(max(1, model.cfg.prior_components), -1))
+            write_codes(
+                tmp / "prior.npz", *training.prior_components(model), np.full(max(1, model.cfg.prior_components), -1)
+            )
         sizes = {f"n_{split}": len(labels) for split, (_, labels) in splits.items()}
         run.log_metrics(sizes)
         prior = "N(0, I)" if model.vamp is None else f"a VampPrior of {model.cfg.prior_components} pseudo-inputs"
-        print(f"encode: {sizes['n_train']} training, {sizes['n_val']} validation and {sizes['n_test']} test codes of dimension "
-              f"{model.cfg.latent_dim}; prior {prior}")
-
+        print(
+            f"encode: {sizes['n_train']} training, {sizes['n_val']} validation and {sizes['n_test']} test codes "
+            "of dimension "
+            f"{model.cfg.latent_dim}; prior {prior}"
+        )
 
 
 if __name__ == "__main__":

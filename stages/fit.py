@@ -12,10 +12,11 @@ import argparse
 import time
 from pathlib import Path
 
-from priorgap import PriorgapError
-from priorgap.common import config, tracking
-from priorgap.common.cli import run_stage
-from priorgap.common.outputs import atomic_dir
+from priorgap.errors import PriorgapError
+from priorgap.config import schema
+from priorgap.tracking import stage_runs
+from priorgap.config.cli import run_stage
+from priorgap.io.outputs import atomic_dir
 from priorgap.latent import aggregate, densities, fitting, priors
 
 
@@ -29,7 +30,7 @@ def main(argv=None):
     if args.density not in densities.names():
         raise PriorgapError(f"{args.density}: no such density (known: {', '.join(densities.names())}); "
                             "a new one is registered by its module (docs/adding-a-density.md)")
-    params = config.load(args.params, "posterior")
+    params = schema.load(args.params, "posterior")
     codes = aggregate.Codes.load(args.codes_dir / "train.npz")
     prior = priors.model_prior(aggregate.Codes.load(args.codes_dir / "prior.npz"))
     measured = fitting.load_measured(args.match_dir, prior)
@@ -37,7 +38,7 @@ def main(argv=None):
     keys = fitting.fit_params(args.density)
     declared = fitting.declared(params, keys)
     stage = f"fit@{args.density}"
-    with tracking.stage_run(stage, declared, args.params) as run:
+    with stage_runs.stage_run(stage, declared, args.params) as run:
         start = time.perf_counter()
         density, score = fitting.fit_one(args.density, codes, measured, prior, params)
         seconds = time.perf_counter() - start

@@ -8,22 +8,23 @@ training mixture's KL both ways, the mutual information, q's moments, KS, MMD an
 (priorgap.latent.diagnostics); and the draws every fit@<density> stage chooses and scores its
 density on (validation and test codes' mixtures, q's own draws). fit_posterior gathers them.
 """
-from priorgap.common import config, tracking
-from priorgap.common.cli import run_stage, stage_args
-from priorgap.common.outputs import atomic_dir
+from priorgap.config import schema
+from priorgap.tracking import stage_runs
+from priorgap.config.cli import run_stage, stage_args
+from priorgap.io.outputs import atomic_dir
 from priorgap.latent import aggregate, fitting, priors
 
 
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["codes_dir"], ["out_dir"], argv)
-    params = config.load(args.params, "posterior")
+    params = schema.load(args.params, "posterior")
     codes, val, test, components = (aggregate.Codes.load(args.codes_dir / f"{split}.npz")
                                     for split in ("train", "val", "test", "prior"))
     fitting.check_splits(args.codes_dir, codes, val, test, components)
     prior = priors.model_prior(components)
 
     declared = fitting.declared(params, fitting.MATCH_PARAMS)
-    with tracking.stage_run("match", declared, args.params) as run:
+    with stage_runs.stage_run("match", declared, args.params) as run:
         measured = fitting.measure_q(codes, val, test, prior, params)
         with atomic_dir(args.out_dir) as tmp:
             fitting.save_measured(measured, tmp)

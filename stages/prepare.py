@@ -6,20 +6,21 @@ Reads params: data.val_size, data.seed, data.train_size.
 """
 
 
-from priorgap.common import config, tracking
-from priorgap.common.cli import run_stage, stage_args
-from priorgap.common.outputs import atomic_dir, write_json
+from priorgap.config import schema
+from priorgap.tracking import stage_runs
+from priorgap.config.cli import run_stage, stage_args
+from priorgap.io.outputs import atomic_dir, write_json
 from priorgap.data import mnist
 from priorgap.data.files import write_split
 
 
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["raw_dir"], ["out_dir"], argv)
-    data = config.load(args.params, "data")
+    data = schema.load(args.params, "data")
     train_idx, val_idx = mnist.split_indices(data.val_size, data.train_size, data.seed)
     arrays, source = mnist.load(args.raw_dir)  # inputs first: a bad one must not open an MLflow run
 
-    with tracking.stage_run("prepare", config.flat(data=data), args.params, tags={"data_source": source}) as run:
+    with stage_runs.stage_run("prepare", schema.flat(data=data), args.params, tags={"data_source": source}) as run:
         x, y = arrays["train_images"], arrays["train_labels"]
         splits = {
             "train": (x[train_idx], y[train_idx]),

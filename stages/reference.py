@@ -12,10 +12,11 @@ import time
 
 import torch
 
-from priorgap.common import config, tracking
-from priorgap.common.cli import run_stage, stage_args
-from priorgap.common.device import pick_device, to_tensor
-from priorgap.common.outputs import atomic_dir, write_json
+from priorgap.config import schema
+from priorgap.tracking import stage_runs
+from priorgap.config.cli import run_stage, stage_args
+from priorgap.config.device import pick_device, to_tensor
+from priorgap.io.outputs import atomic_dir, write_json
 from priorgap.data.files import read_split
 from priorgap.samples import classifier
 from priorgap.samples.quality import knn_radii, report
@@ -24,13 +25,13 @@ from priorgap.samples.reference import reference_settings, write_real
 
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir", "classifier_dir"], ["out_dir"], argv)
-    params = config.load(args.params, "eval")
+    params = schema.load(args.params, "eval")
     device = pick_device(params.device, "eval.device", args.params)
     clf = classifier.load(args.classifier_dir / "model.pt", device)
     test_images, test_labels = read_split(args.mnist_dir, "test")
     train_images, _ = read_split(args.mnist_dir, "train")
 
-    with tracking.stage_run("reference", config.flat(eval=params), args.params, tags={"device": str(device)}) as run:
+    with stage_runs.stage_run("reference", schema.flat(eval=params), args.params, tags={"device": str(device)}) as run:
         start = time.perf_counter()
         test_x, train_x = to_tensor(test_images, device), to_tensor(train_images, device)
         test_y = torch.from_numpy(test_labels).long().to(device)

@@ -11,26 +11,29 @@ import time
 import torch
 from tqdm import tqdm
 
-from priorgap.common import config, tracking
-from priorgap.common.cli import run_stage, stage_args
-from priorgap.common.device import pick_device, to_tensor
-from priorgap.common.outputs import atomic_dir, write_csv, write_json
+from priorgap.config import schema
+from priorgap.tracking import stage_runs
+from priorgap.config.cli import run_stage, stage_args
+from priorgap.config.device import pick_device, to_tensor
+from priorgap.io.outputs import atomic_dir, write_csv, write_json
 from priorgap.data.files import read_split
 from priorgap.model import learning_curves, training, vae
 
 
 def main(argv=None):
     args = stage_args(__doc__.splitlines()[0], ["mnist_dir"], ["out_dir"], argv)
-    model_params, train_params = config.load(args.params, "model"), config.load(args.params, "train")
+    model_params, train_params = schema.load(args.params, "model"), schema.load(args.params, "train")
     device = pick_device(train_params.device, "train.device", args.params)
     train_x = to_tensor(read_split(args.mnist_dir, "train")[0], device)
     val_bin = training.fixed_binarization(to_tensor(read_split(args.mnist_dir, "val")[0], device))
     test_bin = training.fixed_binarization(to_tensor(read_split(args.mnist_dir, "test")[0], device))
     if len(val_bin) == 0:
-        raise training.TrainingError("params.yaml: data.val_size is 0, but training reports a validation ELBO; set it >= 1")
+        raise training.TrainingError(
+            f"{args.params}: data.val_size is 0, but training reports a validation ELBO; set it >= 1"
+        )
 
     tags = {"device": str(device), "torch_threads": str(torch.get_num_threads())}
-    with tracking.stage_run("train", config.flat(model=model_params, train=train_params), args.params, tags) as run:
+    with stage_runs.stage_run("train", schema.flat(model=model_params, train=train_params), args.params, tags) as run:
         torch.manual_seed(train_params.seed)  # initial weights: same seed, same model on any device
         model = vae.VAE(vae.VAEConfig.from_params(model_params)).to(device)
         start = time.perf_counter()

@@ -64,12 +64,12 @@ def posterior_params(**sections):
     that is a dict merges into the section of that name (posterior_params(gmm=dict(components=[3])))."""
     import yaml
 
-    from priorgap.common import config
+    from priorgap.config import schema
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())["posterior"]
     for key, value in sections.items():
         raw[key] = {**raw[key], **value} if isinstance(value, dict) and isinstance(raw.get(key), dict) else value
-    return config.parse("posterior", raw)
+    return schema.parse("posterior", raw)
 
 
 def run_fit_posterior(codes: Path, match_dir: Path, fits: Path, out: Path, params: Path) -> None:
@@ -119,7 +119,8 @@ def mlflow_server(backend_uri: str, artifacts: Path | None = None, env: dict | N
     # MLflow 3's job runner (two huey consumers, for GenAI jobs) is not what these tests use: it
     # would take a core for seconds while the stages run beside it
     env = {**(os.environ if env is None else env), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    quiet = subprocess.DEVNULL
+    server = subprocess.Popen(cmd, stdout=quiet, stderr=quiet, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -143,24 +144,42 @@ def mlflow_server(backend_uri: str, artifacts: Path | None = None, env: dict | N
 
 BIN = str(Path(sys.executable).parent)  # the environment's dvc, mlflow and python
 TINY = {
-    ("data", "train_size"): 1000, ("data", "val_size"): 200, ("model", "encoder", "width"): 32,
-    ("train", "epochs"): 1, ("posterior", "n_samples"): 500, ("posterior", "mmd", "n_samples"): 200,
-    ("posterior", "mmd", "permutations"): 20, ("posterior", "flow", "steps"): 20, ("posterior", "two_stage", "steps"): 20,
-    ("posterior", "two_stage", "importance_samples"): 4, ("classifier", "epochs"): 1,
-    ("eval", "n_samples"): 200, ("eval", "nn_samples"): 50, ("eval", "iwae_k"): 5, ("eval", "iwae_images"): 20,
+    ("data", "train_size"): 1000,
+    ("data", "val_size"): 200,
+    ("model", "encoder", "width"): 32,
+    ("train", "epochs"): 1,
+    ("posterior", "n_samples"): 500,
+    ("posterior", "mmd", "n_samples"): 200,
+    ("posterior", "mmd", "permutations"): 20,
+    ("posterior", "flow", "steps"): 20,
+    ("posterior", "two_stage", "steps"): 20,
+    ("posterior", "two_stage", "importance_samples"): 4,
+    ("classifier", "epochs"): 1,
+    ("eval", "n_samples"): 200,
+    ("eval", "nn_samples"): 50,
+    ("eval", "iwae_k"): 5,
+    ("eval", "iwae_images"): 20,
 }
 
 
 def sh(cmd: str, cwd: Path, env: dict, timeout: int = 600) -> str:
-    proc = subprocess.run(cmd, shell=True, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        cmd, shell=True, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 
 
 def environment(tracking_uri: str | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
-    env.update(PATH=f"{BIN}:{env['PATH']}", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1")
+    env.update(
+        PATH=f"{BIN}:{env['PATH']}",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@t",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@t",
+        DVC_NO_ANALYTICS="1",
+    )
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     return env
@@ -199,9 +218,26 @@ def dask_cluster(tmp: Path, env: dict, workers: list[list[str]], scheduler: tupl
     bin_ = Path(sys.executable).parent
     info = tmp / "scheduler.json"
     env = {**env, "PYTHONPATH": str(ROOT / "tests")}  # the stand-in tasks of the tests are found by name
-    procs = [subprocess.Popen([str(bin_ / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(info), *scheduler], env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [
+                str(bin_ / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(info),
+                *scheduler,
+            ],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         deadline = time.monotonic() + 60
         while not info.exists():
@@ -213,10 +249,27 @@ def dask_cluster(tmp: Path, env: dict, workers: list[list[str]], scheduler: tupl
         for i, extra in enumerate(workers):
             scratch = tmp / f"machine-{i}"
             scratch.mkdir()
-            procs.append(subprocess.Popen(
-                [str(bin_ / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard", "--local-directory",
-                 str(scratch), "--name", f"machine-{i}", *extra], env=env, start_new_session=True,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(bin_ / "dask"),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                        "--local-directory",
+                        str(scratch),
+                        "--name",
+                        f"machine-{i}",
+                        *extra,
+                    ],
+                    env=env,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         yield address, procs[0], procs[1:]
     finally:
         for p in procs:

@@ -48,11 +48,22 @@ def test_the_page_adds_a_kernel_density_with_one_module_and_one_line(tmp_path, u
     env = {**environment(f"sqlite:///{repo / 'mlflow.db'}"), "PYTHONPATH": str(repo / "src")}
     commands = apply(repo, blocks(PAGE.read_text()))
     assert commands == ["make deps", "dvc repro"]
-    touched = subprocess.run("git status --porcelain", shell=True, cwd=repo, env=env, capture_output=True, text=True).stdout
-    assert sorted(touched.split("\n")[:-1]) == [" M params.yaml", " M src/priorgap/latent/catalog.py",
-                                                "?? src/priorgap/latent/kde.py"]
-    diff = subprocess.run("git diff --numstat src/priorgap/latent/catalog.py", shell=True, cwd=repo, env=env,
-                          capture_output=True, text=True).stdout
+    touched = subprocess.run(
+        "git status --porcelain", shell=True, cwd=repo, env=env, capture_output=True, text=True
+    ).stdout
+    assert sorted(touched.split("\n")[:-1]) == [
+        " M params.yaml",
+        " M src/priorgap/latent/catalog.py",
+        "?? src/priorgap/latent/kde.py",
+    ]
+    diff = subprocess.run(
+        "git diff --numstat src/priorgap/latent/catalog.py",
+        shell=True,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert diff.split()[:2] == ["1", "1"]  # one line
     (repo / ".venv").symlink_to(ROOT / ".venv")  # make finds the project installed; src/ is the copy's (PYTHONPATH)
     for built_from in ("requirements.lock", "pyproject.toml"):  # a fresh copy's are newer than the install
@@ -62,7 +73,10 @@ def test_the_page_adds_a_kernel_density_with_one_module_and_one_line(tmp_path, u
         assert proc.returncode == 0, f"{cmd}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
 
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    assert stages["fit"]["foreach"]["kde"] == {"module": "src/priorgap/latent/kde.py", "params": "posterior.kde"}  # make deps wrote it
+    assert stages["fit"]["foreach"]["kde"] == {
+        "module": "src/priorgap/latent/kde.py",
+        "params": "posterior.kde",
+    }  # make deps wrote it
     scores = json.loads((repo / "data/posterior/metrics.json").read_text())["densities"]
     assert math.isfinite(scores["kde"]["heldout_gain"]) and scores["kde"]["capacity"] in (0.2, 0.3, 0.5)
     assert "kde" in (repo / "data/posterior/capacity.csv").read_text()

@@ -43,13 +43,21 @@ def _true_kl(centres, m=200_000, seed=99):
     """KL(q_pop || N(0, I)): only the active units contribute (the others are N(0, 1) exactly)."""
     width, a = math.sqrt(SPREAD**2 + SIGMA**2), centres.shape[1]
     g = torch.Generator().manual_seed(seed)
-    z = centres[torch.randint(len(centres), (m,), generator=g)] + width * torch.randn(m, a, generator=g, dtype=torch.float64)
-    log_q = (torch.logsumexp(-0.5 * torch.cdist(z, centres).square() / width**2, 1) - math.log(len(centres))
-             - a * math.log(width) - 0.5 * a * math.log(2 * math.pi))
+    z = centres[torch.randint(len(centres), (m,), generator=g)] + width * torch.randn(
+        m, a, generator=g, dtype=torch.float64
+    )
+    log_q = (
+        torch.logsumexp(-0.5 * torch.cdist(z, centres).square() / width**2, 1)
+        - math.log(len(centres))
+        - a * math.log(width)
+        - 0.5 * a * math.log(2 * math.pi)
+    )
     return aggregate.mc_mean(log_q - aggregate.log_standard_normal(z))
 
 
-PARAMS = posterior_params(seed=0, chunk_size=1024, gmm=dict(components=[10, 30, 100], draws=2, covariance_type="full", fit_on="z"))
+PARAMS = posterior_params(
+    seed=0, chunk_size=1024, gmm=dict(components=[10, 30, 100], draws=2, covariance_type="full", fit_on="z")
+)
 
 
 @pytest.mark.parametrize("d, active, clusters", [(2, 2, 20), (20, 4, 40), (50, 8, 50)])
@@ -106,8 +114,13 @@ def test_a_density_on_the_active_units_is_a_density_of_z(tmp_path):
     from scipy import stats
 
     codes, _ = _population(20, 3, 12, 4000, 0)
-    g = densities.fit_density("gmm", codes, posterior_params(
-        seed=0, chunk_size=1024, gmm=dict(components=[12], draws=2, covariance_type="full", fit_on="z")))
+    g = densities.fit_density(
+        "gmm",
+        codes,
+        posterior_params(
+            seed=0, chunk_size=1024, gmm=dict(components=[12], draws=2, covariance_type="full", fit_on="z")
+        ),
+    )
     assert isinstance(g, density.OnActive) and g.active.tolist() == [True] * 3 + [False] * 17
     z = torch.randn(300, 20, dtype=torch.float64) * 1.5
     sk = sklearn_scorer(g.inner)
@@ -131,8 +144,13 @@ def test_a_finite_population_of_posteriors_has_an_exact_truth_the_bound_stays_un
     from priorgap.analysis import known_answer
 
     population, _ = _population(2, 2, 20, 4000, 0)
-    params = posterior_params(seed=0, n_samples=4000, gmm=dict(components=[10, 30], draws=1),
-                              flow=dict(steps=30), two_stage=dict(steps=30, importance_samples=8))
+    params = posterior_params(
+        seed=0,
+        n_samples=4000,
+        gmm=dict(components=[10, 30], draws=1),
+        flow=dict(steps=30),
+        two_stage=dict(steps=30, importance_samples=8),
+    )
     r = known_answer.population_study(population, params)
     assert r["truth_se"] < 0.05 and r["truth"] > 1.0
     assert 0 < r["bound"] <= r["truth"] + 4 * math.hypot(r["bound_se"], r["truth_se"])

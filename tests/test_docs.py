@@ -52,7 +52,12 @@ def test_nothing_shipped_points_outside_the_repository():
 
 
 def test_the_outside_pattern_catches_what_it_should():
-    for bad in ("see ../shared/science-notes.md", "sqlite:////root/x.db", "read /work/main/data", "[x](../../notes.md)"):
+    for bad in (
+        "see ../shared/science-notes.md",
+        "sqlite:////root/x.db",
+        "read /work/main/data",
+        "[x](../../notes.md)",
+    ):
         assert OUTSIDE.search(bad), bad
     for fine in ("data/raw/", "`reports/study.md`", "[x](../pipeline.md)", "https://example.org/tmp/x"):
         assert not OUTSIDE.search(fine), fine
@@ -74,10 +79,10 @@ def _docs(name: str) -> str:
 
 def test_the_counts_the_docs_give_are_the_codes():
     """A count the code knows is checked here, so a change that moves it fails until the page says so."""
-    from priorgap.common import config
+    from priorgap.config import schema
     from priorgap.study import design, record
 
-    params = config.load_all(ROOT / "params.yaml")
+    params = schema.load_all(ROOT / "params.yaml")
     from priorgap.study import runs_file
 
     planned = len(design.design())
@@ -85,7 +90,9 @@ def test_the_counts_the_docs_give_are_the_codes():
     assert records == len(runs_file.read(ROOT / "reports" / "study.csv"))  # a row for each record, and no more
     assert f"design of {planned} runs" in _docs("study-runner.md")
     assert f"holds {records} of the design's {planned} runs" in _docs("experiments.md")
-    grid = ", ".join(map(str, params["posterior.gmm.components"][:-1])) + f" and {params['posterior.gmm.components'][-1]}"
+    grid = (
+        ", ".join(map(str, params["posterior.gmm.components"][:-1])) + f" and {params['posterior.gmm.components'][-1]}"
+    )
     assert f"params.yaml's {grid}" in _docs("method/aggregate-posterior.md")
     assert "`data/codes/{train,val,test,prior}.npz`" in _docs("pipeline.md")
 
@@ -99,25 +106,30 @@ def _tracking_snippet() -> str:
 
 def test_the_tracking_snippet_outside_the_repository_says_so_and_creates_nothing(tmp_path):
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    proc = subprocess.run([sys.executable, "-c", _tracking_snippet()], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _tracking_snippet()], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
-        f"priorgap.common.store.TrackingError: no MLflow store at {tmp_path.resolve() / 'mlflow.db'}; run this inside "
-        "the repository (after `make repro`) or set MLFLOW_TRACKING_URI")
+        f"priorgap.tracking.store.TrackingError: no MLflow store at {tmp_path.resolve() / 'mlflow.db'}; run "
+        "this inside "
+        "the repository (after `make repro`) or set MLFLOW_TRACKING_URI"
+    )
     assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_the_tracking_snippet_reads_the_pipeline_rows(tmp_path, mlflow_store, monkeypatch):
     from conftest import write_params
 
-    from priorgap.common import config, tracking
+    from priorgap.config import schema
+    from priorgap.tracking import stage_runs
     from priorgap.summary import headline
 
     monkeypatch.chdir(tmp_path)
     params = write_params(tmp_path / "params.yaml", **{"model.latent_dim": 5})
-    with tracking.stage_run("summarize", {}, params) as run:
-        run.log_pipeline_row(config.load_all(params), {k: -101.5 for k in headline.HEADLINE})
-    proc = subprocess.run([sys.executable, "-c", _tracking_snippet()], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
+    with stage_runs.stage_run("summarize", {}, params) as run:
+        run.log_pipeline_row(schema.load_all(params), {k: -101.5 for k in headline.HEADLINE})
+    proc = subprocess.run(
+        [sys.executable, "-c", _tracking_snippet()], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "d2-z5-s0-e20" in proc.stdout and "-101.5" in proc.stdout

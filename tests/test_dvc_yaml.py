@@ -13,8 +13,8 @@ from pathlib import Path
 import yaml
 from conftest import ROOT
 
-from priorgap.common import config
-from priorgap.common.outputs import flatten_dict
+from priorgap.config import schema
+from priorgap.io.outputs import flatten_dict
 from priorgap.latent import densities, fitting
 from priorgap.reproducibility.stage_deps import (OUTPUT_FREE, PER_DENSITY, WRITES_TRACKING, code_deps, density_modules,
                                                   density_only, import_closure, imported_modules, rewrite,
@@ -49,10 +49,10 @@ LIB = SRC / "priorgap"
 
 def test_closure_follows_imports_through_the_library():
     closure = import_closure(ROOT / "stages" / "fit_posterior.py")
-    # fit_posterior -> latent.densities -> latent.neural_densities -> model.vae -> common.checkpoints:
+    # fit_posterior -> latent.densities -> latent.neural_densities -> model.vae -> io.checkpoints:
     # a chain four links from the script, through three packages and their __init__.py files
     assert {"src/priorgap/latent/densities.py", "src/priorgap/latent/neural_densities.py",
-            "src/priorgap/model/vae.py", "src/priorgap/model/__init__.py", "src/priorgap/common/checkpoints.py",
+            "src/priorgap/model/vae.py", "src/priorgap/model/__init__.py", "src/priorgap/io/checkpoints.py",
             "src/priorgap/__init__.py", "src/priorgap/latent/__init__.py"} <= closure
     assert "src/priorgap/samples/classifier.py" not in closure
     assert "src/priorgap/samples/__init__.py" not in closure
@@ -93,11 +93,15 @@ def test_one_fit_stage_per_density_with_its_module_and_params():
     for name, item in each.items():
         assert item["module"] == density_modules()[name]
         assert (ROOT / item["module"]).is_file()
-        assert {"posterior." + k for k in fitting.fit_params(name)} == {*STAGES[PER_DENSITY]["do"]["params"][:-1], item["params"]}
+        assert {"posterior." + k for k in fitting.fit_params(name)} == {
+            *STAGES[PER_DENSITY]["do"]["params"][:-1],
+            item["params"],
+        }
     # the densities left out of the shared deps are the registered ones no machinery imports
     shared = import_closure(ROOT / "stages" / "fit.py")
-    assert density_only("stages/fit.py", shared) == {density_modules()[n] for n in ("gmm", "flow", "two_stage", "widened", "tempered")} | {
-        "src/priorgap/latent/catalog.py"}  # the line that registers them: adding a density stales no other fit
+    assert density_only("stages/fit.py", shared) == {
+        density_modules()[n] for n in ("gmm", "flow", "two_stage", "widened", "tempered")
+    } | {"src/priorgap/latent/catalog.py"}  # the line that registers them: adding a density stales no other fit
 
 
 def test_a_density_module_only_registers_when_imported():
@@ -110,13 +114,18 @@ def test_a_density_module_only_registers_when_imported():
         for node in tree.body:
             ok = isinstance(node, (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef))
             ok |= isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)  # the docstring
-            ok |= isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "register"
+            ok |= (
+                isinstance(node, ast.Expr)
+                and isinstance(node.value, ast.Call)
+                and getattr(node.value.func, "id", "") == "register"
+            )
             ok |= isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, (ast.Constant, ast.Tuple))
             assert ok, f"{path}:{node.lineno}: runs code on import ({type(node).__name__})"
 
 
 def test_the_deps_rewrite_keeps_data_deps_and_comments():
-    text = "stages:\n  train:\n    cmd: x\n    deps:\n      - stages/old.py\n      - src/gone.py\n      - data/mnist\n    # a note\n    outs:\n      - data/vae\n"
+    text = ("stages:\n  train:\n    cmd: x\n    deps:\n      - stages/old.py\n      - src/gone.py\n      - data/mnist\n"
+            "    # a note\n    outs:\n      - data/vae\n")
     out = rewrite(text.replace("stages/old.py", "stages/train.py"))
     assert "src/gone.py" not in out and "      - data/mnist\n    # a note\n    outs:" in out
     assert "".join(f"      - {d}\n" for d in code_deps("train")) in out
@@ -125,13 +134,17 @@ def test_the_deps_rewrite_keeps_data_deps_and_comments():
 def test_the_deps_rewrite_fills_the_per_density_stage_from_the_registry():
     """The foreach list comes from the registry and the `do:` deps (indented deeper) get the code
     deps, while ${item.module} and the data deps stay."""
-    text = ("stages:\n  fit:\n    foreach:\n      stale: {module: src/gone.py, params: posterior.seed}\n    do:\n"
-            "      cmd: x ${key}\n      deps:\n        - stages/fit.py\n        - src/gone.py\n        - ${item.module}\n"
-            "        - data/match\n      outs:\n        - data/fits/${key}\n")
+    text = (
+        "stages:\n  fit:\n    foreach:\n      stale: {module: src/gone.py, params: posterior.seed}\n    do:\n"
+        "      cmd: x ${key}\n      deps:\n        - stages/fit.py\n        - src/gone.py\n        - ${item.module}\n"
+        "        - data/match\n      outs:\n        - data/fits/${key}\n"
+    )
     out = yaml.safe_load(rewrite(text))["stages"]["fit"]
     assert list(out["foreach"]) == list(densities.names()) and "stale" not in out["foreach"]
     assert out["do"]["deps"] == [*code_deps("fit"), "${item.module}", "data/match"]
-    assert "src/priorgap/latent/flow.py" not in out["do"]["deps"] and "src/priorgap/latent/fitting.py" in out["do"]["deps"]
+    assert (
+        "src/priorgap/latent/flow.py" not in out["do"]["deps"] and "src/priorgap/latent/fitting.py" in out["do"]["deps"]
+    )
 
 
 # What a stage may do with the output-free modules: open its MLflow run, log to it, check and name the store.
@@ -155,13 +168,14 @@ def test_output_free_modules_reach_no_output():
                 assert node.attr in MLFLOW_ONLY, f"{name}: {node.value.id}.{node.attr}"
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 f = node.value.func
-                assert not (isinstance(f, ast.Attribute) and getattr(f.value, "id", "") == "run"), \
+                assert not (isinstance(f, ast.Attribute) and getattr(f.value, "id", "") == "run"), (
                     f"{name}: keeps what its MLflow run returns (line {node.lineno})"
+                )
 
 
 def _leaves(entries) -> set[str]:
     """dvc.yaml params entries -> dotted leaf names (a section, or the whole file, expands)."""
-    every = config.load_all(ROOT / "params.yaml")
+    every = schema.load_all(ROOT / "params.yaml")
     out = set()
     for e in entries:
         prefix = "" if e == {"params.yaml": None} else e
@@ -170,11 +184,15 @@ def _leaves(entries) -> set[str]:
 
 
 def _params_read_by(script: Path) -> set[str]:
-    """The leaves a stage loads: config.load(args.params, "<section>") or config.load_all."""
-    every = config.load_all(ROOT / "params.yaml")
+    """The leaves a stage loads: schema.load(args.params, "<section>") or schema.load_all."""
+    every = schema.load_all(ROOT / "params.yaml")
     read = set()
     for node in ast.walk(ast.parse(script.read_text())):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and getattr(node.func.value, "id", "") == "config":
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and getattr(node.func.value, "id", "") == "schema"
+        ):
             if node.func.attr == "load_all":
                 read |= set(every)
             elif node.func.attr == "load":
@@ -200,26 +218,31 @@ def test_each_stage_declares_exactly_the_params_it_reads():
 NARROWED = ("match", PER_DENSITY)
 
 
-# Everything in common/config.py that opens params.yaml
+# Everything in config/schema.py that opens params.yaml
 READERS = {"load", "load_all", "read_yaml", "canonical", "_parsed"}
-# tracking.py reads the whole file to name and key each MLflow pipeline row (run_name, pipeline_key);
+# stage_runs.py reads the whole file to name and key each MLflow pipeline row (run_name, pipeline_key);
 # no output depends on it, so it is no dependency DVC must see
-MAY_READ = {"src/priorgap/common/tracking.py"}
+MAY_READ = {"src/priorgap/tracking/stage_runs.py"}
 
 
 def _params_reads(source: str) -> list[str]:
-    """Calls in `source` that read params.yaml: config.load(...) through the module, or read_yaml(...)
+    """Calls in `source` that read params.yaml: schema.load(...) through the module, or read_yaml(...)
     and the like imported from it by name."""
     tree = ast.parse(source)
-    by_name = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-               and (n.module or "").split(".")[-1] == "config" for a in n.names if a.name in READERS}
+    by_name = {
+        a.asname or a.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[-1] == "schema"
+        for a in n.names
+        if a.name in READERS
+    }
     found = []
     for n in ast.walk(tree):
         if not isinstance(n, ast.Call):
             continue
         f = n.func
-        if isinstance(f, ast.Attribute) and getattr(f.value, "id", "") == "config" and f.attr in READERS:
-            found.append(f"config.{f.attr}")
+        if isinstance(f, ast.Attribute) and getattr(f.value, "id", "") == "schema" and f.attr in READERS:
+            found.append(f"schema.{f.attr}")
         elif isinstance(f, ast.Name) and f.id in by_name:
             found.append(f.id)
     return found
@@ -229,30 +252,35 @@ def test_only_stage_scripts_read_params():
     """A library module a stage runs, reading params.yaml, would be a dependency no stage declares.
     (The study report, `python -m priorgap.report`, is run by no stage: it may read them.)"""
     ran = set().union(*(import_closure(ROOT / "stages" / f"{name}.py") for name in STAGES))
-    assert not {p for p in ran if p.startswith(("src/priorgap/report/", "src/priorgap/analysis/", "src/priorgap/study/"))}
+    assert not {
+        p for p in ran if p.startswith(("src/priorgap/report/", "src/priorgap/analysis/", "src/priorgap/study/"))
+    }
     for path in LIB.rglob("*.py"):
         rel = path.relative_to(ROOT).as_posix()
-        if path.name == "config.py" or rel not in ran or rel in MAY_READ:
+        if path.name == "schema.py" or rel not in ran or rel in MAY_READ:
             continue
         assert not _params_reads(path.read_text()), rel
-    assert _params_reads((ROOT / "src/priorgap/common/tracking.py").read_text()), "MAY_READ lists a module that reads none"
+    assert _params_reads((ROOT / "src/priorgap/tracking/stage_runs.py").read_text()), (
+        "MAY_READ lists a module that reads none"
+    )
 
 
 def test_the_params_reader_check_sees_every_way_in():
-    assert _params_reads("from priorgap.common import config\nconfig.load(p, 'eval')") == ["config.load"]
-    assert _params_reads("from .config import read_yaml\nraw = read_yaml(p)") == ["read_yaml"]
-    assert _params_reads("from ..common.config import canonical as c\nc(p)") == ["c"]
-    assert _params_reads("from .config import ConfigError\nraise ConfigError('x')") == []
+    assert _params_reads("from priorgap.config import schema\nschema.load(p, 'eval')") == ["schema.load"]
+    assert _params_reads("from .schema import read_yaml\nraw = read_yaml(p)") == ["read_yaml"]
+    assert _params_reads("from ..config.schema import canonical as c\nc(p)") == ["c"]
+    assert _params_reads("from .schema import ConfigError\nraise ConfigError('x')") == []
 
 
 def test_the_flat_names_are_the_leaves_of_params_yaml():
     """What DVC and MLflow see: one dotted name per leaf of params.yaml (a list is one leaf), walked here apart."""
+
     def leaves(node, prefix=()):
         if not isinstance(node, dict):
             return {".".join(prefix)}
         return set().union(*(leaves(v, (*prefix, k)) for k, v in node.items()))
 
-    assert set(config.load_all(ROOT / "params.yaml")) == leaves(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    assert set(schema.load_all(ROOT / "params.yaml")) == leaves(yaml.safe_load((ROOT / "params.yaml").read_text()))
 
 
 def test_summarize_is_never_restored_from_the_run_cache():
@@ -277,7 +305,7 @@ def test_dvc_lock_records_the_committed_code_and_params():
     import hashlib
 
     lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
-    params = config.load_all(ROOT / "params.yaml")
+    params = schema.load_all(ROOT / "params.yaml")
     stages = resolved()
     assert set(lock) == set(stages), "dvc.lock lacks a stage of dvc.yaml, or holds one it no longer has"
     stale = []
@@ -287,10 +315,16 @@ def test_dvc_lock_records_the_committed_code_and_params():
         recorded = {d["path"]: d["md5"] for d in entry["deps"] if not d["path"].startswith("data/")}
         declared = {d for d in stages[name]["deps"] if not d.startswith("data/")}
         stale += [f"{name}: {path} (declared, not recorded)" for path in sorted(declared - set(recorded))]
-        stale += [f"{name}: {path}" for path, md5 in recorded.items()
-                  if not (ROOT / path).is_file() or hashlib.md5((ROOT / path).read_bytes()).hexdigest() != md5]
+        stale += [
+            f"{name}: {path}"
+            for path, md5 in recorded.items()
+            if not (ROOT / path).is_file() or hashlib.md5((ROOT / path).read_bytes()).hexdigest() != md5
+        ]
         values = entry.get("params", {}).get("params.yaml", {})
         flat = flatten_dict(values) if any(isinstance(v, dict) for v in values.values()) else values
         stale += [f"{name}: param {k}" for k, v in flat.items() if params.get(k) != v]
-    assert not stale, "dvc.lock records other code or params than these: " + "; ".join(stale) + \
-        ". Run `make repro` and commit dvc.lock with the metrics files it wrote"
+    assert not stale, (
+        "dvc.lock records other code or params than these: "
+        + "; ".join(stale)
+        + ". Run `make repro` and commit dvc.lock with the metrics files it wrote"
+    )

@@ -52,7 +52,7 @@ def test_tempered_prior_is_the_closed_form_normal(d):
     assert g.sample(20_000, seed=3).std().item() == pytest.approx(tau, rel=0.02)
 
 
-@pytest.mark.parametrize("d", [2, 20])
+@pytest.mark.parametrize("d", [2, pytest.param(20, marks=pytest.mark.slow)])  # latent 20: the slow tier (20 s)
 def test_flow_stops_on_the_validation_codes_and_keeps_its_best_weights(d):
     """A Gaussian q is N(0, I) in the flow's whitened coordinates, which the flow holds from its
     first step: the validation codes gain nothing, so training stops after `patience` checks, far

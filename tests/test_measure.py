@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import priorgap
-from priorgap import PriorgapError
-from priorgap.common import config
+from priorgap.errors import PriorgapError
+from priorgap.config import schema
 from priorgap.instruments import inputs
 from conftest import ROOT, write_params
 
@@ -26,7 +26,7 @@ def split(rng, n, d=2, scale=0.8):
 
 @pytest.fixture(scope="module")
 def quick_params(tmp_path_factory):
-    return config.load(write_params(tmp_path_factory.mktemp("p") / "params.yaml", **QUICK), "posterior")
+    return schema.load(write_params(tmp_path_factory.mktemp("p") / "params.yaml", **QUICK), "posterior")
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,9 @@ def test_without_a_store_nothing_is_logged(report, monkeypatch):
 
 def test_a_file_that_is_not_ours_is_refused(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not torch")
-    with pytest.raises(PriorgapError, match=r"junk.pt: not a priorgap sampler file \(torch.load cannot read it\); save one with"):
+    with pytest.raises(
+        PriorgapError, match=r"junk.pt: not a priorgap sampler file \(torch.load cannot read it\); save one with"
+    ):
         priorgap.load_sampler(tmp_path / "junk.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(PriorgapError, match="other.pt: not a priorgap sampler file \\(no 'priorgap-sampler-1' mark\\)"):
@@ -115,7 +117,7 @@ def test_measure_gives_the_fit_posterior_stage_figures_exactly(tmp_path, mlflow_
     params = write_params(tmp_path / "params.yaml", **QUICK)
     run_fit_posterior(codes, tmp_path / "match", tmp_path / "fits", tmp_path / "posterior", params)
     stage = json.loads((tmp_path / "posterior" / "metrics.json").read_text())
-    report = priorgap.measure(arrays["train"], arrays["val"], arrays["test"], params=config.load(params, "posterior"))
+    report = priorgap.measure(arrays["train"], arrays["val"], arrays["test"], params=schema.load(params, "posterior"))
     report.save(tmp_path / "measured")
     assert json.loads((tmp_path / "measured" / "metrics.json").read_text()) == stage
 
@@ -133,18 +135,30 @@ def test_encode_takes_any_callable_and_a_loader():
         priorgap.encode(net, loader, progress=False)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda s: {**s, "val": (s["val"][0][:, :1], s["val"][1][:, :1])},
-     "the splits differ in latent size (train 2, val 1, test 2); encode all three with the same model"),
-    (lambda s: {**s, "train": (np.where(np.arange(2)[None] == 0, np.nan, s["train"][0]), s["train"][1])},
-     "train.mu: 3000 values are NaN or infinite; drop those images' codes or fix the encoder that produced them"),
-    (lambda s: {**s, "test": (s["test"][0], np.exp(0.5 * s["test"][1]))},
-     "test.logvar: every value is positive (0.368 to 0.368), as standard deviations or variances are; pass "
-     "log(std ** 2), or allow_positive_logvar=True (--allow-positive-logvar) if every posterior really is wider "
-     "than N(0, I)"),
-    (lambda s: {**s, "val": (s["val"][0][:50], s["val"][1][:50])},
-     "val: 50 codes, fewer than the 100 the densities asked need; encode more images, or ask for smaller capacities"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda s: {**s, "val": (s["val"][0][:, :1], s["val"][1][:, :1])},
+            "the splits differ in latent size (train 2, val 1, test 2); encode all three with the same model",
+        ),
+        (
+            lambda s: {**s, "train": (np.where(np.arange(2)[None] == 0, np.nan, s["train"][0]), s["train"][1])},
+            "train.mu: 3000 values are NaN or infinite; drop those images' codes or fix the encoder that produced them",
+        ),
+        (
+            lambda s: {**s, "test": (s["test"][0], np.exp(0.5 * s["test"][1]))},
+            "test.logvar: every value is positive (0.368 to 0.368), as standard deviations or variances are; pass "
+            "log(std ** 2), or allow_positive_logvar=True (--allow-positive-logvar) if every posterior really is wider "
+            "than N(0, I)",
+        ),
+        (
+            lambda s: {**s, "val": (s["val"][0][:50], s["val"][1][:50])},
+            "val: 50 codes, fewer than the 100 the densities asked need; encode more images, or ask for "
+            "smaller capacities",
+        ),
+    ],
+)
 def test_bad_codes_get_one_line_naming_the_array(change, message):
     rng = np.random.default_rng(2)
     s = change({"train": split(rng, 3000), "val": split(rng, 500), "test": split(rng, 500)})
@@ -157,16 +171,37 @@ def test_the_command_reads_an_npz_and_refuses_a_bad_one_in_one_line(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     rng = np.random.default_rng(3)
     np.savez(tmp_path / "half.npz", train_mu=split(rng, 10)[0], train_logvar=split(rng, 10)[1])
-    for name, message in (("junk.npz", "junk.npz: not an npz file (ValueError); write it with numpy.savez"),
-                          ("half.npz", "half.npz: lacks val_mu, val_logvar, test_mu, test_logvar (it holds train_logvar, "
-                                       "train_mu); save each split's mu and logvar under those names")):
-        proc = subprocess.run([sys.executable, "-m", "priorgap.instruments.cli", "measure", str(tmp_path / name),
-                               "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    for name, message in (
+        ("junk.npz", "junk.npz: not an npz file (ValueError); write it with numpy.savez"),
+        (
+            "half.npz",
+            "half.npz: lacks val_mu, val_logvar, test_mu, test_logvar (it holds train_logvar, "
+            "train_mu); save each split's mu and logvar under those names",
+        ),
+    ):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "priorgap.instruments.cli",
+                "measure",
+                str(tmp_path / name),
+                "--out",
+                str(tmp_path / "out"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert message in proc.stderr
     assert not (tmp_path / "out").exists()
-    help_text = subprocess.run([sys.executable, "-m", "priorgap.instruments.cli", "measure", "--help"],
-                               capture_output=True, text=True, cwd=ROOT).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "priorgap.instruments.cli", "measure", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout
     assert "priorgap measure codes.npz --out my-vae/" in help_text
 
 
@@ -175,7 +210,7 @@ def test_the_codes_a_density_needs_come_from_the_density_not_its_name():
     per component at its largest), so a density added later brings its own rule."""
     from priorgap.instruments import measure
 
-    params = config.load(measure.REPOSITORY_PARAMS, "posterior")
+    params = schema.load(measure.REPOSITORY_PARAMS, "posterior")
     largest = max(params.gmm.components)
     assert measure.least_codes(params, ["prior", "gmm", "flow"]) == {"train": 10 * largest}
     assert measure.least_codes(params, ["prior", "flow", "widened"]) == {}

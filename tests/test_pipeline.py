@@ -18,9 +18,9 @@ import reference
 import summarize
 import train
 
-from priorgap import PriorgapError
-from priorgap.common import config
-from priorgap.common.outputs import flatten_dict
+from priorgap.errors import PriorgapError
+from priorgap.config import schema
+from priorgap.io.outputs import flatten_dict
 from priorgap.latent import aggregate, densities
 from priorgap.summary import headline
 
@@ -92,7 +92,9 @@ def test_codes_come_from_the_inputs_the_elbo_sees(pipeline):
 
     test = aggregate.Codes.load(data / "codes" / "test.npz")
     test_kl = json.loads((data / "vae" / "metrics.json").read_text())["test_kl"]
-    assert kl_to_standard_normal(test.mu.double(), test.logvar.double()).mean().item() == pytest.approx(test_kl, rel=1e-4)
+    assert kl_to_standard_normal(test.mu.double(), test.logvar.double()).mean().item() == pytest.approx(
+        test_kl, rel=1e-4
+    )
 
 
 def test_codes_file_contract(pipeline):
@@ -113,10 +115,22 @@ def test_one_pipeline_run_with_a_child_per_stage(pipeline):
     _, _, uri = pipeline
     parents = mlflow_runs(uri, kind="pipeline")
     assert len(parents) == 1
-    assert parents[0].info.status == "FINISHED" and parents[0].info.run_name == "d2-w64-z3-s0-e2-cb"  # naming.Setting: width 64, 2 epochs
+    assert (
+        parents[0].info.status == "FINISHED" and parents[0].info.run_name == "d2-w64-z3-s0-e2-cb"
+    )  # naming.Setting: width 64, 2 epochs
     children = mlflow_runs(uri, kind="stage")
     assert [r.data.tags["priorgap.stage"] for r in children] == [
-        "prepare", "train", "encode", "match", *(f"fit@{n}" for n in densities.names()), "fit_posterior", "classifier", "reference", "evaluate", "summarize"]
+        "prepare",
+        "train",
+        "encode",
+        "match",
+        *(f"fit@{n}" for n in densities.names()),
+        "fit_posterior",
+        "classifier",
+        "reference",
+        "evaluate",
+        "summarize",
+    ]
     assert all(r.info.status == "FINISHED" for r in children)
     trained = children[1]
     assert trained.data.params["model.encoder.width"] == "64"
@@ -138,9 +152,17 @@ def test_bad_model_param_fails_before_any_work(tmp_path):
     message = "model.latent_dim must be an integer >= 1, got 0"
     params = write_params(tmp_path / "sweep.yaml", **{"model.latent_dim": 0})
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "train.py"), str(tmp_path / "nowhere"), str(tmp_path / "vae"),
-         "--params", str(params)],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            str(ROOT / "stages" / "train.py"),
+            str(tmp_path / "nowhere"),
+            str(tmp_path / "vae"),
+            "--params",
+            str(params),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"},  # never contacted
     )
     assert proc.returncode == 1
@@ -154,7 +176,16 @@ def test_classifier_and_evaluate_outputs(pipeline):
     m = json.loads((data / "eval" / "metrics.json").read_text())
     assert 80 < m["iwae_nll"] < 300
     for name in (*densities.names(), "floor", "reconstruction"):
-        assert {"fd", "precision", "recall", "density", "coverage", "class_kl", "confident", "nn_train_distance"} <= set(m[name])
+        assert {
+            "fd",
+            "precision",
+            "recall",
+            "density",
+            "coverage",
+            "class_kl",
+            "confident",
+            "nn_train_distance",
+        } <= set(m[name])
     for name in densities.names():  # the decoder held fixed: against the reconstructions
         assert set(m[name]["vs_recon"]) == {"fd", "precision", "recall", "coverage"}
     assert m["floor"]["fd"] < m["prior"]["fd"]  # real digits are closer to real digits than samples are
@@ -163,7 +194,8 @@ def test_classifier_and_evaluate_outputs(pipeline):
     assert len(table) == len(densities.names()) + 3
     # only images in samples/ (dvc.yaml shows the folder as images; DVC warns on anything else)
     assert {p.name for p in (data / "eval" / "samples").iterdir()} == {
-        *(f"{n}.png" for n in (*densities.names(), "mnist_test"))}
+        *(f"{n}.png" for n in (*densities.names(), "mnist_test"))
+    }
     with np.load(data / "eval" / "grids.npz") as grids:  # the pixels a study run's record keeps
         assert set(grids.files) == {*densities.names(), "reconstruction"}
         assert all(grids[n].shape[1:] == (28, 28) and grids[n].dtype == np.uint8 for n in grids.files)
@@ -173,7 +205,7 @@ def test_classifier_and_evaluate_outputs(pipeline):
 def test_reference_is_what_evaluate_scores_against(pipeline):
     """The test set's features and radii, computed once by the reference stage, are what the
     classifier gives now; the floor evaluate reports is the reference stage's, unchanged."""
-    from priorgap.common.device import to_tensor
+    from priorgap.config.device import to_tensor
     from priorgap.data.files import read_split
     from priorgap.samples import classifier
     from priorgap.samples.quality import knn_radii
@@ -181,7 +213,7 @@ def test_reference_is_what_evaluate_scores_against(pipeline):
 
     root, data, _ = pipeline
     images, _ = read_split(data / "mnist", "test")
-    settings = reference_settings(config.load(root / "params.yaml", "eval"))
+    settings = reference_settings(schema.load(root / "params.yaml", "eval"))
     feats, radii = read_real(data / "reference" / "test.npz", len(images), settings)
     expected = classifier.apply(classifier.load(data / "classifier" / "model.pt"), to_tensor(images, "cpu"))[0]
     assert torch.equal(torch.from_numpy(feats), expected)
@@ -201,9 +233,20 @@ def test_evaluate_refuses_a_reference_made_for_other_settings(pipeline, tmp_path
     n = len(read_split(data / "mnist", "test")[0])
     params = write_params(tmp_path / "params.yaml", **{**SMALL, **override})
     before = len(mlflow_runs(uri))
-    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "evaluate.py"), *(str(data / d) for d in (
-        "mnist", "vae", "posterior", "classifier", "reference")), str(tmp_path / "eval"), "--params", str(params)],
-        capture_output=True, text=True, cwd=root, env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "stages" / "evaluate.py"),
+            *(str(data / d) for d in ("mnist", "vae", "posterior", "classifier", "reference")),
+            str(tmp_path / "eval"),
+            "--params",
+            str(params),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri},
+    )
     assert proc.returncode == 1 and not (tmp_path / "eval").exists()
     error = proc.stderr.strip()
     assert error.startswith(f"evaluate: error: {data / 'reference' / 'test.npz'}: made for {n} test images and {{")
@@ -223,7 +266,6 @@ def test_pipeline_row_is_every_param_and_the_headline(pipeline):
     root, data, uri = pipeline
     import mlflow
 
-
     parent = mlflow.MlflowClient(uri).get_run(mlflow_runs(uri, kind="pipeline")[0].info.run_id)
     # the dashboard, nothing else (a figure the run could not have, such as the KS statistic of
     # active units when none is active, stays null in the file and absent from the row)
@@ -233,14 +275,17 @@ def test_pipeline_row_is_every_param_and_the_headline(pipeline):
     # and what the study reads of every run (rate and distortion, the bound's se, both kinds of match,
     # scale against shape, the prior's holes, the ex-post likelihood)
     assert 15 <= len(headline.HEADLINE) <= 80
-    every = config.load_all(root / "params.yaml")
+    every = schema.load_all(root / "params.yaml")
     assert parent.data.params == {k: str(v) for k, v in every.items()}
     fp = json.loads((data / "posterior" / "metrics.json").read_text())
     assert parent.data.metrics["kl_q_prior"] == pytest.approx(fp["kl_q_prior"])
     ev = json.loads((data / "eval" / "metrics.json").read_text())
     assert parent.data.metrics["fd_vs_recon.gmm"] == pytest.approx(ev["gmm"]["vs_recon"]["fd"])
     summary = json.loads((data / "summary" / "metrics.json").read_text())
-    assert summary["fd"]["prior"] == pytest.approx(ev["prior"]["fd"]) and summary["test_elbo"] == parent.data.metrics["test_elbo"]
+    assert (
+        summary["fd"]["prior"] == pytest.approx(ev["prior"]["fd"])
+        and summary["test_elbo"] == parent.data.metrics["test_elbo"]
+    )
     page = (data / "summary" / "summary.html").read_text()
     assert page.count("data:image/png;base64,") == 10 and "kl_q_prior_lower_bound" in page
     assert f"best fitted density ({headline.best_fitted(parent.data.metrics)}, chosen on validation codes)" in page
@@ -255,10 +300,17 @@ def test_pipeline_row_is_every_param_and_the_headline(pipeline):
 def test_metrics_files_hold_results_only(pipeline):
     """Timings and settings change without the results changing: they stay out of git-tracked files."""
     _, data, _ = pipeline
-    for path in ("vae/metrics.json", "posterior/metrics.json", "classifier/metrics.json", "reference/metrics.json",
-                 "eval/metrics.json"):
+    for path in (
+        "vae/metrics.json",
+        "posterior/metrics.json",
+        "classifier/metrics.json",
+        "reference/metrics.json",
+        "eval/metrics.json",
+    ):
         keys = set(flatten_dict(json.loads((data / path).read_text())))
-        assert not {k for k in keys if "second" in k or k.split(".")[-1] in {"epochs", "latent_dim", "n_codes", "iwae_k"}}, path
+        assert not {
+            k for k in keys if "second" in k or k.split(".")[-1] in {"epochs", "latent_dim", "n_codes", "iwae_k"}
+        }, path
 
 
 def test_row_is_complete_when_upstream_stages_were_cached(pipeline, tmp_path, monkeypatch):
@@ -276,8 +328,11 @@ def test_row_is_complete_when_upstream_stages_were_cached(pipeline, tmp_path, mo
     import mlflow
 
     new = mlflow.MlflowClient(uri).get_run(rows[-1].info.run_id)
-    assert [r.data.tags["priorgap.stage"] for r in mlflow_runs(uri, kind="stage")
-            if r.data.tags["mlflow.parentRunId"] == new.info.run_id] == ["reference", "evaluate", "summarize"]
+    assert [
+        r.data.tags["priorgap.stage"]
+        for r in mlflow_runs(uri, kind="stage")
+        if r.data.tags["mlflow.parentRunId"] == new.info.run_id
+    ] == ["reference", "evaluate", "summarize"]
     assert set(new.data.metrics) == logged_headline(data) and new.info.status == "FINISHED"
     assert new.data.params["eval.seed"] == "1" and new.data.params["model.latent_dim"] == "3"
     old = mlflow.MlflowClient(uri).get_run(rows[0].info.run_id)
@@ -288,11 +343,18 @@ def test_a_mistyped_command_changes_nothing_in_mlflow(pipeline):
     """Inputs are checked before a run opens: no new run, and the finished row stays FINISHED."""
     root, data, uri = pipeline
     before = [(r.info.run_id, r.info.status) for r in mlflow_runs(uri)]
-    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "train.py"), str(data / "nonexistent"), str(root / "out")],
-                          capture_output=True, text=True, cwd=root, env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri})
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "train.py"), str(data / "nonexistent"), str(root / "out")],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri},
+    )
     assert proc.returncode == 1
-    assert proc.stderr.strip() == (f"train: error: {data / 'nonexistent' / 'train.npz'}: prepared MNIST split not found; "
-                                   "run `dvc repro prepare` first")
+    assert proc.stderr.strip() == (
+        f"train: error: {data / 'nonexistent' / 'train.npz'}: prepared MNIST split not found; "
+        "run `dvc repro prepare` first"
+    )
     assert [(r.info.run_id, r.info.status) for r in mlflow_runs(uri)] == before
 
 
@@ -310,10 +372,32 @@ def test_diverging_training_fails_cleanly(pipeline, tmp_path, monkeypatch):
     assert mlflow.MlflowClient(uri).get_run(failed.data.tags["mlflow.parentRunId"]).info.status == "FAILED"
 
 
-METRIC_KEYS = {"kl_q_prior", "kl_q_prior_se", "kl_q_prior_active", "kl_prior_q", "kl_prior_q_se", "avg_kl", "mutual_info", "mi_margin",
-               "mean_norm", "cov_eig_min", "cov_eig_max", "gaussian_kl", "ks_max", "ks_mean", "ks_mean_active", "mmd2",
-               "mmd_pvalue", "active_units", "holes", "holes_heldout", "kl_q_prior_lower_bound", "kl_q_prior_lower_bound_se",
-               "kl_q_prior_lower_bound_density", "bound_saturated"}
+METRIC_KEYS = {
+    "kl_q_prior",
+    "kl_q_prior_se",
+    "kl_q_prior_active",
+    "kl_prior_q",
+    "kl_prior_q_se",
+    "avg_kl",
+    "mutual_info",
+    "mi_margin",
+    "mean_norm",
+    "cov_eig_min",
+    "cov_eig_max",
+    "gaussian_kl",
+    "ks_max",
+    "ks_mean",
+    "ks_mean_active",
+    "mmd2",
+    "mmd_pvalue",
+    "active_units",
+    "holes",
+    "holes_heldout",
+    "kl_q_prior_lower_bound",
+    "kl_q_prior_lower_bound_se",
+    "kl_q_prior_lower_bound_density",
+    "bound_saturated",
+}
 
 
 def test_fit_posterior_outputs(pipeline):
@@ -327,20 +411,30 @@ def test_fit_posterior_outputs(pipeline):
     scores = metrics["densities"]
     chosen = max(scores, key=lambda name: scores[name]["val_gain"])  # on the validation codes
     assert scores["prior"]["heldout_gain"] == scores["prior"]["val_gain"] == 0.0
-    assert metrics["kl_q_prior_lower_bound_density"] == chosen and metrics["kl_q_prior_lower_bound"] == scores[chosen]["heldout_gain"]
+    assert (
+        metrics["kl_q_prior_lower_bound_density"] == chosen
+        and metrics["kl_q_prior_lower_bound"] == scores[chosen]["heldout_gain"]
+    )
     curve = scores["gmm"]["curve"]  # every capacity tried, scored on both held-out splits
     assert list(curve) == ["10", "30", "100", "200"] and str(scores["gmm"]["capacity"]) in curve
     assert scores["gmm"]["val_gain"] == curve[str(scores["gmm"]["capacity"])]["val_gain"]
     assert metrics["bound_saturated"] == scores["gmm"]["saturated"]
     assert (out / "capacity.csv").read_text().splitlines()[0] == (
-        "density,capacity,val_gain,val_gain_se,heldout_gain,heldout_gain_se,step,step_se")
+        "density,capacity,val_gain,val_gain_se,heldout_gain,heldout_gain_se,step,step_se"
+    )
     assert metrics["densities"]["prior"]["kl_q_g"] == metrics["kl_q_prior"]
     for name in densities.names():
         g = densities.load(out / "densities" / f"{name}.pt")
         assert g.sample(10, seed=0).shape == (10, 3)
     assert (out / "ks.csv").read_text().splitlines()[0] == "dim,ks,pvalue,mu_var,mean_square,active"
     assert {p.name for p in (out / "figures").iterdir()} == {
-        "latent_mu.png", "latent_pairs.png", "marginals.png", "qq.png", "cov_spectrum.png", "capacity.png"}
+        "latent_mu.png",
+        "latent_pairs.png",
+        "marginals.png",
+        "qq.png",
+        "cov_spectrum.png",
+        "capacity.png",
+    }
     run = mlflow_runs(uri, stage="fit_posterior")[-1]
     # each fit@<density> run carries the params it declares, and no other density's
     gmm = mlflow_runs(uri, stage="fit@gmm")[-1].data.params
@@ -360,8 +454,12 @@ def test_fit_posterior_runs_on_codes_a_test_wrote(tmp_path, mlflow_store, monkey
     codes = tmp_path / "codes"
     codes.mkdir()
     for split, n in (("train", 3000), ("val", 500), ("test", 500)):
-        np.savez(codes / f"{split}.npz", mu=rng.normal(0, 0.8, (n, 1)).astype(np.float32),
-                 logvar=np.full((n, 1), np.log(0.36), np.float32), labels=rng.integers(0, 10, n).astype(np.uint8))
+        np.savez(
+            codes / f"{split}.npz",
+            mu=rng.normal(0, 0.8, (n, 1)).astype(np.float32),
+            logvar=np.full((n, 1), np.log(0.36), np.float32),
+            labels=rng.integers(0, 10, n).astype(np.uint8),
+        )
     np.savez(codes / "prior.npz", mu=np.zeros((1, 1), np.float32), logvar=np.zeros((1, 1), np.float32), labels=[-1])
     params = write_params(tmp_path / "params.yaml", **{**SMALL, "posterior.gmm.components": [2]})
     run_fit_posterior(codes, tmp_path / "match", tmp_path / "fits", tmp_path / "posterior", params)
@@ -374,12 +472,23 @@ def test_fit_posterior_runs_on_codes_a_test_wrote(tmp_path, mlflow_store, monkey
 def test_fit_posterior_refuses_missing_codes(tmp_path, mlflow_store):
     params = write_params(tmp_path / "params.yaml")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "match.py"), str(tmp_path / "codes"), str(tmp_path / "out"),
-         "--params", str(params)], capture_output=True, text=True, cwd=tmp_path)
+        [
+            sys.executable,
+            str(ROOT / "stages" / "match.py"),
+            str(tmp_path / "codes"),
+            str(tmp_path / "out"),
+            "--params",
+            str(params),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         f"match: error: {tmp_path / 'codes' / 'train.npz'}: codes file (mu, logvar, labels) not found; "
-        "run `dvc repro encode` first")
+        "run `dvc repro encode` first"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -391,9 +500,20 @@ def test_sigterm_is_handled_like_ctrl_c(pipeline, tmp_path):
 
     root, data, uri = pipeline
     params = write_params(tmp_path / "params.yaml", **{**SMALL, "train.epochs": 500})
-    proc = subprocess.Popen([sys.executable, str(ROOT / "stages" / "train.py"), str(data / "mnist"), str(tmp_path / "vae"),
-                             "--params", str(params)], cwd=root, stderr=subprocess.PIPE, text=True,
-                            env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "stages" / "train.py"),
+            str(data / "mnist"),
+            str(tmp_path / "vae"),
+            "--params",
+            str(params),
+        ],
+        cwd=root,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri},
+    )
     deadline = time.monotonic() + 120
     while not any(r.info.status == "RUNNING" for r in mlflow_runs(uri, stage="train")):
         assert proc.poll() is None and time.monotonic() < deadline
@@ -421,8 +541,12 @@ def test_fit_posterior_needs_validation_codes(tmp_path, mlflow_store, monkeypatc
     codes = tmp_path / "codes"
     codes.mkdir()
     for split, n in (("train", 300), ("val", 1), ("test", 50), ("prior", 1)):
-        np.savez(codes / f"{split}.npz", mu=np.zeros((n, 2), np.float32), logvar=np.zeros((n, 2), np.float32),
-                 labels=np.zeros(n, np.uint8))
+        np.savez(
+            codes / f"{split}.npz",
+            mu=np.zeros((n, 2), np.float32),
+            logvar=np.zeros((n, 2), np.float32),
+            labels=np.zeros(n, np.uint8),
+        )
     params = write_params(tmp_path / "params.yaml", **SMALL)
     import match
 
@@ -436,7 +560,9 @@ def test_a_vamp_prior_runs_end_to_end_against_its_own_prior(pipeline, tmp_path):
     module's prepared data and classifier): the prior file is the encoder at the pseudo-inputs,
     every gain and KL is against it, the prior sampler draws from it, and the row names it."""
     root, data, uri = pipeline
-    params = write_params(tmp_path / "params.yaml", **{**SMALL, "model.prior.kind": "vamp", "model.prior.components": 7})
+    params = write_params(
+        tmp_path / "params.yaml", **{**SMALL, "model.prior.kind": "vamp", "model.prior.components": 7}
+    )
     out = tmp_path / "data"
     out.mkdir()
     for folder in ("mnist", "classifier", "reference"):
@@ -461,7 +587,9 @@ def test_a_vamp_prior_runs_end_to_end_against_its_own_prior(pipeline, tmp_path):
 
     m = json.loads((out / "posterior" / "metrics.json").read_text())
     assert m["densities"]["prior"]["heldout_gain"] == m["densities"]["prior"]["val_gain"] == 0.0
-    assert m["densities"]["prior"]["kl_q_g"] == pytest.approx(m["kl_q_prior"], abs=1e-12)  # KL(q || p) against the VampPrior
+    assert m["densities"]["prior"]["kl_q_g"] == pytest.approx(
+        m["kl_q_prior"], abs=1e-12
+    )  # KL(q || p) against the VampPrior
     assert m["avg_kl_se"] > 0 and m["mutual_info"] == pytest.approx(m["avg_kl"] - m["kl_q_prior"])
     ev = json.loads((out / "eval" / "metrics.json").read_text())
     assert 50 < ev["iwae_nll"] < 400 and ev["prior"]["fd"] > 0

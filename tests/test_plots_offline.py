@@ -1,6 +1,6 @@
 """`dvc plots show` works offline: vega, vega-lite and vega-embed are inlined in the page.
 
-The template is built by `make setup` (python -m priorgap.common.plot_templates, from the npm registry)
+The template is built by `make setup` (python -m priorgap.reproducibility.plot_templates, from the npm registry)
 and configured in .dvc/config.local; without it DVC falls back to its CDN page.
 """
 import subprocess

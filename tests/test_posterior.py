@@ -61,22 +61,32 @@ def test_log_q_near_is_log_q_for_grouped_draws_and_leaves_out_only_negligible_co
     logvar = torch.log(torch.full((n, d), 0.05**2)) + 0.5 * torch.randn(n, d)
     g = torch.Generator().manual_seed(2)
     picked = torch.randperm(n, generator=g)[:8]
-    z = (mu[picked] + torch.randn(300, 8, d, generator=g) * torch.exp(0.5 * logvar[picked])).transpose(0, 1).reshape(-1, d)
+    z = (
+        (mu[picked] + torch.randn(300, 8, d, generator=g) * torch.exp(0.5 * logvar[picked]))
+        .transpose(0, 1)
+        .reshape(-1, d)
+    )
     spread = aggregate.sample(mu, logvar, 600, g)
     for rows, group in ((z, 300), (spread, 600)):
-        torch.testing.assert_close(aggregate.log_q_near(rows, mu, logvar, group), aggregate.log_q(rows, mu, logvar),
-                                   rtol=0, atol=1e-9)
+        torch.testing.assert_close(
+            aggregate.log_q_near(rows, mu, logvar, group), aggregate.log_q(rows, mu, logvar), rtol=0, atol=1e-9
+        )
     draws = z.view(8, 300, d).transpose(0, 1)  # (k, images, d), as iwae_bound hands it to a prior
-    torch.testing.assert_close(aggregate.Codes(mu, logvar).log_prob_draws(draws),
-                               aggregate.log_q(draws.reshape(-1, d), mu, logvar).view(300, 8), rtol=0, atol=1e-9)
+    torch.testing.assert_close(
+        aggregate.Codes(mu, logvar).log_prob_draws(draws),
+        aggregate.log_q(draws.reshape(-1, d), mu, logvar).view(300, 8),
+        rtol=0,
+        atol=1e-9,
+    )
     mud, lvd = mu.double(), logvar.double()
     coef = aggregate.coefficients(mud, lvd)
     for start in range(0, len(z), 300):
         rows = z[start : start + 300].double()
         keep = aggregate.near_components(rows, mud, lvd, coef)
         assert keep[picked[start // 300]] and keep.double().mean() < 0.5  # its own code kept, most others not
-        dropped = -0.5 * (((rows[:, None, :] - mud[~keep]) ** 2) * torch.exp(-lvd[~keep]) + lvd[~keep]
-                          + math.log(2 * math.pi)).sum(-1)  # (rows, dropped), the direct form
+        dropped = -0.5 * (
+            ((rows[:, None, :] - mud[~keep]) ** 2) * torch.exp(-lvd[~keep]) + lvd[~keep] + math.log(2 * math.pi)
+        ).sum(-1)  # (rows, dropped), the direct form
         total = aggregate.log_q(rows, mu, logvar) + math.log(n)
         assert (dropped.amax(1) < total - aggregate.MARGIN).all()
 
@@ -101,7 +111,11 @@ def test_wide_gaussian_cloud_matches_the_closed_form():
     expected = d / 2 * (s**2 - 1 - math.log(s**2))  # 0.659
     # the Monte Carlo error, plus the finite-N lumpiness of q (components of width 0.8 spaced far
     # closer than that: far below 0.01 nats)
-    assert abs(m["kl_q_prior"] - expected) < 4 * m["kl_q_prior_se"] + 0.01, (m["kl_q_prior"], m["kl_q_prior_se"], expected)
+    assert abs(m["kl_q_prior"] - expected) < 4 * m["kl_q_prior_se"] + 0.01, (
+        m["kl_q_prior"],
+        m["kl_q_prior_se"],
+        expected,
+    )
     expected_pq = d / 2 * (1 / s**2 - 1 + math.log(s**2))  # KL(N(0,I) || N(0, s^2 I)) = 0.34
     assert abs(m["kl_prior_q"] - expected_pq) < 4 * m["kl_prior_q_se"] + 0.01
     assert m["gaussian_kl"] == pytest.approx(expected, abs=0.03)  # sample moments of 30,000 codes
@@ -118,11 +132,18 @@ def test_two_component_mixture_in_one_dimension_against_quadrature():
     p = stats.norm.pdf
     kl_qp = integrate.quad(lambda z: q(z) * np.log(q(z) / p(z)), -12, 14, limit=200)[0]
     kl_pq = integrate.quad(lambda z: p(z) * np.log(p(z) / q(z)), -12, 12, limit=200)[0]
-    m = diagnostics.match_diagnostics(codes, codes, _params(n_samples=200_000, mmd=dict(n_samples=300, permutations=20)), priors.StandardNormal(codes.dim)).metrics
+    m = diagnostics.match_diagnostics(
+        codes,
+        codes,
+        _params(n_samples=200_000, mmd=dict(n_samples=300, permutations=20)),
+        priors.StandardNormal(codes.dim),
+    ).metrics
     assert abs(m["kl_q_prior"] - kl_qp) < 4 * m["kl_q_prior_se"]
     assert abs(m["kl_prior_q"] - kl_pq) < 4 * m["kl_prior_q_se"]
     zs = torch.linspace(-4, 5, 37)[:, None]
-    np.testing.assert_allclose(aggregate.log_q(zs, codes.mu, codes.logvar).numpy(), np.log(q(zs[:, 0].numpy())), atol=1e-6)
+    np.testing.assert_allclose(
+        aggregate.log_q(zs, codes.mu, codes.logvar).numpy(), np.log(q(zs[:, 0].numpy())), atol=1e-6
+    )
 
 
 def test_moments_and_closed_forms():
@@ -141,12 +162,16 @@ def test_moments_and_closed_forms():
 
 def test_mmd_pvalues_are_uniform_under_the_null_and_tiny_under_a_shift():
     g = torch.Generator().manual_seed(0)
-    pvalues = [diagnostics.mmd2_test(torch.randn(80, 2, generator=g), torch.randn(80, 2, generator=g), 99, seed=i)[1]
-               for i in range(40)]
+    pvalues = [
+        diagnostics.mmd2_test(torch.randn(80, 2, generator=g), torch.randn(80, 2, generator=g), 99, seed=i)[1]
+        for i in range(40)
+    ]
     # 40 p-values from U(0,1) (up to the 1/100 permutation grid): a KS test should not reject
     assert stats.kstest(pvalues, "uniform").pvalue > 0.001
     assert 1 <= sum(p < 0.5 for p in pvalues) <= 39
-    mmd2, p = diagnostics.mmd2_test(torch.randn(200, 2, generator=g), torch.randn(200, 2, generator=g) + 1.0, 99, seed=0)
+    mmd2, p = diagnostics.mmd2_test(
+        torch.randn(200, 2, generator=g), torch.randn(200, 2, generator=g) + 1.0, 99, seed=0
+    )
     assert p == pytest.approx(1 / 100) and mmd2 > 0.05
 
 
@@ -158,7 +183,7 @@ def test_mmd_estimate_matches_a_direct_computation():
     h = np.median(d2[~np.eye(70, dtype=bool)])
     k = np.exp(-d2 / (2 * h))
     kxx, kyy, kxy = k[:30, :30], k[30:, 30:], k[:30, 30:]
-    direct = ((kxx.sum() - np.trace(kxx)) / (30 * 29) + (kyy.sum() - np.trace(kyy)) / (40 * 39) - 2 * kxy.mean())
+    direct = (kxx.sum() - np.trace(kxx)) / (30 * 29) + (kyy.sum() - np.trace(kyy)) / (40 * 39) - 2 * kxy.mean()
     ours, _ = diagnostics.mmd2_test(torch.tensor(x), torch.tensor(y), 10, seed=0)
     assert ours == pytest.approx(direct, rel=1e-10)
 
@@ -168,9 +193,14 @@ def test_holes_and_active_units():
     n = 20_000
     # q close to N(0, I): 1% of prior draws fall below q's own 1st percentile of density
     near = _codes(rng.normal(0, math.sqrt(1 - 0.3**2), (n, 2)), np.full((n, 2), math.log(0.3**2)))
-    assert diagnostics.match_diagnostics(near, near, _params(), priors.StandardNormal(near.dim)).metrics["holes"] == pytest.approx(0.01, abs=0.006)
+    assert diagnostics.match_diagnostics(near, near, _params(), priors.StandardNormal(near.dim)).metrics[
+        "holes"
+    ] == pytest.approx(0.01, abs=0.006)
     # q squeezed into two tight clusters: most of the prior's mass lies where q has none
-    tight = _codes(np.repeat([[-2.0, 0.0], [2.0, 0.0]], n // 2, axis=0) + rng.normal(0, 0.05, (n, 2)), np.full((n, 2), math.log(0.05**2)))
+    tight = _codes(
+        np.repeat([[-2.0, 0.0], [2.0, 0.0]], n // 2, axis=0) + rng.normal(0, 0.05, (n, 2)),
+        np.full((n, 2), math.log(0.05**2)),
+    )
     m = diagnostics.match_diagnostics(tight, tight, _params(), priors.StandardNormal(tight.dim)).metrics
     assert m["holes"] > 0.5
     assert m["active_units"] == 1  # only z1 varies across images (var 4); z2 has var 0.0025
@@ -196,8 +226,10 @@ CONTRACT = [(name, "full") for name in densities.names()] + [("gmm", c) for c in
 @pytest.mark.parametrize("name,cov_type", CONTRACT, ids=[f"{n}-{c}" if n == "gmm" else n for n, c in CONTRACT])
 def test_every_density_is_normalised_samples_itself_and_survives_a_save(tmp_path, name, cov_type):
     rng = np.random.default_rng(5)
-    codes = _codes(np.concatenate([rng.normal(-1.5, 0.4, (3000, 1)), rng.normal(1.0, 0.6, (3000, 1))]),
-                   np.full((6000, 1), math.log(0.3**2)))
+    codes = _codes(
+        np.concatenate([rng.normal(-1.5, 0.4, (3000, 1)), rng.normal(1.0, 0.6, (3000, 1))]),
+        np.full((6000, 1), math.log(0.3**2)),
+    )
     params = _params(gmm=dict(components=[2], draws=1, covariance_type=cov_type, fit_on="z"))
     g = _fit(name, codes, params)
     mass = integrate.quad(lambda z: math.exp(g.log_prob(torch.tensor([[z]])).item()), -10, 10, limit=200)[0]
@@ -236,8 +268,11 @@ def test_a_fit_runs_no_other_density_and_reads_only_its_declared_params(monkeypa
     rng = np.random.default_rng(8)
     codes, val, test = (_codes(rng.normal(0, 0.8, (n, 2)), np.full((n, 2), math.log(0.36))) for n in (2000, 300, 300))
     prior = priors.StandardNormal(2)
-    params = _params(n_samples=2000, flow=dict(transforms=1, hidden=[8], autoregressive=False, steps=20, batch_size=128, lr=3e-3),
-                     two_stage=dict(hidden=8, steps=20, batch_size=128, lr=3e-3, kl_warmup=0.5, importance_samples=8))
+    params = _params(
+        n_samples=2000,
+        flow=dict(transforms=1, hidden=[8], autoregressive=False, steps=20, batch_size=128, lr=3e-3),
+        two_stage=dict(hidden=8, steps=20, batch_size=128, lr=3e-3, kl_warmup=0.5, importance_samples=8),
+    )
     measured = fitting.measure_q(codes, val, test, prior, params)
     _, score = fitting.fit_one(name, codes, measured, prior, params)
     assert math.isfinite(score["heldout_gain"]) and math.isfinite(score["kl_q_g"])
@@ -248,25 +283,40 @@ def test_densities_closer_to_q_score_better():
     n = 20_000
     k = rng.choice(2, n)
     codes = _codes(np.where(k[:, None] == 0, -2.0, 2.0) + rng.normal(0, 0.3, (n, 2)), np.full((n, 2), math.log(0.2**2)))
-    test = _codes(np.where(k[:2000, None] == 0, -2.0, 2.0) + rng.normal(0, 0.3, (2000, 2)), np.full((2000, 2), math.log(0.2**2)))
+    test = _codes(
+        np.where(k[:2000, None] == 0, -2.0, 2.0) + rng.normal(0, 0.3, (2000, 2)), np.full((2000, 2), math.log(0.2**2))
+    )
     params = _params(n_samples=5000, gmm=dict(components=[2], draws=1, covariance_type="full", fit_on="mu"))
     match = diagnostics.match_diagnostics(codes, test, params, priors.StandardNormal(codes.dim))
-    scores = {name: diagnostics.score_density(_fit(name, codes, params), codes, match, params)
-              for name in ("prior", "gaussian", "gmm", "aggregate")}
+    scores = {
+        name: diagnostics.score_density(_fit(name, codes, params), codes, match, params)
+        for name in ("prior", "gaussian", "gmm", "aggregate")
+    }
     assert scores["prior"]["kl_q_g"] == pytest.approx(match.metrics["kl_q_prior"])
     assert scores["gmm"]["kl_q_g"] < scores["gaussian"]["kl_q_g"] < scores["prior"]["kl_q_g"]
     assert scores["gmm"]["kl_g_q"] < scores["gaussian"]["kl_g_q"]
-    assert scores["aggregate"]["test_ll_per_dim"] > scores["gaussian"]["test_ll_per_dim"] > scores["prior"]["test_ll_per_dim"]
+    assert (
+        scores["aggregate"]["test_ll_per_dim"]
+        > scores["gaussian"]["test_ll_per_dim"]
+        > scores["prior"]["test_ll_per_dim"]
+    )
     assert scores["gmm"]["heldout_gain"] > scores["gaussian"]["heldout_gain"] > scores["prior"]["heldout_gain"] == 0.0
 
 
 def test_codes_loader_refuses_bad_files(tmp_path):
     with pytest.raises(densities.PriorgapError, match="not found; run `dvc repro encode`"):
         aggregate.Codes.load(tmp_path / "train.npz")
-    np.savez(tmp_path / "bad.npz", mu=np.zeros((3, 2), np.float32), logvar=np.zeros((3, 3), np.float32), labels=np.zeros(3))
+    np.savez(
+        tmp_path / "bad.npz", mu=np.zeros((3, 2), np.float32), logvar=np.zeros((3, 3), np.float32), labels=np.zeros(3)
+    )
     with pytest.raises(densities.PriorgapError, match="mu and logvar must both be N x latent_dim"):
         aggregate.Codes.load(tmp_path / "bad.npz")
-    np.savez(tmp_path / "nan.npz", mu=np.full((3, 2), np.nan, np.float32), logvar=np.zeros((3, 2), np.float32), labels=np.zeros(3))
+    np.savez(
+        tmp_path / "nan.npz",
+        mu=np.full((3, 2), np.nan, np.float32),
+        logvar=np.zeros((3, 2), np.float32),
+        labels=np.zeros(3),
+    )
     with pytest.raises(densities.PriorgapError, match="NaN or inf"):
         aggregate.Codes.load(tmp_path / "nan.npz")
     (tmp_path / "junk.npz").write_bytes(b"junk")
@@ -279,8 +329,10 @@ def test_fits_are_reproducible():
     codes = _codes(rng.normal(0, 1, (2000, 2)), np.full((2000, 2), -2.0))
     params = _params(flow=dict(transforms=2, hidden=[16], autoregressive=False, steps=20, batch_size=128, lr=3e-3))
     zs = torch.randn(5, 2)
-    params = _params(flow=dict(transforms=2, hidden=[16], autoregressive=False, steps=20, batch_size=128, lr=3e-3),
-                     two_stage=dict(hidden=16, steps=20, batch_size=128, lr=3e-3, kl_warmup=0.5, importance_samples=8))
+    params = _params(
+        flow=dict(transforms=2, hidden=[16], autoregressive=False, steps=20, batch_size=128, lr=3e-3),
+        two_stage=dict(hidden=16, steps=20, batch_size=128, lr=3e-3, kl_warmup=0.5, importance_samples=8),
+    )
     for name in ("gmm", "flow", "two_stage"):
         a, b = (_fit(name, codes, params) for _ in range(2))
         torch.testing.assert_close(a.log_prob(zs), b.log_prob(zs), rtol=0, atol=0)

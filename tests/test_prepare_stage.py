@@ -19,7 +19,9 @@ def test_prepare_writes_seeded_splits_and_logs_the_source(tmp_path, raw_dir, mni
     train = np.load(out / "train.npz")
     assert train["images"].shape == (1000, 28, 28) and train["images"].dtype == np.uint8
     # every training image is a real MNIST training image with its own label
-    idx = [int(np.flatnonzero((mnist_arrays["train_images"] == img).all(axis=(1, 2)))[0]) for img in train["images"][:5]]
+    idx = [
+        int(np.flatnonzero((mnist_arrays["train_images"] == img).all(axis=(1, 2)))[0]) for img in train["images"][:5]
+    ]
     np.testing.assert_array_equal(mnist_arrays["train_labels"][idx], train["labels"][:5])
     test = np.load(out / "test.npz")
     np.testing.assert_array_equal(test["labels"], mnist_arrays["test_labels"])
@@ -36,7 +38,9 @@ def test_bad_param_stops_before_any_work(tmp_path, raw_dir, mlflow_store):
     out = tmp_path / "mnist"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "stages" / "prepare.py"), str(raw_dir), str(out), "--params", str(params)],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"prepare: error: {params}: data.val_size must be an integer >= 0, got -1"
@@ -57,7 +61,9 @@ def test_corrupt_input_leaves_previous_output_intact(tmp_path, raw_dir, mlflow_s
     params = write_params(tmp_path / "params.yaml", **{"data.train_size": 100})
     proc = subprocess.run(
         [sys.executable, str(ROOT / "stages" / "prepare.py"), str(bad), str(out), "--params", str(params)],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]  # above it only MLflow's own INFO lines on creating the store

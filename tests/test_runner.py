@@ -73,7 +73,7 @@ def test_the_shared_outputs_unpack_with_or_without_tarfiles_filter(tmp_path, mon
     import io
     import tarfile
 
-    from priorgap import PriorgapError
+    from priorgap.errors import PriorgapError
 
     if has_filter and not hasattr(tarfile, "data_filter"):
         pytest.skip(f"Python {sys.version.split()[0]} has no tarfile extraction filters")
@@ -153,7 +153,7 @@ def test_the_shared_stages_log_under_their_own_row_which_the_study_ends(tmp_path
     """`dvc repro` of the shared stages in the workspace used to open the workspace's experiment's
     row and leave it RUNNING for ever (only summarize ends a row). Here the repro is a stand-in
     that logs a stage the way a real one does, with the environment the runner gives it."""
-    from priorgap.common import tracking
+    from priorgap.tracking import stage_runs
 
     params = tmp_path / "params.yaml"
     params.write_text("data: {seed: 0}\n")
@@ -164,7 +164,7 @@ def test_the_shared_stages_log_under_their_own_row_which_the_study_ends(tmp_path
     def fake_sh(cmd, cwd=None, env=None, check=True, what="", timeout=None):
         assert cmd[:3] == ["dvc", "repro", "-q"], cmd
         with mock.patch.dict(os.environ, env or {}):
-            with tracking.stage_run("prepare", {}, params):
+            with stage_runs.stage_run("prepare", {}, params):
                 pass
 
     monkeypatch.setattr(runner, "sh", fake_sh)
@@ -202,6 +202,7 @@ def test_a_scheduler_that_goes_away_stops_the_study_in_one_line(tmp_path):
     assert list(tmp_path.glob("started-*")) and not csv.exists()  # killed mid-experiment; nothing half-written
 
 
+@pytest.mark.slow  # Dask retries the address for its 10 s connect timeout
 def test_an_unreachable_scheduler_is_one_line_and_a_nonzero_exit(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "priorgap.execution.runner", "--scheduler", "tcp://127.0.0.1:9",
                            "--csv", str(tmp_path / "study.csv"), "--limit", "1", "--part", "decision"],
@@ -276,7 +277,8 @@ def test_two_machines_a_killed_worker_and_a_nan_loss(tmp_path, upstream, monkeyp
         assert "train" in rec["stage_seconds"] and "machine-" in rec["worker"]
         assert (records / r.name / "grids.npz").is_file()
         assert (records / r.name / "test_codes.npz").is_file() == (r.name == "t2")
-    assert json.loads((records / killed.data.tags["dvc_exp_name"] / "record.json").read_text())["worker"].startswith("machine-1")
+    killed_record = json.loads((records / killed.data.tags["dvc_exp_name"] / "record.json").read_text())
+    assert killed_record["worker"].startswith("machine-1")
     assert not [p for p in (repo / "reports").rglob("*") if ".tmp-" in p.name]
 
     assert {"t2", "t3", "t4"} <= set(sh("dvc exp list --name-only", repo, env).split())
@@ -300,17 +302,34 @@ def test_make_study_runs_a_slice_on_the_embedded_cluster_and_resumes(tmp_path, u
     env = {**environment(), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     repo = Path(shutil.copytree(upstream, tmp_path / "repo", symlinks=True))
     csv = tmp_path / "study.csv"
-    out = sh(f"python -m priorgap.execution.runner --part decision --limit 1 --csv {csv} --records {tmp_path / 'runs'}", repo, env)
+    out = sh(
+        f"python -m priorgap.execution.runner --part decision --limit 1 --csv {csv} --records {tmp_path / 'runs'}",
+        repo,
+        env,
+    )
     part = sum(p.part == "decision" for p in design.design())
     assert f"plan: 0 of {part} planned experiments" in out and "study: 1 finished, 0 failed" in out
     assert [r.name for r in runs_file.read(csv)] == ["d1-z10-wu10-s0-cb"]
-    listed = sh(f"python -m priorgap.execution.runner --part decision --list --csv {csv} --records {tmp_path / 'runs'}", repo, env)
+    listed = sh(
+        f"python -m priorgap.execution.runner --part decision --list --csv {csv} --records {tmp_path / 'runs'}",
+        repo,
+        env,
+    )
     assert f"plan: 1 of {part} planned experiments" in listed and "d1-z10-wu10-s0-cb" not in listed
     assert "d1-z10-wu10-s0-cb" in sh("dvc exp list --name-only", repo, env).split()
     # the grid was planned for the fixed-step instrument, which this code no longer measures with
-    proc = subprocess.run(f"python -m priorgap.execution.runner --part grid --list --csv {csv}", shell=True, cwd=repo,
-                          env=env, capture_output=True, text=True)
-    assert proc.returncode == 1 and "are for the fixed-step instrument, which this code does not measure with" in proc.stderr
+    proc = subprocess.run(
+        f"python -m priorgap.execution.runner --part grid --list --csv {csv}",
+        shell=True,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        proc.returncode == 1
+        and "are for the fixed-step instrument, which this code does not measure with" in proc.stderr
+    )
 
 
 def test_a_record_holds_every_stage_and_gives_the_row_summarize_wrote(tmp_path):
@@ -318,7 +337,7 @@ def test_a_record_holds_every_stage_and_gives_the_row_summarize_wrote(tmp_path):
     summarize stage wrote from the same metrics (data/summary/metrics.json), figure for figure."""
     import numpy as np
 
-    from priorgap.common.outputs import flatten_dict
+    from priorgap.io.outputs import flatten_dict
 
     folder = tmp_path / "exp"
     for rel in ["params.yaml", *record.METRICS.values(), *record.TABLES.values()]:
@@ -339,7 +358,9 @@ def test_a_record_holds_every_stage_and_gives_the_row_summarize_wrote(tmp_path):
     assert back["stage_seconds"] == {"train": 12.3, "evaluate": 5.0}
     headline = flatten_dict(json.loads((ROOT / "data/summary/metrics.json").read_text()))
     row = record.row(back)
-    assert {k: v for k, v in row.metrics.items() if k in headline} == {k: v for k, v in headline.items() if v is not None}
+    assert {k: v for k, v in row.metrics.items() if k in headline} == {
+        k: v for k, v in headline.items() if v is not None
+    }
     assert row.params["model.latent_dim"] == "2" and row.key.latent == 2
     with np.load(kept / "grids.npz") as g:  # 16 grey levels, each within 8 of the 8-bit pixel
         assert g["prior"].max() == 15 and np.abs(g["prior"].astype(int) * 17 - pixels).max() == 8
@@ -367,7 +388,9 @@ def test_the_runners_help_names_its_command_and_its_environment(capsys):
     assert all(v in out for v in ("STUDY_SCHEDULER", "STUDY_JOBQUEUE", "STUDY_JOBS", "STUDY_LIMIT", "STUDY_PARTS"))
 
 
-@pytest.mark.parametrize("address, why", [("not-an-address", "missing port number"), ("tcp://host:port", "invalid literal")])
+@pytest.mark.parametrize(
+    "address, why", [("not-an-address", "missing port number"), ("tcp://host:port", "invalid literal")]
+)
 def test_a_scheduler_address_dask_cannot_parse_is_one_line(address, why):
     with pytest.raises(clusters.StudyError, match=f"'{address}' is not a Dask scheduler address \\({why}"):
         clusters.check_address(address)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import environment, mlflow_runs, mlflow_server, sh
 
-from priorgap.common.naming import Setting
+from priorgap.tracking.naming import Setting
 from priorgap.study import runs
 
 pytestmark = pytest.mark.slow  # real DVC queues and two simulated machines, minutes each
@@ -22,7 +22,7 @@ def test_queue_with_two_workers_loses_no_run(tmp_path, upstream):
     env = environment()
     repo = Path(shutil.copytree(upstream, tmp_path / "repo", symlinks=True))
     # as docs/experiments.md says: the shared upstream stages once (the fixture), and the store before the workers start
-    sh("python -m priorgap.common.store", repo, env)
+    sh("python -m priorgap.tracking.store", repo, env)
     # two experiments for two workers: enough to race them on the store and the queue
     sh("dvc exp run --queue -q -S model.latent_dim=2,3", repo, env)
     # as docs/experiments.md runs a queue: one thread per worker. The workers it detaches inherit its stdout, so a
@@ -55,9 +55,17 @@ def test_two_machines_share_one_server_and_remotes(tmp_path, upstream):
         env = environment(uri)
         # the shared git remote (bare) and DVC remote (a folder), set up once from a first clone
         seed = Path(shutil.copytree(upstream, tmp_path / "seed", symlinks=True))
-        sh(f"git init -q --bare {tmp_path / 'origin.git'} && git remote set-url origin {tmp_path / 'origin.git'}", seed, env)
-        sh(f"dvc remote add -d shared {tmp_path / 'dvc-remote'} && dvc push -q "
-           "&& git add -A && git commit -qm 'the shared remote' && git push -q origin HEAD:main", seed, env)
+        sh(
+            f"git init -q --bare {tmp_path / 'origin.git'} && git remote set-url origin {tmp_path / 'origin.git'}",
+            seed,
+            env,
+        )
+        sh(
+            f"dvc remote add -d shared {tmp_path / 'dvc-remote'} && dvc push -q "
+            "&& git add -A && git commit -qm 'the shared remote' && git push -q origin HEAD:main",
+            seed,
+            env,
+        )
 
         # two machines at once, as two people would: each clones, pulls the shared stages, runs and pushes. At the
         # grid's encoder width (not TINY's), so that the report below finds grid runs in the runs file
@@ -68,9 +76,14 @@ def test_two_machines_share_one_server_and_remotes(tmp_path, upstream):
             procs[name] = subprocess.Popen(
                 f"dvc pull -q --with-deps reference && dvc exp run -q -n exp-{name} -S model.latent_dim={latent} "
                 f"-S model.encoder.width={runs.GRID_WIDTH} "
-                f"&& dvc exp push -q origin exp-{name}", shell=True, cwd=repo, text=True,
+                f"&& dvc exp push -q origin exp-{name}",
+                shell=True,
+                cwd=repo,
+                text=True,
                 env={**env, "OMP_NUM_THREADS": "1"},  # two machines on one 2-core box: a core each
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
         for name, proc in procs.items():
             out = proc.communicate(timeout=600)[0]
             assert proc.returncode == 0, f"machine {name} failed:\n{out[-3000:]}"
@@ -90,8 +103,11 @@ def test_two_machines_share_one_server_and_remotes(tmp_path, upstream):
         # collect: the server's runs into a runs file; the report from that file alone (these runs train 1 epoch)
         runs_file = tmp_path / "reports" / "study.csv"
         sh(f"python -m priorgap.study.runs_file --csv {runs_file}", machines["a"], env)
-        sh(f"python -m priorgap.report --csv {runs_file} --out {tmp_path / 'reports'} --readme '' --epochs 1",
-           machines["a"], {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"})
+        sh(
+            f"python -m priorgap.report --csv {runs_file} --out {tmp_path / 'reports'} --readme '' --epochs 1",
+            machines["a"],
+            {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"},
+        )
         report = (tmp_path / "reports" / "study.md").read_text()
         named = {r.data.tags["dvc_exp_name"]: r.info.run_name for r in rows}  # rows are named for their settings
         assert f"| {named['exp-a']} |" in report and f"| {named['exp-b']} |" in report

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from priorgap import PriorgapError
-from priorgap.common import store
+from priorgap.errors import PriorgapError
+from priorgap.tracking import store
 from priorgap.analysis import answer, bound, depth, latent_size, learned_prior, prior_sampling, stats, verdicts
 from priorgap.study import design, runs, runs_file
-from priorgap.report import opening, study_page
+from priorgap.report import opening, study_page, thread_section
 from priorgap.summary import headline
 
 EPOCHS = design.EPOCHS
@@ -34,19 +34,45 @@ def synthetic(p: design.Planned, *, deep_closer_at_matched_rate=0.0, warmup_rest
              - wide_closer_at_matched_rate * (p.width == 1000))
     elbo = -90.0 - 0.1 * p.depth + (2.0 if p.prior != "normal" else 0.0) + noise(p.seed, 0.1)
     m = {k: 1.0 for k in headline.HEADLINE}
-    m.update({"test_kl": rate, "test_recon": 120.0 - 2.0 * rate + noise(p.seed, 0.1), "test_elbo": elbo,
-              "avg_kl": rate + 0.01, "kl_q_prior_lower_bound": 0.4 if p.prior != "normal" else bound,
-              "kl_q_prior": 0.8 * rate - 3.0 - (deep_upper_closer if deep else 0.0) + noise(p.seed, 0.03),
-              "active_units": units, "val_elbo_slope": 0.05,
-              "ks_mean_active": (0.10 if p.latent == 2 else 0.06) + noise(p.seed, 0.003) + slice_shift * (p.epochs > EPOCHS and p.latent == 10),
-              "iwae_nll": -elbo - 7.0, "val_gain.gmm": 0.5, "val_gain.flow": 0.7, "val_gain.two_stage": 0.1,
-              "floor.fd": 1.7, "floor.precision": 0.95, "floor.recall": 0.94})
-    for s, (fd, recon, prec, rec) in {"prior": (100.0, 20.0, 0.90, 0.30), "gmm": (70.0, 1.0, 0.97, 0.20),
-                                      "flow": (80.0, 2.0, 0.95, 0.25), "two_stage": (95.0, 10.0, 0.92, 0.28),
-                                      "aggregate": (75.0, 0.5, 0.96, 0.27)}.items():
-        m.update({f"fd.{s}": fd + noise(p.seed, 1.0), f"fd_vs_recon.{s}": recon + noise(p.seed, 0.3),
-                  f"precision.{s}": prec + noise(p.seed, 0.005), f"recall.{s}": rec + noise(p.seed, 0.005),
-                  f"precision_vs_recon.{s}": prec + noise(p.seed, 0.005), f"recall_vs_recon.{s}": rec + noise(p.seed, 0.005)})
+    m.update(
+        {
+            "test_kl": rate,
+            "test_recon": 120.0 - 2.0 * rate + noise(p.seed, 0.1),
+            "test_elbo": elbo,
+            "avg_kl": rate + 0.01,
+            "kl_q_prior_lower_bound": 0.4 if p.prior != "normal" else bound,
+            "kl_q_prior": 0.8 * rate - 3.0 - (deep_upper_closer if deep else 0.0) + noise(p.seed, 0.03),
+            "active_units": units,
+            "val_elbo_slope": 0.05,
+            "ks_mean_active": (0.10 if p.latent == 2 else 0.06)
+            + noise(p.seed, 0.003)
+            + slice_shift * (p.epochs > EPOCHS and p.latent == 10),
+            "iwae_nll": -elbo - 7.0,
+            "val_gain.gmm": 0.5,
+            "val_gain.flow": 0.7,
+            "val_gain.two_stage": 0.1,
+            "floor.fd": 1.7,
+            "floor.precision": 0.95,
+            "floor.recall": 0.94,
+        }
+    )
+    for s, (fd, recon, prec, rec) in {
+        "prior": (100.0, 20.0, 0.90, 0.30),
+        "gmm": (70.0, 1.0, 0.97, 0.20),
+        "flow": (80.0, 2.0, 0.95, 0.25),
+        "two_stage": (95.0, 10.0, 0.92, 0.28),
+        "aggregate": (75.0, 0.5, 0.96, 0.27),
+    }.items():
+        m.update(
+            {
+                f"fd.{s}": fd + noise(p.seed, 1.0),
+                f"fd_vs_recon.{s}": recon + noise(p.seed, 0.3),
+                f"precision.{s}": prec + noise(p.seed, 0.005),
+                f"recall.{s}": rec + noise(p.seed, 0.005),
+                f"precision_vs_recon.{s}": prec + noise(p.seed, 0.005),
+                f"recall_vs_recon.{s}": rec + noise(p.seed, 0.005),
+            }
+        )
         if recall_at_floor and p.latent == 2:
             m[f"recall.{s}"] = 0.003 + noise(p.seed, 0.001) * (s == "prior")
     return m
@@ -54,9 +80,20 @@ def synthetic(p: design.Planned, *, deep_closer_at_matched_rate=0.0, warmup_rest
 
 def row(p: design.Planned, metrics: dict) -> runs.Row:
     kind = "normal" if p.prior == "normal" else "vamp"
-    params = {runs.DEPTH: str(p.depth), runs.LATENT: str(p.latent), runs.SEED: str(p.seed), runs.EPOCHS: str(p.epochs),
-              runs.BETA: str(p.beta), runs.WARMUP: str(p.warmup), runs.PRIOR[0]: kind, runs.PRIOR[1]: "100",
-              runs.DECODER[0]: "2", runs.DECODER[1]: "500", "data.val_size": "5000", runs.WIDTH: str(p.width)}
+    params = {
+        runs.DEPTH: str(p.depth),
+        runs.LATENT: str(p.latent),
+        runs.SEED: str(p.seed),
+        runs.EPOCHS: str(p.epochs),
+        runs.BETA: str(p.beta),
+        runs.WARMUP: str(p.warmup),
+        runs.PRIOR[0]: kind,
+        runs.PRIOR[1]: "100",
+        runs.DECODER[0]: "2",
+        runs.DECODER[1]: "500",
+        "data.val_size": "5000",
+        runs.WIDTH: str(p.width),
+    }
     if p.instrument == runs.CONVERGING:
         params[runs.INSTRUMENT_PARAM] = "250"
     return runs.Row(p.name, params, runs.with_population_info(metrics), 0, 60_000)
@@ -204,7 +241,11 @@ def test_plan_resumes_from_the_runs_file():
     rows = study_rows([p for p in design.design() if p.part == "grid"])
     todo = design.missing(design.design(), {r.key for r in rows})
     assert len(todo) == len(design.design()) - len(rows) and not any(p.part == "grid" for p in todo)
-    assert design.design()[0].key.overrides()[:3] == ["model.encoder.depth=2", "model.encoder.width=500", "model.latent_dim=2"]
+    assert design.design()[0].key.overrides()[:3] == [
+        "model.encoder.depth=2",
+        "model.encoder.width=500",
+        "model.latent_dim=2",
+    ]
 
 
 def test_bad_runs_file_names_the_fix(tmp_path):
@@ -226,8 +267,10 @@ def _log(uri, rows):
         run = client.create_run(exp, tags={"priorgap.kind": "pipeline"}, run_name=r.name)
         for k, v in r.params.items():
             client.log_param(run.info.run_id, k, v)
-        client.log_batch(run.info.run_id, metrics=[mlflow.entities.Metric(k, v, 0, 0) for k, v in r.metrics.items()
-                                                   if k in headline.HEADLINE])
+        client.log_batch(
+            run.info.run_id,
+            metrics=[mlflow.entities.Metric(k, v, 0, 0) for k, v in r.metrics.items() if k in headline.HEADLINE],
+        )
         client.set_terminated(run.info.run_id)
     client.create_run(exp, tags={"priorgap.kind": "pipeline"}, run_name="unfinished")  # never a row
 
@@ -290,7 +333,9 @@ def test_the_page_opens_with_one_row_per_claim_and_stays_short():
 
 
 def test_a_planted_width_effect_is_found_and_a_tie_is_not_resolved():
-    found = {a.short: a for a in study_page.render(study_rows(wide_closer_at_matched_rate=0.3), EPOCHS, 100)[2]["answers"]}
+    found = {
+        a.short: a for a in study_page.render(study_rows(wide_closer_at_matched_rate=0.3), EPOCHS, 100)[2]["answers"]
+    }
     wide = found["Width (1000 against 125, matched rate)"]
     assert wide.verdict.word == answer.Verdict.YES and wide.diffs[0][1].low < -0.3 < wide.diffs[0][1].high
     # the asker's contrast has no planted effect on the bound: five seeds cannot tell depth 2 from 3
@@ -333,16 +378,32 @@ def test_the_threads_picture_comes_from_the_records(tmp_path):
 
     rows = study_rows()
     rng = np.random.default_rng(0)
-    for name in study_page.PICTURED:
-        record.write(tmp_path, name, {"params": {}}, {
-            record.CODES_FILE: record._npz({"mu": rng.normal(size=(50, 2)).astype(np.float32), "labels": np.arange(50) % 10}),
-            record.GRIDS_FILE: record._npz({k: np.full((100, 28, 28), 15, np.uint8)
-                                            for k in ("reconstruction", "prior", "gmm", "flow", "two_stage")})})
-    found = study_page.pictures(rows, tmp_path)
-    assert [p["name"] for p in found] == list(study_page.PICTURED)
-    assert list(found[0]["grids"]) == ["reconstructions", "N(0,I) draws", "flow draws"]  # the validation gain chose the flow
+    for name in thread_section.PICTURED:
+        record.write(
+            tmp_path,
+            name,
+            {"params": {}},
+            {
+                record.CODES_FILE: record._npz(
+                    {"mu": rng.normal(size=(50, 2)).astype(np.float32), "labels": np.arange(50) % 10}
+                ),
+                record.GRIDS_FILE: record._npz(
+                    {
+                        k: np.full((100, 28, 28), 15, np.uint8)
+                        for k in ("reconstruction", "prior", "gmm", "flow", "two_stage")
+                    }
+                ),
+            },
+        )
+    found = thread_section.pictures(rows, tmp_path)
+    assert [p["name"] for p in found] == list(thread_section.PICTURED)
+    assert list(found[0]["grids"]) == [
+        "reconstructions",
+        "N(0,I) draws",
+        "flow draws",
+    ]  # the validation gain chose the flow
     assert found[0]["grids"]["N(0,I) draws"].max() == 1.0 and found[0]["mu"].shape == (50, 2)
-    assert study_page.pictures(rows, tmp_path / "none") == []
+    assert thread_section.pictures(rows, tmp_path / "none") == []
 
 
 def test_the_warmup_caveat_waits_for_the_warmup_arm():
@@ -363,7 +424,10 @@ def test_the_readme_quotes_the_figure_a_verdict_rests_on():
     undecided, worse = stats.paired([-1.0, 1.5, 0.2]), stats.paired([5.0, 5.5, 6.0])
     row = answer.Answer("samples", "?", "no", "FD", [("latent 2", undecided), ("latent 10", worse)])
     assert opening.lead(row) == ("latent 10", worse)
-    assert opening.lead(answer.Answer("x", "?", "not resolved with 3 seeds", "FD", [("latent 2", undecided)]))[0] == "latent 2"
+    assert (
+        opening.lead(answer.Answer("x", "?", "not resolved with 3 seeds", "FD", [("latent 2", undecided)]))[0]
+        == "latent 2"
+    )
 
 
 def test_the_slice_checks_samplers_only_on_the_grids_own_setting():
@@ -373,8 +437,10 @@ def test_the_slice_checks_samplers_only_on_the_grids_own_setting():
     for r in rows:
         if r.part(EPOCHS) == "slice" and r.key.beta != 1:
             r.metrics["precision.prior"] -= 0.5
-    checked = prior_sampling.on_slice(prior_sampling.sampling([r for r in rows if r.part(EPOCHS) == "grid"]),
-                                [r for r in rows if r.part(EPOCHS) == "slice"])
+    checked = prior_sampling.on_slice(
+        prior_sampling.sampling([r for r in rows if r.part(EPOCHS) == "grid"]),
+        [r for r in rows if r.part(EPOCHS) == "slice"],
+    )
     assert {c.run for c in checked} == {"d1-z10-s0-e80", "d3-z10-s0-e80", "d2-z2-s0-e80", "d3-z2-s0-e80"}
     assert all(c.inside for c in checked)
 
@@ -383,27 +449,57 @@ def test_each_bound_verdict_is_repeated_under_every_density_the_records_hold():
     """A density whose bound is 0.5 nats higher at depth 3 moves every depth-3 comparison by 0.5
     under it alone; the study's own bound reads as before, and the bracket comes from the grid."""
     rows = study_rows()
-    bounds = {r.name: {"chosen": r.metrics[depth.BOUND], "flow": r.metrics[depth.BOUND] + 0.5 * (r.key.depth == 3)}
-              for r in rows}
+    bounds = {
+        r.name: {"chosen": r.metrics[depth.BOUND], "flow": r.metrics[depth.BOUND] + 0.5 * (r.key.depth == 3)}
+        for r in rows
+    }
     found = {s.comparison: s.by_variant for s in bound.sensitivity([r for r in rows if r.converged], bounds, EPOCHS)}
-    for name in ("depth 3 - 1, matched rate, latent 10", "the asker's third layer, latent 2", "latent size, depth 3, 2->50"):
+    for name in (
+        "depth 3 - 1, matched rate, latent 10",
+        "the asker's third layer, latent 2",
+        "latent size, depth 3, 2->50",
+    ):
         shift = found[name]["flow"].diff - found[name]["chosen"].diff
         assert shift == pytest.approx(0.5 if "latent size" not in name else 0.0, abs=1e-9), name
-    assert found["latent size, depth 1, 2->50"]["flow"].diff == pytest.approx(found["latent size, depth 1, 2->50"]["chosen"].diff)
+    assert found["latent size, depth 1, 2->50"]["flow"].diff == pytest.approx(
+        found["latent size, depth 1, 2->50"]["chosen"].diff
+    )
     brackets = bound.brackets(rows, EPOCHS)
     assert {(b.depth, b.latent) for b in brackets} == {(d, z) for d in (1, 2, 3) for z in (2, 10, 50)}
 
 
 def test_the_training_mixture_is_a_bound_and_a_family_counts_once():
-    fit = {"kl_q_prior_lower_bound": 1.0, "densities": {
-        "prior": {"heldout_gain": 0.0}, "aggregate": {"heldout_gain": -3.0}, "flow": {"heldout_gain": 0.8},
-        "gmm": {"heldout_gain": 1.0, "capacity": 30, "curve": {"10": {"heldout_gain": 0.7}, "30": {"heldout_gain": 1.0}}}}}
-    assert bound.bounds_of(fit) == {"chosen": 1.0, "aggregate": -3.0, "flow": 0.8, "gmm": 1.0, "gmm 10": 0.7, "gmm 30": 1.0}
+    fit = {
+        "kl_q_prior_lower_bound": 1.0,
+        "densities": {
+            "prior": {"heldout_gain": 0.0},
+            "aggregate": {"heldout_gain": -3.0},
+            "flow": {"heldout_gain": 0.8},
+            "gmm": {
+                "heldout_gain": 1.0,
+                "capacity": 30,
+                "curve": {"10": {"heldout_gain": 0.7}, "30": {"heldout_gain": 1.0}},
+            },
+        },
+    }
+    assert bound.bounds_of(fit) == {
+        "chosen": 1.0,
+        "aggregate": -3.0,
+        "flow": 0.8,
+        "gmm": 1.0,
+        "gmm 10": 0.7,
+        "gmm 30": 1.0,
+    }
     # every capacity of the mixture lower, the flow lower, the training mixture below 0 at latent size 10
     rows = [r for r in study_rows() if r.converged]
-    bounds = {r.name: {"chosen": r.metrics[depth.BOUND], **{v: r.metrics[depth.BOUND] - 0.3 * (r.key.depth == 3)
-                                                          for v in ("gmm", "gmm 10", "gmm 30", "flow")},
-                       "aggregate": (0.5 if r.key.latent == 2 else -20.0) - 0.3 * (r.key.depth == 3)} for r in rows}
+    bounds = {
+        r.name: {
+            "chosen": r.metrics[depth.BOUND],
+            **{v: r.metrics[depth.BOUND] - 0.3 * (r.key.depth == 3) for v in ("gmm", "gmm 10", "gmm 30", "flow")},
+            "aggregate": (0.5 if r.key.latent == 2 else -20.0) - 0.3 * (r.key.depth == 3),
+        }
+        for r in rows
+    }
     s = {x.comparison: x for x in bound.sensitivity(rows, bounds, EPOCHS)}["depth 3 - 1, matched rate, latent 10"]
     assert s.by_variant["gmm 10"].verdict == "lower" and "aggregate" in s.vacuous
     assert sorted(s.reads()) == ["lower", "lower", "vacuous"]  # gmm, flow, the training mixture: capacities not counted
@@ -417,20 +513,36 @@ def test_the_known_answer_adds_no_slack_measured_at_another_rate():
     matched-rate difference (that counts the rate twice), and its training mixture is half the population."""
     from priorgap.report import known_section
 
-    row = lambda depth, truth, b: {"depth": depth, "latent": 10, "truth": truth, "bound": b, "bound_density": "gmm",  # noqa: E731
-                                   "recovery": b / truth, "training_mixture_kl": truth + 1, "active_units": 10}
+    row = lambda depth, truth, b: {
+        "depth": depth,
+        "latent": 10,
+        "truth": truth,
+        "bound": b,
+        "bound_density": "gmm",  # noqa: E731
+        "recovery": b / truth,
+        "training_mixture_kl": truth + 1,
+        "active_units": 10,
+    }
     rows = study_rows([p for p in design.design() if p.part == "grid"])
     at_beta1 = depth.depth_claim(rows, EPOCHS).at_beta1
     rate = next(c.diff for c in at_beta1 if c.measure == depth.RATE and c.within == "latent size 10")
-    lines = "\n".join(known_section.known_answer_lines({"epochs": 40, "encoders": [row(1, 8.0, 2.0), row(3, 6.0, 1.0)]},
-                                                  at_beta1, 55_000))
+    lines = "\n".join(
+        known_section.known_answer_lines(
+            {"epochs": 40, "encoders": [row(1, 8.0, 2.0), row(3, 6.0, 1.0)]}, at_beta1, 55_000
+        )
+    )
     assert "1.00 nats smaller at depth 3" in lines and f"differs from depth 1's by {rate.fmt()} nats" in lines
     assert "would count the rate twice" in lines and "the very encoders compared" in lines
     assert "of the truths" not in lines and "same sign" not in lines
-    assert "55,000 training posteriors" in lines and "training mixture's KL (27,500 components, half the population)" in lines
+    assert (
+        "55,000 training posteriors" in lines
+        and "training mixture's KL (27,500 components, half the population)" in lines
+    )
     # a json that says its population's size is read first
     small = [{**row(1, 8.0, 2.0), "population_size": 1001}, row(3, 6.0, 1.0)]
-    assert "(500 components, half" in "\n".join(known_section.known_answer_lines({"epochs": 40, "encoders": small}, at_beta1, 55_000))
+    assert "(500 components, half" in "\n".join(
+        known_section.known_answer_lines({"epochs": 40, "encoders": small}, at_beta1, 55_000)
+    )
 
 
 def test_a_verdict_on_q_says_which_quantity_it_settles():
@@ -447,13 +559,17 @@ def test_a_verdict_on_q_says_which_quantity_it_settles():
     row = {a.short: a for a in found["answers"]}["Depth (3 against 1, matched rate)"]
     assert str(row.verdict) == "yes for the held-out bound; q itself not settled"
     assert "Upper end: latent 10 " in row.caveat and "it spans zero" in row.caveat
-    assert "- Depth (3 against 1, matched rate): **yes for the held-out bound; q itself not settled**" in \
-        study_page.readme_with(f"{study_page.BEGIN}\n{study_page.END}", brief)
+    assert (
+        "- Depth (3 against 1, matched rate): **yes for the held-out bound; q itself not settled**"
+        in study_page.readme_with(f"{study_page.BEGIN}\n{study_page.END}", brief)
+    )
     short = text.split("## In short")[1].split("## The answer")[0]
     assert "a deeper encoder lowers the held-out bound (**yes**" in short
     assert "so whether q itself gets closer is not settled" in short and "brings q itself closer" not in short
 
-    both = study_page.render(study_rows(deep_closer_at_matched_rate=0.3, wide_closer_at_matched_rate=0.3), EPOCHS, 100)[0]
+    both = study_page.render(study_rows(deep_closer_at_matched_rate=0.3, wide_closer_at_matched_rate=0.3), EPOCHS, 100)[
+        0
+    ]
     assert "; likewise a wider encoder (**yes**; latent 10: " in both  # the same settled quantity, said once
 
     text, _, found = study_page.render(study_rows(deep_closer_at_matched_rate=0.3, deep_upper_closer=0.3), EPOCHS, 100)
@@ -477,14 +593,14 @@ def test_the_askers_gain_is_ruled_out_for_q_only_where_the_ends_meet():
 
 
 def test_where_the_lower_end_exceeds_the_upper_the_page_says_why():
-    from priorgap.report import appendix
+    from priorgap.report import bound_section
 
     b = lambda d, lower, upper, crossed: bound.Bracket(d, 2, 3, lower, upper, 7.0, 6.5, 10.9, crossed, 55_000)  # noqa: E731
-    text = appendix.bracket_ends([b(1, 0.64, 0.61, 3), b(2, 0.33, 0.34, 2)])
+    text = bound_section.bracket_ends([b(1, 0.64, 0.61, 3), b(2, 0.33, 0.34, 2)])
     assert "within 0.03 nats" in text and "Monte Carlo" not in text
     assert "exceeds the upper at depth 1, latent 2 (in 3 of its 3 seeds)" in text and "depth 2" not in text
     assert "the lower bound measured on the test codes and the upper on the training codes" in text
-    assert "exceeds" not in appendix.bracket_ends([b(2, 0.33, 0.34, 2)])
+    assert "exceeds" not in bound_section.bracket_ends([b(2, 0.33, 0.34, 2)])
 
 
 def test_holm_against_a_hand_computed_example():
@@ -498,7 +614,9 @@ def test_holm_against_a_hand_computed_example():
     assert stats.p_value(d) == pytest.approx(0.287864, abs=1e-5)
     edge = stats.Diff(stats.t_quantile(4.0) * 0.1, 0.1, 4.0, (3, 3))  # its interval ends at zero exactly
     assert stats.p_value(edge) == pytest.approx(0.05)
-    assert stats.p_value(stats.Diff(0.6, 0.1, 4.0, (3, 3)), null=0.5) == pytest.approx(stats.p_value(stats.Diff(0.1, 0.1, 4.0, (3, 3))))
+    assert stats.p_value(stats.Diff(0.6, 0.1, 4.0, (3, 3)), null=0.5) == pytest.approx(
+        stats.p_value(stats.Diff(0.1, 0.1, 4.0, (3, 3)))
+    )
     assert stats.p_value(stats.Diff(1.0, 0.0, 0.0, (1, 1))) is None  # no interval, no test
 
 
@@ -507,21 +625,34 @@ def test_holm_says_which_verdicts_survive_the_table():
 
     at = lambda p: stats.Diff(-float(sps.t.isf(p / 2, 8.0)) * 0.1, 0.1, 8.0, (5, 5))  # noqa: E731  (p-value p, lower)
     lower = stats.Direction.LOWER
-    rows = [answer.Answer("strong", "?", answer.judge([at(0.001)], lower), "x", [("a", at(0.001))]),
-            answer.Answer("weak", "?", answer.judge([at(0.03)], lower), "x", [("a", at(0.03))]),
-            answer.Answer("mixed", "?", answer.judge([at(0.002), at(0.04)], lower), "x", [("a", at(0.002)), ("b", at(0.04))]),
-            answer.Answer("open", "?", answer.judge([at(0.5)], lower), "x", [("a", at(0.5))]),
-            answer.Answer("q", "?", answer.Judged(answer.Verdict.YES, qualifier=verdicts.FOR_Q), "x", [("a", at(0.001))],
-                          upper=[("a", at(0.03))])]
+    rows = [
+        answer.Answer("strong", "?", answer.judge([at(0.001)], lower), "x", [("a", at(0.001))]),
+        answer.Answer("weak", "?", answer.judge([at(0.03)], lower), "x", [("a", at(0.03))]),
+        answer.Answer(
+            "mixed", "?", answer.judge([at(0.002), at(0.04)], lower), "x", [("a", at(0.002)), ("b", at(0.04))]
+        ),
+        answer.Answer("open", "?", answer.judge([at(0.5)], lower), "x", [("a", at(0.5))]),
+        answer.Answer(
+            "q",
+            "?",
+            answer.Judged(answer.Verdict.YES, qualifier=verdicts.FOR_Q),
+            "x",
+            [("a", at(0.001))],
+            upper=[("a", at(0.03))],
+        ),
+    ]
     assert [str(a.verdict) for a in rows] == ["yes", "yes", "yes", "not resolved with 5 seeds", "yes, for q itself"]
-    tests, read, fallen = answer.holm(rows)
+    tests, read, fallen = verdicts.holm(rows)
     # 7 tests: 0.001 <= 0.05/7, 0.001 <= 0.05/6, 0.002 <= 0.05/5, then 0.03 > 0.05/4 stops
     assert tests == 7 and [(a.short, str(v), same) for a, v, same in read] == [
-        ("strong", "yes", True), ("weak", "not resolved with 5 seeds", False), ("mixed", "partly", False),
-        ("q", "yes for the held-out bound; q itself not settled", False)]  # its upper end no longer settles q
+        ("strong", "yes", True),
+        ("weak", "not resolved with 5 seeds", False),
+        ("mixed", "partly", False),
+        ("q", "yes for the held-out bound; q itself not settled", False),
+    ]  # its upper end no longer settles q
     assert fallen == ["weak (a)", "mixed (b)", "q (a, upper end)"]
     line = opening.holm_line(rows)
-    assert "across the table's 7 tests" in line and "except weak, which would read \"not resolved with 5 seeds\"" in line
+    assert "across the table's 7 tests" in line and 'except weak, which would read "not resolved with 5 seeds"' in line
     text, _, _ = study_page.render(study_rows(deep_closer_at_matched_rate=0.3), EPOCHS, 100)
     assert "**Many intervals.** Under Holm's correction" in text.split("## The thread's picture")[0]
 
@@ -529,7 +660,9 @@ def test_holm_says_which_verdicts_survive_the_table():
 def test_coverage_that_rises_reads_as_a_trade_off():
     found = {a.short: a for a in study_page.render(study_rows(), EPOCHS, 100)[2]["answers"]}
     cover = found["Sampling N(0,I) hurts coverage"]
-    assert str(cover.verdict) == "no: N(0,I)'s recall is higher"  # the synthetic prior's recall is 0.05 above the flow's
+    assert (
+        str(cover.verdict) == "no: N(0,I)'s recall is higher"
+    )  # the synthetic prior's recall is 0.05 above the flow's
     assert "precision/recall trade-off" in cover.caveat
 
 
@@ -544,9 +677,14 @@ def test_the_decision_compares_its_own_runs_and_says_what_it_settles():
     for p in planned:
         r = row(p, synthetic(p))
         shift = 0.3 * (p.depth == 3)
-        m = {**r.metrics, "kl_q_prior_lower_bound": r.metrics["kl_q_prior_lower_bound"] - shift + 0.01 * p.seed,
-             "kl_q_prior": r.metrics["kl_q_prior"] - shift - 0.01 * p.seed, "precision.prior": 0.88 + 0.03 * (p.depth == 3) + 0.002 * p.seed,
-             "precision.tempered": 0.9, "recall.tempered": 0.5}
+        m = {
+            **r.metrics,
+            "kl_q_prior_lower_bound": r.metrics["kl_q_prior_lower_bound"] - shift + 0.01 * p.seed,
+            "kl_q_prior": r.metrics["kl_q_prior"] - shift - 0.01 * p.seed,
+            "precision.prior": 0.88 + 0.03 * (p.depth == 3) + 0.002 * p.seed,
+            "precision.tempered": 0.9,
+            "recall.tempered": 0.5,
+        }
         rows.append(runs.Row(r.name, r.params, m, r.start_ms, r.end_ms))
     old = study_rows([p for p in design.design() if p.part == "warmup"])  # the fixed-step runs stay out
     arms = decision.arms(rows + old, EPOCHS)
@@ -555,7 +693,10 @@ def test_the_decision_compares_its_own_runs_and_says_what_it_settles():
     assert decision.settles(arms[0]) == "q itself"
     assert decision.consequence(arms[0]).startswith("precision gap: smaller at depth 3")
     text = "\n".join(decision_section.in_full(arms, len(rows), len(planned)))
-    assert f"{len(planned)} of the decision part's {len(planned)} runs are measured" in text and "| held-out bound |" in text
+    assert (
+        f"{len(planned)} of the decision part's {len(planned)} runs are measured" in text
+        and "| held-out bound |" in text
+    )
     # the upper end not moving: the bound only
     flat = [runs.Row(r.name, r.params, {**r.metrics, "kl_q_prior": 8.0 + 0.1 * r.key.seed}, 0, 1) for r in rows]
     assert decision.settles(decision.arms(flat, EPOCHS)[0]) == "the held-out bound only"
@@ -569,17 +710,37 @@ def test_known_families_say_whether_the_bound_keeps_the_truths_sign():
     from priorgap.report import known_section
 
     def row(depth, family, truth, bound):
-        return {"encoder": f"d{depth}-z10-wu10-s0-cb", "depth": depth, "latent": 10, "family": family, "smear": 0.5,
-                "truth": truth, "truth_se": 0.01, "bound": bound, "bound_se": 0.01, "bound_density": "gmm",
-                "recovery": bound / truth, "upper": 8.0, "real_test_gain": 0.9, "real_test_gain_se": 0.01}
+        return {
+            "encoder": f"d{depth}-z10-wu10-s0-cb",
+            "depth": depth,
+            "latent": 10,
+            "family": family,
+            "smear": 0.5,
+            "truth": truth,
+            "truth_se": 0.01,
+            "bound": bound,
+            "bound_se": 0.01,
+            "bound_density": "gmm",
+            "recovery": bound / truth,
+            "upper": 8.0,
+            "real_test_gain": 0.9,
+            "real_test_gain_se": 0.01,
+        }
 
-    rows = [row(1, "box", 2.0, 1.5), row(3, "box", 1.6, 1.2),  # both lower at depth 3: survives
-            row(1, "laplace", 2.0, 1.2), row(3, "laplace", 1.6, 1.4)]  # truth lower, bound higher: flipped
+    rows = [
+        row(1, "box", 2.0, 1.5),
+        row(3, "box", 1.6, 1.2),  # both lower at depth 3: survives
+        row(1, "laplace", 2.0, 1.2),
+        row(3, "laplace", 1.6, 1.4),
+    ]  # truth lower, bound higher: flipped
     pairs = known_families.under_families(rows + [row(1, "box", 3.0, 1.0) | {"smear": 0.3}])  # no depth 3: left out
     assert [(p.family, p.sign_survives) for p in pairs] == [("box", True), ("laplace", False)]
     assert pairs[0].slack.diff == pytest.approx(-0.1) and pairs[1].slack.diff == pytest.approx(-0.6)
-    text = "\n".join(known_section.families_lines({"centres": 2000, "splits": {"train": 55000}, "rows": rows},
-                                                 {"d1-z10-wu10-s0-cb": 1.88}))
+    text = "\n".join(
+        known_section.families_lines(
+            {"centres": 2000, "splits": {"train": 55000}, "rows": rows}, {"d1-z10-wu10-s0-cb": 1.88}
+        )
+    )
     assert "under 1 of 2 populations" in text and "| laplace | 0.5 |" in text and "d1-z10-wu10-s0-cb 1.880" in text
     assert "Not measured yet" in "\n".join(known_section.families_lines(None, {}))
 
@@ -594,15 +755,31 @@ def test_the_decision_row_says_what_it_settles_and_what_the_slack_can_do():
     rows = []
     for p in planned:
         r = row(p, synthetic(p))
-        m = {**r.metrics, "kl_q_prior_lower_bound": 1.9 - 0.35 * (p.depth == 3) + 0.01 * p.seed,
-             "kl_q_prior": 8.5 + 0.1 * (p.seed % 2), "fd.prior": 96.0 - 17 * (p.depth == 3) + p.seed}
+        m = {
+            **r.metrics,
+            "kl_q_prior_lower_bound": 1.9 - 0.35 * (p.depth == 3) + 0.01 * p.seed,
+            "kl_q_prior": 8.5 + 0.1 * (p.seed % 2),
+            "fd.prior": 96.0 - 17 * (p.depth == 3) + p.seed,
+        }
         rows.append(runs.Row(r.name, r.params, m, r.start_ms, r.end_ms))
     arms = decision.arms(rows, EPOCHS)
 
     def pair(slack_se):
-        rows = [{"encoder": f"d{d}-z10-wu10-s0-cb", "depth": d, "latent": 10, "family": "laplace", "smear": 0.5,
-                 "truth": t, "truth_se": slack_se, "bound": b, "bound_se": 0.01, "recovery": b / t}
-                for d, t, b in ((1, 1.08, 0.54), (3, 1.00, 0.47))]
+        rows = [
+            {
+                "encoder": f"d{d}-z10-wu10-s0-cb",
+                "depth": d,
+                "latent": 10,
+                "family": "laplace",
+                "smear": 0.5,
+                "truth": t,
+                "truth_se": slack_se,
+                "bound": b,
+                "bound_se": 0.01,
+                "recovery": b / t,
+            }
+            for d, t, b in ((1, 1.08, 0.54), (3, 1.00, 0.47))
+        ]
         return known_families.under_families(rows)
 
     found = decision.answer_row(arms, pair(0.01))

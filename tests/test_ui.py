@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import mlflow_server, write_params
 
-from priorgap.common import store, tracking
+from priorgap.tracking import stage_runs, store
 from priorgap.summary import headline
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -21,11 +21,11 @@ pytestmark = [pytest.mark.slow,  # a live MLflow server and a browser
 
 
 def _row(params: Path, value: float) -> str:
-    from priorgap.common import config
+    from priorgap.config import schema
 
-    with tracking.stage_run("summarize", {}, params) as run:
+    with stage_runs.stage_run("summarize", {}, params) as run:
         values = {k: value for k in headline.HEADLINE}
-        run.log_pipeline_row(config.load_all(params), {**values, **headline.view_figures(values)})
+        run.log_pipeline_row(schema.load_all(params), {**values, **headline.view_figures(values)})
         run.save_view("headline", headline.VIEW_METRICS, headline.VIEW_PARAMS)
         return run.experiment_id
 
@@ -41,7 +41,9 @@ def _render(url: str, width: int, shot: Path) -> str:
 def _columns(dom: str) -> dict[str, tuple[int, int, int]]:
     """The runs table's rendered headers: column id -> (position, left, right) in pixels (the grid
     renders only the columns in view)."""
-    found = re.findall(r'aria-colindex="(\d+)" col-id="((?:metrics|params)\.[^"]+)"[^>]*left: (\d+)px; width: (\d+)px', dom)
+    found = re.findall(
+        r'aria-colindex="(\d+)" col-id="((?:metrics|params)\.[^"]+)"[^>]*left: (\d+)px; width: (\d+)px', dom
+    )
     return {c.replace("&amp;", "&"): (int(i), int(left), int(left) + int(w)) for i, c, left, w in found}
 
 
@@ -58,8 +60,14 @@ def test_saved_view_puts_the_answer_first_and_the_settings_after(tmp_path, mlflo
         url = store.view_url(exp_id, uri=ui)  # a server: the view at its own address
         narrow = _render(url, 1400, tmp_path / "runs-1400.png")
         wide = _render(url, 3000, tmp_path / "runs-3000.png")
-    for shown in ("d2-w125-z2-s0-e20-cb", "d2-w1000-z2-s0-e20-cb", "tags.`priorgap.kind` = 'pipeline'", "-140.25", "-101.5",
-                  "Model registry"):  # the model-training side bar, not the GenAI one
+    for shown in (
+        "d2-w125-z2-s0-e20-cb",
+        "d2-w1000-z2-s0-e20-cb",
+        "tags.`priorgap.kind` = 'pipeline'",
+        "-140.25",
+        "-101.5",
+        "Model registry",
+    ):  # the model-training side bar, not the GenAI one
         assert shown in narrow, shown
     columns = _columns(narrow)
     first = [f"metrics.`{m}`" for m in ("test_elbo", "kl_q_prior_lower_bound", "fd.prior", headline.BEST_FD)]

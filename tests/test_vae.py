@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from priorgap import PriorgapError
+from priorgap.errors import PriorgapError
 from priorgap.model import training, vae
-from priorgap.common.device import to_tensor
+from priorgap.config.device import to_tensor
 
 
 @pytest.mark.parametrize("depth, width, latent", [(1, 16, 1), (2, 32, 2), (3, 8, 10), (4, 24, 50)])
@@ -26,12 +26,16 @@ def test_shapes_for_depths_and_latent_sizes(depth, width, latent):
 
 
 def test_decoder_mirrors_encoder_unless_set_and_the_prior_is_read():
-    from priorgap.common.config import DecoderShape, MLPShape, ModelParams, PriorParams
+    from priorgap.config.schema import DecoderShape, MLPShape, ModelParams, PriorParams
 
     normal, vamp = PriorParams(kind="normal", components=50), PriorParams(kind="vamp", components=50)
-    p = ModelParams(latent_dim=3, encoder=MLPShape(depth=2, width=100), decoder=DecoderShape(depth=None, width=None), prior=normal)
+    p = ModelParams(
+        latent_dim=3, encoder=MLPShape(depth=2, width=100), decoder=DecoderShape(depth=None, width=None), prior=normal
+    )
     assert vae.VAEConfig.from_params(p) == vae.VAEConfig(3, 2, 100, 2, 100)  # components: only a VampPrior has them
-    p = ModelParams(latent_dim=3, encoder=MLPShape(depth=2, width=100), decoder=DecoderShape(depth=1, width=50), prior=vamp)
+    p = ModelParams(
+        latent_dim=3, encoder=MLPShape(depth=2, width=100), decoder=DecoderShape(depth=1, width=50), prior=vamp
+    )
     assert vae.VAEConfig.from_params(p) == vae.VAEConfig(3, 2, 100, 1, 50, "vamp", 50)
 
 
@@ -109,7 +113,9 @@ def _trained_bits(x, val, threads: int) -> bytes:
     torch.set_num_threads(threads)
     try:
         torch.manual_seed(0)
-        model = vae.VAE(vae.VAEConfig(2, 2, 500, 2, 500))  # the default's layer sizes: their products are split by thread
+        model = vae.VAE(
+            vae.VAEConfig(2, 2, 500, 2, 500)
+        )  # the default's layer sizes: their products are split by thread
         training.train(model, x, val, _params(epochs=1, batch_size=128))
     finally:
         torch.set_num_threads(before)
@@ -169,14 +175,16 @@ def test_elbo_slope_is_the_least_squares_slope_of_the_last_fifth():
     history = [{"epoch": e, "val_elbo": -100.0 + (0.5 * (e - 16) if e > 16 else 0.0)} for e in range(1, 21)]
     assert training.elbo_slope(history) == pytest.approx(0.5)
     assert training.elbo_slope(history[:3]) == pytest.approx(0.0)
-    assert training.elbo_slope([{"epoch": 1, "val_elbo": -90.0}, {"epoch": 2, "val_elbo": -92.0}]) == pytest.approx(-2.0)
+    assert training.elbo_slope([{"epoch": 1, "val_elbo": -90.0}, {"epoch": 2, "val_elbo": -92.0}]) == pytest.approx(
+        -2.0
+    )
     assert training.elbo_slope(history[:1]) is None
 
 
 def test_a_bug_inside_a_loader_keeps_its_traceback(tmp_path):
     """A corrupt file is the user's to fix (one line, the stage to re-run); an error of the reader's
     own code is a bug and must reach the developer as itself, traceback and all."""
-    from priorgap.common.files import load_or_explain
+    from priorgap.io.files import load_or_explain
 
     path = tmp_path / "f.bin"
     path.write_bytes(b"x")
@@ -190,5 +198,7 @@ def test_a_bug_inside_a_loader_keeps_its_traceback(tmp_path):
     def corrupt(p):
         raise ValueError("cannot reshape array")
 
-    with pytest.raises(PriorgapError, match=r"f.bin: not a valid thing \(ValueError: cannot reshape array\); re-run `dvc repro train`"):
+    with pytest.raises(
+        PriorgapError, match=r"f.bin: not a valid thing \(ValueError: cannot reshape array\); re-run `dvc repro train`"
+    ):
         load_or_explain(path, "thing", "train", corrupt)

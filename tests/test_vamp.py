@@ -11,7 +11,7 @@ import pytest
 import torch
 from scipy import special, stats
 
-from priorgap import PriorgapError
+from priorgap.errors import PriorgapError
 from priorgap.latent import aggregate, priors
 from priorgap.model import training, vae
 
@@ -64,7 +64,9 @@ def test_the_prior_is_the_known_mixture_of_the_encoder_at_its_pseudo_inputs(d):
     file_mu, file_logvar = training.prior_components(model)
     prior = priors.model_prior(aggregate.Codes(torch.from_numpy(file_mu), torch.from_numpy(file_logvar)))
     assert prior.name == "prior" and not isinstance(prior, priors.StandardNormal)
-    np.testing.assert_allclose(prior.log_prob(z).numpy(), _scipy_log_mixture(z, file_mu, file_logvar), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        prior.log_prob(z).numpy(), _scipy_log_mixture(z, file_mu, file_logvar), rtol=1e-9, atol=1e-9
+    )
     # ... and its samples come from it: the sample mean is the mixture's mean, 5 standard errors
     draws = prior.sample(40_000, seed=2).double()
     mean, cov = aggregate.moments(torch.from_numpy(file_mu), torch.from_numpy(file_logvar))
@@ -147,8 +149,11 @@ def test_vamp_trains_its_pseudo_inputs_and_its_checkpoint_round_trips(tmp_path):
     ckpt = torch.load(tmp_path / "model.pt", weights_only=True)
     ckpt["config"].update(prior="normal", prior_components=0)
     torch.save(ckpt, tmp_path / "as_normal.pt")
-    with pytest.raises(PriorgapError, match=r"as_normal.pt: its weights hold a VampPrior's pseudo-inputs but its config "
-                                            r"says prior 'normal'.*re-run `dvc repro train`") as err:
+    with pytest.raises(
+        PriorgapError,
+        match=r"as_normal.pt: its weights hold a VampPrior's pseudo-inputs but its config "
+        r"says prior 'normal'.*re-run `dvc repro train`",
+    ) as err:
         vae.load(tmp_path / "as_normal.pt")
     assert "\n" not in str(err.value)
     with pytest.raises(training.TrainingError, match=r"model.prior.components \(700\) exceeds the 600 training images"):

@@ -9,9 +9,9 @@ import yaml
 from conftest import ROOT
 from scipy import stats as sps
 
-from priorgap import PriorgapError
-from priorgap.common import config
-from priorgap.common.outputs import flatten_dict
+from priorgap.errors import PriorgapError
+from priorgap.config import schema
+from priorgap.io.outputs import flatten_dict
 from priorgap.study import runs, runs_file
 from priorgap.summary import headline
 from priorgap.reproducibility import verify
@@ -20,7 +20,9 @@ from priorgap.reproducibility.verify import Z
 LACKS = "precision_vs_recon.prior"  # a figure neither reference below holds
 SEEDS = 8
 # figures the classifier moves: the floor and every sampler's figure in its feature space
-CLASSIFIER = [k for k, (stage, _, _) in headline.HEADLINE.items() if stage in ("reference", "evaluate") and k != "iwae_nll"]
+CLASSIFIER = [
+    k for k, (stage, _, _) in headline.HEADLINE.items() if stage in ("reference", "evaluate") and k != "iwae_nll"
+]
 
 
 def _committed_headline():
@@ -31,14 +33,29 @@ def study_of(root, seeds=3):
     """Runs of the workspace's setting whose figures spread by 1% around the committed headline:
     a study with a known VAE-seed sd, whatever reports/study.csv holds today."""
     values = _committed_headline()
-    model, train = config.load(root / "params.yaml", "model"), config.load(root / "params.yaml", "train")
-    params = {runs.DEPTH: model.encoder.depth, runs.LATENT: model.latent_dim, runs.EPOCHS: 40, runs.BETA: train.beta,
-              runs.WARMUP: train.kl_warmup_epochs, runs.PRIOR[0]: model.prior.kind, runs.PRIOR[1]: model.prior.components,
-              runs.WIDTH: model.encoder.width}
-    rows = [runs.Row(f"s{s}", {k: str(v) for k, v in {**params, runs.SEED: s}.items()},
-                     {k: v * (1 + 0.01 * (s - 1)) for k, v in values.items()
-                      if isinstance(v, float) and k != LACKS and not k.startswith("floor.")})  # the floor: no VAE
-            for s in range(seeds)]
+    model, train = schema.load(root / "params.yaml", "model"), schema.load(root / "params.yaml", "train")
+    params = {
+        runs.DEPTH: model.encoder.depth,
+        runs.LATENT: model.latent_dim,
+        runs.EPOCHS: 40,
+        runs.BETA: train.beta,
+        runs.WARMUP: train.kl_warmup_epochs,
+        runs.PRIOR[0]: model.prior.kind,
+        runs.PRIOR[1]: model.prior.components,
+        runs.WIDTH: model.encoder.width,
+    }
+    rows = [
+        runs.Row(
+            f"s{s}",
+            {k: str(v) for k, v in {**params, runs.SEED: s}.items()},
+            {
+                k: v * (1 + 0.01 * (s - 1))
+                for k, v in values.items()
+                if isinstance(v, float) and k != LACKS and not k.startswith("floor.")
+            },
+        )  # the floor: no VAE
+        for s in range(seeds)
+    ]
     return runs_file.render(rows)
 
 
@@ -48,10 +65,18 @@ def spread_of(sd_share=0.002):
     values = _committed_headline()
     offsets = [s - (SEEDS - 1) / 2 for s in range(SEEDS)]
     unit = math.sqrt(sum(o * o for o in offsets) / (SEEDS - 1))  # the sample sd of the offsets
-    figures = {k: [v + (sd_share * abs(v) * o / unit if k in CLASSIFIER else 0.0) for o in offsets]
-               for k, v in values.items() if isinstance(v, float) and k != LACKS}
-    return {"command": verify.CLASSIFIER_SPREAD, "date": "2026-12-02", "cpu": "test", "seeds": list(range(SEEDS)),
-            "figures": figures}
+    figures = {
+        k: [v + (sd_share * abs(v) * o / unit if k in CLASSIFIER else 0.0) for o in offsets]
+        for k, v in values.items()
+        if isinstance(v, float) and k != LACKS
+    }
+    return {
+        "command": verify.CLASSIFIER_SPREAD,
+        "date": "2026-12-02",
+        "cpu": "test",
+        "seeds": list(range(SEEDS)),
+        "figures": figures,
+    }
 
 
 def expected_tolerance(name, sd_c, sd_v):
@@ -78,7 +103,9 @@ def repo(tmp_path):
 
 
 def _git(root, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True, capture_output=True
+    )
 
 
 def _edit(repo, **changes):
@@ -90,7 +117,7 @@ def _edit(repo, **changes):
 
 
 def _tolerances(repo):
-    model, train = config.load(repo / "params.yaml", "model"), config.load(repo / "params.yaml", "train")
+    model, train = schema.load(repo / "params.yaml", "model"), schema.load(repo / "params.yaml", "train")
     vae_sds = verify.seed_spreads(repo / verify.STUDY, model, train)[0]
     clf = verify.classifier_allowance(repo / verify.CLASSIFIER_SPREAD)[0]
     return {k: verify.tolerance(k, clf, vae_sds) for k in headline.HEADLINE}

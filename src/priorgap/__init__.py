@@ -1,12 +1,9 @@
 """priorgap: how far is a VAE's aggregate posterior from N(0,I), and does it matter?"""
 
 
-class PriorgapError(Exception):
-    """A problem the user can fix (bad param, missing or corrupt file, unreachable server).
-
-    Stage scripts print these as one line and exit non-zero; anything else is a bug and keeps
-    its traceback.
-    """
+# the library's modules import it from errors.py, so that none of them imports this file, which
+# imports the instruments: it is the package's face to a user, above every floor of the library
+from .errors import PriorgapError  # noqa: F401
 
 
 def __getattr__(name: str):

@@ -12,7 +12,7 @@ A row's verdict reads its differences against the direction the claim predicts:
 
 A row about KL(q || N(0,I)) also says which quantity it settles (verdicts.settles): q itself when
 the bracket's upper end (the training mixture's KL) moves the same way as the held-out bound, the
-bound only when the upper end's interval spans zero. holm() reads the table's tests again under
+bound only when the upper end's interval spans zero. verdicts.holm() reads the table's tests again under
 Holm's correction, and says which verdicts survive it.
 """
 from __future__ import annotations
@@ -68,13 +68,24 @@ def depth_row(claim: depth.DepthClaim, warm, decided: bool = False) -> Answer:
     slack = "its slack: at the decision's encoders, next row" if decided else SLACK_UNMEASURED
     verdict, on_upper = on_q(judge([d for _, d in diffs], Direction.LOWER, "runs"), diffs, upper, slack)
     # the decision's row measures the warm-up arm again, with the converging bound and more seeds
-    caveat = ("" if decided else f"On the warm-up arm at latent 10: {warm[depth.BOUND].diff.fmt()}, with the rate differing by "
-              f"{warm[depth.RATE].diff.fmt()} nats and the active units by {warm['active_units'].diff.fmt()}."
-              if warm is not None and warm[depth.BOUND].diff.decided else "At beta = 1 the depths' rates differ, so only "
-              "the matched-rate comparison is judged.")
-    return Answer(DEPTH, "Does a deeper encoder (depth 3 against 1) bring q closer to N(0,I)?",
-                  verdict, "held-out bound on KL(q || N(0,I)) at matched rate, depth 3 minus 1 (nats)", diffs,
-                  f"{on_upper} {caveat}".strip(), section="claim-1-depth", upper=upper)
+    caveat = (
+        ""
+        if decided
+        else f"On the warm-up arm at latent 10: {warm[depth.BOUND].diff.fmt()}, with the rate differing by "
+        f"{warm[depth.RATE].diff.fmt()} nats and the active units by {warm['active_units'].diff.fmt()}."
+        if warm is not None and warm[depth.BOUND].diff.decided
+        else "At beta = 1 the depths' rates differ, so only the matched-rate comparison is judged."
+    )
+    return Answer(
+        DEPTH,
+        "Does a deeper encoder (depth 3 against 1) bring q closer to N(0,I)?",
+        verdict,
+        "held-out bound on KL(q || N(0,I)) at matched rate, depth 3 minus 1 (nats)",
+        diffs,
+        f"{on_upper} {caveat}".strip(),
+        section="claim-1-depth",
+        upper=upper,
+    )
 
 
 def _sentence(parts: list[str]) -> str:
@@ -86,12 +97,25 @@ def width_row(claim) -> Answer:
     diffs, upper = depth.matched_ends(claim.matched)
     verdict, on_upper = on_q(judge([d for _, d in diffs], Direction.LOWER, "runs"), diffs, upper)
     beta1 = [c for c in claim.at_beta1 if c.measure == depth.BOUND]
-    bits = [f"It rests on one cell: latent {m.latent}, {m.runs} runs across both widths and their betas, "
-            f"{m.diffs[depth.BOUND].df:.0f} degrees of freedom" for m in claim.matched if depth.BOUND in m.diffs]
-    bits += ["at beta = 1 (the rates differ): " + ", ".join(f"{c.within} {c.diff.fmt()}" for c in beta1)] if beta1 else []
-    return Answer(WIDTH, "Does a wider encoder (width 1000 against 125, depth 2) bring q closer?",
-                  verdict, "held-out bound at matched rate, width 1000 minus 125 (nats)", diffs,
-                  f"{on_upper} {_sentence(bits)}".strip(), section="claim-2-width", upper=upper)
+    bits = [
+        f"It rests on one cell: latent {m.latent}, {m.runs} runs across both widths and their betas, "
+        f"{m.diffs[depth.BOUND].df:.0f} degrees of freedom"
+        for m in claim.matched
+        if depth.BOUND in m.diffs
+    ]
+    bits += (
+        ["at beta = 1 (the rates differ): " + ", ".join(f"{c.within} {c.diff.fmt()}" for c in beta1)] if beta1 else []
+    )
+    return Answer(
+        WIDTH,
+        "Does a wider encoder (width 1000 against 125, depth 2) bring q closer?",
+        verdict,
+        "held-out bound at matched rate, width 1000 minus 125 (nats)",
+        diffs,
+        f"{on_upper} {_sentence(bits)}".strip(),
+        section="claim-2-width",
+        upper=upper,
+    )
 
 
 def ruled_out(ends: list[stats.Diff]) -> float:
@@ -116,15 +140,30 @@ def asker_row(found: dict, level: float | None = None, bracket: float | None = N
     ends = [x for x in (d, up) if x is not None]
     meets = bracket is not None and all(x.decided and bracket < x.half for x in ends)
     gain = ruled_out(ends)
-    scale = (f" The asker's own bound is {level:.2f} nats: a gain above {gain:.2g} nats ({gain / level:.0%} of it) is "
-             + (f"ruled out by both ends, which meet here (within {bracket:.2g} nats): for q itself, "
-                if meets else "ruled out, so ") + "a third layer buys no closeness worth having here."
-             if level and gain > 0 and verdict.word == Verdict.NOT_RESOLVED else "")
-    return Answer(ASKER, "The asker's own change: does a third hidden layer of 500 (2 x 500 -> 3 x 500, latent 2) "
-                  "bring q closer?", verdict, "held-out bound, depth 3 minus 2 (nats)",
-                  [("latent 2", d)], f"The test ELBO changes by {elbo.diff.fmt()} nats; the rate by "
-                  f"{found[depth.RATE].diff.fmt()}. {on_upper}{scale}".strip(), section="claim-3-the-askers-third-layer",
-                  bounded=bool(scale), upper=[("latent 2", up)] if up else [], ends_meet=meets)
+    scale = (
+        f" The asker's own bound is {level:.2f} nats: a gain above {gain:.2g} nats ({gain / level:.0%} of it) is "
+        + (
+            f"ruled out by both ends, which meet here (within {bracket:.2g} nats): for q itself, "
+            if meets
+            else "ruled out, so "
+        )
+        + "a third layer buys no closeness worth having here."
+        if level and gain > 0 and verdict.word == Verdict.NOT_RESOLVED
+        else ""
+    )
+    return Answer(
+        ASKER,
+        "The asker's own change: does a third hidden layer of 500 (2 x 500 -> 3 x 500, latent 2) bring q closer?",
+        verdict,
+        "held-out bound, depth 3 minus 2 (nats)",
+        [("latent 2", d)],
+        f"The test ELBO changes by {elbo.diff.fmt()} nats; the rate by "
+        f"{found[depth.RATE].diff.fmt()}. {on_upper}{scale}".strip(),
+        section="claim-3-the-askers-third-layer",
+        bounded=bool(scale),
+        upper=[("latent 2", up)] if up else [],
+        ends_meet=meets,
+    )
 
 
 def latent_ends(rows, measure: str, epochs: int, what: str = "latent") -> list[tuple[str, stats.Diff]]:
@@ -134,8 +173,14 @@ def latent_ends(rows, measure: str, epochs: int, what: str = "latent") -> list[t
     for d in sorted({r.key.depth for r in rows if r.part(epochs) == "grid"}):
         lats = sorted({r.key.latent for r in runs.where(rows, depth=d, **base)})
         if len(lats) > 1:
-            c = between(rows, what, f"depth {d}", measure, {**base, "depth": d, "latent": lats[0]},
-                        {**base, "depth": d, "latent": lats[-1]})
+            c = between(
+                rows,
+                what,
+                f"depth {d}",
+                measure,
+                {**base, "depth": d, "latent": lats[0]},
+                {**base, "depth": d, "latent": lats[-1]},
+            )
             out.append((f"depth {d}, {lats[0]}->{lats[-1]}", c.diff))
     return out
 
@@ -146,8 +191,14 @@ def _levels(rows, epochs: int, figure) -> str:
     out = []
     for d in sorted({r.key.depth for r in rows if r.part(epochs) == "grid"}):
         lats = sorted({r.key.latent for r in runs.where(rows, depth=d, **base)})
-        ends = [[v for v in (figure(r.metrics) for r in runs.where(rows, depth=d, latent=z, **base)) if v is not None]
-                for z in (lats[0], lats[-1])] if len(lats) > 1 else []
+        ends = (
+            [
+                [v for v in (figure(r.metrics) for r in runs.where(rows, depth=d, latent=z, **base)) if v is not None]
+                for z in (lats[0], lats[-1])
+            ]
+            if len(lats) > 1
+            else []
+        )
         if ends and all(ends):
             out.append(f"depth {d} {stats.spread(ends[0])[0]:.3g} -> {stats.spread(ends[1])[0]:.3g}")
     return ", ".join(out)
@@ -160,16 +211,34 @@ def latent_rows(rows, claim2, epochs: int) -> list[Answer]:
     joint_verdict, joint_upper = on_q(judge([d for _, d in joint], Direction.LOWER), joint, joint_up)
     per_unit = _levels(rows, epochs, lambda m: m[depth.BOUND] / m["active_units"] if m.get("active_units") else None)
     fd_real = _levels(rows, epochs, lambda m: m.get("fd.prior"))
-    return [Answer("More latent dimensions, per dimension", "More latent dimensions: is each dimension of q closer to N(0,1)?", judge([d for _, d in per_dim], Direction.LOWER),
-                   "mean KS of the active dimensions, largest latent size minus smallest", per_dim,
-                   f"As a trend over every size: {claim2.verdict}.", section="claim-4-latent-size"),
-            Answer("More latent dimensions, jointly", "More latent dimensions: is q as a whole closer to N(0,I)?", joint_verdict,
-                   "held-out bound, largest latent size minus smallest (nats)", joint,
-                   (joint_upper + " " if joint_upper else "")
-                   + ("In total nats q moves away; per active unit the bound falls (" + per_unit + "), and the prior's "
-                    "samples get closer to real digits (FD " + fd_real + "): the thread's claim 2 holds per unit and for "
-                    "sampling, not for q as a whole." if per_unit and fd_real else ""), section="claim-4-latent-size",
-                   upper=joint_up)]
+    return [
+        Answer(
+            "More latent dimensions, per dimension",
+            "More latent dimensions: is each dimension of q closer to N(0,1)?",
+            judge([d for _, d in per_dim], Direction.LOWER),
+            "mean KS of the active dimensions, largest latent size minus smallest",
+            per_dim,
+            f"As a trend over every size: {claim2.verdict}.",
+            section="claim-4-latent-size",
+        ),
+        Answer(
+            "More latent dimensions, jointly",
+            "More latent dimensions: is q as a whole closer to N(0,I)?",
+            joint_verdict,
+            "held-out bound, largest latent size minus smallest (nats)",
+            joint,
+            (joint_upper + " " if joint_upper else "")
+            + (
+                "In total nats q moves away; per active unit the bound falls (" + per_unit + "), and the prior's "
+                "samples get closer to real digits (FD " + fd_real + "): the thread's claim 2 holds per unit and for "
+                "sampling, not for q as a whole."
+                if per_unit and fd_real
+                else ""
+            ),
+            section="claim-4-latent-size",
+            upper=joint_up,
+        ),
+    ]
 
 
 def scale_row(rows, epochs: int) -> Answer:
@@ -178,81 +247,22 @@ def scale_row(rows, epochs: int) -> Answer:
     for z in sorted({r.key.latent for r in grid}):
         here = runs.where(grid, latent=z)
         diffs.append((f"latent {z}", _mean(runs.values(here, "gaussian_share"))))
-        eig.append(f"{z}: {stats.spread(runs.values(here, 'cov_eig_max'))[0]:.2f}" if runs.values(here, "cov_eig_max") else "")
+        eig.append(
+            f"{z}: {stats.spread(runs.values(here, 'cov_eig_max'))[0]:.2f}" if runs.values(here, "cov_eig_max") else ""
+        )
     # "yes, scale" would put the moment-matched Gaussian's share above one half
     shifted = [stats.Diff(d.diff - 0.5, d.se, d.df, d.n) for _, d in diffs]
     verdict = judge(shifted, Direction.HIGHER, "runs")
-    return Answer(SCALE, "Is the mismatch one of scale (\"q is N(0, 2I)\")?", verdict,
-                  "share of the held-out bound that q's moment-matched Gaussian (scale and correlation) explains",
-                  diffs, "Largest eigenvalue of q's covariance (N(0, 2I) would give 2): " + ", ".join(e for e in eig if e)
-                  + ".", section="claim-5-scale-or-shape", toward=Direction.HIGHER, null=0.5)
+    return Answer(
+        SCALE,
+        'Is the mismatch one of scale ("q is N(0, 2I)")?',
+        verdict,
+        "share of the held-out bound that q's moment-matched Gaussian (scale and correlation) explains",
+        diffs,
+        "Largest eigenvalue of q's covariance (N(0, 2I) would give 2): " + ", ".join(e for e in eig if e) + ".",
+        section="claim-5-scale-or-shape",
+        toward=Direction.HIGHER,
+        null=0.5,
+    )
 
 
-def longer_row(inside: int, total: int, matched_longer: list[tuple[str, stats.Diff, bool]], elbo_gain: str = "") -> Answer:
-    """inside of total comparisons at twice the epochs in their prediction intervals; the
-    matched-rate fits at twice the epochs (where, difference, inside the 40-epoch one's interval);
-    `elbo_gain`: how much the test ELBO still gains at twice the epochs (the slice against its grid)."""
-    moved = total - inside + sum(not ok for _, _, ok in matched_longer)
-    n = total + len(matched_longer)
-    verdict = Judged(Verdict.NOT_MEASURED if not n else Verdict.NO_CHANGE_DETECTED if not moved
-                     else Verdict.PARTLY if moved < n else Verdict.YES)
-    caveat = ("One seed per setting at twice the epochs: a test that can fail, but a weak one."
-              + (f" The test ELBO still gains {elbo_gain} nats from the grid's epochs to twice as many, so the runs are "
-                 "near, not at, convergence." if elbo_gain else "")
-              + (" Matched-rate fit at twice the epochs: " + ", ".join(f"{w} {d.fmt()}" + ("" if ok else " (moved)")
-                                                                      for w, d, ok in matched_longer) + "."
-                 if matched_longer else ""))
-    return Answer("Training twice as long changes a verdict", "Does training twice as long change any of it?", verdict,
-                  f"{inside} of {total} comparisons at twice the epochs inside their 95% prediction interval", [],
-                  caveat, section="appendix-a-long-enough")
-
-
-def elbo_gain_when_longer(rows, epochs: int) -> str:
-    """The slice's test ELBO minus the mean of its grid setting's seeds, over the slice's runs: "+1.0 to +2.1"."""
-    gains = []
-    for r in (r for r in rows if r.part(epochs) == "slice"):
-        k = r.key
-        same = [x.metrics["test_elbo"] for x in runs.where(rows, depth=k.depth, latent=k.latent, beta=k.beta, warmup=k.warmup,
-                                                           prior=k.prior, width=k.width, epochs=epochs)]
-        if same:
-            gains.append(r.metrics["test_elbo"] - stats.spread(same)[0])
-    return f"{min(gains):+.1f} to {max(gains):+.1f}" if gains else ""
-
-
-def _reads(d: stats.Diff, null: float, rejected: bool | None = None) -> Direction:
-    """How a difference reads against `null`: by its 95% interval, or, given `rejected`, by Holm's test."""
-    if not d.decided:
-        return Direction.UNDECIDED
-    away = d.low > null or d.high < null if rejected is None else rejected
-    return (Direction.HIGHER if d.diff > null else Direction.LOWER) if away else Direction.NO_CLEAR_CHANGE
-
-
-def holm(found: list[Answer]) -> tuple[int, list[tuple[Answer, Judged, bool]], list[str]]:
-    """Holm's correction (stats.holm) across the answer table's tests: every difference a row reads
-    (against its null) and its upper end's. Returns the tests' count; for each row whose verdict an
-    interval decides, the verdict its tests give under Holm and whether the table's stands (its word,
-    and for a row about q, what it settles); and the intervals that exclude the null only without it."""
-    tests = ([(a, where, d, a.null) for a in found for where, d in a.diffs]
-             + [(a, f"{where}, upper end", d, 0.0) for a in found for where, d in a.upper])
-    tests = [(a, where, d, null, p) for a, where, d, null in tests if (p := stats.p_value(d, null)) is not None]
-    rejected = stats.holm([t[-1] for t in tests])
-    held = {id(d): r for (_, _, d, _, _), r in zip(tests, rejected)}
-    fallen: dict[str, list[str]] = {}
-    for (a, where, d, null, _), r in zip(tests, rejected):
-        if not r and _reads(d, null) in (Direction.LOWER, Direction.HIGHER):
-            fallen.setdefault(a.short, []).append(where)
-    out = []
-    for a in found:
-        if a.verdict.word not in (Verdict.YES, Verdict.NO, Verdict.PARTLY) or not a.diffs:
-            continue
-        scope = {}
-        for label, rejected_by in (("plain", None), ("holm", held)):
-            read = lambda d, null: _reads(d, null, rejected_by.get(id(d)) if rejected_by else None)  # noqa: E731
-            word = judge([d for _, d in a.diffs], a.toward, reads=[read(d, a.null) for _, d in a.diffs])
-            scope[label] = (word, settles(a.diffs, a.upper, lambda d: read(d, 0.0))[0])
-        word, qualifier = scope["holm"]
-        holm_verdict = Judged(word.word, word.seeds, qualifier if word.word != Verdict.NOT_RESOLVED else "")
-        # the table's word (a row may refine the plain reading: holes_row's "partly"), and what it settles
-        same = word.word == a.verdict.word and qualifier == scope["plain"][1]
-        out.append((a, holm_verdict, same))
-    return len(tests), out, [f"{short} ({', '.join(where)})" for short, where in fallen.items()]

@@ -35,7 +35,13 @@ BOUND = depth.BOUND
 
 
 # each density's family, as the text names it; a density the records add later is named by its key
-FAMILIES = {"gaussian": "Gaussian", "gmm": "GMM", "flow": "flow", "two_stage": "two-stage", "aggregate": "training mixture"}
+FAMILIES = {
+    "gaussian": "Gaussian",
+    "gmm": "GMM",
+    "flow": "flow",
+    "two_stage": "two-stage",
+    "aggregate": "training mixture",
+}
 
 
 def bounds_of(fit_posterior: dict) -> dict[str, float]:
@@ -50,7 +56,6 @@ def bounds_of(fit_posterior: dict) -> dict[str, float]:
         for capacity, point in score.get("curve", {}).items():
             out[f"{name} {capacity}"] = point["heldout_gain"]
     return out
-
 
 
 def with_bound(rows: list[runs.Row], bounds: dict[str, dict[str, float]], variant: str) -> list[runs.Row]:
@@ -70,16 +75,19 @@ class Sensitivity:
         """How the comparison reads under each density family other than the study's choice, once per
         family (at the capacity validation kept): nested capacities of one mixture are not separate
         evidence."""
-        return ["vacuous" if v in self.vacuous else str(d.verdict) for v, d in self.by_variant.items()
-                if v != "chosen" and " " not in v]
-
+        return [
+            "vacuous" if v in self.vacuous else str(d.verdict)
+            for v, d in self.by_variant.items()
+            if v != "chosen" and " " not in v
+        ]
 
 
 def tally(reads: list[str]) -> str:
     """'3 lower, 0 higher, 1 not clear, 1 vacuous': Sensitivity.reads() of one comparison or several."""
     counts = {k: reads.count(k) for k in ("lower", "higher", "vacuous")}
-    return (f"{counts['lower']} lower, {counts['higher']} higher, {len(reads) - sum(counts.values())} not clear"
-            + (f", {counts['vacuous']} vacuous (at or below 0)" if counts["vacuous"] else ""))
+    return f"{counts['lower']} lower, {counts['higher']} higher, {len(reads) - sum(counts.values())} not clear" + (
+        f", {counts['vacuous']} vacuous (at or below 0)" if counts["vacuous"] else ""
+    )
 
 
 def _comparisons(rows: list[runs.Row], epochs: int) -> dict[str, tuple[stats.Diff, tuple[int, ...]]]:
@@ -102,8 +110,10 @@ def _comparisons(rows: list[runs.Row], epochs: int) -> dict[str, tuple[stats.Dif
 
 def sensitivity(rows: list[runs.Row], bounds: dict[str, dict[str, float]], epochs: int) -> list[Sensitivity]:
     """Every comparison of the bound, under every variant the records hold for all their runs."""
-    variants = sorted({v for b in bounds.values() for v in b}, key=lambda v: (v != "chosen", v.split()[0],
-                                                                             float(v.split()[1]) if " " in v else 0.0))
+    variants = sorted(
+        {v for b in bounds.values() for v in b},
+        key=lambda v: (v != "chosen", v.split()[0], float(v.split()[1]) if " " in v else 0.0),
+    )
     found: dict[str, Sensitivity] = {}
     for variant in variants:
         under = with_bound(rows, bounds, variant)
@@ -111,7 +121,9 @@ def sensitivity(rows: list[runs.Row], bounds: dict[str, dict[str, float]], epoch
             s = found.setdefault(name, Sensitivity(name, {}))
             s.by_variant[variant] = diff
             # every comparison here is of N(0,I) models: a learned prior's runs hold gains over itself
-            if any(stats.spread(runs.values(runs.where(under, latent=z, prior="normal"), BOUND))[0] <= 0 for z in latents):
+            if any(
+                stats.spread(runs.values(runs.where(under, latent=z, prior="normal"), BOUND))[0] <= 0 for z in latents
+            ):
                 s.vacuous.add(variant)
     return list(found.values())
 
@@ -145,9 +157,24 @@ def brackets(rows: list[runs.Row], epochs: int) -> list[Bracket]:
         for z in sorted({r.key.latent for r in runs.where(grid, depth=d)}):
             here = runs.where(grid, depth=d, latent=z)
             mean = {m: stats.spread(runs.values(here, m))[0] for m in (BOUND, "kl_q_prior", "avg_kl", "mutual_info")}
-            crossed = sum(r.metrics[BOUND] > r.metrics["kl_q_prior"] for r in here
-                          if None not in (r.metrics.get(BOUND), r.metrics.get("kl_q_prior")))
+            crossed = sum(
+                r.metrics[BOUND] > r.metrics["kl_q_prior"]
+                for r in here
+                if None not in (r.metrics.get(BOUND), r.metrics.get("kl_q_prior"))
+            )
             n = training_codes(here[0])
-            out.append(Bracket(d, z, len(here), mean[BOUND], mean["kl_q_prior"], mean["avg_kl"], mean["mutual_info"],
-                               math.log(n), crossed, n))
+            out.append(
+                Bracket(
+                    d,
+                    z,
+                    len(here),
+                    mean[BOUND],
+                    mean["kl_q_prior"],
+                    mean["avg_kl"],
+                    mean["mutual_info"],
+                    math.log(n),
+                    crossed,
+                    n,
+                )
+            )
     return out

@@ -122,24 +122,41 @@ def answer_row(found: list[Arm], families: list | None = None):
     for a in arms_:
         each = [f"{s[0]}-{s[-1]}" if len(s) > 2 and s == list(range(s[0], s[-1] + 1)) else ",".join(map(str, s))
                 for s in a.seeds.values()]
-        seeds = f"{each[0]} at both depths" if len(set(each)) == 1 else f"{' / '.join(each)} at depth {' / '.join(map(str, a.seeds))}"
+        seeds = (
+            f"{each[0]} at both depths"
+            if len(set(each)) == 1
+            else f"{' / '.join(each)} at depth {' / '.join(map(str, a.seeds))}"
+        )
         rate, units = a.diffs.get(RATE), a.diffs.get(UNITS)
-        gaps = ", ".join(f"{what} {a.diffs[n].fmt()}" for n, what in ((FD_GAP, "FD"), (PRECISION_GAP, "precision"))
-                         if n in a.diffs)
-        bits.append(f"{where[id(a)]}: seeds {seeds} (Welch df {a.diffs[BOUND].df:.1f})"
-                    + (f"; rate {rate.fmt()} nats, active units {units.fmt()}" if rate and units else "")
-                    + (f"; N(0,I)'s sampling gap to the best fitted density: {gaps}" if gaps else ""))
-    return Answer(SHORT, QUESTION, verdict, "held-out bound on KL(q || N(0,I)), depth 3 minus 1 (nats)", diffs,
-                  f"{on_upper} {'. '.join(b[:1].upper() + b[1:] for b in bits)}.".strip(), section="b0-the-decision-depth-at-equal-rate-measured-by-the-converging-instrument",
-                  upper=upper)
+        gaps = ", ".join(
+            f"{what} {a.diffs[n].fmt()}" for n, what in ((FD_GAP, "FD"), (PRECISION_GAP, "precision")) if n in a.diffs
+        )
+        bits.append(
+            f"{where[id(a)]}: seeds {seeds} (Welch df {a.diffs[BOUND].df:.1f})"
+            + (f"; rate {rate.fmt()} nats, active units {units.fmt()}" if rate and units else "")
+            + (f"; N(0,I)'s sampling gap to the best fitted density: {gaps}" if gaps else "")
+        )
+    return Answer(
+        SHORT,
+        QUESTION,
+        verdict,
+        "held-out bound on KL(q || N(0,I)), depth 3 minus 1 (nats)",
+        diffs,
+        f"{on_upper} {'. '.join(b[:1].upper() + b[1:] for b in bits)}.".strip(),
+        section="b0-the-decision-depth-at-equal-rate-measured-by-the-converging-instrument",
+        upper=upper,
+    )
 
 
 def _slack(pairs: list) -> str:
     """What the known answers at the decision's encoders say of the slack (known_families.UnderFamily)."""
     if not pairs:
         return "its slack at these encoders: not measured yet, B0"
-    said = "; ".join(f"{p.family} smear {p.smear}: recovery {p.rows[1]['recovery']:.0%} and {p.rows[3]['recovery']:.0%}, "
-                     f"slack difference {p.slack.fmt()}, the sign {'survives' if p.sign_survives else 'flips'}" for p in pairs)
+    said = "; ".join(
+        f"{p.family} smear {p.smear}: recovery {p.rows[1]['recovery']:.0%} and {p.rows[3]['recovery']:.0%}, "
+        f"slack difference {p.slack.fmt()}, the sign {'survives' if p.sign_survives else 'flips'}"
+        for p in pairs
+    )
     return f"known answers at these encoders, B0: {said}"
 
 
@@ -152,17 +169,23 @@ def in_plain_words(row, found: list[Arm], families: list | None = None) -> str:
     where, bound = row.diffs[0]
     up = dict(row.upper).get(where)
     counts = sorted({len(s) for s in arm.seeds.values()})
-    text = (f"At equal rate and units, with the converging bound (the decision, {where}, {'-'.join(map(str, counts))} "
-            f"seeds a side), depth 3 lowers the bound ({bound.fmt()})")
+    text = (
+        f"At equal rate and units, with the converging bound (the decision, {where}, {'-'.join(map(str, counts))} "
+        f"seeds a side), depth 3 lowers the bound ({bound.fmt()})"
+    )
     if up is not None and up.verdict == stats.Direction.NO_CLEAR_CHANGE:
         text += f" but not the upper end ({up.fmt()}): the bound is settled, not q itself"
     # the slack could make the bound's difference only if its interval reached that far
-    small = [p for p in families or [] if p.sign_survives and max(abs(p.slack.low), abs(p.slack.high)) < abs(bound.diff)]
+    small = [
+        p for p in families or [] if p.sign_survives and max(abs(p.slack.low), abs(p.slack.high)) < abs(bound.diff)
+    ]
     evidence = []
     if small:
-        evidence.append(f"where q is known (a {small[0].family}-smeared copy of these codes; {len(families)} of "
-                        f"{len(FAMILIES) * len(SMEARS)} such populations so far) the slack differs by only "
-                        f"{small[0].slack.fmt()} between the depths")
+        evidence.append(
+            f"where q is known (a {small[0].family}-smeared copy of these codes; {len(families)} of "
+            f"{len(FAMILIES) * len(SMEARS)} such populations so far) the slack differs by only "
+            f"{small[0].slack.fmt()} between the depths"
+        )
     if FD_GAP in arm.diffs and arm.diffs[FD_GAP].verdict == stats.Direction.LOWER:
         evidence.append(f"N(0,I)'s FD gap to the best fitted density shrinks at depth 3 ({arm.diffs[FD_GAP].fmt()})")
     if evidence:

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import torch
 
-from ..common import config
-from ..common.device import to_tensor
-from ..common.naming import Setting
-from ..common.outputs import atomic_write_text
+from ..config import schema
+from ..config.device import to_tensor
+from ..tracking.naming import Setting
+from ..io.outputs import atomic_write_text
 from ..data.files import read_split
 from ..latent import aggregate, capacity, densities, diagnostics, priors, seeds
 from ..latent.aggregate import Codes
@@ -51,7 +51,7 @@ def encoder_codes(mnist: Path, setting: Setting, params_path: Path) -> tuple[dic
     """Train the VAE as the study trains this setting (params.yaml with its encoder, latent size,
     seed, epochs, beta and warm-up), and encode the training and test images; also the model's
     test ELBO."""
-    model_params, train_params = config.load(params_path, "model"), config.load(params_path, "train")
+    model_params, train_params = schema.load(params_path, "model"), schema.load(params_path, "train")
     encoder = model_params.encoder.model_copy(update={"depth": setting.depth, "width": setting.width})
     model_params = model_params.model_copy(update={"latent_dim": setting.latent, "encoder": encoder})
     train_params = train_params.model_copy(update={"epochs": setting.epochs, "seed": setting.seed, "beta": setting.beta,
@@ -94,11 +94,18 @@ def population_study(population: Codes, params, seed: int = 0) -> dict:
         gain, se = aggregate.mc_mean(test_draws.gains(g_fit))
         scores[name] = {"heldout_gain": gain, "heldout_gain_se": se, **chosen}
     bound = capacity.population_bound(scores)
-    return {"truth": truth, "truth_se": truth_se, "bound": bound["kl_q_prior_lower_bound"], "bound_se": bound["kl_q_prior_lower_bound_se"],
-            "bound_density": bound["kl_q_prior_lower_bound_density"], "recovery": bound["kl_q_prior_lower_bound"] / truth,
-            "training_mixture_kl": match.metrics["kl_q_prior"], "mutual_info": match.metrics["mutual_info"],
-            "active_units": match.metrics["active_units"],
-            "gains": {k: v["heldout_gain"] for k, v in scores.items()}}
+    return {
+        "truth": truth,
+        "truth_se": truth_se,
+        "bound": bound["kl_q_prior_lower_bound"],
+        "bound_se": bound["kl_q_prior_lower_bound_se"],
+        "bound_density": bound["kl_q_prior_lower_bound_density"],
+        "recovery": bound["kl_q_prior_lower_bound"] / truth,
+        "training_mixture_kl": match.metrics["kl_q_prior"],
+        "mutual_info": match.metrics["mutual_info"],
+        "active_units": match.metrics["active_units"],
+        "gains": {k: v["heldout_gain"] for k, v in scores.items()},
+    }
 
 
 def main(argv=None) -> None:
@@ -110,25 +117,46 @@ def main(argv=None) -> None:
     ap.add_argument("--latents", type=int, nargs="+", default=[10, 50])
     ap.add_argument("--depths", type=int, nargs="+", default=[1, 3])
     args = ap.parse_args(argv)
-    posterior = config.load(args.params, "posterior")
+    posterior = schema.load(args.params, "posterior")
     found = []
     for latent in args.latents:
         for depth in args.depths:
             start = time.time()
             codes, model = encoder_codes(args.mnist, Setting(depth, latent, 0, epochs=args.epochs), args.params)
             codes = codes["train"]
-            row = {"depth": depth, "latent": latent, "population_size": len(codes.mu), **model,
-                   **population_study(codes, posterior)}
+            row = {
+                "depth": depth,
+                "latent": latent,
+                "population_size": len(codes.mu),
+                **model,
+                **population_study(codes, posterior),
+            }
             found.append(row)
-            print(f"known_answer: depth {depth}, latent {latent}: truth {row['truth']:.3f} nats, bound {row['bound']:.3f} "
-                  f"({row['bound_density']}), recovery {row['recovery']:.1%}, training mixture {row['training_mixture_kl']:.3f} "
-                  f"({time.time() - start:.0f} s)", flush=True)
-    atomic_write_text(args.out, json.dumps({"command": "make known-answer", "epochs": args.epochs, "seed": 0,
-                                            "population": "the mixture of the 55,000 training posteriors",
-                                            "encoders": found}, indent=1) + "\n")
+            print(
+                f"known_answer: depth {depth}, latent {latent}: truth {row['truth']:.3f} nats, bound "
+                f"{row['bound']:.3f} "
+                f"({row['bound_density']}), recovery {row['recovery']:.1%}, training mixture "
+                f"{row['training_mixture_kl']:.3f} "
+                f"({time.time() - start:.0f} s)",
+                flush=True,
+            )
+    atomic_write_text(
+        args.out,
+        json.dumps(
+            {
+                "command": "make known-answer",
+                "epochs": args.epochs,
+                "seed": 0,
+                "population": "the mixture of the 55,000 training posteriors",
+                "encoders": found,
+            },
+            indent=1,
+        )
+        + "\n",
+    )
 
 
 if __name__ == "__main__":
-    from ..common.cli import run_stage
+    from ..config.cli import run_stage
 
     run_stage("known_answer", main)

@@ -31,10 +31,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import PriorgapError
-from ..common import config
-from ..common.naming import CONVERGING, Setting
-from ..common.outputs import atomic_write_text
+from ..errors import PriorgapError
+from ..config import schema
+from ..tracking.naming import CONVERGING, Setting
+from ..io.outputs import atomic_write_text
 from ..latent import densities, fitting, priors, seeds  # noqa: F401  (densities: the registry's sections)
 from ..latent.aggregate import Codes, mc_mean
 from . import known_answer, smeared, stats
@@ -68,10 +68,17 @@ def family_study(population: smeared.Smeared, params, seed: int) -> dict:
     truth, truth_se = smeared.kl_to_standard_normal(population, params.n_samples, seed + 100)
     fitted = fitting.fit_posterior(split["train"], split["val"], split["test"], prior, params)
     m = fitted.metrics
-    return {"truth": truth, "truth_se": truth_se, "bound": m["kl_q_prior_lower_bound"],
-            "bound_se": m["kl_q_prior_lower_bound_se"], "bound_density": m["kl_q_prior_lower_bound_density"],
-            "recovery": m["kl_q_prior_lower_bound"] / truth, "upper": m["kl_q_prior"], "active_units": m["active_units"],
-            "gains": {k: v["heldout_gain"] for k, v in m["densities"].items()}}
+    return {
+        "truth": truth,
+        "truth_se": truth_se,
+        "bound": m["kl_q_prior_lower_bound"],
+        "bound_se": m["kl_q_prior_lower_bound_se"],
+        "bound_density": m["kl_q_prior_lower_bound_density"],
+        "recovery": m["kl_q_prior_lower_bound"] / truth,
+        "upper": m["kl_q_prior"],
+        "active_units": m["active_units"],
+        "gains": {k: v["heldout_gain"] for k, v in m["densities"].items()},
+    }
 
 
 @dataclass
@@ -106,9 +113,16 @@ def under_families(rows: list[dict]) -> list[UnderFamily]:
             continue
         one, three = by[DECISION[0].depth], by[DECISION[1].depth]
         slack = {d: (r["truth"] - r["bound"], math.hypot(r["truth_se"], r["bound_se"])) for d, r in by.items()}
-        found.append(UnderFamily(family, smear, by, _mc_diff(one["truth"], one["truth_se"], three["truth"], three["truth_se"]),
-                                 _mc_diff(one["bound"], one["bound_se"], three["bound"], three["bound_se"]),
-                                 _mc_diff(*slack[DECISION[0].depth], *slack[DECISION[1].depth])))
+        found.append(
+            UnderFamily(
+                family,
+                smear,
+                by,
+                _mc_diff(one["truth"], one["truth_se"], three["truth"], three["truth_se"]),
+                _mc_diff(one["bound"], one["bound_se"], three["bound"], three["bound_se"]),
+                _mc_diff(*slack[DECISION[0].depth], *slack[DECISION[1].depth]),
+            )
+        )
     return found
 
 
@@ -116,8 +130,13 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mnist", type=Path, default=Path("data/mnist"), help="prepare's output (make repro)")
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    ap.add_argument("--codes", nargs="*", default=[], metavar="NAME=DIR",
-                    help="an encode output folder for a setting (else the encoder is trained)")
+    ap.add_argument(
+        "--codes",
+        nargs="*",
+        default=[],
+        metavar="NAME=DIR",
+        help="an encode output folder for a setting (else the encoder is trained)",
+    )
     ap.add_argument("--families", nargs="+", default=["laplace", "box"], choices=smeared.FAMILIES)
     ap.add_argument("--smears", type=float, nargs="+", default=list(SMEARS))
     ap.add_argument("--out", type=Path, default=Path("reports/known_families.json"))
@@ -129,7 +148,7 @@ def main(argv=None) -> None:
     unknown = set(given) - {s.name for s in DECISION}
     if unknown:
         raise PriorgapError(f"--codes {', '.join(sorted(unknown))}: not an encoder of the decision ({names})")
-    posterior = config.load(args.params, "posterior")
+    posterior = schema.load(args.params, "posterior")
     codes, digests = {}, {}
     for setting in DECISION:
         if setting.name in given:
@@ -143,21 +162,39 @@ def main(argv=None) -> None:
             for setting in DECISION:
                 start = time.time()
                 population = smeared.Smeared.of_codes(codes[setting]["train"], family, smear, CENTRES, posterior.seed)
-                row = {"encoder": setting.name, "depth": setting.depth, "latent": setting.latent, "family": family,
-                       "smear": smear, **family_study(population, posterior, posterior.seed + seeds.VALIDATION)}
+                row = {
+                    "encoder": setting.name,
+                    "depth": setting.depth,
+                    "latent": setting.latent,
+                    "family": family,
+                    "smear": smear,
+                    **family_study(population, posterior, posterior.seed + seeds.VALIDATION),
+                }
                 prior = priors.StandardNormal(population.dim)
-                row["real_test_gain"], row["real_test_gain_se"] = real_gain(population, codes[setting]["test"], posterior, prior)
+                row["real_test_gain"], row["real_test_gain_se"] = real_gain(
+                    population, codes[setting]["test"], posterior, prior
+                )
                 row["codes_sha256"] = digests[setting]
                 row["seconds"] = round(time.time() - start)
                 found.append(row)
-                print(f"known_families: {setting.name} {family} {smear}: truth {row['truth']:.3f}, bound {row['bound']:.3f} "
-                      f"({row['bound_density']}, recovery {row['recovery']:.1%}), upper {row['upper']:.3f}, real test "
-                      f"gain {row['real_test_gain']:.3f} ({row['seconds']} s)", flush=True)
-                atomic_write_text(args.out, json.dumps({"command": "make known-families", "centres": CENTRES,
-                                                        "splits": SPLITS, "rows": found}, indent=1) + "\n")
+                print(
+                    f"known_families: {setting.name} {family} {smear}: truth {row['truth']:.3f}, bound "
+                    f"{row['bound']:.3f} "
+                    f"({row['bound_density']}, recovery {row['recovery']:.1%}), upper {row['upper']:.3f}, real test "
+                    f"gain {row['real_test_gain']:.3f} ({row['seconds']} s)",
+                    flush=True,
+                )
+                atomic_write_text(
+                    args.out,
+                    json.dumps(
+                        {"command": "make known-families", "centres": CENTRES, "splits": SPLITS, "rows": found},
+                        indent=1,
+                    )
+                    + "\n",
+                )
 
 
 if __name__ == "__main__":
-    from ..common.cli import run_stage
+    from ..config.cli import run_stage
 
     run_stage("known_families", main)

@@ -51,21 +51,39 @@ def latent_claim(rows: list[runs.Row], epochs: int) -> LatentClaim:
     base = runs.at_beta1(epochs)
     for d in sorted({r.key.depth for r in grid}):
         latents = sorted({r.key.latent for r in runs.where(grid, depth=d)})
-        steps = [between(grid, "claim 2", f"depth {d}", KS, {**base, "depth": d, "latent": a}, {**base, "depth": d, "latent": b})
-                 for a, b in zip(latents, latents[1:])]
+        steps = [
+            between(
+                grid, "claim 2", f"depth {d}", KS, {**base, "depth": d, "latent": a}, {**base, "depth": d, "latent": b}
+            )
+            for a, b in zip(latents, latents[1:])
+        ]
         open_steps = [f"{s.low['latent']}->{s.high['latent']}" for s in steps if not s.diff.decided]
         if not steps or open_steps:  # a trend needs every step: one left open could be where it stops
-            claim.missing.append(f"depth {d}: " + (f"steps {', '.join(open_steps)} lack two seeds a side" if open_steps
-                                                    else "fewer than two latent sizes"))
+            claim.missing.append(
+                f"depth {d}: "
+                + (
+                    f"steps {', '.join(open_steps)} lack two seeds a side"
+                    if open_steps
+                    else "fewer than two latent sizes"
+                )
+            )
             continue
         falling = [s.high["latent"] for s in steps if s.verdict == Direction.LOWER]
         rising = [s.high["latent"] for s in steps if s.verdict == Direction.HIGHER]
-        growing = [b for a, b in zip(latents, latents[1:])
-                   if between(grid, "", "", "active_units", {**base, "depth": d, "latent": a},
-                              {**base, "depth": d, "latent": b}).verdict == Direction.HIGHER]
+        growing = [
+            b
+            for a, b in zip(latents, latents[1:])
+            if between(
+                grid, "", "", "active_units", {**base, "depth": d, "latent": a}, {**base, "depth": d, "latent": b}
+            ).verdict
+            == Direction.HIGHER
+        ]
         units = {z: stats.spread(runs.values(runs.where(grid, depth=d, latent=z), "active_units"))[0] for z in latents}
-        claim.trends.append(Trend(d, latents, steps, max(falling) if falling else None, rising,
-                                  max(growing) if growing else None, units))
+        claim.trends.append(
+            Trend(
+                d, latents, steps, max(falling) if falling else None, rising, max(growing) if growing else None, units
+            )
+        )
     if not claim.trends:
         claim.verdict = "cannot be decided"
     elif all(t.stop is None for t in claim.trends):
@@ -73,9 +91,12 @@ def latent_claim(rows: list[runs.Row], epochs: int) -> LatentClaim:
     elif all(t.stop is not None and not t.rising for t in claim.trends):
         stops = sorted({t.stop for t in claim.trends})
         last = max(t.latents[-1] for t in claim.trends)
-        claim.verdict = ("holds" if all(t.stop == t.latents[-1] for t in claim.trends)
-                         else f"holds up to latent size {stops[-1] if len(stops) == 1 else f'{stops[0]}-{stops[-1]}'}, "
-                              f"then stops (no clear change up to {last})")
+        claim.verdict = (
+            "holds"
+            if all(t.stop == t.latents[-1] for t in claim.trends)
+            else f"holds up to latent size {stops[-1] if len(stops) == 1 else f'{stops[0]}-{stops[-1]}'}, "
+            f"then stops (no clear change up to {last})"
+        )
     else:
         claim.verdict = "holds at some depths only"
     return claim
@@ -86,6 +107,9 @@ def comparisons(rows: list[runs.Row], epochs: int, slice_latents: list[int]) -> 
     grid = [r for r in rows if r.part(epochs) == "grid"]
     base = runs.at_beta1(epochs)
     depths = sorted({r.key.depth for r in rows if r.part(epochs) == "slice"})
-    out = [between(grid, "claim 2", f"depth {d}", KS, {**base, "depth": d, "latent": a}, {**base, "depth": d, "latent": b})
-           for d in depths for a, b in zip(slice_latents, slice_latents[1:])]
+    out = [
+        between(grid, "claim 2", f"depth {d}", KS, {**base, "depth": d, "latent": a}, {**base, "depth": d, "latent": b})
+        for d in depths
+        for a, b in zip(slice_latents, slice_latents[1:])
+    ]
     return [c for c in out if c.diff.decided]

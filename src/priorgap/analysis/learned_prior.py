@@ -73,13 +73,21 @@ def compare_priors(rows: list[runs.Row], epochs: int) -> list[PriorComparison]:
             c.diffs["joint_vs_expost"] = stats.welch(runs.values(normal, EXPOST), runs.values(vamp, "test_elbo"))
             c.diffs["expost_gain_learned"] = stats.paired(runs.values(vamp, "kl_q_prior_lower_bound"))  # against 0
             # like for like: each model's IWAE NLL with its own prior, N(0,I)'s being the fitted density
-            c.diffs["nll_vs_expost"] = stats.welch(runs.values(normal, "iwae_nll_expost"), runs.values(vamp, "iwae_nll"))
+            c.diffs["nll_vs_expost"] = stats.welch(
+                runs.values(normal, "iwae_nll_expost"), runs.values(vamp, "iwae_nll")
+            )
             for m in ("fd", "precision", "recall"):
                 # each model's own sampler: the learned prior against N(0,I)'s best fitted density
-                c.diffs[f"{m}.learned_prior_vs_normal_best"] = stats.welch(_sampler(normal, m, "best"), _sampler(vamp, m, "prior"))
+                c.diffs[f"{m}.learned_prior_vs_normal_best"] = stats.welch(
+                    _sampler(normal, m, "best"), _sampler(vamp, m, "prior")
+                )
                 # and against what a user of the plain model does: sample N(0,I)
-                c.diffs[f"{m}.learned_prior_vs_normal_prior"] = stats.welch(_sampler(normal, m, "prior"), _sampler(vamp, m, "prior"))
-            c.best = {name: sorted({best_fitted(r.metrics) for r in group if r.metrics.get("val_gain.gmm") is not None})
-                      for name, group in (("normal", normal), ("learned", vamp))}
+                c.diffs[f"{m}.learned_prior_vs_normal_prior"] = stats.welch(
+                    _sampler(normal, m, "prior"), _sampler(vamp, m, "prior")
+                )
+            c.best = {
+                name: sorted({best_fitted(r.metrics) for r in group if r.metrics.get("val_gain.gmm") is not None})
+                for name, group in (("normal", normal), ("learned", vamp))
+            }
             out.append(c)
     return out

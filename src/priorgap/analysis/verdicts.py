@@ -109,3 +109,43 @@ def settles(lower: list[tuple[str, stats.Diff]], upper: list[tuple[str, stats.Di
         return FOR_BOUND, bound_only
     settled = [where for where, _ in decided if where not in bound_only]
     return f" for the held-out bound; q itself settled at {', '.join(settled)} only", bound_only
+
+
+def _reads(d: stats.Diff, null: float, rejected: bool | None = None) -> Direction:
+    """How a difference reads against `null`: by its 95% interval, or, given `rejected`, by Holm's test."""
+    if not d.decided:
+        return Direction.UNDECIDED
+    away = d.low > null or d.high < null if rejected is None else rejected
+    return (Direction.HIGHER if d.diff > null else Direction.LOWER) if away else Direction.NO_CLEAR_CHANGE
+
+
+def holm(found: list[Answer]) -> tuple[int, list[tuple[Answer, Judged, bool]], list[str]]:
+    """Holm's correction (stats.holm) across the answer table's tests: every difference a row reads
+    (against its null) and its upper end's. Returns the tests' count; for each row whose verdict an
+    interval decides, the verdict its tests give under Holm and whether the table's stands (its word,
+    and for a row about q, what it settles); and the intervals that exclude the null only without it."""
+    tests = [(a, where, d, a.null) for a in found for where, d in a.diffs] + [
+        (a, f"{where}, upper end", d, 0.0) for a in found for where, d in a.upper
+    ]
+    tests = [(a, where, d, null, p) for a, where, d, null in tests if (p := stats.p_value(d, null)) is not None]
+    rejected = stats.holm([t[-1] for t in tests])
+    held = {id(d): r for (_, _, d, _, _), r in zip(tests, rejected)}
+    fallen: dict[str, list[str]] = {}
+    for (a, where, d, null, _), r in zip(tests, rejected):
+        if not r and _reads(d, null) in (Direction.LOWER, Direction.HIGHER):
+            fallen.setdefault(a.short, []).append(where)
+    out = []
+    for a in found:
+        if a.verdict.word not in (Verdict.YES, Verdict.NO, Verdict.PARTLY) or not a.diffs:
+            continue
+        scope = {}
+        for label, rejected_by in (("plain", None), ("holm", held)):
+            read = lambda d, null: _reads(d, null, rejected_by.get(id(d)) if rejected_by else None)  # noqa: E731
+            word = judge([d for _, d in a.diffs], a.toward, reads=[read(d, a.null) for _, d in a.diffs])
+            scope[label] = (word, settles(a.diffs, a.upper, lambda d: read(d, 0.0))[0])
+        word, qualifier = scope["holm"]
+        holm_verdict = Judged(word.word, word.seeds, qualifier if word.word != Verdict.NOT_RESOLVED else "")
+        # the table's word (a row may refine the plain reading: holes_row's "partly"), and what it settles
+        same = word.word == a.verdict.word and qualifier == scope["plain"][1]
+        out.append((a, holm_verdict, same))
+    return len(tests), out, [f"{short} ({', '.join(where)})" for short, where in fallen.items()]

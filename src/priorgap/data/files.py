@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import PriorgapError
-from ..common.files import load_or_explain
+from ..errors import PriorgapError
+from ..io.files import load_or_explain
 
 
 # --- splits -------------------------------------------------------------------------------------
@@ -49,7 +49,9 @@ def read_codes(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with np.load(path) as f:
             mu, logvar, labels = f["mu"], f["logvar"], f["labels"]
         if mu.ndim != 2 or mu.shape != logvar.shape or len(labels) != len(mu) or len(mu) == 0:
-            raise PriorgapError(f"{path}: mu and logvar must both be N x latent_dim with N labels, got {mu.shape}, {logvar.shape}")
+            raise PriorgapError(
+                f"{path}: mu and logvar must both be N x latent_dim with N labels, got {mu.shape}, {logvar.shape}"
+            )
         if not (np.isfinite(mu).all() and np.isfinite(logvar).all()):
             raise PriorgapError(f"{path}: mu or logvar holds NaN or inf; retrain the VAE (`dvc repro train`)")
         return mu, logvar, labels

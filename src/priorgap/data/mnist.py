@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import PriorgapError
+from ..errors import PriorgapError
 
 # name -> (canonical file name, MD5 of the uncompressed IDX bytes)
 FILES = {

@@ -6,13 +6,13 @@ import logging
 import os
 from pathlib import Path
 
-from .. import PriorgapError
+from ..errors import PriorgapError
 
 # Dask's background work, cut to what the study uses: each worker's profiler samples every
 # thread's stack each 10 ms, and every event loop times a tick each 20 ms: CPU taken from the
-# experiments' stages (benchmarks/runner_overhead.py measures how much). The study reads neither the dashboard's profile nor the
-# blocked-event-loop warnings the tick times. Workers started by hand take them as environment
-# variables (docs/study-runner.md).
+# experiments' stages (benchmarks/runner_overhead.py measures how much). The study reads neither the
+# dashboard's profile nor the blocked-event-loop warnings the tick times. Workers started by hand
+# take them as environment variables (docs/study-runner.md).
 DASK_CONFIG = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
 JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster"}
 
@@ -43,8 +43,12 @@ class Embedded:
         # the workers get this process's config when they start; an experiment that fails is
         # reported here, once and in one line: not also as the workers' "Compute Failed" tracebacks
         self.config = dask.config.set({**self.dask_config, "logging": {"distributed.worker": "critical"}})
-        self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=self.threads, processes=True,
-                                    dashboard_address=":0" if has_bokeh() else None)
+        self.cluster = LocalCluster(
+            n_workers=self.workers,
+            threads_per_worker=self.threads,
+            processes=True,
+            dashboard_address=":0" if has_bokeh() else None,
+        )
         self.client = Client(self.cluster)
         return self.client
 
@@ -57,9 +61,11 @@ class Embedded:
 
 # This client's TLS files, for a scheduler that admits only certificates its CA signed (Dask's
 # mutual TLS: docs/study-runner.md). Unset, Dask's own config (distributed.comm.tls.*) applies.
-TLS = {"ca_file": ("--tls-ca-file", "STUDY_TLS_CA_FILE", "the CA's certificate"),
-       "cert": ("--tls-cert", "STUDY_TLS_CERT", "this client's certificate"),
-       "key": ("--tls-key", "STUDY_TLS_KEY", "this client's private key")}
+TLS = {
+    "ca_file": ("--tls-ca-file", "STUDY_TLS_CA_FILE", "the CA's certificate"),
+    "cert": ("--tls-cert", "STUDY_TLS_CERT", "this client's certificate"),
+    "key": ("--tls-key", "STUDY_TLS_KEY", "this client's private key"),
+}
 
 
 def security(ca_file: str | None = None, cert: str | None = None, key: str | None = None):
@@ -100,34 +106,49 @@ class Remote:
             import dask_jobqueue
 
             self.cluster = getattr(dask_jobqueue, JOBQUEUE[self.jobqueue])(
-                **({"security": self.security} if self.security else {}))
+                **({"security": self.security} if self.security else {})
+            )
             self.cluster.scale(jobs=self.jobs)
             self.client = Client(self.cluster, security=self.security)
             return self.client
         check_address(self.address)
         tls = self.address.startswith("tls://")
         if tls and self.security is None and not _tls_configured():
-            raise StudyError(f"the Dask scheduler at {self.address} speaks TLS: give this client's files with "
-                             "--tls-ca-file, --tls-cert and --tls-key (or STUDY_TLS_CA_FILE, STUDY_TLS_CERT, "
-                             "STUDY_TLS_KEY, or Dask's distributed.comm.tls config)")
+            raise StudyError(
+                f"the Dask scheduler at {self.address} speaks TLS: give this client's files with "
+                "--tls-ca-file, --tls-cert and --tls-key (or STUDY_TLS_CA_FILE, STUDY_TLS_CERT, "
+                "STUDY_TLS_KEY, or Dask's distributed.comm.tls config)"
+            )
         if self.security is not None and not tls:
-            raise StudyError(f"TLS files are given but the scheduler's address {self.address} is not tls://; "
-                             "give its tls:// address (`dask scheduler --protocol tls ...` prints it)")
+            raise StudyError(
+                f"TLS files are given but the scheduler's address {self.address} is not tls://; "
+                "give its tls:// address (`dask scheduler --protocol tls ...` prints it)"
+            )
         try:
             self.client = Client(self.address, timeout="10s", security=self.security)
         except (OSError, TimeoutError) as e:
-            refused = (" (a TLS scheduler also refuses a client whose certificate its CA did not sign: check "
-                       "--tls-cert against the scheduler's --tls-ca-file)") if tls else ""
-            raise StudyError(f"cannot reach the Dask scheduler at {self.address} ({e}){refused}; start it "
-                             f"(`dask scheduler`, then `dask worker {self.address} --nthreads 1` on each machine) or "
-                             "leave STUDY_SCHEDULER unset for this machine's own cluster") from None
+            refused = (
+                (
+                    " (a TLS scheduler also refuses a client whose certificate its CA did not sign: check "
+                    "--tls-cert against the scheduler's --tls-ca-file)"
+                )
+                if tls
+                else ""
+            )
+            raise StudyError(
+                f"cannot reach the Dask scheduler at {self.address} ({e}){refused}; start it "
+                f"(`dask scheduler`, then `dask worker {self.address} --nthreads 1` on each machine) or "
+                "leave STUDY_SCHEDULER unset for this machine's own cluster"
+            ) from None
         _quiet()
         try:
             self.client.wait_for_workers(1, timeout=120)
         except TimeoutError:
             self.client.close()
-            raise StudyError(f"no worker joined the Dask scheduler at {self.address} in 120 s; start one with "
-                             f"`dask worker {self.address} --nthreads 1`") from None
+            raise StudyError(
+                f"no worker joined the Dask scheduler at {self.address} in 120 s; start one with "
+                f"`dask worker {self.address} --nthreads 1`"
+            ) from None
         return self.client
 
     def __exit__(self, *exc):
@@ -144,8 +165,10 @@ def check_address(address: str) -> None:
     try:
         parse_host_port(parse_address(address, strict=False)[1])
     except ValueError as e:
-        raise StudyError(f"--scheduler / STUDY_SCHEDULER {address!r} is not a Dask scheduler address ({e}); give "
-                         "tcp://HOST:8786 (or tls://HOST:8786), as `dask scheduler` prints it") from None
+        raise StudyError(
+            f"--scheduler / STUDY_SCHEDULER {address!r} is not a Dask scheduler address ({e}); give "
+            "tcp://HOST:8786 (or tls://HOST:8786), as `dask scheduler` prints it"
+        ) from None
 
 
 def connect(args):

@@ -30,10 +30,10 @@ import tempfile
 from pathlib import Path
 
 
-from .. import PriorgapError
-from ..common import store, tracking
-from ..common.outputs import atomic_write_text
-from ..common.shell import sh
+from ..errors import PriorgapError
+from ..tracking import stage_runs, store
+from ..io.outputs import atomic_write_text
+from ..io.shell import sh
 from ..study import design, record, runs_file
 from . import worker
 from .clusters import JOBQUEUE, TLS, Embedded, StudyError, connect, has_bokeh
@@ -89,15 +89,20 @@ def run_study(experiments: list[worker.Experiment], root: Path, csv: Path, recor
     uri = store.tracking_uri()
     store.check_reachable(uri)
     if store.sqlite_path(uri) is not None and not isinstance(cluster, Embedded):
-        print(f"study: warning: the workers log to {store.shown(uri)}, a file on this machine: workers elsewhere need a "
-              "tracking server (MLFLOW_TRACKING_URI=http://...)")
+        print(
+            f"study: warning: the workers log to {store.shown(uri)}, a file on this machine: workers elsewhere need a "
+            "tracking server (MLFLOW_TRACKING_URI=http://...)"
+        )
     with cluster as client:  # first: an unreachable scheduler fails before minutes of shared stages
         store.ensure_store(uri)
         # the shared stages, once per study: no experiment re-runs them. They log under a row of
         # their own, which summarize never ends (it is no experiment's stage), so it is ended here
-        sh(["dvc", "repro", "-q", *SHARED], root, env={**os.environ, "DVC_EXP_NAME": SHARED_ROW,
-                                                            tracking.ROW_NAME_ENV: SHARED_ROW})
-        tracking.end_running(uri, SHARED_ROW, "FINISHED", pipeline_only=True)
+        sh(
+            ["dvc", "repro", "-q", *SHARED],
+            root,
+            env={**os.environ, "DVC_EXP_NAME": SHARED_ROW, stage_runs.ROW_NAME_ENV: SHARED_ROW},
+        )
+        stage_runs.end_running(uri, SHARED_ROW, "FINISHED", pipeline_only=True)
         code = snapshot(root, uri)
         try:
             return keep_as_finished(client, experiments, code, shared_outputs(root), root, csv, records)
@@ -106,8 +111,9 @@ def run_study(experiments: list[worker.Experiment], root: Path, csv: Path, recor
             sh(["git", "update-ref", "-d", worker.BASE_REF], root)
 
 
-def keep_as_finished(client, experiments, code: worker.Code, shared: bytes, root: Path, csv: Path, records: Path,
-                     task=worker.run) -> list[str]:
+def keep_as_finished(
+    client, experiments, code: worker.Code, shared: bytes, root: Path, csv: Path, records: Path, task=worker.run
+) -> list[str]:
     from distributed import as_completed
     from tqdm import tqdm
 
@@ -120,8 +126,10 @@ def keep_as_finished(client, experiments, code: worker.Code, shared: bytes, root
                 res = fut.result()
                 keep(res, root, csv, records)
                 sec = res.record["stage_seconds"]
-                bar.write(f"study: {exp.name} done on {res.record['worker']}: train {sec.get('train', 0):.0f} s, "
-                          f"the rest {sum(sec.values()) - sec.get('train', 0):.0f} s")
+                bar.write(
+                    f"study: {exp.name} done on {res.record['worker']}: train {sec.get('train', 0):.0f} s, "
+                    f"the rest {sum(sec.values()) - sec.get('train', 0):.0f} s"
+                )
             elif fut.status == "error":
                 failed.append(exp.name)
                 exc = fut.exception()
@@ -129,12 +137,16 @@ def keep_as_finished(client, experiments, code: worker.Code, shared: bytes, root
             else:  # cancelled: the scheduler is gone, and with it every experiment not yet back
                 for f in futures:
                     f.release()
-                raise StudyError(f"the Dask scheduler at {client.scheduler.address} went away with {len(futures) + 1} "
-                                 f"experiments unfinished; start it again and re-run `make study` (the finished ones "
-                                 f"are in {csv})")
+                raise StudyError(
+                    f"the Dask scheduler at {client.scheduler.address} went away with {len(futures) + 1} "
+                    f"experiments unfinished; start it again and re-run `make study` (the finished ones "
+                    f"are in {csv})"
+                )
             bar.update()
-    print(f"study: {bar.n - len(failed)} finished, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}; "
-          f"runs file {csv}, records {records}/")
+    print(
+        f"study: {bar.n - len(failed)} finished, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}; "
+        f"runs file {csv}, records {records}/"
+    )
     return failed
 
 
@@ -150,11 +162,18 @@ def submit(client, experiments, code: worker.Code, shared: bytes, task=worker.ru
     # one key prefix, so every experiment is in one Dask task group. Keys named by the experiment
     # alone (d1-z2-s0-...) make a group per depth, and a worker that comes free sits idle until work
     # stealing moves a task queued behind a long one (benchmarks/idle_gaps.py)
-    futures = {client.submit(task, e, code_f, shared_f, key=f"{TASK_GROUP}-{e.name}-{code.snapshot[:10]}", retries=0,
-                             resources=resources): e for e in experiments}
+    futures = {
+        client.submit(
+            task, e, code_f, shared_f, key=f"{TASK_GROUP}-{e.name}-{code.snapshot[:10]}", retries=0, resources=resources
+        ): e
+        for e in experiments
+    }
     where = " on the workers' GPUs" if resources else ""
-    print(f"study: {len(futures)} experiments{where} on {len(client.scheduler_info()['workers'])} workers "
-          f"(scheduler {client.scheduler.address}{_dashboard(client)})", flush=True)
+    print(
+        f"study: {len(futures)} experiments{where} on {len(client.scheduler_info()['workers'])} workers "
+        f"(scheduler {client.scheduler.address}{_dashboard(client)})",
+        flush=True,
+    )
     return futures
 
 
@@ -200,6 +219,6 @@ def _dashboard(client) -> str:
 
 
 if __name__ == "__main__":
-    from ..common.cli import run_stage
+    from ..config.cli import run_stage
 
     run_stage("study", main)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from ..common.shell import sh
+from ..io.shell import sh
 from .worker import BASE_REF, SNAPSHOT_REF, Code
 
 SHARED = ("prepare", "classifier", "reference")  # stages no experiment's params reach (dvc.yaml)

@@ -27,12 +27,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import PriorgapError
-from ..common.shell import sh
+from ..errors import PriorgapError
+from ..io.shell import sh
 from ..study.design import Experiment
 
 BASE_REF, SNAPSHOT_REF = "refs/priorgap/base", "refs/priorgap/snapshot"
-STAGE_LINE = re.compile(r"Running stage '([\w@-]+)'")  # searched: a progress bar may precede it on its line; fit@gmm: a foreach stage
+STAGE_LINE = re.compile(
+    r"Running stage '([\w@-]+)'"
+)  # searched: a progress bar may precede it on its line; fit@gmm: a foreach stage
 ERROR_LINE = re.compile(r"(\w+: error: .*|ERROR: .*)$")  # searched, as STAGE_LINE
 
 
@@ -82,9 +84,11 @@ def run(exp: Experiment, code: Code, shared: bytes) -> Result:
         _clone(bundle, attempt, env)
         _use_cache(attempt, Path(code.cache_dir) if os.access(code.cache_dir, os.W_OK) else scratch / "cache", env)
         shutil.copytree(data, attempt, dirs_exist_ok=True)
-        from ..common import tracking
+        from ..tracking import stage_runs
 
-        tracking.end_running(code.tracking_uri, exp.name, "KILLED")  # a dead attempt's rows, before this one opens its own
+        stage_runs.end_running(
+            code.tracking_uri, exp.name, "KILLED"
+        )  # a dead attempt's rows, before this one opens its own
         start = time.time()
         stage_seconds = _dvc_exp_run(exp, attempt, env)
         end = time.time()
@@ -95,8 +99,13 @@ def run(exp: Experiment, code: Code, shared: bytes) -> Result:
         ref = _experiment_ref(attempt, exp.name, env)
         out = attempt / "exp.bundle"
         _git(attempt, env, "bundle", "create", "-q", str(out), ref, f"^{BASE_REF}")
-        rec, attachments = record.build(attempt, stage_seconds, int(start * 1000), int(end * 1000),
-                                        f"{worker.name} ({worker.address} on {os.uname().nodename})")
+        rec, attachments = record.build(
+            attempt,
+            stage_seconds,
+            int(start * 1000),
+            int(end * 1000),
+            f"{worker.name} ({worker.address} on {os.uname().nodename})",
+        )
         return Result(exp.name, ref, out.read_bytes(), rec, attachments)
     finally:
         shutil.rmtree(attempt, ignore_errors=True)
@@ -128,8 +137,10 @@ def _extract(tar: tarfile.TarFile, into: Path) -> None:
         return
     for m in tar.getmembers():
         if not (m.isfile() or m.isdir()) or Path(m.name).is_absolute() or ".." in Path(m.name).parts:
-            raise PriorgapError(f"the shared outputs' tar holds {m.name!r}, which is not a plain file inside it; "
-                                "re-run make study (the driver packs data/mnist, data/classifier, data/reference)")
+            raise PriorgapError(
+                f"the shared outputs' tar holds {m.name!r}, which is not a plain file inside it; "
+                "re-run make study (the driver packs data/mnist, data/classifier, data/reference)"
+            )
     tar.extractall(into)
 
 
@@ -141,9 +152,14 @@ def _environment(code: Code, threads: int, attempt: Path) -> dict:
     editable from some checkout (this one, on the driver's machine), whose files may be newer or
     older than the snapshot's, and the stages must run the code the experiment is of."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVC_") and k != "MLFLOW_TRACKING_URI"}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", MLFLOW_TRACKING_URI=code.tracking_uri,
-               PYTHONPATH=os.pathsep.join([str(attempt / "src"), *filter(None, [env.get("PYTHONPATH")])]),
-               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), DVC_NO_ANALYTICS="1")
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        MLFLOW_TRACKING_URI=code.tracking_uri,
+        PYTHONPATH=os.pathsep.join([str(attempt / "src"), *filter(None, [env.get("PYTHONPATH")])]),
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        DVC_NO_ANALYTICS="1",
+    )
     return env
 
 
@@ -175,8 +191,9 @@ def _dvc_exp_run(exp: Experiment, attempt: Path, env: dict) -> dict:
     cmd = ["dvc", "exp", "run", "-n", exp.name, *(x for o in exp.overrides for x in ("-S", o))]
     seconds, current, since = {}, None, time.time()
     lines = []
-    with subprocess.Popen(cmd, cwd=attempt, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          bufsize=1) as proc:
+    with subprocess.Popen(
+        cmd, cwd=attempt, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc:
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
             stage = STAGE_LINE.search(line)
@@ -190,14 +207,18 @@ def _dvc_exp_run(exp: Experiment, attempt: Path, env: dict) -> dict:
     if proc.returncode != 0:
         errors = [m.group(1) for m in map(ERROR_LINE.search, lines) if m]
         stage_errors = [e for e in errors if not e.startswith("ERROR")]
-        raise ExperimentFailed(f"{exp.name}: {(stage_errors or errors or lines or ['dvc exp run failed'])[-1]}",
-                               "\n".join(lines) + "\n")
+        raise ExperimentFailed(
+            f"{exp.name}: {(stage_errors or errors or lines or ['dvc exp run failed'])[-1]}", "\n".join(lines) + "\n"
+        )
     return seconds
 
 
 def _experiment_ref(attempt: Path, name: str, env: dict) -> str:
-    refs = [r for r in _git(attempt, env, "for-each-ref", "--format=%(refname)", "refs/exps").splitlines()
-            if r.rsplit("/", 1)[-1] == name]
+    refs = [
+        r
+        for r in _git(attempt, env, "for-each-ref", "--format=%(refname)", "refs/exps").splitlines()
+        if r.rsplit("/", 1)[-1] == name
+    ]
     if len(refs) != 1:
         raise RuntimeError(f"dvc exp run left {len(refs)} refs named {name} in {attempt}: {refs}")
     return refs[0]

@@ -22,16 +22,21 @@ def main(argv=None) -> None:
     sub = ap.add_subparsers(dest="command", required=True)
     m = sub.add_parser("measure", help="how far q(z) is from N(0,I), and a sampler to use instead", epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    m.add_argument("codes", type=Path, help="an npz with train_mu, train_logvar, val_mu, val_logvar, test_mu, test_logvar")
+    m.add_argument(
+        "codes", type=Path, help="an npz with train_mu, train_logvar, val_mu, val_logvar, test_mu, test_logvar"
+    )
     m.add_argument("--out", type=Path, required=True, help="the folder to write (replaced as a whole)")
     m.add_argument("--densities", nargs="+", help="the densities to fit (default: every one)")
     m.add_argument("--capacities", nargs="+", default=[], metavar="NAME=C1,C2", help="a density's capacities to try")
     m.add_argument("--seed", type=int, help="default: the pipeline's (params.yaml posterior.seed)")
-    m.add_argument("--allow-positive-logvar", action="store_true",
-                   help="accept log-variances that are all positive (every posterior wider than N(0,I))")
+    m.add_argument(
+        "--allow-positive-logvar",
+        action="store_true",
+        help="accept log-variances that are all positive (every posterior wider than N(0,I))",
+    )
     args = ap.parse_args(argv)
 
-    from .. import PriorgapError
+    from ..errors import PriorgapError
     from ..latent import densities as registry
     from . import inputs
     from .measure import measure
@@ -53,18 +58,26 @@ def main(argv=None) -> None:
             begun.append(step)
             bar.set_postfix_str(step)
 
-        report = measure(*((c.mu, c.logvar) for c in codes.values()), densities=args.densities, capacities=capacities,
-                         seed=args.seed, allow_positive_logvar=args.allow_positive_logvar, progress=progress)
+        report = measure(
+            *((c.mu, c.logvar) for c in codes.values()),
+            densities=args.densities,
+            capacities=capacities,
+            seed=args.seed,
+            allow_positive_logvar=args.allow_positive_logvar,
+            progress=progress,
+        )
         bar.update()
     report.save(args.out)
     run = report.log_to_mlflow(saved=args.out)  # the files just written, not rendered twice
     print(report.to_markdown().split("\n\n")[1])
-    print(f"priorgap measure: {args.out}/report.md, report.html and sampler.pt ({report.sampler.name})"
-          + (f"; MLflow run {run}" if run else ""))
+    print(
+        f"priorgap measure: {args.out}/report.md, report.html and sampler.pt ({report.sampler.name})"
+        + (f"; MLflow run {run}" if run else "")
+    )
 
 
 def entry() -> None:
-    from ..common.cli import run_stage
+    from ..config.cli import run_stage
 
     run_stage("priorgap measure", main)
 

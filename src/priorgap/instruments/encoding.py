@@ -10,11 +10,13 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
-from .. import PriorgapError
+from ..errors import PriorgapError
 
 
 @torch.no_grad()
-def encode(encoder, loader, device: str | torch.device | None = None, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def encode(
+    encoder, loader, device: str | torch.device | None = None, progress: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Every batch through `encoder` on `device` (the encoder's own when it has parameters, else CUDA
     when there is one); (mu, logvar) on the CPU, float32, in the loader's order."""
     if device is None:
@@ -29,8 +31,10 @@ def encode(encoder, loader, device: str | torch.device | None = None, progress: 
             x = batch[0] if isinstance(batch, (tuple, list)) else batch
             out = encoder(x.to(device))
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                raise PriorgapError(f"encode: the encoder returned {type(out).__name__}, not (mu, logvar); wrap it, "
-                                    "e.g. lambda x: (o := model.encoder(x)).embedding, o.log_covariance")
+                raise PriorgapError(
+                    f"encode: the encoder returned {type(out).__name__}, not (mu, logvar); wrap it, "
+                    "e.g. lambda x: (o := model.encoder(x)).embedding, o.log_covariance"
+                )
             mus.append(out[0].float().cpu())
             logvars.append(out[1].float().cpu())
     finally:

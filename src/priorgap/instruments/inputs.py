@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import PriorgapError
+from ..errors import PriorgapError
 from ..latent.aggregate import Codes
 
 SPLITS = ("train", "val", "test")
@@ -45,28 +45,39 @@ def split_codes(split: str, mu, logvar, allow_positive: bool = False) -> Codes:
     """One split's codes, checked: shapes agree, every value finite, log-variances that can be."""
     mu, logvar = as_array(f"{split}.mu", mu), as_array(f"{split}.logvar", logvar)
     if mu.shape != logvar.shape:
-        raise PriorgapError(f"{split}: mu is {mu.shape} but logvar is {logvar.shape}; pass both as N x d from one encoder")
+        raise PriorgapError(
+            f"{split}: mu is {mu.shape} but logvar is {logvar.shape}; pass both as N x d from one encoder"
+        )
     if not allow_positive and (logvar > 0).all():
-        raise PriorgapError(f"{split}.logvar: every value is positive ({logvar.min():.3g} to {logvar.max():.3g}), as "
-                            "standard deviations or variances are; pass log(std ** 2), or allow_positive_logvar=True "
-                            "(--allow-positive-logvar) if every posterior "
-                            "really is wider than N(0, I)")
+        raise PriorgapError(
+            f"{split}.logvar: every value is positive ({logvar.min():.3g} to {logvar.max():.3g}), as "
+            "standard deviations or variances are; pass log(std ** 2), or allow_positive_logvar=True "
+            "(--allow-positive-logvar) if every posterior "
+            "really is wider than N(0, I)"
+        )
     return Codes(torch.from_numpy(mu), torch.from_numpy(logvar))
 
 
-def splits(train: tuple, val: tuple, test: tuple, allow_positive: bool = False,
-           least: dict[str, int] | None = None) -> dict[str, Codes]:
+def splits(
+    train: tuple, val: tuple, test: tuple, allow_positive: bool = False, least: dict[str, int] | None = None
+) -> dict[str, Codes]:
     """The three splits, each (mu, logvar), checked against one another."""
-    codes = {name: split_codes(name, *pair, allow_positive=allow_positive)
-             for name, pair in zip(SPLITS, (train, val, test))}
+    codes = {
+        name: split_codes(name, *pair, allow_positive=allow_positive) for name, pair in zip(SPLITS, (train, val, test))
+    }
     sizes = {name: c.dim for name, c in codes.items()}
     if len(set(sizes.values())) > 1:
-        raise PriorgapError("the splits differ in latent size (" + ", ".join(f"{k} {v}" for k, v in sizes.items())
-                            + "); encode all three with the same model")
+        raise PriorgapError(
+            "the splits differ in latent size ("
+            + ", ".join(f"{k} {v}" for k, v in sizes.items())
+            + "); encode all three with the same model"
+        )
     for name, n in {**MIN_CODES, **(least or {})}.items():
         if len(codes[name].mu) < n:
-            raise PriorgapError(f"{name}: {len(codes[name].mu)} codes, fewer than the {n} the densities asked need; "
-                                "encode more images, or ask for smaller capacities")
+            raise PriorgapError(
+                f"{name}: {len(codes[name].mu)} codes, fewer than the {n} the densities asked need; "
+                "encode more images, or ask for smaller capacities"
+            )
     return codes
 
 
@@ -79,10 +90,16 @@ def read_npz(path: Path, allow_positive: bool = False, least: dict[str, int] | N
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        raise PriorgapError(f"{path}: not an npz file ({type(e).__name__}); write it with numpy.savez(path, "
-                            "train_mu=..., train_logvar=..., val_mu=..., ...)") from None
+        raise PriorgapError(
+            f"{path}: not an npz file ({type(e).__name__}); write it with numpy.savez(path, "
+            "train_mu=..., train_logvar=..., val_mu=..., ...)"
+        ) from None
     missing = [f"{s}_{a}" for s in SPLITS for a in ("mu", "logvar") if f"{s}_{a}" not in arrays]
     if missing:
-        raise PriorgapError(f"{path}: lacks {', '.join(missing)} (it holds {', '.join(sorted(arrays)) or 'nothing'}); "
-                            "save each split's mu and logvar under those names")
-    return splits(*((arrays[f"{s}_mu"], arrays[f"{s}_logvar"]) for s in SPLITS), allow_positive=allow_positive, least=least)
+        raise PriorgapError(
+            f"{path}: lacks {', '.join(missing)} (it holds {', '.join(sorted(arrays)) or 'nothing'}); "
+            "save each split's mu and logvar under those names"
+        )
+    return splits(
+        *((arrays[f"{s}_mu"], arrays[f"{s}_logvar"]) for s in SPLITS), allow_positive=allow_positive, least=least
+    )

@@ -81,5 +81,9 @@ def population_bound(scores: dict) -> dict:
     chosen = max(scores, key=lambda name: scores[name]["val_gain"])
     grids = [s["saturated"] for s in scores.values() if s.get("saturated") is not None]
     saturated = all(grids) if grids else None
-    return {"kl_q_prior_lower_bound": scores[chosen]["heldout_gain"], "kl_q_prior_lower_bound_se": scores[chosen]["heldout_gain_se"],
-            "kl_q_prior_lower_bound_density": chosen, "bound_saturated": saturated}
+    return {
+        "kl_q_prior_lower_bound": scores[chosen]["heldout_gain"],
+        "kl_q_prior_lower_bound_se": scores[chosen]["heldout_gain_se"],
+        "kl_q_prior_lower_bound_density": chosen,
+        "bound_saturated": saturated,
+    }

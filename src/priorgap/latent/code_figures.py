@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
 
-from ..common.outputs import save_figure
+from ..io.outputs import save_figure
 
 plt.switch_backend("Agg")  # stages and the report draw headless
 
@@ -42,11 +42,13 @@ def latent_scatter(mu, labels, path, max_points=10_000, seed=0, prior_mu=None):
     d = mu.shape[1]
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     if d == 1:
-        groups = [(str(digit), labels == digit) for digit in range(10)] if labels is not None else [("codes", slice(None))]
+        groups = (
+            [(str(digit), labels == digit) for digit in range(10)] if labels is not None else [("codes", slice(None))]
+        )
         for name, rows in groups:
             ax.hist(mu[rows, 0], bins=60, histtype="step", label=name, density=True)
         xs = np.linspace(-4, 4, 200)
-        ax.plot(xs, np.exp(-xs**2 / 2) / np.sqrt(2 * np.pi), "k--", label="N(0,1)")
+        ax.plot(xs, np.exp(-(xs**2) / 2) / np.sqrt(2 * np.pi), "k--", label="N(0,1)")
         ax.set_xlabel("mu")
         ax.set_ylabel("density")
         ax.legend(title="digit", fontsize=7)
@@ -55,7 +57,9 @@ def latent_scatter(mu, labels, path, max_points=10_000, seed=0, prior_mu=None):
         names = ("z1", "z2") if d == 2 else ("first principal axis of mu", "second principal axis")
         xy = mu @ axes.T
         lim = max(3.5, float(np.percentile(np.abs(xy), 99.5)))
-        colour = {"s": 2, "alpha": 0.6} | ({"c": labels, "cmap": "tab10", "vmin": -0.5, "vmax": 9.5} if labels is not None else {})
+        colour = {"s": 2, "alpha": 0.6} | (
+            {"c": labels, "cmap": "tab10", "vmin": -0.5, "vmax": 9.5} if labels is not None else {}
+        )
         sc = ax.scatter(xy[:, 0], xy[:, 1], **colour)
         if prior_mu is None:
             _prior_contours(ax, lim)
@@ -114,22 +118,45 @@ def marginal_histograms(z_q, ks, path, z_prior=None):
             ax.axis("off")
             continue
         active = ks[j]["active"]
-        ax.hist(z_q[:, j], bins=80, range=span, density=True, color="tab:blue" if active else "tab:gray",
-                alpha=0.6, label="q")
+        ax.hist(
+            z_q[:, j],
+            bins=80,
+            range=span,
+            density=True,
+            color="tab:blue" if active else "tab:gray",
+            alpha=0.6,
+            label="q",
+        )
         if z_prior is None:
-            ax.plot(xs, np.exp(-xs**2 / 2) / np.sqrt(2 * np.pi), "k--", lw=1, label="N(0,1)")
+            ax.plot(xs, np.exp(-(xs**2) / 2) / np.sqrt(2 * np.pi), "k--", lw=1, label="N(0,1)")
         else:
-            ax.hist(z_prior[:, j], bins=80, range=span, density=True, histtype="step", color="black",
-                    ls="--", lw=1, label="prior")
-        ax.set_title(f"z{j + 1}  KS {ks[j]['ks']:.3f}" + ("" if active else " (inactive)"), fontsize=9,
-                     color="black" if active else "tab:gray")
+            ax.hist(
+                z_prior[:, j],
+                bins=80,
+                range=span,
+                density=True,
+                histtype="step",
+                color="black",
+                ls="--",
+                lw=1,
+                label="prior",
+            )
+        ax.set_title(
+            f"z{j + 1}  KS {ks[j]['ks']:.3f}" + ("" if active else " (inactive)"),
+            fontsize=9,
+            color="black" if active else "tab:gray",
+        )
         ax.tick_params(labelsize=7)
         ax.set_xlabel(f"z{j + 1}", fontsize=7)
         if j % cols == 0:
             ax.set_ylabel("density", fontsize=7)
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"marginals of the aggregate posterior vs {'N(0,1)' if z_prior is None else 'the learned prior'}; grey: inactive units (Var(mu) <= 0.01)"
-                 + (f" (first {k} of {z_q.shape[1]})" if k < z_q.shape[1] else ""), fontsize=10)
+    fig.suptitle(
+        f"marginals of the aggregate posterior vs {'N(0,1)' if z_prior is None else 'the learned prior'}; grey: "
+        "inactive units (Var(mu) <= 0.01)"
+        + (f" (first {k} of {z_q.shape[1]})" if k < z_q.shape[1] else ""),
+        fontsize=10,
+    )
     save_figure(fig, path)
 
 
@@ -169,7 +196,9 @@ def eigen_spectrum(cov, path):
     ax.yaxis.set_minor_formatter(minor)
     if len(eig) <= 10:
         for rank, value in enumerate(eig, start=1):
-            ax.annotate(f"{value:.3g}", (rank, value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+            ax.annotate(
+                f"{value:.3g}", (rank, value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
+            )
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("rank")
     ax.set_ylabel("eigenvalue")
@@ -186,19 +215,30 @@ def capacity_curve(curves: list[dict], scores: dict, metrics: dict, path):
     for name in dict.fromkeys(r["density"] for r in curves):
         rows = [r for r in curves if r["density"] == name]
         x = [r["capacity"] for r in rows]
-        ax.errorbar(x, [r["heldout_gain"] for r in rows], yerr=[2 * r["heldout_gain_se"] for r in rows], marker="o",
-                    capsize=3, label=f"{name}: test codes")
+        ax.errorbar(
+            x,
+            [r["heldout_gain"] for r in rows],
+            yerr=[2 * r["heldout_gain_se"] for r in rows],
+            marker="o",
+            capsize=3,
+            label=f"{name}: test codes",
+        )
         ax.plot(x, [r["val_gain"] for r in rows], marker="x", linestyle=":", label=f"{name}: validation codes")
         ax.set_xscale("log")
         ax.set_xticks(x, [str(c) for c in x])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     for i, (name, sc) in enumerate(s for s in scores.items() if "curve" not in s[1] and s[0] != "prior"):
         ax.axhline(sc["heldout_gain"], color=f"C{i + 2}", linewidth=1, linestyle="--", label=f"{name} (no grid)")
-    saturated = {True: "saturated", False: "NOT saturated", None: "saturation unknown (one capacity)"}[metrics["bound_saturated"]]
+    saturated = {True: "saturated", False: "NOT saturated", None: "saturation unknown (one capacity)"}[
+        metrics["bound_saturated"]
+    ]
     last = curves[-1] if curves and curves[-1]["step"] is not None else None
     step = f"\nlast capacity step {last['step']:+.3f} ± {last['step_se']:.3f} nats (paired)" if last else ""
-    ax.set_title(f"bound {metrics['kl_q_prior_lower_bound']:.3f} ± {metrics['kl_q_prior_lower_bound_se']:.3f} nats "
-                 f"({metrics['kl_q_prior_lower_bound_density']}, {saturated}){step}", fontsize=10)
+    ax.set_title(
+        f"bound {metrics['kl_q_prior_lower_bound']:.3f} ± {metrics['kl_q_prior_lower_bound_se']:.3f} nats "
+        f"({metrics['kl_q_prior_lower_bound_density']}, {saturated}){step}",
+        fontsize=10,
+    )
     ax.set_xlabel("capacity (mixture components)")
     ax.set_ylabel("held-out gain over N(0,I) (nats)")
     ax.legend(fontsize=8)

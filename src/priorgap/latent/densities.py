@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from .. import PriorgapError
-from ..common.files import load_or_explain
+from ..errors import PriorgapError
+from ..io.files import load_or_explain
 from . import aggregate, seeds
 from .aggregate import Codes
 from .density import KINDS, REGISTRY, OnActive, register  # noqa: F401  (register: for a density added in a test)
@@ -92,7 +92,9 @@ def fit_density(name: str, codes: Codes, params, capacity=None, val_z=None):
     seed = params.seed + seeds.FIT
     active = aggregate.active_units(codes.mu)
     if entry.on_active and active.any() and not active.all():
-        inner = entry.cls.fit(codes.restrict(active), params, capacity, seed, None if val_z is None else val_z[:, active])
+        inner = entry.cls.fit(
+            codes.restrict(active), params, capacity, seed, None if val_z is None else val_z[:, active]
+        )
         return OnActive(inner, MomentMatched.fit(codes.restrict(~active)), active)
     return entry.cls.fit(codes, params, capacity, seed, val_z)
 
@@ -105,8 +107,10 @@ def load(path: Path):
     def read(path):
         saved = torch.load(path, weights_only=True)
         if saved.get("kind") not in KINDS:
-            raise PriorgapError(f"{path}: a density of kind {saved.get('kind')!r}, which this code does not know; "
-                                "re-run `dvc repro fit_posterior`")
+            raise PriorgapError(
+                f"{path}: a density of kind {saved.get('kind')!r}, which this code does not know; "
+                "re-run `dvc repro fit_posterior`"
+            )
         return KINDS[saved["kind"]].from_state(saved["state"])
 
     return load_or_explain(path, "saved density", "fit_posterior", read)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..common import config
+from ..config import schema
 from . import em
 
 KINDS: dict[str, type] = {}  # kind -> class: how a saved file finds the class that reads it
@@ -34,8 +34,8 @@ class Entry:
     capacity: str | None = None  # the key of its params section that lists the capacities to try
     section: str | None = None  # its params section under posterior (None: it reads none of its own)
     candidate: bool = False  # a density a user would sample from instead of the prior (the headline's fd.<name>, ...)
-    sampler: bool = False  # its samples are scored in the headline too, though it is no candidate (q replayed, tempered)
-    params: type | None = None  # the model of its params section (config.Section), in its own module
+    sampler: bool = False
+    params: type | None = None  # the model of its params section (schema.Section), in its own module
 
 
 REGISTRY: dict[str, Entry] = {}  # name -> entry, in the order densities.py imports the modules
@@ -47,7 +47,7 @@ def register(entry: Entry) -> None:
     REGISTRY[entry.name] = entry
     KINDS[entry.cls.kind] = entry.cls
     if entry.params is not None:
-        config.add_density_section(entry.section, entry.params)
+        schema.add_density_section(entry.section, entry.params)
 
 
 def loadable(cls):
@@ -165,7 +165,12 @@ class OnActive(LatentDensity):
         return z
 
     def state(self) -> dict:
-        return {"active": self.active, "inner_kind": self.inner.kind, "inner": self.inner.state(), "rest": self.rest.state()}
+        return {
+            "active": self.active,
+            "inner_kind": self.inner.kind,
+            "inner": self.inner.state(),
+            "rest": self.rest.state(),
+        }
 
 
 loadable(Mixture)

@@ -143,8 +143,10 @@ def match_diagnostics(codes: Codes, test: Codes, params, prior) -> Match:
         "holes": (log_q_at_p < hole_own).double().mean().item(),
         "holes_heldout": (log_q_at_p < hole_heldout).double().mean().item(),
     }
-    table = [{"dim": j, "ks": float(s), "pvalue": float(p), "mu_var": float(v), "mean_square": float(m), "active": bool(a)}
-             for j, (s, p, v, m, a) in enumerate(zip(ks_stat, ks_p, mu_var, mean_square, active))]
+    table = [
+        {"dim": j, "ks": float(s), "pvalue": float(p), "mu_var": float(v), "mean_square": float(m), "active": bool(a)}
+        for j, (s, p, v, m, a) in enumerate(zip(ks_stat, ks_p, mu_var, mean_square, active))
+    ]
     return Match(prior, metrics, table, z_q, z_p, log_q_at_q, z_test, prior.log_prob(z_test), log_q_at_test)
 
 

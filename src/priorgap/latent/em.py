@@ -10,12 +10,13 @@ aggregate.log_q:
 
 so the E-step is one product [vec(x x^T), x, 1] @ coefficients per block of rows, and the M-step
 one product resp^T @ [vec(x x^T), x, 1] (second moments, means and masses at once). vec keeps the
-upper triangle only (x x^T and P_k are symmetric), and those features are computed once per fit. float64 throughout: the expansion
-cancels (terms of size |x|^2 / var against a sum of order d), which float64 absorbs for any
-variance above reg_covar. The starting point is scikit-learn's: k-means labels as one-hot
-responsibilities (sklearn.cluster.KMeans, one init, on a random subset of rows). Covariance types as scikit-learn defines
-them: full, tied (one shared), diag, spherical; each adds reg_covar to its diagonal.
+upper triangle only (x x^T and P_k are symmetric), and those features are computed once per fit.
+float64 throughout: the expansion cancels (terms of size |x|^2 / var against a sum of order d), which
+float64 absorbs for any variance above reg_covar. The starting point is scikit-learn's: k-means labels as one-hot
+responsibilities (sklearn.cluster.KMeans, one init, on a random subset of rows). Covariance types as
+scikit-learn defines them: full, tied (one shared), diag, spherical; each adds reg_covar to its diagonal.
 """
+
 from __future__ import annotations
 
 import math
@@ -75,8 +76,12 @@ def coefficients(weights, means, covs) -> torch.Tensor:
     chol = torch.linalg.cholesky(covs)
     prec = torch.cholesky_inverse(chol)  # (K, d, d)
     pm = (prec @ means[:, :, None]).squeeze(-1)  # (K, d)
-    const = (torch.log(weights) - torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
-             - 0.5 * (means * pm).sum(-1) - 0.5 * d * math.log(2 * math.pi))
+    const = (
+        torch.log(weights)
+        - torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+        - 0.5 * (means * pm).sum(-1)
+        - 0.5 * d * math.log(2 * math.pi)
+    )
     i, j = _pairs(d)
     quad = -0.5 * prec[:, i, j] * torch.where(i == j, 1.0, 2.0).double()  # an off-diagonal pair stands for two terms
     return torch.cat([quad, pm, const[:, None]], dim=1).T
@@ -116,8 +121,15 @@ def _e_and_moments(blocks, weights, means, covs) -> tuple[torch.Tensor, torch.Te
     return moments, torch.cat(totals)
 
 
-def fit(x: torch.Tensor, components: int, covariance_type: str, seed: int, reg: float = 1e-6, tol: float = 1e-3,
-        max_iter: int = 100):
+def fit(
+    x: torch.Tensor,
+    components: int,
+    covariance_type: str,
+    seed: int,
+    reg: float = 1e-6,
+    tol: float = 1e-3,
+    max_iter: int = 100,
+):
     """Weights (K,), means (K, d) and covariances (K, d, d); e_step gives their responsibilities.
     Stops when the mean log-likelihood per row changes by less than `tol` (scikit-learn's rule)."""
     from sklearn.cluster import KMeans

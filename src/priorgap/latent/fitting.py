@@ -14,15 +14,16 @@ those change, so the stages read the posterior section through a view that refus
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .. import PriorgapError
-from ..common.files import load_or_explain
-from ..common.outputs import flatten_dict, write_csv, write_json
+from ..errors import PriorgapError
+from ..io.files import load_or_explain
+from ..io.outputs import flatten_dict, write_csv, write_json
 from . import aggregate, capacity, code_figures, densities, diagnostics, seeds
 from .aggregate import Codes
 
@@ -62,11 +63,15 @@ def check_splits(folder, codes: Codes, val: Codes, test: Codes, components: Code
     """The codes files agree on the latent size, and there are validation codes to choose with."""
     for split, other in (("val", val), ("test", test), ("prior", components)):
         if other.dim != codes.dim:
-            raise PriorgapError(f"{folder}: train and {split} codes differ in latent size ({codes.dim} vs {other.dim}); "
-                                "re-run `dvc repro encode`")
+            raise PriorgapError(
+                f"{folder}: train and {split} codes differ in latent size ({codes.dim} vs {other.dim}); "
+                "re-run `dvc repro encode`"
+            )
     if len(val.mu) < 2:
-        raise PriorgapError(f"{folder}/val.npz: {len(val.mu)} validation codes; fit_posterior chooses its densities "
-                            "on them: set data.val_size to 1000 or more")
+        raise PriorgapError(
+            f"{folder}/val.npz: {len(val.mu)} validation codes; fit_posterior chooses its densities "
+            "on them: set data.val_size to 1000 or more"
+        )
 
 
 @dataclass
@@ -112,8 +117,11 @@ def assemble(measured: Measured, fitted: dict, scores: dict, timings: dict) -> F
     match = measured.match
     metrics = {**match.metrics, **capacity.population_bound(scores)}
     metrics = {**metrics, **diagnostics.scale_and_shape(metrics), "densities": scores}
-    curves = [{"density": name, "capacity": int(c) if c.isdigit() else c, **row}
-              for name, s in scores.items() for c, row in s.get("curve", {}).items()]
+    curves = [
+        {"density": name, "capacity": int(c) if c.isdigit() else c, **row}
+        for name, s in scores.items()
+        for c, row in s.get("curve", {}).items()
+    ]
     return Fitted(match, fitted, scores, metrics, curves, timings)
 
 
@@ -141,8 +149,10 @@ _MATCH_TENSORS = ("z_q", "z_p", "log_q_at_q", "z_test", "log_p_at_test", "log_q_
 
 def save_measured(measured: Measured, folder: Path) -> None:
     m = measured.match
-    torch.save({**{k: getattr(m, k) for k in _MATCH_TENSORS}, "val_z": measured.val.z, "val_log_p": measured.val.log_p},
-               folder / "draws.pt")
+    torch.save(
+        {**{k: getattr(m, k) for k in _MATCH_TENSORS}, "val_z": measured.val.z, "val_log_p": measured.val.log_p},
+        folder / "draws.pt",
+    )
     write_json(folder / "match.json", {"metrics": m.metrics, "ks": m.ks})
 
 
@@ -150,8 +160,17 @@ def load_measured(folder: Path, prior) -> Measured:
     def read(path):
         t = torch.load(path, weights_only=True)
         figures = json.loads((folder / "match.json").read_text())
-        match = diagnostics.Match(prior, figures["metrics"], figures["ks"], t["z_q"], t["z_p"], t["log_q_at_q"],
-                                  t["z_test"], t["log_p_at_test"], t["log_q_at_test"])
+        match = diagnostics.Match(
+            prior,
+            figures["metrics"],
+            figures["ks"],
+            t["z_q"],
+            t["z_p"],
+            t["log_q_at_q"],
+            t["z_test"],
+            t["log_p_at_test"],
+            t["log_q_at_test"],
+        )
         return Measured(match, capacity.Heldout(t["val_z"], t["val_log_p"]), 0.0)
 
     return load_or_explain(folder / "draws.pt", "match stage's draws", "match", read)
@@ -168,12 +187,16 @@ def load_fit(name: str, folder: Path) -> tuple[object, dict]:
     return densities.load(folder / f"{name}.pt"), json.loads((folder / "score.json").read_text())
 
 
-def write(result: Fitted, folder, codes: Codes, prior) -> None:
-    """Every output of the stage into `folder` (the stage's temporary output folder)."""
+def write(result: Fitted, folder, codes: Codes, prior, saved: dict | None = None) -> None:
+    """Every output of the stage into `folder` (the stage's temporary output folder). `saved`: the
+    densities already in a file (each fit@<density> stage's), copied as they are instead of saved again."""
     match = result.match
     (folder / "densities").mkdir()
     for name, density in result.densities.items():
-        densities.save(density, folder / "densities" / f"{name}.pt")
+        if saved and name in saved:
+            shutil.copyfile(saved[name], folder / "densities" / f"{name}.pt")
+        else:
+            densities.save(density, folder / "densities" / f"{name}.pt")
     write_json(folder / "metrics.json", result.metrics)
     write_csv(folder / "ks.csv", match.ks)
     write_csv(folder / "capacity.csv", result.curves)
@@ -183,7 +206,9 @@ def write(result: Fitted, folder, codes: Codes, prior) -> None:
     # N(0, I) has its closed-form picture; a learned prior is drawn from its own draws
     z_p = None if prior.closed_form else match.z_p.numpy()
     code_figures.capacity_curve(result.curves, result.scores, result.metrics, figures / "capacity.png")
-    code_figures.latent_scatter(mu, labels, figures / "latent_mu.png", prior_mu=None if z_p is None else prior.mu.numpy())
+    code_figures.latent_scatter(
+        mu, labels, figures / "latent_mu.png", prior_mu=None if z_p is None else prior.mu.numpy()
+    )
     if codes.dim > 2:
         code_figures.pair_grid(mu, labels, figures / "latent_pairs.png")
     code_figures.marginal_histograms(z_q, match.ks, figures / "marginals.png", z_p)

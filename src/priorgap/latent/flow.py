@@ -7,7 +7,7 @@ from typing import Annotated
 import torch
 from pydantic import Field
 
-from ..common.config import Number, Section
+from ..config.schema import Number, Section
 from .density import Entry, register, loadable
 from .neural_densities import EarlyStop, Trained, Whitening, fit_on_draws
 

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 import torch
 from pydantic import Field, model_validator
 
-from .. import PriorgapError
-from ..common.config import Section
+from ..errors import PriorgapError
+from ..config.schema import Section
 from . import em
 from .aggregate import Codes
 from .density import Entry, register, Mixture, loadable
@@ -27,7 +27,9 @@ class Params(Section):
     @model_validator(mode="after")
     def _draws_need_z(self):
         if self.fit_on == "mu" and self.draws != 1:
-            raise ValueError(f"draws ({self.draws}) applies to fit_on: z; with fit_on: mu (one mean per image) set draws: 1")
+            raise ValueError(
+                f"draws ({self.draws}) applies to fit_on: z; with fit_on: mu (one mean per image) set draws: 1"
+            )
         return self
 
 
@@ -49,7 +51,9 @@ class GaussianMixture(Mixture):
         p = params.gmm
         data = codes.mu if p.fit_on == "mu" else codes.sample(p.draws * len(codes.mu), seed)
         if capacity > len(data):
-            raise PriorgapError(f"params.yaml: posterior.gmm.components ({capacity}) exceeds the {len(data)} training codes")
+            raise PriorgapError(
+                f"params.yaml: posterior.gmm.components ({capacity}) exceeds the {len(data)} training codes"
+            )
         weights, means, covs = em.fit(data, capacity, p.covariance_type, seed)
         if p.fit_on == "mu":
             resp = em.e_step(data.double(), weights, means, covs)[0]
@@ -65,4 +69,6 @@ class GaussianMixture(Mixture):
         return 10 * max(capacities)
 
 
-register(Entry("gmm", GaussianMixture, on_active=True, capacity="components", section="gmm", candidate=True, params=Params))
+register(
+    Entry("gmm", GaussianMixture, on_active=True, capacity="components", section="gmm", candidate=True, params=Params)
+)

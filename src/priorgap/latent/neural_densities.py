@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .. import PriorgapError
+from ..errors import PriorgapError
 from . import aggregate
 from .density import LatentDensity
 

@@ -100,7 +100,9 @@ class VampPrior(Codes):
         """Mean KL(Q(z|x) || p) over the codes, and its standard error: one draw z ~ Q(z|x) per
         image of log Q(z|x) - log p(z)."""
         mu, logvar = codes.mu.double(), codes.logvar.double()
-        z = mu + torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * torch.exp(0.5 * logvar)
+        z = mu + torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * torch.exp(
+            0.5 * logvar
+        )
         return mc_mean(gaussian_log_prob(z, mu, logvar) - self.log_prob(z))
 
     def gaussian_kl(self, mean: torch.Tensor, cov: torch.Tensor) -> float:
@@ -117,9 +119,13 @@ class VampPrior(Codes):
         from scipy import special, stats
 
         mu, sd = self.mu.double().numpy(), torch.exp(0.5 * self.logvar.double()).numpy()
-        tests = [stats.ks_1samp(z[:, j], lambda x, j=j: special.ndtr((x[:, None] - mu[:, j]) / sd[:, j]).mean(1))
-                 for j in range(z.shape[1])]
-        return SimpleNamespace(statistic=np.array([t.statistic for t in tests]), pvalue=np.array([t.pvalue for t in tests]))
+        tests = [
+            stats.ks_1samp(z[:, j], lambda x, j=j: special.ndtr((x[:, None] - mu[:, j]) / sd[:, j]).mean(1))
+            for j in range(z.shape[1])
+        ]
+        return SimpleNamespace(
+            statistic=np.array([t.statistic for t in tests]), pvalue=np.array([t.pvalue for t in tests])
+        )
 
 
 def model_prior(components: Codes) -> StandardNormal | VampPrior:

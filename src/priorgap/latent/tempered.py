@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from ..common.config import Number, Section
+from ..config.schema import Number, Section
 from .aggregate import Codes
 from .density import Entry, register, Mixture, loadable
 

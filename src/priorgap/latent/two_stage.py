@@ -8,7 +8,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from ..common.config import Number, Section
+from ..config.schema import Number, Section
 from ..model.vae import gaussian_log_prob, kl_to_standard_normal, mlp
 from .density import Entry, register, loadable
 from .neural_densities import Trained, Whitening, fit_on_draws

@@ -20,7 +20,7 @@ from typing import Annotated
 import torch
 from pydantic import Field
 
-from ..common.config import Number, Section
+from ..config.schema import Number, Section
 from .aggregate import Codes
 from .density import Entry, register, loadable
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from ..common.outputs import save_figure
+from ..io.outputs import save_figure
 
 plt.switch_backend("Agg")  # stages and the report draw headless
 

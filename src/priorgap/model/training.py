@@ -12,7 +12,7 @@ import time
 import numpy as np
 import torch
 
-from .. import PriorgapError
+from ..errors import PriorgapError
 from .vae import VAE
 
 EVAL_SEED = 20_160_101  # the fixed binarisation and noise used by every evaluation

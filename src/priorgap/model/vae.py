@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import PriorgapError
-from ..common import checkpoints
-from ..common.device import N_PIXELS
+from ..errors import PriorgapError
+from ..io import checkpoints
+from ..config.device import N_PIXELS
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,10 @@ class VAE(nn.Module):
         self.encoder = mlp([N_PIXELS] + [cfg.encoder_width] * cfg.encoder_depth + [2 * cfg.latent_dim])
         self.decoder = mlp([cfg.latent_dim] + [cfg.decoder_width] * cfg.decoder_depth + [N_PIXELS])
         if cfg.prior not in ("normal", "vamp") or (cfg.prior == "vamp") != (cfg.prior_components > 0):
-            raise ValueError(f"prior {cfg.prior!r} with {cfg.prior_components} components: expected normal with 0 or vamp with K >= 1")
+            raise ValueError(
+                f"prior {cfg.prior!r} with {cfg.prior_components} components: expected normal with 0 or vamp "
+                "with K >= 1"
+            )
         # built after the encoder and decoder, so an N(0, I) model draws the same initial weights as always
         self.vamp = VampPrior(cfg.prior_components) if cfg.prior == "vamp" else None
 
@@ -147,7 +150,9 @@ def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -
     return -0.5 * ((z - mu).square() * torch.exp(-logvar) + logvar + math.log(2 * math.pi)).sum(-1)
 
 
-def mixture_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, max_elements: int = 1 << 22) -> torch.Tensor:
+def mixture_log_prob(
+    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, max_elements: int = 1 << 22
+) -> torch.Tensor:
     """log (1/K) sum_k N(z; mu_k, diag exp(logvar_k)) for each row of z (B, d), differentiable.
 
     Each (z - mu_k)^2 is formed directly, not by expanding the square (which cancels in float32
@@ -159,8 +164,9 @@ def mixture_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, ma
 
 
 @torch.no_grad()
-def iwae_bound(model: VAE, x: torch.Tensor, k: int, generator: torch.Generator, max_rows: int = 8192,
-               priors=()) -> torch.Tensor:
+def iwae_bound(
+    model: VAE, x: torch.Tensor, k: int, generator: torch.Generator, max_rows: int = 8192, priors=()
+) -> torch.Tensor:
     """Importance-weighted bound (Burda et al. 2015) on log p(x) per image, in nats:
     log (1/k) sum_j p(x|z_j) p(z_j) / Q(z_j|x) with z_j ~ Q(z|x), p the model's prior. k = 1 is
     the ELBO; the bound rises towards log p(x) as k grows. Images are taken a few at a time so
@@ -204,6 +210,8 @@ def build(config: dict, state: dict) -> VAE:
     has_pseudo = "vamp.pseudo_logits" in state
     if has_pseudo != (cfg.prior == "vamp"):
         held = "a VampPrior's pseudo-inputs" if has_pseudo else "no pseudo-inputs"
-        raise PriorgapError(f"its weights hold {held} but its config says prior {cfg.prior!r}: a checkpoint "
-                            "from another version of priorgap; re-run `dvc repro train`")
+        raise PriorgapError(
+            f"its weights hold {held} but its config says prior {cfg.prior!r}: a checkpoint "
+            "from another version of priorgap; re-run `dvc repro train`"
+        )
     return VAE(cfg)

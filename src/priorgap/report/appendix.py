@@ -3,11 +3,9 @@ experiment. Their method paragraphs are the page's own text, kept here so that e
 docstring never changes the committed results page."""
 from __future__ import annotations
 
-from ..analysis import bound, depth, latent_size, learned_prior, prior_sampling, stats
-from ..analysis.compare import on_slice
-from ..common.numbers import fmt
+from ..analysis import depth, latent_size, learned_prior, prior_sampling, stats
+from ..io.numbers import fmt
 from ..study import runs
-from . import known_section
 
 # Appendix B1: why depth is judged at matched rate (analysis/depth.py does it)
 DEPTH_METHOD = (
@@ -58,76 +56,49 @@ PRIORS_METHOD = (
 )
 
 
-def convergence(rows, epochs, compared, sampled) -> tuple[list[str], tuple[int, int]]:
-    """The appendix, and (comparisons inside their prediction interval at twice the epochs, of how many)."""
-    slopes = [(r.metrics.get("val_elbo_slope"), r.name) for r in rows if r.metrics.get("val_elbo_slope") is not None]
-    left = [r for r in rows if not r.converged]
-    top = max(slopes) if slopes else (None, "")
-    lines = ["## Appendix A: long enough?", "",
-             f"Screen: a run still gaining more than {runs.SLOPE_LIMIT} nats of validation ELBO per epoch over its last "
-             f"20% of epochs is plainly not done and is left out of every verdict: {len(left)} of {len(rows)}"
-             + (f" ({', '.join(r.name for r in left)})" if left else "")
-             + f". The largest slope is {fmt(top[0], 3)} ({top[1]}): the screen rarely binds, so it is not the test.", "",
-             f"The test that can fail: every comparison behind a verdict is repeated on the slice (one seed, {2 * epochs} "
-             "epochs). It passes when the slice's difference lies inside the 95% prediction interval of the grid's "
-             "(the grid mean's uncertainty plus one new run a side): the figure does not move with training beyond what "
-             "the seeds explain. \"Same way\" asks only whether a clear difference keeps its sign.", ""]
-    checked = [s for s in (on_slice(c, [r for r in rows if r.part(epochs) == "slice"], epochs) for c in compared) if s]
-    if not checked and not sampled:
-        return lines + ["No slice run matches a comparison yet.", ""], (0, 0)
-    inside, same = sum(s.predicted for s in checked), sum(s.same_way for s in checked)
-    s_inside, s_same = sum(x.inside for x in sampled), sum(x.same_way for x in sampled)
-    lines += [f"Claims 1 and 2: {inside} of {len(checked)} comparisons inside their prediction interval, {same} of "
-              f"{len(checked)} the same way. Samplers (each slice run's prior-minus-best difference against the grid's "
-              f"mean at its latent size): {s_inside} of {len(sampled)} inside, {s_same} of {len(sampled)} the same way.", "",
-              f"| question | within | measure | grid, {epochs} epochs: difference [95%] (verdict) | slice, {2 * epochs} | "
-              "inside | same way |", "|---|---|---|---|---|---|---|"]
-    for s in checked:
-        c = s.compared
-        side = f"{c.low.get('depth', '')}/{c.low.get('latent', '')} -> {c.high.get('depth', '')}/{c.high.get('latent', '')}"
-        lines.append(f"| {c.question} | {c.within} ({side}) | {c.measure} | {c.diff.fmt()} ({c.verdict}) | {s.longer:+.3g} | "
-                     f"{'yes' if s.predicted else '**no**'} | {'yes' if s.same_way else '**no**'} |")
-    for res, name, m, new, same_way, ok in ((x.grid, x.run, x.measure, x.longer, x.same_way, x.inside) for x in sampled):
-        lines.append(f"| samplers | latent size {res.latent} ({name}) | prior - best, {m} | {res.diffs[m].fmt()} "
-                     f"({res.diffs[m].verdict}) | {new:+.3g} | {'yes' if ok else '**no**'} | {'yes' if same_way else '**no**'} |")
-    return lines + [""], (inside + s_inside, len(checked) + len(sampled))
-
-
-def matched_longer(rows, epochs: int, claim1: depth.DepthClaim) -> list[tuple[str, stats.Diff, bool]]:
-    """The matched-rate fit repeated at twice the epochs (one seed per beta), against the grid's:
-    inside when the two differ by less than their combined 95% interval."""
-    out = []
-    for m in claim1.matched:
-        longer = depth.matched(rows, m.latent, 2 * epochs)
-        if isinstance(longer, depth.Matched) and depth.BOUND in longer.diffs and depth.BOUND in m.diffs:
-            a, b = m.diffs[depth.BOUND], longer.diffs[depth.BOUND]
-            ok = abs(b.diff - a.diff) <= stats.t_quantile(min(a.df, b.df)) * (a.se**2 + b.se**2) ** 0.5
-            out.append((f"latent {m.latent}", b, ok))
-    return out
-
-
 def depth_in_full(claim: depth.DepthClaim) -> list[str]:
     lines = ["### B1. Depth, in full", "", DEPTH_METHOD, ""]
     n = len(claim.matched)
-    lines += [f"**Verdict: {claim.verdict}** (it rests on {n} comparison{'s' * (n != 1)}: the held-out bound at the "
-              "matched rate at each latent size below; the other columns say what else differs there).", ""]
+    lines += [
+        f"**Verdict: {claim.verdict}** (it rests on {n} comparison{'s' * (n != 1)}: the held-out bound at the "
+        "matched rate at each latent size below; the other columns say what else differs there).",
+        "",
+    ]
     if claim.missing:
         lines += ["Not matched: " + "; ".join(claim.missing) + ".", ""]
     if claim.matched:
-        lines += ["| latent | matched rate (overlap) | runs | bound, depth 3 - 1 [95%] | upper end (training mixture's KL) | "
-                  "distortion | active units | test ELBO |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "| latent | matched rate (overlap) | runs | bound, depth 3 - 1 [95%] | upper end (training mixture's KL) | "
+            "distortion | active units | test ELBO |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for m in claim.matched:
-            cells = [m.diffs[k].fmt() if k in m.diffs else "n/a"
-                     for k in (depth.BOUND, depth.UPPER, depth.DISTORTION, "active_units", "test_elbo")]
-            lines.append(f"| {m.latent} | {m.rate:.3g} ({m.overlap[0]:.3g}-{m.overlap[1]:.3g}) | {m.runs} | " + " | ".join(cells) + " |")
+            cells = [
+                m.diffs[k].fmt() if k in m.diffs else "n/a"
+                for k in (depth.BOUND, depth.UPPER, depth.DISTORTION, "active_units", "test_elbo")
+            ]
+            lines.append(
+                f"| {m.latent} | {m.rate:.3g} ({m.overlap[0]:.3g}-{m.overlap[1]:.3g}) | {m.runs} | "
+                + " | ".join(cells)
+                + " |"
+            )
         lines += [""]
-    lines += [f"At beta = 1 (the grid: depth {depth.DEPTHS[1]} minus depth {depth.DEPTHS[0]}, 95% intervals; "
-              "the rate differs, so these do not answer the claim by themselves):", "",
-              "| latent | rate (test KL) | bound | population information | active units | test ELBO |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"At beta = 1 (the grid: depth {depth.DEPTHS[1]} minus depth {depth.DEPTHS[0]}, 95% intervals; "
+        "the rate differs, so these do not answer the claim by themselves):",
+        "",
+        "| latent | rate (test KL) | bound | population information | active units | test ELBO |",
+        "|---|---|---|---|---|---|",
+    ]
     for z in sorted({int(c.within.split()[-1]) for c in claim.at_beta1}):
         cell = {c.measure: c.diff.fmt() for c in claim.at_beta1 if c.within == f"latent size {z}"}
-        lines.append(f"| {z} | " + " | ".join(cell.get(k, "n/a") for k in (depth.RATE, depth.BOUND, runs.POPULATION_INFO,
-                                                                            "active_units", "test_elbo")) + " |")
+        lines.append(
+            f"| {z} | "
+            + " | ".join(
+                cell.get(k, "n/a") for k in (depth.RATE, depth.BOUND, runs.POPULATION_INFO, "active_units", "test_elbo")
+            )
+            + " |"
+        )
     lines += ["", "![depth at beta 1](study_depth.png)", ""]
     if claim.warmup_verdict:
         lines += ["KL warm-up (beta ramped from 0 over the first epochs), active units:", ""]
@@ -138,26 +109,53 @@ def depth_in_full(claim: depth.DepthClaim) -> list[str]:
 def latent_in_full(claim: latent_size.LatentClaim, rows, epochs) -> list[str]:
     grid = latent_size.with_info_per_unit([r for r in rows if r.part(epochs) == "grid"])
     n = sum(len(t.steps) for t in claim.trends)
-    lines = ["### B2. Latent size, in full", "",
-             LATENT_METHOD, "",
-             f"**Verdict: {claim.verdict}** ({n} comparisons: each step to the next latent size, at each depth).", ""]
+    lines = [
+        "### B2. Latent size, in full",
+        "",
+        LATENT_METHOD,
+        "",
+        f"**Verdict: {claim.verdict}** ({n} comparisons: each step to the next latent size, at each depth).",
+        "",
+    ]
     if claim.missing:
         lines += ["Not decided: " + "; ".join(claim.missing) + ".", ""]
     for t in claim.trends:
         steps = ", ".join(f"{s.low['latent']}->{s.high['latent']} {s.diff.fmt(2)}" for s in t.steps)
-        where = (f"falls up to latent size {t.stop}, no clear change after" if t.stop and t.stop != t.latents[-1]
-                 else "falls at every size" if t.stop else "never clearly falls")
-        units = (f"active units grow up to latent size {t.units_stop} ({t.units[t.units_stop]:.3g}; "
-                 f"{t.units[t.latents[-1]]:.3g} at {t.latents[-1]})" if t.units_stop else "active units never clearly grow")
-        lines.append(f"- depth {t.depth}: mean KS of the active dimensions {where}"
-                     + (f", rises at {', '.join(map(str, t.rising))}" if t.rising else "") + f"; {units} (steps: {steps}).")
-    lines += ["", "| depth | latent | KS, active (per dimension) | held-out bound (joint) | Gaussian KL (joint) | "
-              "active units | information per active unit |", "|---|---|---|---|---|---|---|"]
+        where = (
+            f"falls up to latent size {t.stop}, no clear change after"
+            if t.stop and t.stop != t.latents[-1]
+            else "falls at every size"
+            if t.stop
+            else "never clearly falls"
+        )
+        units = (
+            f"active units grow up to latent size {t.units_stop} ({t.units[t.units_stop]:.3g}; "
+            f"{t.units[t.latents[-1]]:.3g} at {t.latents[-1]})"
+            if t.units_stop
+            else "active units never clearly grow"
+        )
+        lines.append(
+            f"- depth {t.depth}: mean KS of the active dimensions {where}"
+            + (f", rises at {', '.join(map(str, t.rising))}" if t.rising else "")
+            + f"; {units} (steps: {steps})."
+        )
+    lines += [
+        "",
+        "| depth | latent | KS, active (per dimension) | held-out bound (joint) | Gaussian KL (joint) | "
+        "active units | information per active unit |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for d in sorted({r.key.depth for r in grid}):
         for z in sorted({r.key.latent for r in runs.where(grid, depth=d)}):
             here = runs.where(grid, depth=d, latent=z)
             cells = []
-            for m in (latent_size.KS, "kl_q_prior_lower_bound", "gaussian_kl", "active_units", latent_size.INFO_PER_UNIT):
+            for m in (
+                latent_size.KS,
+                "kl_q_prior_lower_bound",
+                "gaussian_kl",
+                "active_units",
+                latent_size.INFO_PER_UNIT,
+            ):
                 v = runs.values(here, m)
                 mean, _, k = stats.spread(v) if v else (None, 0, 0)
                 half = stats.t_quantile(k - 1) * stats.spread(v)[1] / k**0.5 if k > 1 else None
@@ -168,104 +166,94 @@ def latent_in_full(claim: latent_size.LatentClaim, rows, epochs) -> list[str]:
 
 
 def sampling_in_full(results) -> list[str]:
-    lines = ["### B3. Sampling N(0,I), in full", "", SAMPLING_METHOD, "",
-             f"Each latent size rests on {len(prior_sampling.MEASURES)} paired comparisons (fd, precision and recall, against "
-             "real digits and against the reconstructions).", ""]
+    lines = [
+        "### B3. Sampling N(0,I), in full",
+        "",
+        SAMPLING_METHOD,
+        "",
+        f"Each latent size rests on {len(prior_sampling.MEASURES)} paired comparisons (fd, precision and "
+        "recall, against "
+        "real digits and against the reconstructions).",
+        "",
+    ]
     lines += [f"- {prior_sampling.sentence(s)}" for s in results] + [""]
     lines += ["| latent | measure | prior | best | prior - best [95%] | floor |", "|---|---|---|---|---|---|"]
     for s in results:
         for m in prior_sampling.MEASURES:
             if m in s.diffs:
-                lines.append(f"| {s.latent} | {m} | {fmt(s.prior[m], 4)} | {fmt(s.best[m], 4)} | {s.diffs[m].fmt()} | {fmt(s.floor[m], 4)} |")
+                lines.append(
+                    f"| {s.latent} | {m} | {fmt(s.prior[m], 4)} | {fmt(s.best[m], 4)} | {s.diffs[m].fmt()} | "
+                    f"{fmt(s.floor[m], 4)} |"
+                )
     return lines + [""]
 
 
 def priors_in_full(results: list[learned_prior.PriorComparison]) -> list[str]:
-    lines = ["### B4. A learned prior, in full", "", PRIORS_METHOD, "",
-             "| latent | runs N(0,I) / learned | test ELBO N(0,I) | N(0,I) ex post | learned (joint) | learned ex post | "
-             "IWAE NLL N(0,I) | learned | ex-post gain over the learned prior [95%] |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "### B4. A learned prior, in full",
+        "",
+        PRIORS_METHOD,
+        "",
+        "| latent | runs N(0,I) / learned | test ELBO N(0,I) | N(0,I) ex post | learned (joint) | learned ex post | "
+        "IWAE NLL N(0,I) | learned | ex-post gain over the learned prior [95%] |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for c in results:
         m = lambda model, k: fmt(c.mean.get((model, k)), 5)  # noqa: E731
-        learned_expost = (c.mean.get(("learned", "test_elbo"), 0) + c.mean.get(("learned", "kl_q_prior_lower_bound"), 0)
-                          if ("learned", "kl_q_prior_lower_bound") in c.mean else None)
-        lines.append(f"| {c.latent} | {c.n[0]} / {c.n[1]} | {m('normal', 'test_elbo')} | {m('normal', learned_prior.EXPOST)} | "
-                     f"{m('learned', 'test_elbo')} | {fmt(learned_expost, 5)} | {m('normal', 'iwae_nll')} | {m('learned', 'iwae_nll')} | "
-                     f"{c.diffs['expost_gain_learned'].fmt()} |")
-    lines += ["", "| latent | learned - N(0,I): test ELBO | IWAE NLL | joint - ex post (ELBO) | fd: learned prior - N(0,I) best "
-              "| precision | recall |", "|---|---|---|---|---|---|---|"]
+        learned_expost = (
+            c.mean.get(("learned", "test_elbo"), 0) + c.mean.get(("learned", "kl_q_prior_lower_bound"), 0)
+            if ("learned", "kl_q_prior_lower_bound") in c.mean
+            else None
+        )
+        lines.append(
+            f"| {c.latent} | {c.n[0]} / {c.n[1]} | {m('normal', 'test_elbo')} | {m('normal', learned_prior.EXPOST)} | "
+            f"{m('learned', 'test_elbo')} | {fmt(learned_expost, 5)} | {m('normal', 'iwae_nll')} | "
+            f"{m('learned', 'iwae_nll')} | "
+            f"{c.diffs['expost_gain_learned'].fmt()} |"
+        )
+    lines += [
+        "",
+        "| latent | learned - N(0,I): test ELBO | IWAE NLL | joint - ex post (ELBO) | fd: learned prior - N(0,I) best "
+        "| precision | recall |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in results:
         d = c.diffs
-        lines.append(f"| {c.latent} | {d['test_elbo'].fmt()} | {d['iwae_nll'].fmt()} | {d['joint_vs_expost'].fmt()} | "
-                     f"{d['fd.learned_prior_vs_normal_best'].fmt()} | {d['precision.learned_prior_vs_normal_best'].fmt()} | "
-                     f"{d['recall.learned_prior_vs_normal_best'].fmt()} |")
-    lines += ["", "For scale, published on binarised MNIST with other architectures (docs: References): Bauer & "
-              "Mnih (2019, latent 50) test ELBO -89.0 with N(0,I), -87.3 ex post (+1.7), -86.6 joint (+2.4); Tomczak & "
-              "Welling's VampPrior (K = 500) NLL 85.79 against 89.78 (-4.0). Our figures are nats on MNIST's grey levels "
-              "read as Bernoulli means, so only the differences compare.", ""]
+        lines.append(
+            f"| {c.latent} | {d['test_elbo'].fmt()} | {d['iwae_nll'].fmt()} | {d['joint_vs_expost'].fmt()} | "
+            f"{d['fd.learned_prior_vs_normal_best'].fmt()} | {d['precision.learned_prior_vs_normal_best'].fmt()} | "
+            f"{d['recall.learned_prior_vs_normal_best'].fmt()} |"
+        )
+    lines += [
+        "",
+        "For scale, published on binarised MNIST with other architectures (docs: References): Bauer & "
+        "Mnih (2019, latent 50) test ELBO -89.0 with N(0,I), -87.3 ex post (+1.7), -86.6 joint (+2.4); Tomczak & "
+        "Welling's VampPrior (K = 500) NLL 85.79 against 89.78 (-4.0). Our figures are nats on MNIST's grey levels "
+        "read as Bernoulli means, so only the differences compare.",
+        "",
+    ]
     return lines
 
 
-BOUND_METHOD = (
-    "The held-out bound is a lower bound on KL(q_pop || N(0,I)) for any density fitted to the training codes, as "
-    "tight as that density is good; the training mixture's KL (the rate minus the index's mutual information, "
-    "which cannot exceed log N) is an upper estimate of it. Where the mutual information is near log N, no "
-    "estimator from N samples can certify it (McAllester & Stratos 2020), and the truth lies anywhere between "
-    "the two. Each verdict that compares bounds is therefore repeated under every density and capacity the "
-    "runs' records hold: a sign that holds under all of them does not lean on one density's slack. (The "
-    "moment-matched Gaussian sees only scale and correlation, which explain little of q's mismatch: its bound "
-    "is near 0 everywhere.)"
-)
-
-
-def bracket_ends(found: list[bound.Bracket]) -> str:
-    """Where the two ends meet, and where the lower one lies above the upper (which is no error)."""
-    if not found:
-        return ""
-    smallest = min(b.latent for b in found)
-    apart = max(abs(b.upper - b.lower) for b in found if b.latent == smallest)
-    text = f"At latent size {smallest} the two ends lie within {apart:.2g} nats of each other at every depth."
-    crossed = [b for b in found if b.lower > b.upper]
-    if crossed:
-        text += (" The lower end exceeds the upper at " + ", ".join(f"depth {b.depth}, latent {b.latent} (in {b.crossed} of "
-                                                                    f"its {b.runs} seeds)" for b in crossed)
-                 + ": the two ends bound different populations, the lower bound measured on the test codes and the "
-                 "upper on the training codes, and the test codes there sit slightly further from N(0,I).")
-    return text
-
-
-
-def bound_in_full(found: list[bound.Bracket], sens: list[bound.Sensitivity], known: dict | None = None,
-                  at_beta1: list = ()) -> list[str]:
-    lines = ["### B5. What the bound can pin", "", BOUND_METHOD, "", bracket_ends(found), "",
-             "| depth | latent | runs | held-out bound (lower) | training mixture's KL (upper) | rate (avg KL) | "
-             "mutual information (its ceiling, log N) | width of the bracket |", "|---|---|---|---|---|---|---|---|"]
-    for b in found:
-        lines.append(f"| {b.depth} | {b.latent} | {b.runs} | {fmt(b.lower, 3)} | {fmt(b.upper, 3)} | {fmt(b.avg_kl, 3)} | "
-                     f"{fmt(b.mutual_info, 4)} ({fmt(b.log_n, 4)}) | {fmt(b.upper - b.lower, 3)} |")
-    lines += [""] + known_section.known_answer_lines(known, list(at_beta1), found[0].n if found else None)
-    if not sens:
-        return lines + ["No run's record holds its densities' bounds yet.", ""]
-    variants = list(dict.fromkeys(v for s in sens for v in s.by_variant))
-    mark = {"lower": " (lower)", "higher": " (higher)"}
-    lines += ["", "Each comparison under each density's bound (difference of the means; \"(lower)\" or \"(higher)\" where "
-              "its 95% interval excludes zero; \"(vacuous)\" where that density's bound is at or below 0 at a latent size "
-              "compared, which bounds nothing). A density without a capacity is the one its validation codes kept "
-              "(aggregate: the training mixture); the last column counts each family once ("
-              + ", ".join(bound.FAMILIES.get(v, v) for v in variants if v != "chosen" and " " not in v)
-              + "), the study's choice left out:", "",
-              "| comparison | " + " | ".join(variants) + " | under the families |", "|---" * (len(variants) + 2) + "|"]
-    for s in sens:
-        cells = [f"{d.diff:+.2f}" + (" (vacuous)" if v in s.vacuous else mark.get(str(d.verdict), ""))
-                 if (d := s.by_variant.get(v)) else "n/a" for v in variants]
-        lines.append(f"| {s.comparison} | " + " | ".join(cells) + f" | {bound.tally(s.reads())} |")
-    return lines + [""]
-
-
 def every_experiment(rows: list[runs.Row]) -> list[str]:
-    cols = [("test ELBO", "test_elbo"), ("rate", "test_kl"), ("bound", "kl_q_prior_lower_bound"), ("AU", "active_units"),
-            ("KS act.", "ks_mean_active"), ("fd prior", "fd.prior"), ("fd gmm", "fd.gmm"), ("vs recon prior", "fd_vs_recon.prior"),
-            ("NLL", "iwae_nll"), ("slope", "val_elbo_slope")]
-    lines = ["## Appendix C: every experiment", "", "| run | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    cols = [
+        ("test ELBO", "test_elbo"),
+        ("rate", "test_kl"),
+        ("bound", "kl_q_prior_lower_bound"),
+        ("AU", "active_units"),
+        ("KS act.", "ks_mean_active"),
+        ("fd prior", "fd.prior"),
+        ("fd gmm", "fd.gmm"),
+        ("vs recon prior", "fd_vs_recon.prior"),
+        ("NLL", "iwae_nll"),
+        ("slope", "val_elbo_slope"),
+    ]
+    lines = [
+        "## Appendix C: every experiment",
+        "",
+        "| run | " + " | ".join(c for c, _ in cols) + " |",
+        "|---" * (len(cols) + 1) + "|",
+    ]
     for r in rows:
         lines.append(f"| {r.name} | " + " | ".join(fmt(r.metrics.get(k)) for _, k in cols) + " |")
     return lines

@@ -3,9 +3,9 @@ table (one row per claim, analysis/answer.py), each bound verdict told how it re
 density (analysis/bound.py)."""
 from __future__ import annotations
 
-from ..analysis import answer, bound, depth, sampling_answer
+from ..analysis import answer, bound, depth, sampling_answer, verdicts
 from ..analysis.verdicts import FOR_BOUND, FOR_Q
-from ..common.numbers import fmt
+from ..io.numbers import fmt
 from ..study import runs
 from ..analysis.stats import Direction, spread
 
@@ -30,7 +30,9 @@ TERMS = [
 ]
 
 
-def in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | None = None, decided: str = "") -> list[str]:
+def in_short(
+    found: list[answer.Answer], used, epochs: int, fd_spread: tuple | None = None, decided: str = ""
+) -> list[str]:
     """The answer in plain words, from the verdicts and their lead figures."""
     by = {a.short: a for a in found}
 
@@ -39,8 +41,9 @@ def in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | N
         a = by.get(short)
         if a is None:
             return "not measured yet"
-        return (f"**{a.verdict.word if word_only else a.verdict}**"
-                + (f"; {lead(a)[0]}: {lead(a)[1].fmt()}" if a.diffs else ""))
+        return f"**{a.verdict.word if word_only else a.verdict}**" + (
+            f"; {lead(a)[0]}: {lead(a)[1].fmt()}" if a.diffs else ""
+        )
 
     def closer(short: str, who: str, before: str = "") -> str:
         """What an encoder's row says about q in plain words: q itself, or only the bound. `before`:
@@ -53,45 +56,69 @@ def in_short(found: list[answer.Answer], used, epochs: int, fd_spread: tuple | N
             return f"likewise {who} ({said(short, True)}; upper end, {w}: {up.fmt()})"
         if a.verdict.qualifier == FOR_Q:
             return f"{who} brings q itself closer ({said(short)})"
-        return (f"{who} lowers the held-out bound ({said(short, True)}) but not the upper end "
-                f"({w}: {up.fmt()}), so whether q itself gets closer is not settled")
+        return (
+            f"{who} lowers the held-out bound ({said(short, True)}) but not the upper end "
+            f"({w}: {up.fmt()}), so whether q itself gets closer is not settled"
+        )
 
     asker = said(answer.ASKER)
     a, level = by.get(answer.ASKER), grid_mean(used, epochs, depth.BOUND, depth=2, latent=2)
     gain = answer.ruled_out([d for _, d in a.diffs + a.upper]) if a else 0.0
     if a and a.diffs and a.verdict.word == answer.Verdict.NOT_RESOLVED and level and gain > 0:
-        asker += (f"; a gain above {gain:.2g} nats, {gain / level:.0%} of the asker's own bound, is ruled out"
-                  + (" for q itself (by both ends of the bracket, which meet there)" if a.ends_meet else ""))
+        asker += f"; a gain above {gain:.2g} nats, {gain / level:.0%} of the asker's own bound, is ruled out" + (
+            " for q itself (by both ends of the bracket, which meet there)" if a.ends_meet else ""
+        )
     scale = by.get(answer.SCALE)
     shares = ", ".join(f"{d.diff:.0%} at {w}" for w, d in scale.diffs) if scale else "not measured yet"
     holes = said("The prior's bad draws are those in q's holes")
     cover = by.get("Sampling N(0,I) hurts coverage")
-    coverage = (f"; it gains coverage ({said(cover.short)}): a precision/recall trade-off"
-                if cover and cover.verdict.qualifier == sampling_answer.COVERS_MORE else f"; coverage: {said('Sampling N(0,I) hurts coverage')}")
-    fd_note = ([f"FD levels depend on the classifier: across {fd_spread[2]} classifier seeds each sampler's FD moves by "
-                f"{fd_spread[0]:.0%}-{fd_spread[1]:.0%} (sd over mean; reports/classifier_spread.json); a difference within "
-                "a run compares like with like.", ""] if fd_spread else [])
-    levels = ", ".join(f"{fmt(v, 2)} at latent {z}" for z in (2, 10, 50)
-                       if (v := grid_mean(used, epochs, depth.BOUND, latent=z)) is not None)
-    return ["## In short", "",
-            "Does q, the mixture of the encoder's posteriors over the training set, match N(0,I)? No. Its held-out "
-            f"bound on KL(q || N(0,I)) is {levels} nats (grid means; a lower bound, whose gap to the truth grows with "
-            "the active units: Appendix B5). Is it the thread's \"N(0, 2I)\", a mismatch of scale? "
-            f"{str(scale.verdict).capitalize() if scale else 'Not measured yet'}: q's moment-matched Gaussian (its scale "
-            f"and correlation) explains {shares} of the bound; the rest is shape.",
+    coverage = (
+        f"; it gains coverage ({said(cover.short)}): a precision/recall trade-off"
+        if cover and cover.verdict.qualifier == sampling_answer.COVERS_MORE
+        else f"; coverage: {said('Sampling N(0,I) hurts coverage')}"
+    )
+    fd_note = (
+        [
+            f"FD levels depend on the classifier: across {fd_spread[2]} classifier seeds each sampler's FD moves by "
+            f"{fd_spread[0]:.0%}-{fd_spread[1]:.0%} (sd over mean; reports/classifier_spread.json); a "
+            "difference within "
+            "a run compares like with like.",
             "",
-            "The thread's answer (1), an encoder wide and deep enough: at matched rate "
-            f"{closer(answer.DEPTH, 'a deeper encoder')}; {closer(answer.WIDTH, 'a wider encoder', answer.DEPTH)}. "
-            + (decided + " " if decided else "") + "The asker's own third layer at latent "
-            f"size 2: {asker}. The thread's answer (2), more latent dimensions: each dimension gets closer to N(0,1) "
-            f"({said('More latent dimensions, per dimension')}), q as a whole does not "
-            f"({said('More latent dimensions, jointly')}).",
-            "",
-            "Sampling: drawing z from N(0,I) rather than from a density fitted to q costs fidelity "
-            f"({said('Sampling N(0,I) hurts fidelity')}), and the draws that fall in q's holes are part of why "
-            f"({holes}){coverage}. A prior learned with the model (VampPrior) samples better than N(0,I) but not better than a "
-            f"density fitted to q after training ({said('A learned prior beats ex post: samples')}).",
-            "", *TERMS, *fd_note]
+        ]
+        if fd_spread
+        else []
+    )
+    levels = ", ".join(
+        f"{fmt(v, 2)} at latent {z}"
+        for z in (2, 10, 50)
+        if (v := grid_mean(used, epochs, depth.BOUND, latent=z)) is not None
+    )
+    return [
+        "## In short",
+        "",
+        "Does q, the mixture of the encoder's posteriors over the training set, match N(0,I)? No. Its held-out "
+        f"bound on KL(q || N(0,I)) is {levels} nats (grid means; a lower bound, whose gap to the truth grows with "
+        'the active units: Appendix B5). Is it the thread\'s "N(0, 2I)", a mismatch of scale? '
+        f"{str(scale.verdict).capitalize() if scale else 'Not measured yet'}: q's moment-matched Gaussian (its scale "
+        f"and correlation) explains {shares} of the bound; the rest is shape.",
+        "",
+        "The thread's answer (1), an encoder wide and deep enough: at matched rate "
+        f"{closer(answer.DEPTH, 'a deeper encoder')}; {closer(answer.WIDTH, 'a wider encoder', answer.DEPTH)}. "
+        + (decided + " " if decided else "")
+        + "The asker's own third layer at latent "
+        f"size 2: {asker}. The thread's answer (2), more latent dimensions: each dimension gets closer to N(0,1) "
+        f"({said('More latent dimensions, per dimension')}), q as a whole does not "
+        f"({said('More latent dimensions, jointly')}).",
+        "",
+        "Sampling: drawing z from N(0,I) rather than from a density fitted to q costs fidelity "
+        f"({said('Sampling N(0,I) hurts fidelity')}), and the draws that fall in q's holes are part of why "
+        f"({holes}){coverage}. A prior learned with the model (VampPrior) samples better than N(0,I) but not "
+        "better than a "
+        f"density fitted to q after training ({said('A learned prior beats ex post: samples')}).",
+        "",
+        *TERMS,
+        *fd_note,
+    ]
 
 
 def _notes(a: answer.Answer) -> str:
@@ -99,8 +126,12 @@ def _notes(a: answer.Answer) -> str:
 
 
 def answer_table(found: list[answer.Answer]) -> list[str]:
-    lines = ["## The answer, claim by claim", "",
-             "| the question | verdict | what it rests on: difference [95% interval] | caveat |", "|---|---|---|---|"]
+    lines = [
+        "## The answer, claim by claim",
+        "",
+        "| the question | verdict | what it rests on: difference [95% interval] | caveat |",
+        "|---|---|---|---|",
+    ]
     for a in found:
         rests = f"{a.rests_on}: {a.number}" if a.diffs else a.rests_on
         lines.append(f"| {a.claim} ([more](#{a.section})) | **{a.verdict}** | {rests} | {_notes(a)} |")
@@ -109,18 +140,23 @@ def answer_table(found: list[answer.Answer]) -> list[str]:
 
 def holm_line(found: list[answer.Answer]) -> str:
     """Which verdicts survive Holm's correction across the table (answer.holm)."""
-    tests, read, fallen = answer.holm(found)
+    tests, read, fallen = verdicts.holm(found)
     if not read:
         return ""
-    lost = "; ".join(f"{a.short}, which would read \"{holm}\"" for a, holm, same in read if not same)
-    return (f"**Many intervals.** Under Holm's correction (Holm 1979) across the table's {tests} tests, family-wise "
-            "error 5%, every verdict an interval decides survives"
-            + (f" except {lost}" if lost else "")
-            + (f"; the intervals that no longer exclude zero: {', '.join(fallen)}." if fallen else "."))
+    lost = "; ".join(f'{a.short}, which would read "{holm}"' for a, holm, same in read if not same)
+    return (
+        f"**Many intervals.** Under Holm's correction (Holm 1979) across the table's {tests} tests, family-wise "
+        "error 5%, every verdict an interval decides survives"
+        + (f" except {lost}" if lost else "")
+        + (f"; the intervals that no longer exclude zero: {', '.join(fallen)}." if fallen else ".")
+    )
 
 
-UNDER = {answer.DEPTH: "depth 3 - 1, matched rate", answer.WIDTH: "width 1000 - 125, matched rate",
-         "More latent dimensions, jointly": "latent size, "}  # answer row -> the comparisons B5 repeats
+UNDER = {
+    answer.DEPTH: "depth 3 - 1, matched rate",
+    answer.WIDTH: "width 1000 - 125, matched rate",
+    "More latent dimensions, jointly": "latent size, ",
+}  # answer row -> the comparisons B5 repeats
 
 
 def under_every_density(found: list[answer.Answer], sens: list[bound.Sensitivity]) -> None:
@@ -141,4 +177,6 @@ def grid_mean(rows, epochs: int, measure: str, **setting) -> float | None:
 def lead(answer) -> tuple:
     """The figure the README quotes for a row: the first one that decides its verdict, so that a
     "no" is never shown beside an interval that includes zero."""
-    return next(((w, d) for w, d in answer.diffs if d.decided and d.verdict != Direction.NO_CLEAR_CHANGE), answer.diffs[0])
+    return next(
+        ((w, d) for w, d in answer.diffs if d.decided and d.verdict != Direction.NO_CLEAR_CHANGE), answer.diffs[0]
+    )

@@ -20,14 +20,12 @@ import re
 import tempfile
 from pathlib import Path
 
-from .. import PriorgapError
-from ..common.outputs import atomic_write_text
-from ..analysis import (answer, bound, decision, depth, known_families, latent_size, learned_prior, prior_sampling,
-                        sampling_answer, stats,
-                        width)
+from ..errors import PriorgapError
+from ..io.outputs import atomic_write_text
+from ..analysis import (answer, bound, decision, depth, known_families, latent_size, learned_prior, longer,
+                        prior_sampling, sampling_answer, stats, width)
 from ..study import design, record, runs, runs_file
-from . import appendix, decision_section, opening, study_figures
-from ..summary import headline
+from . import appendix, bound_section, decision_section, long_enough, opening, study_figures, thread_section
 
 # (section title, anchor (answer.Answer.section), its detail figure or None, how it is measured)
 SECTIONS = [
@@ -56,11 +54,8 @@ SECTIONS = [
      "the decoder fixed (`analysis/learned_prior.py`)."),
 ]
 CLAIM_FIGURES = tuple(f"study_claim{i}.png" for i in range(1, len(SECTIONS) + 1))  # each claim's differences
-THREAD = "study_thread.png"
-THREAD_DRAWS = study_figures.THREAD_GRID**2  # the images each panel of the thread's picture shows
 FIGURES = ("study_rate.png", "study_depth.png", "study_latent.png", "study_samplers.png", "study_priors.png",
-           THREAD, *CLAIM_FIGURES)
-PICTURED = ("d2-z2-s0", "d3-z2-s0")  # the thread's picture: the asker's 2 x 500 encoder, and with the third layer
+           thread_section.FILE, *CLAIM_FIGURES)
 BEGIN, END = "<!-- study findings: written by `make report`, do not edit -->", "<!-- end of study findings -->"
 
 
@@ -94,15 +89,6 @@ def _header(rows: list[runs.Row], epochs: int, components: int) -> tuple[list[st
     return lines, gone
 
 
-def _thread(pictures: list[dict]) -> list[str]:
-    shown = ", ".join(p["name"] for p in pictures) or "none yet"
-    return ["## The thread's picture", "",
-            "The asker's plot, for the asker's encoder (2 x 500) and with the third layer (3 x 500), latent size 2, seed 0 "
-            f"(runs: {shown}): the test set's codes coloured by digit over N(0,I)'s 1, 2 and 3 sd circles; beside them "
-            f"the decoder's reconstructions of the first {THREAD_DRAWS} test digits, {THREAD_DRAWS} draws from N(0,I), and "
-            f"{THREAD_DRAWS} from the density the validation codes chose, decoded.", "", f"![the thread's picture]({THREAD})", ""]
-
-
 def _sections() -> list[str]:
     lines = []
     for (title, _, extra, method), fig in zip(SECTIONS, CLAIM_FIGURES):
@@ -126,13 +112,22 @@ def _decision(rows: list[runs.Row], epochs: int, components: int, families: dict
     planned runs are measured, its known answers, and the real bound of the encoders they used."""
     planned = {p.key for p in design.design(components) if p.part == "decision"}
     used = {r["encoder"] for r in (families or {}).get("rows", [])}
-    real = {r.name: r.metrics[decision.BOUND] for r in rows if r.name in used and r.metrics.get(decision.BOUND) is not None}
+    real = {
+        r.name: r.metrics[decision.BOUND] for r in rows if r.name in used and r.metrics.get(decision.BOUND) is not None
+    }
     return decision.arms(rows, epochs), sum(r.key in planned for r in rows), len(planned), families, real
 
 
-def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[dict] = (),
-           bounds: dict | None = None, fd_spread: tuple | None = None, known: dict | None = None,
-           families: dict | None = None) -> tuple[str, list[str], dict]:
+def render(
+    rows: list[runs.Row],
+    epochs: int,
+    components: int,
+    pictures: list[dict] = (),
+    bounds: dict | None = None,
+    fd_spread: tuple | None = None,
+    known: dict | None = None,
+    families: dict | None = None,
+) -> tuple[str, list[str], dict]:
     """(study.md, the brief answer for README, the analyses the figures draw)."""
     # one instrument per verdict: the one the grid's runs were measured by (the decision part has its own)
     instrument = grid_instrument(rows, epochs)
@@ -145,39 +140,73 @@ def render(rows: list[runs.Row], epochs: int, components: int, pictures: list[di
     slice_latents = sorted({r.key.latent for r in used if r.part(epochs) == "slice"})
     compared = depth.comparisons(claim1) + latent_size.comparisons(used, epochs, slice_latents)
     on_slice_sampled = prior_sampling.on_slice(sampled, [r for r in used if r.part(epochs) == "slice"])
-    long_lines, checked = appendix.convergence(used, epochs, compared, on_slice_sampled)
+    long_lines, checked = long_enough.convergence(used, epochs, compared, on_slice_sampled)
     sens = bound.sensitivity(used, bounds or {}, epochs)
     brackets = bound.brackets(used, epochs)
     # the decision's row rests on its own runs alone (the converging instrument), beside the grid's
     arms = decision.arms(rows, epochs)
     pairs = known_families.under_families(families["rows"]) if families else None
     decided = decision.answer_row(arms, pairs)
-    found = [answer.depth_row(claim1, depth.warm_matched(used, epochs), decided is not None), *([decided] if decided else []),
-             answer.width_row(wide),
-             answer.asker_row(depth.asker(used, epochs), opening.grid_mean(used, epochs, depth.BOUND, depth=2, latent=2),
-                              answer.meet(brackets, depth.ASKER["latent"], depth.ASKER_DEPTHS)), *answer.latent_rows(used, claim2, epochs),
-             answer.scale_row(used, epochs), *sampling_answer.sampling_rows(sampled), sampling_answer.holes_row(used, epochs),
-             *sampling_answer.prior_rows(learned), answer.longer_row(*checked, appendix.matched_longer(used, epochs, claim1),
-                               answer.elbo_gain_when_longer(used, epochs))]
+    found = [
+        answer.depth_row(claim1, depth.warm_matched(used, epochs), decided is not None),
+        *([decided] if decided else []),
+        answer.width_row(wide),
+        answer.asker_row(
+            depth.asker(used, epochs),
+            opening.grid_mean(used, epochs, depth.BOUND, depth=2, latent=2),
+            answer.meet(brackets, depth.ASKER["latent"], depth.ASKER_DEPTHS),
+        ),
+        *answer.latent_rows(used, claim2, epochs),
+        answer.scale_row(used, epochs),
+        *sampling_answer.sampling_rows(sampled),
+        sampling_answer.holes_row(used, epochs),
+        *sampling_answer.prior_rows(learned),
+        longer.longer_row(
+            *checked, longer.matched_longer(used, epochs, claim1), longer.elbo_gain_when_longer(used, epochs)
+        ),
+    ]
     opening.under_every_density(found, sens)
     head, gone = _header(rows, epochs, components)
-    lines = (["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", ""] + opening.in_short(found, used, epochs, fd_spread,
-                                                                                                 decision.in_plain_words(decided, arms, pairs))
-             + opening.answer_table(found) + _thread(list(pictures)) + _sections() + head + long_lines
-             + ["## Appendix B: the analyses in full", ""] + decision_section.in_full(*_decision(rows, epochs, components, families))
-             + appendix.depth_in_full(claim1) + appendix.latent_in_full(claim2, used, epochs)
-             + appendix.sampling_in_full(sampled) + appendix.priors_in_full(learned)
-             + appendix.bound_in_full(brackets, sens, known, claim1.at_beta1)
-             + appendix.every_experiment(rows) + [""] + gone)
+    lines = (
+        ["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", ""]
+        + opening.in_short(found, used, epochs, fd_spread, decision.in_plain_words(decided, arms, pairs))
+        + opening.answer_table(found)
+        + thread_section.lines(list(pictures))
+        + _sections()
+        + head
+        + long_lines
+        + ["## Appendix B: the analyses in full", ""]
+        + decision_section.in_full(*_decision(rows, epochs, components, families))
+        + appendix.depth_in_full(claim1)
+        + appendix.latent_in_full(claim2, used, epochs)
+        + appendix.sampling_in_full(sampled)
+        + appendix.priors_in_full(learned)
+        + bound_section.bound_in_full(brackets, sens, known, claim1.at_beta1)
+        + appendix.every_experiment(rows)
+        + [""]
+        + gone
+    )
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip("\n") + "\n"  # sections with nothing to list leave no gap
     lacking = missing(rows, components)
     # the status closes the findings: a reader meets the answers first
-    partial = ([f"Partial: {len(design.design(components)) - len(lacking)} of {len(design.design(components))} planned "
-                "experiments so far (`make study` runs the rest); every verdict may change"] if lacking else [])
-    brief = [f"{a.short}: **{a.verdict}**" + (f" ({a.rests_on}, {opening.lead(a)[0]}: {opening.lead(a)[1].fmt()})" if a.diffs else "")
-             for a in found] + partial
-    return text, brief, {"claim1": claim1, "sampled": sampled, "learned": learned, "answers": found,
-                         "pictures": list(pictures)}
+    partial = (
+        [
+            f"Partial: {len(design.design(components)) - len(lacking)} of {len(design.design(components))} planned "
+            "experiments so far (`make study` runs the rest); every verdict may change"
+        ]
+        if lacking
+        else []
+    )
+    brief = [
+        f"{a.short}: **{a.verdict}**"
+        + (f" ({a.rests_on}, {opening.lead(a)[0]}: {opening.lead(a)[1].fmt()})" if a.diffs else "")
+        for a in found
+    ] + partial
+    return (
+        text,
+        brief,
+        {"claim1": claim1, "sampled": sampled, "learned": learned, "answers": found, "pictures": list(pictures)},
+    )
 
 
 def readme_with(readme: str, brief: list[str]) -> str:
@@ -191,15 +220,18 @@ def readme_with(readme: str, brief: list[str]) -> str:
 
 def _figures(rows, epochs, analyses, out: Path) -> None:
     used = [r for r in rows if r.converged]
-    draw = {"study_rate.png": lambda p: study_figures.rate_distortion(analyses["claim1"], used, epochs, p),
-            "study_depth.png": lambda p: study_figures.depth_at_beta1(analyses["claim1"], p),
-            "study_latent.png": lambda p: study_figures.latent_trend(used, epochs, p),
-            "study_samplers.png": lambda p: study_figures.samplers(analyses["sampled"], p),
-            "study_priors.png": lambda p: study_figures.prior_comparison(analyses["learned"], p),
-            THREAD: lambda p: study_figures.thread(analyses["pictures"], p)}
+    draw = {
+        "study_rate.png": lambda p: study_figures.rate_distortion(analyses["claim1"], used, epochs, p),
+        "study_depth.png": lambda p: study_figures.depth_at_beta1(analyses["claim1"], p),
+        "study_latent.png": lambda p: study_figures.latent_trend(used, epochs, p),
+        "study_samplers.png": lambda p: study_figures.samplers(analyses["sampled"], p),
+        "study_priors.png": lambda p: study_figures.prior_comparison(analyses["learned"], p),
+        thread_section.FILE: lambda p: thread_section.figure(analyses["pictures"], p),
+    }
     for (title, anchor, _, _), name in zip(SECTIONS, CLAIM_FIGURES):
         draw[name] = (lambda here, title: lambda p: study_figures.answers(here, p, title))(
-            [a for a in analyses["answers"] if a.section == anchor], title)
+            [a for a in analyses["answers"] if a.section == anchor], title
+        )
     for name in FIGURES:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.tmp-", suffix=".png", dir=out)
         os.close(fd)
@@ -221,32 +253,16 @@ def fd_spread(path: Path) -> tuple[float, float, int] | None:
     return (min(shares), max(shares), len(record["seeds"])) if shares else None
 
 
-def pictures(rows: list[runs.Row], folder: Path) -> list[dict]:
-    """The thread's picture's data, from the records of PICTURED that have their test codes."""
-    import numpy as np
-
-    by_name = {r.name: r for r in rows}
-    out = []
-    for name in PICTURED:
-        codes, grids = folder / name / record.CODES_FILE, folder / name / record.GRIDS_FILE
-        if name not in by_name or not (codes.is_file() and grids.is_file()):
-            continue
-        best = headline.best_fitted(by_name[name].metrics)
-        with np.load(codes) as c, np.load(grids) as g:
-            shown = {"reconstructions": "reconstruction", "N(0,I) draws": "prior", f"{best} draws": best}
-            out.append({"name": name, "mu": c["mu"], "labels": c["labels"],
-                        "grids": {label: g[key].reshape(len(g[key]), -1) / record.GREY_LEVELS for label, key in shown.items()}})
-    return out
-
-
 def main(argv=None):
-    from ..common import config
+    from ..config import schema
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--csv", type=Path, default=Path("reports/study.csv"))
     ap.add_argument("--records", type=Path, default=Path("reports/runs"), help="the runs' records (make study)")
     ap.add_argument("--out", type=Path, default=Path("reports"))
-    ap.add_argument("--readme", type=Path, default=Path("README.md"), help="whose findings block to rewrite ('' for none)")
+    ap.add_argument(
+        "--readme", type=Path, default=Path("README.md"), help="whose findings block to rewrite ('' for none)"
+    )
     ap.add_argument("--epochs", type=int, default=design.EPOCHS, help="the study's training epochs")
     args = ap.parse_args(argv)
     if not args.csv.is_file():
@@ -254,14 +270,23 @@ def main(argv=None):
     rows = runs_file.read(args.csv)
     if not any(r.part(args.epochs) == "grid" for r in rows):
         raise PriorgapError(f"{args.csv} holds no grid run of {args.epochs} epochs; pass --epochs, or `make study`")
-    components = config.load(Path("params.yaml"), "model").prior.components if Path("params.yaml").is_file() else 100
-    bounds = {r.name: bound.bounds_of(record.read(args.records / r.name)["metrics"]["fit_posterior"])
-              for r in rows if record.exists(args.records, r.name)}
+    components = schema.load(Path("params.yaml"), "model").prior.components if Path("params.yaml").is_file() else 100
+    bounds = {
+        r.name: bound.bounds_of(record.read(args.records / r.name)["metrics"]["fit_posterior"])
+        for r in rows
+        if record.exists(args.records, r.name)
+    }
     known, families = (args.out / f"{name}.json" for name in ("known_answer", "known_families"))
-    text, brief, analyses = render(rows, args.epochs, components, pictures(rows, args.records), bounds,
-                                   fd_spread(args.out / "classifier_spread.json"),
-                                   json.loads(known.read_text()) if known.is_file() else None,
-                                   json.loads(families.read_text()) if families.is_file() else None)
+    text, brief, analyses = render(
+        rows,
+        args.epochs,
+        components,
+        thread_section.pictures(rows, args.records),
+        bounds,
+        fd_spread(args.out / "classifier_spread.json"),
+        json.loads(known.read_text()) if known.is_file() else None,
+        json.loads(families.read_text()) if families.is_file() else None,
+    )
     readme = readme_with(args.readme.read_text(), brief) if str(args.readme) not in ("", ".") else None
     args.out.mkdir(parents=True, exist_ok=True)
     instrument = grid_instrument(rows, args.epochs)

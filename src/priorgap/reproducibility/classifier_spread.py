@@ -25,9 +25,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .. import PriorgapError
-from ..common.shell import sh
-from ..common.outputs import atomic_write_text, flatten_dict
+from ..errors import PriorgapError
+from ..io.shell import sh
+from ..io.outputs import atomic_write_text, flatten_dict
 
 OUT = Path("reports/classifier_spread.json")
 SUMMARY = "data/summary/metrics.json"
@@ -83,6 +83,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from ..common.cli import run_stage
+    from ..config.cli import run_stage
 
     run_stage("classifier_spread", lambda argv: sys.exit(main(argv)))

@@ -26,7 +26,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 SRC = ROOT / "src"
-OUTPUT_FREE = ("src/priorgap/common/store.py", "src/priorgap/common/tracking.py", "src/priorgap/common/naming.py")
+OUTPUT_FREE = (
+    "src/priorgap/tracking/store.py",
+    "src/priorgap/tracking/stage_runs.py",
+    "src/priorgap/tracking/naming.py",
+)
 WRITES_TRACKING = ("summarize",)
 
 
@@ -92,19 +96,24 @@ def density_modules() -> dict[str, str]:
     from priorgap.latent import densities
 
     files = {name: sys.modules[e.cls.__module__].__file__ for name, e in densities.REGISTRY.items()}
-    return {"prior": "src/priorgap/latent/priors.py",
-            **{name: Path(f).resolve().relative_to(ROOT).as_posix() for name, f in files.items()}}
+    return {
+        "prior": "src/priorgap/latent/priors.py",
+        **{name: Path(f).resolve().relative_to(ROOT).as_posix() for name, f in files.items()},
+    }
 
 
 def density_only(script: str, closure: set[str]) -> set[str]:
     """The modules that only register densities: CATALOG (their import line, alone in its file) and
     each density module no other file the script runs imports. One that some file imports for a
     name (densities.py's `from .gaussian import MomentMatched`) is machinery, kept."""
+
     def path(module):
         return f"src/{module.replace('.', '/')}.py"
 
     tree = ast.parse((ROOT / CATALOG).read_text())
-    registering = {f"src/priorgap/latent/{a.name}.py" for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    registering = {
+        f"src/priorgap/latent/{a.name}.py" for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names
+    }
     used = set()
     for f in (closure | {script}) - {CATALOG}:
         used |= {path(m) for m in imported_modules(ROOT / f)} - {f}
@@ -130,7 +139,7 @@ def foreach_lines() -> list[str]:
 
     rows = []
     for name, module in density_modules().items():
-        extra = fitting.fit_params(name)[len(fitting.FIT_PARAMS):]
+        extra = fitting.fit_params(name)[len(fitting.FIT_PARAMS) :]
         rows.append(f"      {name}: {{module: {module}, params: posterior.{extra[0] if extra else 'seed'}}}\n")
     return rows
 

@@ -40,11 +40,11 @@ from pathlib import Path
 import yaml
 from scipy import stats as sps
 
-from .. import PriorgapError
-from ..common import config
-from ..common.numbers import fmt
-from ..common.shell import sh
-from ..common.outputs import flatten_dict
+from ..errors import PriorgapError
+from ..config import schema
+from ..io.numbers import fmt
+from ..io.shell import sh
+from ..io.outputs import flatten_dict
 from ..latent.densities import replaying
 from ..study import runs, runs_file
 from ..analysis.stats import spread
@@ -73,7 +73,9 @@ FREE_PARAMS = ("classifier.seed",)
 
 def committed(root: Path, path: str) -> str:
     """The file as git HEAD has it."""
-    return sh(["git", "show", f"HEAD:{path}"], root, what=f"{path}: not committed at HEAD (verify compares with the commit)")
+    return sh(
+        ["git", "show", f"HEAD:{path}"], root, what=f"{path}: not committed at HEAD (verify compares with the commit)"
+    )
 
 
 def seed_spreads(study_csv: Path, model, train) -> tuple[dict[str, float], int, int]:
@@ -81,12 +83,21 @@ def seed_spreads(study_csv: Path, model, train) -> tuple[dict[str, float], int, 
     depth and width, latent size, beta, warm-up and prior; its grid epochs, the most common count); also the
     number of seeds and the epochs."""
     prior = "normal" if model.prior.kind == "normal" else f"{model.prior.kind}{model.prior.components}"
-    rows = runs.where(runs_file.read(study_csv), depth=model.encoder.depth, latent=model.latent_dim, beta=float(train.beta),
-                      warmup=train.kl_warmup_epochs, prior=prior, width=model.encoder.width)
+    rows = runs.where(
+        runs_file.read(study_csv),
+        depth=model.encoder.depth,
+        latent=model.latent_dim,
+        beta=float(train.beta),
+        warmup=train.kl_warmup_epochs,
+        prior=prior,
+        width=model.encoder.width,
+    )
     if not rows:
-        raise PriorgapError(f"{study_csv}: no study run at encoder depth {model.encoder.depth}, latent size "
-                            f"{model.latent_dim}, beta {train.beta:g}, warm-up {train.kl_warmup_epochs}, prior {prior}; "
-                            "verify needs the study's seed spread for the workspace's setting")
+        raise PriorgapError(
+            f"{study_csv}: no study run at encoder depth {model.encoder.depth}, latent size "
+            f"{model.latent_dim}, beta {train.beta:g}, warm-up {train.kl_warmup_epochs}, prior {prior}; "
+            "verify needs the study's seed spread for the workspace's setting"
+        )
     epochs = collections.Counter(r.key.epochs for r in rows).most_common(1)[0][0]
     grid = runs.where(rows, epochs=epochs)
     sds = {k: spread(runs.values(grid, k))[1] for k in HEADLINE if runs.values(grid, k)}
@@ -102,13 +113,19 @@ def classifier_allowance(path: Path) -> tuple[dict[str, float], int, float]:
         record = json.loads(path.read_text())
         figures, seeds = record["figures"], record["seeds"]
     except (ValueError, KeyError, TypeError) as e:
-        raise PriorgapError(f"{path}: not a classifier spread ({e}); `git checkout {path}`, or `make classifier-spread`") from None
+        raise PriorgapError(
+            f"{path}: not a classifier spread ({e}); `git checkout {path}`, or `make classifier-spread`"
+        ) from None
     sds = {k: spread(v)[1] for k, v in figures.items()}
     # the committed spread must agree with what verify holds exact: the classifier moves none of those
     moved_exact = [k for k in EXACT if sds.get(k, 0.0) > 0]
     if moved_exact or len(seeds) < 5:
-        raise PriorgapError(f"{path}: {'the classifier moves ' + ', '.join(moved_exact) + ', which verify holds exact' if moved_exact else f'{len(seeds)} seeds, fewer than 5'}; "
-                            "re-measure with `make classifier-spread`, or fix verify.EXACT")
+        why = (f"the classifier moves {', '.join(moved_exact)}, which verify holds exact" if moved_exact
+               else f"{len(seeds)} seeds, fewer than 5")
+        raise PriorgapError(
+            f"{path}: {why}; "
+            "re-measure with `make classifier-spread`, or fix verify.EXACT"
+        )
     moved = sum(sd > 0 for sd in sds.values())
     q = float(sps.t.ppf(1 - FAMILY_ALPHA / (2 * max(moved, 1)), len(seeds) - 1))
     return {k: q * 2**0.5 * sd for k, sd in sds.items()}, len(seeds), q * 2**0.5
@@ -171,42 +188,55 @@ def main(argv=None) -> int:
     ap.add_argument("--root", type=Path, default=Path("."), help="the repository (default: here)")
     args = ap.parse_args(argv)
     root = args.root
-    if _without_free(config.read_yaml(root / "params.yaml")) != _without_free(yaml.safe_load(committed(root, "params.yaml"))):
-        raise PriorgapError("params.yaml differs from the commit's: verify compares a reproduction of the committed "
-                            "params; `git stash` (or `git checkout params.yaml`), `dvc repro`, then `make verify`")
+    if _without_free(schema.read_yaml(root / "params.yaml")) != _without_free(
+        yaml.safe_load(committed(root, "params.yaml"))
+    ):
+        raise PriorgapError(
+            "params.yaml differs from the commit's: verify compares a reproduction of the committed "
+            "params; `git stash` (or `git checkout params.yaml`), `dvc repro`, then `make verify`"
+        )
     path = root / SUMMARY
     if not path.is_file():
         raise PriorgapError(f"{path}: not found; run `make repro` first")
     ours = flatten_dict(json.loads(path.read_text()))
     theirs = flatten_dict(json.loads(committed(root, SUMMARY)))
-    model, train = config.load(root / "params.yaml", "model"), config.load(root / "params.yaml", "train")
+    model, train = schema.load(root / "params.yaml", "model"), schema.load(root / "params.yaml", "train")
     depth, latent = model.encoder.depth, model.latent_dim
     vae_sds, n, epochs = seed_spreads(root / STUDY, model, train)
     clf, n_clf, multiple = classifier_allowance(root / CLASSIFIER_SPREAD)
     results = compare(ours, theirs, clf, vae_sds)
-    print(f"verify: {SUMMARY} against the commit; tolerance 0 = bit-identical, else {multiple:.3g} x the sd over {n_clf} "
-          f"classifier seeds ({CLASSIFIER_SPREAD}) and {Z:g} x the sd over {n} VAE seeds of the study (depth {depth}, "
-          f"latent {latent}, {epochs} epochs), in quadrature where a figure has both")
+    print(
+        f"verify: {SUMMARY} against the commit; tolerance 0 = bit-identical, else {multiple:.3g} x the sd over {n_clf} "
+        f"classifier seeds ({CLASSIFIER_SPREAD}) and {Z:g} x the sd over {n} VAE seeds of the study (depth {depth}, "
+        f"latent {latent}, {epochs} epochs), in quadrature where a figure has both"
+    )
     print(f"{'figure':26s} {'committed':>14s} {'here':>14s} {'difference':>12s} {'tolerance':>10s}")
     for name, a, b, tol, ok in ((r.name, r.committed, r.here, r.tolerance, r.within) for r in results):
         diff = "" if a is None or b is None else f"{b - a:+.3g}"
         mark = "no spread" if tol is None else "ok" if ok else "BEYOND"
-        print(f"{name:26s} {fmt(a, 6, 'null'):>14s} {fmt(b, 6, 'null'):>14s} {diff:>12s} {'-' if tol is None else fmt(tol, 6, 'null'):>10s}  {mark}")
+        print(
+            f"{name:26s} {fmt(a, 6, 'null'):>14s} {fmt(b, 6, 'null'):>14s} {diff:>12s} "
+            f"{'-' if tol is None else fmt(tol, 6, 'null'):>10s}  {mark}"
+        )
     bad = [r.name for r in results if not r.within]
     same = sum(r.committed == r.here for r in results)
     unjudged = sum(r.tolerance is None for r in results)
-    print(f"verify: {same} of {len(results)} figures bit-identical; "
-          + (f"{len(bad)} beyond tolerance: {', '.join(bad)}" if bad else "every difference within its tolerance")
-          + (f"; {unjudged} in neither {STUDY} nor {CLASSIFIER_SPREAD}, so not judged" if unjudged else ""))
+    print(
+        f"verify: {same} of {len(results)} figures bit-identical; "
+        + (f"{len(bad)} beyond tolerance: {', '.join(bad)}" if bad else "every difference within its tolerance")
+        + (f"; {unjudged} in neither {STUDY} nor {CLASSIFIER_SPREAD}, so not judged" if unjudged else "")
+    )
     if "test_elbo" in bad:  # the VAE itself, not only a measure of its codes, came out other bits
         import torch
 
-        print(f"verify: the VAE trained to other bits here: expected on some CPUs and with 3 torch threads (here "
-              f"{torch.get_num_threads()}), a bug elsewhere; which, and what to try: docs/reproducibility.md")
+        print(
+            f"verify: the VAE trained to other bits here: expected on some CPUs and with 3 torch threads (here "
+            f"{torch.get_num_threads()}), a bug elsewhere; which, and what to try: docs/reproducibility.md"
+        )
     return 1 if bad else 0
 
 
 if __name__ == "__main__":
-    from ..common.cli import run_stage
+    from ..config.cli import run_stage
 
     run_stage("verify", lambda argv: sys.exit(main(argv)))

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import PriorgapError
-from ..common import checkpoints
+from ..errors import PriorgapError
+from ..io import checkpoints
 
 FEATURES = 128
 
@@ -87,7 +87,9 @@ def train(model: Classifier, x: torch.Tensor, y: torch.Tensor, params, on_epoch=
             total += loss.detach()
         mean_loss = total.item() / steps
         if not math.isfinite(mean_loss):
-            raise PriorgapError(f"classifier training loss became non-finite in epoch {epoch}; lower classifier.lr (now {params.lr})")
+            raise PriorgapError(
+                f"classifier training loss became non-finite in epoch {epoch}; lower classifier.lr (now {params.lr})"
+            )
         history.append({"epoch": epoch, "train_loss": mean_loss})
         if on_epoch is not None:
             on_epoch(history[-1])
@@ -111,4 +113,6 @@ def save(model: Classifier, path: Path) -> None:
 
 
 def load(path: Path, device="cpu") -> Classifier:
-    return checkpoints.load(path, lambda cfg, state: Classifier(ClassifierConfig(**cfg)), "classifier", "classifier", device)
+    return checkpoints.load(
+        path, lambda cfg, state: Classifier(ClassifierConfig(**cfg)), "classifier", "classifier", device
+    )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..common.outputs import flatten_dict, write_csv, write_json
+from ..io.outputs import flatten_dict, write_csv, write_json
 from ..model import training, vae
 from . import classifier, holes, sample_figures
 from .quality import knn_radii, report, versus
@@ -81,7 +81,9 @@ class Scorer:
         if own is None:  # the samples' own balls (recall), shared by both comparisons
             own = knn_radii(feats, p.k)
         keep = members is not None
-        row = report(images, feats, probs, i.real_feats, i.real_radii, self.test_y, i.train_x, p.k, p.nn_samples, own, keep)
+        row = report(
+            images, feats, probs, i.real_feats, i.real_radii, self.test_y, i.train_x, p.k, p.nn_samples, own, keep
+        )
         if vs_recon:  # the same figures with the decoder held fixed
             vr = versus(feats, self.recon_feats, self.recon_radii, p.k, own, keep)
             if keep:
@@ -92,7 +94,9 @@ class Scorer:
         return row
 
 
-def evaluate(model, clf, samplers: dict, bound_density: str, inputs: Inputs, params, device, progress=None) -> Evaluation:
+def evaluate(
+    model, clf, samplers: dict, bound_density: str, inputs: Inputs, params, device, progress=None
+) -> Evaluation:
     """`samplers`: name -> density (the prior first); `params` the eval section; `progress(step)`
     is called as each step starts."""
     step = progress or (lambda _: None)
@@ -110,20 +114,28 @@ def evaluate(model, clf, samplers: dict, bound_density: str, inputs: Inputs, par
         for name, density in samplers.items():
             step(name)
             z = density.sample(params.n_samples, params.seed).to(device)
-            decoded[name] = torch.cat([torch.sigmoid(model.decode(c)) for c in z.split(DECODE_BATCH)])  # Bernoulli means
+            decoded[name] = torch.cat(
+                [torch.sigmoid(model.decode(c)) for c in z.split(DECODE_BATCH)]
+            )  # Bernoulli means
             keep = {} if name in ("prior", bound_density) else None
             rows[name] = scorer.score(decoded[name], members=keep)
             if keep is not None:
                 draws[name], members[name] = z.cpu(), keep
         step("references")
         # two independent draws of real digits (the floor), and the reconstructions
-        references = {"floor": inputs.floor, "reconstruction": scorer.score(recon, vs_recon=False, scored=recon_scored,
-                                                                            own=scorer.recon_radii)}
+        references = {
+            "floor": inputs.floor,
+            "reconstruction": scorer.score(recon, vs_recon=False, scored=recon_scored, own=scorer.recon_radii),
+        }
         step("IWAE bound")
         # the ex-post model (the decoder fixed, g as its prior) on the same draws: a paired difference
-        iwae, iwae_expost = vae.iwae_bound(model, test_bin[: params.iwae_images], params.iwae_k,
-                                           torch.Generator(device=device).manual_seed(params.seed),
-                                           priors=[g_chosen.log_prob_draws])
+        iwae, iwae_expost = vae.iwae_bound(
+            model,
+            test_bin[: params.iwae_images],
+            params.iwae_k,
+            torch.Generator(device=device).manual_seed(params.seed),
+            priors=[g_chosen.log_prob_draws],
+        )
     # r(z) = log g(z) - log p(z): how much rarer the codes are than the prior where z fell
     ratio = {name: g_chosen.log_prob(z) - prior.log_prob(z) for name, z in draws.items()}
     by_sampler = {"prior": "prior", "fitted": bound_density}
@@ -151,19 +163,37 @@ def write(ev: Evaluation, folder, samplers: dict, bound_density: str, inputs: In
     sample_figures.hole_profile(ev.hole_rows, bound_density, folder / "holes.png")
     r, order = ev.prior_ratio, ev.prior_ratio.argsort()
     prior_images = ev.decoded["prior"]
-    sample_figures.hole_draws(prior_images[order[:50].to(device)].cpu(), prior_images[order[-50:].to(device)].cpu(),
-                     r[order[:50]], r[order[-50:]], bound_density, folder / "hole_draws.png")
-    sample_figures.thread_picture(ev.test_mu.cpu(), inputs.test_labels, samplers[bound_density], samplers["prior"], bound_density,
-                         {**{n: ev.decoded[n].cpu() for n in ev.decoded}, "reconstruction": ev.recon.cpu()},
-                         folder / "thread.png")
+    sample_figures.hole_draws(
+        prior_images[order[:50].to(device)].cpu(),
+        prior_images[order[-50:].to(device)].cpu(),
+        r[order[:50]],
+        r[order[-50:]],
+        bound_density,
+        folder / "hole_draws.png",
+    )
+    sample_figures.thread_picture(
+        ev.test_mu.cpu(),
+        inputs.test_labels,
+        samplers[bound_density],
+        samplers["prior"],
+        bound_density,
+        {**{n: ev.decoded[n].cpu() for n in ev.decoded}, "reconstruction": ev.recon.cpu()},
+        folder / "thread.png",
+    )
     (folder / "samples").mkdir()
     # real digits beside the samples, drawn the same way (white on black, as MNIST)
-    sample_figures.sample_grid(inputs.test_x[:100].cpu(), folder / "samples" / "mnist_test.png", "real MNIST test digits")
+    sample_figures.sample_grid(
+        inputs.test_x[:100].cpu(), folder / "samples" / "mnist_test.png", "real MNIST test digits"
+    )
     for name, images in ev.decoded.items():
         row = ev.rows[name]
-        sample_figures.sample_grid(images.cpu(), folder / "samples" / f"{name}.png",
-                          f"{name}: FD {row['fd']:.2f}, precision {row['precision']:.2f}, recall {row['recall']:.2f}")
+        sample_figures.sample_grid(
+            images.cpu(),
+            folder / "samples" / f"{name}.png",
+            f"{name}: FD {row['fd']:.2f}, precision {row['precision']:.2f}, recall {row['recall']:.2f}",
+        )
     # beside samples/, not in it: dvc.yaml shows that folder as images, and DVC warns on a file it cannot show
-    sample_figures.save_grids({"reconstruction": ev.recon.cpu(), **{n: ev.decoded[n].cpu() for n in ev.decoded}},
-                              folder / "grids.npz")
+    sample_figures.save_grids(
+        {"reconstruction": ev.recon.cpu(), **{n: ev.decoded[n].cpu() for n in ev.decoded}}, folder / "grids.npz"
+    )
     sample_figures.sampler_comparison(ev.rows, ev.references, folder / "comparison.png")

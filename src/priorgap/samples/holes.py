@@ -52,7 +52,11 @@ def profile(r: torch.Tensor, members: dict[str, torch.Tensor], edges=EDGES) -> l
         row = {"r_low": lo, "r_high": hi, "n": int(where.sum()), "share": where.double().mean().item()}
         for ref, m in members.items():
             p = _precision(m, where)
-            row |= {f"precision_{ref}": p["precision"], f"precision_{ref}_low": p["low"], f"precision_{ref}_high": p["high"]}
+            row |= {
+                f"precision_{ref}": p["precision"],
+                f"precision_{ref}_low": p["low"],
+                f"precision_{ref}_high": p["high"],
+            }
         rows.append(row)
     return rows
 
@@ -64,7 +68,12 @@ def summary(r: torch.Tensor, members: dict[str, torch.Tensor]) -> dict:
     out = {"share": hole.double().mean().item(), "share_deep": (r < DEEP_HOLE).double().mean().item()}
     for ref, m in members.items():
         inside, outside = _precision(m, hole), _precision(m, ~hole)
-        out |= {f"precision_{ref}_in": inside["precision"], f"precision_{ref}_in_low": inside["low"],
-                f"precision_{ref}_in_high": inside["high"], f"precision_{ref}_out": outside["precision"],
-                f"precision_{ref}_out_low": outside["low"], f"precision_{ref}_out_high": outside["high"]}
+        out |= {
+            f"precision_{ref}_in": inside["precision"],
+            f"precision_{ref}_in_low": inside["low"],
+            f"precision_{ref}_in_high": inside["high"],
+            f"precision_{ref}_out": outside["precision"],
+            f"precision_{ref}_out_low": outside["low"],
+            f"precision_{ref}_out_high": outside["high"],
+        }
     return out

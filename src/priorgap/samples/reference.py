@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import PriorgapError
-from ..common.files import load_or_explain
+from ..errors import PriorgapError
+from ..io.files import load_or_explain
 
 
 def reference_settings(params) -> dict:
@@ -35,8 +35,11 @@ def read_real(path: Path, n: int, made_for: dict) -> tuple[np.ndarray, np.ndarra
         with np.load(path) as f:
             feats, radii, file_for = f["feats"], f["radii"], json.loads(str(f["made_for"]))
         if len(feats) != n or len(radii) != n or file_for != made_for:
-            raise PriorgapError(f"{path}: made for {len(radii)} test images and {file_for}, not {n} and {dict(sorted(made_for.items()))}; "
-                                "re-run `dvc repro reference`")
+            raise PriorgapError(
+                f"{path}: made for {len(radii)} test images and {file_for}, not {n} and "
+                f"{dict(sorted(made_for.items()))}; "
+                "re-run `dvc repro reference`"
+            )
         return feats, radii
 
     return load_or_explain(path, "reference features file", "reference", read)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..common.outputs import save_figure
+from ..io.outputs import save_figure
 
 plt.switch_backend("Agg")  # stages and the report draw headless
 
@@ -63,7 +63,9 @@ def sampler_comparison(rows: dict, references: dict, path):
     axes[1].set_title("isolates the latent mismatch from the decoder's blur", fontsize=9)
     width = 0.27
     samplers = list(rows)
-    for j, (key, color) in enumerate([("precision", "tab:green"), ("recall", "tab:orange"), ("coverage", "tab:purple")]):
+    for j, (key, color) in enumerate(
+        [("precision", "tab:green"), ("recall", "tab:orange"), ("coverage", "tab:purple")]
+    ):
         vals = [rows[n]["vs_recon"][key] for n in samplers]
         bars = axes[2].barh(ys[: len(samplers)] + (j - 1) * width, vals, height=width, color=color, label=key)
         axes[2].bar_label(bars, fmt="%.2f", fontsize=6, padding=2)
@@ -82,25 +84,47 @@ def hole_profile(rows: list[dict], chosen: str, path):
     labels = [f"[{_nats(r['r_low'])}, {_nats(r['r_high'])})" for r in rows if r["sampler"] == "prior"]
     xs = np.arange(len(labels))
     for ax, ref, title in zip(axes, ("real", "vs_recon"), ("against real test digits", "against the reconstructions")):
-        for j, (sampler, colour, name) in enumerate([("prior", "tab:red", "N(0,I) draws"), ("fitted", "tab:blue", f"{chosen} draws")]):
+        for j, (sampler, colour, name) in enumerate(
+            [("prior", "tab:red", "N(0,I) draws"), ("fitted", "tab:blue", f"{chosen} draws")]
+        ):
             here = [r for r in rows if r["sampler"] == sampler]
-            p = np.array([np.nan if r[f"precision_{ref}"] is None else r[f"precision_{ref}"] for r in here], dtype=float)
-            lo = np.array([np.nan if r[f"precision_{ref}_low"] is None else r[f"precision_{ref}_low"] for r in here], dtype=float)
-            hi = np.array([np.nan if r[f"precision_{ref}_high"] is None else r[f"precision_{ref}_high"] for r in here], dtype=float)
+            p = np.array(
+                [np.nan if r[f"precision_{ref}"] is None else r[f"precision_{ref}"] for r in here], dtype=float
+            )
+            lo = np.array(
+                [np.nan if r[f"precision_{ref}_low"] is None else r[f"precision_{ref}_low"] for r in here], dtype=float
+            )
+            hi = np.array(
+                [np.nan if r[f"precision_{ref}_high"] is None else r[f"precision_{ref}_high"] for r in here],
+                dtype=float,
+            )
             x = xs + (j - 0.5) * 0.25
             ax.errorbar(x, p, yerr=[p - lo, hi - p], fmt="o", color=colour, capsize=3, label=name)
             for xi, r in zip(x, here):
-                ax.annotate(f"{r['share']:.0%}", (xi, 0), xycoords=("data", "axes fraction"), xytext=(0, 3 + 13 * j),
-                            textcoords="offset points", ha="center", fontsize=10, color=colour)
+                ax.annotate(
+                    f"{r['share']:.0%}",
+                    (xi, 0),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(0, 3 + 13 * j),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=10,
+                    color=colour,
+                )
         ax.set_xticks(xs, labels, rotation=20, fontsize=10)
         ax.set_title(f"precision {title}", fontsize=11)
         ax.grid(alpha=0.3)
     # one label under both panels: one under each ran into its neighbour
-    fig.supxlabel(f"bin of r = log {chosen}(z) - log p(z) (nats); at the bottom of each panel: each sampler's share of "
-                  "its draws in the bin", fontsize=10)
+    fig.supxlabel(
+        f"bin of r = log {chosen}(z) - log p(z) (nats); at the bottom of each panel: each sampler's share of "
+        "its draws in the bin",
+        fontsize=10,
+    )
     axes[0].set_ylabel("precision (95% interval)", fontsize=10)
     axes[0].legend(fontsize=10)
-    fig.suptitle("which draws land on the digits: by how rare q is where they fall (left bins: prior holes)", fontsize=11)
+    fig.suptitle(
+        "which draws land on the digits: by how rare q is where they fall (left bins: prior holes)", fontsize=11
+    )
     save_figure(fig, path)
 
 
@@ -111,10 +135,16 @@ def _nats(x: float) -> str:
 def hole_draws(deep, dense, r_deep, r_dense, chosen: str, path):
     """The prior's decoded draws from its deepest holes beside those from where q is densest."""
     fig, axes = plt.subplots(1, 2, figsize=(10.4, 5.8))
-    for ax, images, r, what in ((axes[0], deep, r_deep, "deepest holes"), (axes[1], dense, r_dense, "where q is densest")):
+    for ax, images, r, what in (
+        (axes[0], deep, r_deep, "deepest holes"),
+        (axes[1], dense, r_dense, "where q is densest"),
+    ):
         ax.imshow(tile(images, nrow=10), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(f"N(0,I) draws from the {what}\nr = log {chosen} - log p from {float(r.min()):.1f} to "
-                     f"{float(r.max()):.1f} nats", fontsize=10)
+        ax.set_title(
+            f"N(0,I) draws from the {what}\nr = log {chosen} - log p from {float(r.min()):.1f} to "
+            f"{float(r.max()):.1f} nats",
+            fontsize=10,
+        )
         ax.axis("off")
     save_figure(fig, path)
 
@@ -151,19 +181,37 @@ def thread_picture(test_mu, labels, g, prior, chosen: str, grids: dict, path, ho
     ax = fig.add_subplot(spec[:, :3])
     ax.contourf(gx, gy, (r < holes_below).astype(float), levels=[0.5, 1.5], colors=["0.85"])
     points = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6, vmin=-0.5, vmax=9.5)
-    ax.contour(gx, gy, log_g, levels=np.quantile(log_g, [0.6, 0.8, 0.9, 0.97]), colors="tab:blue", linewidths=1,
-               linestyles="solid")
+    ax.contour(
+        gx,
+        gy,
+        log_g,
+        levels=np.quantile(log_g, [0.6, 0.8, 0.9, 0.97]),
+        colors="tab:blue",
+        linewidths=1,
+        linestyles="solid",
+    )
     for k in (1, 2, 3):
-        ax.add_patch(plt.Circle((0, 0) if d == 2 else tuple((-mean @ basis.T).tolist()), k, fill=False,
-                                color="black", linestyle="--", linewidth=1))
+        ax.add_patch(
+            plt.Circle(
+                (0, 0) if d == 2 else tuple((-mean @ basis.T).tolist()),
+                k,
+                fill=False,
+                color="black",
+                linestyle="--",
+                linewidth=1,
+            )
+        )
     ax.set_xlim(-span, span)
     ax.set_ylim(-span, span)
     ax.set_aspect("equal")
     where = "z" if d == 2 else "the two directions of q's largest spread"
     ax.set_xlabel(f"{where} (1st)" if d > 2 else "z1", fontsize=10)
     ax.set_ylabel(f"{where} (2nd)" if d > 2 else "z2", fontsize=10)
-    ax.set_title(f"test codes by digit; dashed: N(0,I) at 1, 2, 3 sd; blue: {chosen} density;\n"
-                 f"grey: prior holes ({chosen} 10 times rarer than N(0,I))", fontsize=10)
+    ax.set_title(
+        f"test codes by digit; dashed: N(0,I) at 1, 2, 3 sd; blue: {chosen} density;\n"
+        f"grey: prior holes ({chosen} 10 times rarer than N(0,I))",
+        fontsize=10,
+    )
     fig.colorbar(points, ax=ax, ticks=range(10), shrink=0.6, label="digit")
     for i, name in enumerate(names):
         sub = fig.add_subplot(spec[i // cols, 3 + i % cols])

@@ -41,8 +41,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import PriorgapError
-from ..common.naming import STUDY_EPOCHS, Setting
+from ..errors import PriorgapError
+from ..tracking.naming import STUDY_EPOCHS, Setting
 from . import runs
 from .runs import CONVERGING, GRID_WIDTH
 
@@ -123,7 +123,7 @@ def missing(planned: list[Planned], done: set[tuple]) -> list[Planned]:
 def todo(parts: str, csv: Path) -> list[Planned]:
     """The planned experiments of these parts (comma-separated) that the runs file lacks (the runner
     writes a run's record before its row, so a row in the file has its record)."""
-    from ..common import config
+    from ..config import schema
     from ..latent import densities  # noqa: F401  (every density's params section, for load_all)
     from . import runs_file
 
@@ -131,17 +131,19 @@ def todo(parts: str, csv: Path) -> list[Planned]:
     unknown = sorted(set(chosen) - set(PARTS))
     if unknown:
         raise PriorgapError(f"unknown study part {', '.join(unknown)}; choose from {', '.join(PARTS)}")
-    components = config.load(Path("params.yaml"), "model").prior.components
+    components = schema.load(Path("params.yaml"), "model").prior.components
     planned = [p for p in design(components) if p.part in chosen]
     kept = runs_file.read(csv) if csv.is_file() else []
     left = missing(planned, {r.key for r in kept})
     # this code measures with one instrument: a run planned for the other would land under a key
     # the plan does not hold (and be run again on every call)
-    current = runs.Row("params.yaml", config.load_all(Path("params.yaml")), {}).instrument
+    current = runs.Row("params.yaml", schema.load_all(Path("params.yaml")), {}).instrument
     other = [p.name for p in left if p.instrument != current]
     if other:
-        raise PriorgapError(f"{len(other)} planned runs ({', '.join(other[:4])}{', ...' if len(other) > 4 else ''}) are "
-                            f"for the {'fixed-step' if current == CONVERGING else 'converging'} instrument, which this "
-                            "code does not measure with; run the parts this code measures (decision)")
+        raise PriorgapError(
+            f"{len(other)} planned runs ({', '.join(other[:4])}{', ...' if len(other) > 4 else ''}) are "
+            f"for the {'fixed-step' if current == CONVERGING else 'converging'} instrument, which this "
+            "code does not measure with; run the parts this code measures (decision)"
+        )
     print(f"plan: {len(planned) - len(left)} of {len(planned)} planned experiments are in {csv}; {len(left)} to run")
     return left

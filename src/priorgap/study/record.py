@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import config
-from ..common.outputs import atomic_dir, flatten_dict
+from ..config import schema
+from ..io.outputs import atomic_dir, flatten_dict
 from . import runs
 from ..summary import headline
 
@@ -41,7 +41,7 @@ GREY_LEVELS = 15  # the grids' pixels are 0..15 (0 black, 15 white)
 
 def build(folder: Path, stage_seconds: dict, start_ms: int, end_ms: int, worker: str) -> tuple[dict, dict]:
     """The record of the experiment in `folder` (after `dvc exp run`), and its attachments."""
-    params = {k: str(v) for k, v in config.load_all(folder / "params.yaml").items()}  # as MLflow logs them
+    params = {k: str(v) for k, v in schema.load_all(folder / "params.yaml").items()}  # as MLflow logs them
     rec = {
         "params": params,
         "metrics": {stage: json.loads((folder / path).read_text()) for stage, path in METRICS.items()},
@@ -52,8 +52,14 @@ def build(folder: Path, stage_seconds: dict, start_ms: int, end_ms: int, worker:
         "worker": worker,
     }
     with np.load(folder / GRIDS) as grids:
-        attachments = {GRIDS_FILE: _npz({name: ((grids[name].astype(np.uint16) + 8) // (255 // GREY_LEVELS)).astype(np.uint8)
-                                               for name in grids.files})}
+        attachments = {
+            GRIDS_FILE: _npz(
+                {
+                    name: ((grids[name].astype(np.uint16) + 8) // (255 // GREY_LEVELS)).astype(np.uint8)
+                    for name in grids.files
+                }
+            )
+        }
     if int(params[runs.LATENT]) == CODES_AT:
         with np.load(folder / CODES) as codes:
             attachments[CODES_FILE] = _npz({"mu": codes["mu"], "labels": codes["labels"]})
@@ -102,5 +108,6 @@ def row(rec: dict) -> runs.Row:
     headline the summarize stage logs, computed from the same metrics."""
     values = headline.headline({stage: flatten_dict(m) for stage, m in rec["metrics"].items()})
     metrics = {k: float(v) for k, v in values.items() if v is not None}
-    return runs.Row(rec["name"], dict(rec["params"]), runs.with_population_info(metrics), rec["start_ms"], rec["end_ms"])
-
+    return runs.Row(
+        rec["name"], dict(rec["params"]), runs.with_population_info(metrics), rec["start_ms"], rec["end_ms"]
+    )

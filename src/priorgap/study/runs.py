@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..common.naming import CONVERGING, FIXED, GRID_WIDTH, INSTRUMENT_PARAM, Setting  # noqa: F401  (FIXED, INSTRUMENT_PARAM: the study's)
+from ..tracking.naming import CONVERGING, FIXED, GRID_WIDTH, INSTRUMENT_PARAM, Setting  # noqa: F401  (FIXED, INSTRUMENT_PARAM: the study's)
 
 DEPTH, LATENT, SEED, EPOCHS = "model.encoder.depth", "model.latent_dim", "train.seed", "train.epochs"
 WIDTH = "model.encoder.width"

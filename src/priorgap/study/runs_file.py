@@ -15,9 +15,9 @@ import csv
 import io
 from pathlib import Path
 
-from .. import PriorgapError
-from ..common import store
-from ..common.outputs import atomic_write_text
+from ..errors import PriorgapError
+from ..tracking import store
+from ..io.outputs import atomic_write_text
 from . import runs
 from ..summary import headline
 
@@ -90,6 +90,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from ..common.cli import run_stage
+    from ..config.cli import run_stage
 
     run_stage("table", main)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import store, tracking
+from ..tracking import stage_runs, store
 from ..summary import headline
-from ..common.outputs import flatten_dict
+from ..io.outputs import flatten_dict
 from . import record
 
 EXPERIMENT = "priorgap-study"
@@ -35,8 +35,12 @@ VIEW = "study"
 # The study compares runs: the figures that answer the question first, so that at 1,400 px, with
 # MLflow's assistant panel open, they are in view beside the run's name, which spells its
 # settings (depth, width, latent size, beta, seed; a default left out); the settings follow.
-VIEW_METRICS = ["kl_q_prior_lower_bound", "fd.prior", headline.BEST_FD,
-                *(m for m in headline.VIEW_METRICS if m not in ("kl_q_prior_lower_bound", "fd.prior", headline.BEST_FD))]
+VIEW_METRICS = [
+    "kl_q_prior_lower_bound",
+    "fd.prior",
+    headline.BEST_FD,
+    *(m for m in headline.VIEW_METRICS if m not in ("kl_q_prior_lower_bound", "fd.prior", headline.BEST_FD)),
+]
 
 
 def metrics_of(rec: dict) -> dict[str, float]:
@@ -62,8 +66,9 @@ def pictures(folder: Path, out: Path) -> list[Path]:
     with np.load(folder / record.GRIDS_FILE) as grids:
         for name in grids.files:
             path = out / f"{name}.png"
-            plt.imsave(path, tile(grids[name].reshape(len(grids[name]), -1) / record.GREY_LEVELS), cmap="gray",
-                       vmin=0, vmax=1)
+            plt.imsave(
+                path, tile(grids[name].reshape(len(grids[name]), -1) / record.GREY_LEVELS), cmap="gray", vmin=0, vmax=1
+            )
             made.append(path)
     codes = folder / record.CODES_FILE
     if codes.is_file():
@@ -86,8 +91,12 @@ def log_run(client, experiment_id: str, folder: Path) -> bool:
     name = rec["name"]
     if client.search_runs([experiment_id], f"tags.`{RUN_TAG}` = '{name}'", max_results=1):
         return False
-    run = client.create_run(experiment_id, start_time=rec["start_ms"], run_name=name,
-                            tags={RUN_TAG: name, tracking.KIND_TAG: "study", "worker": rec["worker"]})
+    run = client.create_run(
+        experiment_id,
+        start_time=rec["start_ms"],
+        run_name=name,
+        tags={RUN_TAG: name, stage_runs.KIND_TAG: "study", "worker": rec["worker"]},
+    )
     rid = run.info.run_id
     metrics = [Metric(k, v, rec["end_ms"], 0) for k, v in metrics_of(rec).items()]
     params = [Param(k, str(v)) for k, v in rec["params"].items()]
@@ -121,7 +130,7 @@ def log_answer(client, experiment_id: str, reports: Path) -> bool:
     if client.search_runs([experiment_id], f"tags.`{RUN_TAG}` = '{ANSWER}' and tags.`priorgap.study_md` = '{key}'"):
         return False
     table = answer_table(text)
-    tags = {RUN_TAG: ANSWER, "priorgap.study_md": key, tracking.KIND_TAG: "answer"}
+    tags = {RUN_TAG: ANSWER, "priorgap.study_md": key, stage_runs.KIND_TAG: "answer"}
     tags.update({f"verdict.{i + 1:02d}": v[:250] for i, v in enumerate(table.get("verdict", []))})
     run = client.create_run(experiment_id, run_name=ANSWER, tags=tags)
     client.log_table(run.info.run_id, table, "answer_table.json")
@@ -138,9 +147,13 @@ def main(argv=None) -> None:
     ap.add_argument("--experiment", default=EXPERIMENT, help="the MLflow experiment the rows go to")
     ap.add_argument("--reports", type=Path, default=Path("reports"), help="where study.md and its figures are")
     args = ap.parse_args(argv)
-    folders = sorted(p for p in args.records.iterdir() if record.exists(args.records, p.name)) if args.records.is_dir() else []
+    folders = (
+        sorted(p for p in args.records.iterdir() if record.exists(args.records, p.name))
+        if args.records.is_dir()
+        else []
+    )
     if not folders:
-        from .. import PriorgapError
+        from ..errors import PriorgapError
 
         raise PriorgapError(f"{args.records}: no run records; `git checkout {args.records}`, or `make study`")
     uri = store.tracking_uri()
@@ -151,13 +164,15 @@ def main(argv=None) -> None:
     exp_id = store.experiment_id(client, uri, args.experiment)
     added = sum(log_run(client, exp_id, folder) for folder in folders)
     answered = log_answer(client, exp_id, args.reports) if (args.reports / "study.md").is_file() else False
-    tracking.save_view(client, exp_id, VIEW, "study", VIEW_METRICS, headline.VIEW_PARAMS, newest_first=False)
-    print(f"study_mlflow: {added} runs added, {len(folders) - added} already there, in {store.shown(uri)} (experiment "
-          f"{args.experiment}){f'; the answer table as the run {ANSWER!r}' if answered else ''}; "
-          f"`make ui`, then {store.view_url(exp_id, VIEW)}")
+    stage_runs.save_view(client, exp_id, VIEW, "study", VIEW_METRICS, headline.VIEW_PARAMS, newest_first=False)
+    print(
+        f"study_mlflow: {added} runs added, {len(folders) - added} already there, in {store.shown(uri)} (experiment "
+        f"{args.experiment}){f'; the answer table as the run {ANSWER!r}' if answered else ''}; "
+        f"`make ui`, then {store.view_url(exp_id, VIEW)}"
+    )
 
 
 if __name__ == "__main__":
-    from ..common.cli import run_stage
+    from ..config.cli import run_stage
 
     run_stage("study_mlflow", main)

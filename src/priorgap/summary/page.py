@@ -6,7 +6,7 @@ import base64
 import html
 from pathlib import Path
 
-from ..common.numbers import fmt
+from ..io.numbers import fmt
 from .headline import HEADLINE
 
 
@@ -30,14 +30,22 @@ def prior_label(params: dict) -> str:
 def render_html(name: str, values: dict, params: dict, figures: list[tuple[Path, str]], best: str) -> str:
     """A self-contained page (figures inlined), so MLflow's artifact view shows it in one click;
     `best` is best_fitted(values), which the caller also needs for its figures."""
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td class=n>{fmt(values[k])}</td><td>{html.escape(HEADLINE[k][2])}</td></tr>"
-                   for k in HEADLINE)
-    setting = ", ".join(f"{k} = {params[k]}" for k in ("model.encoder.depth", "model.decoder.depth", "model.latent_dim",
-                                                       "train.epochs", "train.seed") if k in params)
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td class=n>{fmt(values[k])}</td><td>{html.escape(HEADLINE[k][2])}</td></tr>"
+        for k in HEADLINE
+    )
+    setting = ", ".join(
+        f"{k} = {params[k]}"
+        for k in ("model.encoder.depth", "model.decoder.depth", "model.latent_dim", "train.epochs", "train.seed")
+        if k in params
+    )
     setting += f"; prior: {prior_label(params)} (every gain and KL on this page is measured against it)"
-    verdict = (f"Sampling the model's prior ({prior_label(params)}): Frechet distance {fmt(values['fd.prior'])}; best fitted density ({best}, chosen on "
-               f"validation codes): "
-               f"{fmt(values[f'fd.{best}'])}; replaying q: {fmt(values['fd.aggregate'])}.")
+    verdict = (
+        f"Sampling the model's prior ({prior_label(params)}): Frechet distance {fmt(values['fd.prior'])}; best "
+        f"fitted density ({best}, chosen on "
+        f"validation codes): "
+        f"{fmt(values[f'fd.{best}'])}; replaying q: {fmt(values['fd.aggregate'])}."
+    )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>priorgap {html.escape(name)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:1em auto;color:#222}}
@@ -48,6 +56,6 @@ img{{max-width:520px}}figure.wide img{{max-width:100%}}figcaption{{font-size:90%
 <p>{html.escape(setting)}</p>
 <p><b>{html.escape(verdict)}</b></p>
 <table><tr><th>figure</th><th>value</th><th>meaning</th></tr>{rows}</table>
-{''.join(_img(p, c) for p, c in figures if Path(p).is_file())}
+{"".join(_img(p, c) for p, c in figures if Path(p).is_file())}
 </body></html>
 """

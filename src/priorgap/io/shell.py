@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from .. import PriorgapError
+from ..errors import PriorgapError
 
 
 class CommandFailed(PriorgapError):

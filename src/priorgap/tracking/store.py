@@ -5,7 +5,7 @@ root, as an absolute path. DVC runs queued experiments in a copy under .dvc/tmp/
 DVC_ROOT to the parent repository there, so every copy writes to the one store. Artifacts go to
 `mlartifacts/` next to the database (a server chooses its own).
 
-    python -m priorgap.common.store   # create the store and experiment now (before parallel
+    python -m priorgap.tracking.store   # create the store and experiment now (before parallel
                                       # workers race on SQLite's first migration); print the view
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from .. import PriorgapError
+from ..errors import PriorgapError
 
 EXPERIMENT = "priorgap"
 # MLflow 3 opens an experiment without this tag on its GenAI overview; with it, on the runs table
@@ -120,11 +120,15 @@ def _check_credentials(base: str) -> None:
     except urllib.error.HTTPError as e:
         if e.code == 401:
             said = f"refused the credentials of user {user!r}" if user and password else "asks for credentials"
-            raise TrackingError(f"MLflow tracking server {shown(base)} {said} (HTTP 401); set "
-                                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of the server") from None
+            raise TrackingError(
+                f"MLflow tracking server {shown(base)} {said} (HTTP 401); set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of the server"
+            ) from None
         if e.code == 403:
-            raise TrackingError(f"MLflow tracking server {shown(base)}: user {user!r} may not read experiments "
-                                "(HTTP 403); ask its admin for the permission") from None
+            raise TrackingError(
+                f"MLflow tracking server {shown(base)}: user {user!r} may not read experiments "
+                "(HTTP 403); ask its admin for the permission"
+            ) from None
         # any other answer (an older server without this route, say) is left to MLflow's client
     except (urllib.error.URLError, OSError):
         pass  # /health answered: a slow search is no reason to stop here
@@ -172,7 +176,9 @@ def ui_address(uri: str | None = None) -> str:
 def view_url(experiment_id: str, name: str = "headline", uri: str | None = None) -> str:
     """Where the saved view of the store `uri` (None: tracking_uri()) opens, in the UI's
     model-training mode (MLflow 3 opens in its GenAI mode)."""
-    return f"{ui_address(uri)}/#/experiments/{experiment_id}/runs?viewStateShareKey={name}&workflowType=machine_learning"
+    return (
+        f"{ui_address(uri)}/#/experiments/{experiment_id}/runs?viewStateShareKey={name}&workflowType=machine_learning"
+    )
 
 
 def serve(argv: list[str] | None = None) -> None:
@@ -180,14 +186,17 @@ def serve(argv: list[str] | None = None) -> None:
     repository's mlflow.db). A tracking server already serves its own UI: its address is printed."""
     uri = tracking_uri()
     exp_id = ensure_store(uri)
-    print(f"MLflow store {shown(uri)}: experiment id {exp_id}; the pipeline rows: {view_url(exp_id, uri=uri)}", flush=True)
+    print(
+        f"MLflow store {shown(uri)}: experiment id {exp_id}; the pipeline rows: {view_url(exp_id, uri=uri)}", flush=True
+    )
     if uri.startswith(("http://", "https://")):
         print(f"ui: {shown(uri)} is a tracking server, which serves its own UI: open the address above")
         return
     # mlflow ui is mlflow server: the stages' store as the backend; each experiment names its own
     # artifact location (experiment_id), so the artifacts resolve wherever the UI runs
-    os.execvp("mlflow", ["mlflow", "ui", "--backend-store-uri", uri, "--host", UI_HOST, "--port", str(UI_PORT),
-                         *(argv or [])])
+    os.execvp(
+        "mlflow", ["mlflow", "ui", "--backend-store-uri", uri, "--host", UI_HOST, "--port", str(UI_PORT), *(argv or [])]
+    )
 
 
 if __name__ == "__main__":

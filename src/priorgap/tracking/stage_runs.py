@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import store
 from .naming import Setting
-from .shell import sh
+from ..io.shell import sh
 
 PIPELINE_TAG = "priorgap.pipeline"
 STAGE_TAG = "priorgap.stage"
@@ -59,7 +59,7 @@ def pipeline_key(params_path: Path, root: Path = CODE_ROOT) -> str:
     it must not open a new row either. Code by content: committing it, or anything DVC does not
     track (README, tests, outputs), leaves the row where it is.
     """
-    from .config import canonical
+    from ..config.schema import canonical
 
     h = hashlib.sha256()
     h.update(os.environ.get("DVC_EXP_NAME", "").encode() + b"\0")
@@ -78,8 +78,8 @@ def run_name(params_path: Path) -> str:
     stages) is named by ROW_NAME_ENV instead."""
     if os.environ.get(ROW_NAME_ENV):
         return os.environ[ROW_NAME_ENV]
-    from .config import read_yaml
-    from .outputs import flatten_dict
+    from ..config.schema import read_yaml
+    from ..io.outputs import flatten_dict
 
     return Setting.of(flatten_dict(read_yaml(params_path))).name
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from .. import PriorgapError
+from ..errors import PriorgapError
 from .files import load_or_explain
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import PriorgapError
+from ..errors import PriorgapError
 
 N_PIXELS = 28 * 28  # MNIST images, flattened
 

@@ -16,8 +16,8 @@ import annotated_types as at
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
-from .. import PriorgapError
-from .outputs import flatten_dict
+from ..errors import PriorgapError
+from ..io.outputs import flatten_dict
 
 
 class ConfigError(PriorgapError):
@@ -102,7 +102,9 @@ DENSITY_SECTIONS: dict[str, type[Section]] = {}
 
 
 def _posterior() -> type[Section]:
-    return create_model("PosteriorParams", __base__=PosteriorShared, **{k: (m, ...) for k, m in DENSITY_SECTIONS.items()})
+    return create_model(
+        "PosteriorParams", __base__=PosteriorShared, **{k: (m, ...) for k, m in DENSITY_SECTIONS.items()}
+    )
 
 
 PosteriorParams = _posterior()

@@ -51,14 +51,22 @@ class Setting(NamedTuple):
         """`dvc exp run -S` values that set it on params.yaml (the instrument is the code's own)."""
         kind = "normal" if self.prior == "normal" else "vamp"
         prior = [f"{PRIOR[0]}={kind}"] + ([f"{PRIOR[1]}={self.prior[4:]}"] if kind == "vamp" else [])
-        return [f"{PARAMS['depth']}={self.depth}", f"{PARAMS['width']}={self.width}", f"{PARAMS['latent']}={self.latent}",
-                f"{PARAMS['seed']}={self.seed}", f"{PARAMS['epochs']}={self.epochs}", f"{PARAMS['beta']}={self.beta:g}",
-                f"{PARAMS['warmup']}={self.warmup}", *prior]
+        return [
+            f"{PARAMS['depth']}={self.depth}",
+            f"{PARAMS['width']}={self.width}",
+            f"{PARAMS['latent']}={self.latent}",
+            f"{PARAMS['seed']}={self.seed}",
+            f"{PARAMS['epochs']}={self.epochs}",
+            f"{PARAMS['beta']}={self.beta:g}",
+            f"{PARAMS['warmup']}={self.warmup}",
+            *prior,
+        ]
 
     @classmethod
     def of(cls, params: dict) -> "Setting":
         """The setting of dotted params (values, or the strings MLflow and the runs file hold); a key
         that is missing takes the study's usual value (depth, latent size and seed: None)."""
+
         def read(field, kind):
             value = params.get(PARAMS[field])
             return None if value in (None, "") else kind(float(value)) if kind is int else kind(value)

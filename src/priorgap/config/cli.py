@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .. import PriorgapError
+from ..errors import PriorgapError
 
 
 def stage_args(description: str, inputs: list[str], outputs: list[str], argv=None) -> argparse.Namespace:

@@ -13,7 +13,7 @@ import pickle
 import zipfile
 from pathlib import Path
 
-from .. import PriorgapError
+from ..errors import PriorgapError
 
 
 # What reading a corrupt, truncated or foreign file raises: numpy and json raise ValueError (or
@@ -37,7 +37,9 @@ def load_or_explain(path, what: str, stage: str, read):
         raise
     except CORRUPT as e:
         first = (str(e).strip().splitlines() or [""])[0]  # torch's state_dict errors run over many lines
-        raise PriorgapError(f"{path}: not a valid {what} ({type(e).__name__}: {first}); re-run `dvc repro {stage}`") from None
+        raise PriorgapError(
+            f"{path}: not a valid {what} ({type(e).__name__}: {first}); re-run `dvc repro {stage}`"
+        ) from None
 
 
 def read_metrics(path: Path, stage: str) -> dict:

@@ -5,7 +5,7 @@ interactive charts do not appear. This writes a template with the three librarie
 from the npm registry once (pinned versions, checked against the registry's sha512 integrity),
 and lays the charts and images out in a grid instead of one long column:
 
-    python -m priorgap.common.plot_templates       # run by `make setup`; writes .dvc/plots_template.html
+    python -m priorgap.reproducibility.plot_templates       # run by `make setup`; writes .dvc/plots_template.html
 
 It then points this checkout's DVC at it (`dvc config --local plots.html_template`, in the
 git-ignored .dvc/config.local), so plain `dvc plots show` uses it; where the registry cannot be
@@ -21,8 +21,8 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
-from .. import PriorgapError
-from .shell import sh
+from ..errors import PriorgapError
+from ..io.shell import sh
 
 # the versions DVC's own template loads, with the registry's integrity hashes
 PACKAGES = [
