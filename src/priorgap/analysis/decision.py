@@ -181,10 +181,12 @@ def in_plain_words(row, found: list[Arm], families: list | None = None) -> str:
     ]
     evidence = []
     if small:
+        kinds = list(dict.fromkeys(f"{p.family}-smeared" for p in small))
+        copies = f"a {kinds[0]} copy" if len(small) == 1 else f"{' and '.join(kinds)} copies"
         evidence.append(
-            f"where q is known (a {small[0].family}-smeared copy of these codes; {len(families)} of "
+            f"where q is known ({copies} of these codes; {len(families)} of "
             f"{len(FAMILIES) * len(SMEARS)} such populations so far) the slack differs by only "
-            f"{small[0].slack.fmt()} between the depths"
+            + " and ".join(p.slack.fmt() for p in small) + " between the depths"
         )
     if FD_GAP in arm.diffs and arm.diffs[FD_GAP].verdict == stats.Direction.LOWER:
         evidence.append(f"N(0,I)'s FD gap to the best fitted density shrinks at depth 3 ({arm.diffs[FD_GAP].fmt()})")
