@@ -50,8 +50,9 @@ repro: setup
 	dvc repro
 
 # Every test; `make test-fast` leaves out those marked slow (real DVC queues, whole pipelines,
-# simulated machines, a browser, Dask's connect timeout, and the latent-20 case of the three
-# dearest known-answer tests) and keeps every measure's known-answer tests, at latent 2 and 20.
+# simulated machines, a browser, Dask's connect timeout, the report's two whole renders, the
+# measure command in a subprocess, and the latent-20 case of the three dearest known-answer tests)
+# and keeps every measure's known-answer tests, at latent 2 and 20.
 test: setup
 	python -m pytest -q
 

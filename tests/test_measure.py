@@ -167,6 +167,7 @@ def test_bad_codes_get_one_line_naming_the_array(change, message):
     assert str(err.value) == message
 
 
+@pytest.mark.slow  # the command end to end in a subprocess; the API's refusals are fast above
 def test_the_command_reads_an_npz_and_refuses_a_bad_one_in_one_line(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     rng = np.random.default_rng(3)

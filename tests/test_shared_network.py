@@ -56,6 +56,15 @@ def test_a_password_in_the_tracking_uri_is_never_shown():
     assert store.shown("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
 
 
+def study_cli(address, repo, env, tmp_path):
+    """`python -m priorgap.execution.runner` against a scheduler, as a user types it, with env's credentials."""
+    return subprocess.run(
+        [sys.executable, "-m", "priorgap.execution.runner", "--scheduler", address, "--csv", str(tmp_path / "none.csv"),
+         "--limit", "1", "--part", "decision"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
 @pytest.mark.slow  # a scheduler, a worker and a tracking server as processes, and a real experiment
 def test_only_our_certificates_and_account_get_in(tmp_path, upstream, monkeypatch, capfd):
     if shutil.which("openssl") is None:
@@ -96,53 +105,13 @@ def test_only_our_certificates_and_account_get_in(tmp_path, upstream, monkeypatc
         ):
             assert address.startswith("tls://127.0.0.1:")
             # no account: one line before any work
-            cli = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "priorgap.execution.runner",
-                    "--scheduler",
-                    address,
-                    "--csv",
-                    str(tmp_path / "none.csv"),
-                    "--limit",
-                    "1",
-                    "--part",
-                    "decision",
-                ],
-                cwd=repo,
-                env=client_env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
+            cli = study_cli(address, repo, client_env, tmp_path)
             assert cli.returncode == 1 and cli.stderr.strip().splitlines()[-1] == (
                 f"study: error: MLflow tracking server {uri} asks for credentials (HTTP 401); set "
                 "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of the server"
             ), cli.stderr
             # no certificate: one line before any connection
-            cli = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "priorgap.execution.runner",
-                    "--scheduler",
-                    address,
-                    "--csv",
-                    str(tmp_path / "none.csv"),
-                    "--limit",
-                    "1",
-                    "--part",
-                    "decision",
-                ],
-                cwd=repo,
-                env=study_env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
+            cli = study_cli(address, repo, study_env, tmp_path)
             assert cli.returncode == 1 and "Traceback" not in cli.stderr and PASSWORD not in cli.stdout + cli.stderr
             assert (
                 cli.stderr.strip()

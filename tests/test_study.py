@@ -211,6 +211,7 @@ def test_the_runs_file_round_trips(tmp_path):
     assert {"depth", "latent", "seed", "beta", "warmup", "prior", "epochs", "converged"} <= set(header)
 
 
+@pytest.mark.slow  # two whole renders with every figure; the page's parts are tested fast one by one
 def test_report_regenerates_byte_for_byte(tmp_path):
     rows = study_rows()
     (tmp_path / "study.csv").write_text(runs_file.render(rows))
