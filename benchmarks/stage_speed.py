@@ -28,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,16 +161,11 @@ def main():
 
 
 def measure_beside(tmp: Path, env: dict, stages_seconds: float, latent: int) -> None:
-    """`priorgap measure` on the codes the encode stage wrote under tmp/here, timed as one process."""
-    arrays = {}
-    for split in ("train", "val", "test"):
-        with np.load(tmp / "here/data/codes" / f"{split}.npz") as c:
-            arrays[f"{split}_mu"], arrays[f"{split}_logvar"] = c["mu"], c["logvar"]
-    np.savez(tmp / "codes.npz", **arrays)
+    """`priorgap measure` on the codes folder the encode stage wrote under tmp/here, timed as one process."""
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-c", "from priorgap.instruments.cli import entry; entry()", "measure", "codes.npz", "--out",
-         "measured"],
+        [sys.executable, "-c", "from priorgap.instruments.cli import entry; entry()", "measure", "here/data/codes",
+         "--out", "measured"],
         cwd=tmp, env=env_for(ROOT, env), check=True, capture_output=True,
     )
     took = time.perf_counter() - start

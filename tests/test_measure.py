@@ -122,6 +122,32 @@ def test_measure_gives_the_fit_posterior_stage_figures_exactly(tmp_path, mlflow_
     assert json.loads((tmp_path / "measured" / "metrics.json").read_text()) == stage
 
 
+
+def test_the_pipelines_codes_folder_reads_as_the_npz_does(tmp_path):
+    """`priorgap measure data/codes`: the encode stage's folder gives the same splits as the npz of
+    the same arrays, and a folder without a split says which file and which stage."""
+    rng = np.random.default_rng(2)
+    arrays = {name: split(rng, n, d=3) for name, n in (("train", 300), ("val", 120), ("test", 110))}
+    folder = tmp_path / "codes"
+    folder.mkdir()
+    for name, (mu, logvar) in arrays.items():
+        np.savez(folder / f"{name}.npz", mu=mu, logvar=logvar, labels=np.zeros(len(mu), np.uint8))
+    np.savez(
+        tmp_path / "codes.npz", **{f"{n}_{a}": v for n, pair in arrays.items() for a, v in zip(("mu", "logvar"), pair)}
+    )
+    from_folder, from_npz = inputs.read(folder), inputs.read(tmp_path / "codes.npz")
+    for name in inputs.SPLITS:
+        assert torch.equal(from_folder[name].mu, from_npz[name].mu) and len(from_folder[name].mu) == len(
+            arrays[name][0]
+        )
+        assert torch.equal(from_folder[name].logvar, from_npz[name].logvar)
+    (folder / "val.npz").unlink()
+    with pytest.raises(
+        PriorgapError, match=r"^\S*codes/val.npz: codes file \(mu, logvar, labels\) not found; run `dvc repro encode`"
+    ):
+        inputs.read(folder)
+
+
 def test_encode_takes_any_callable_and_a_loader():
     from torch.utils.data import DataLoader, TensorDataset
 

@@ -12,6 +12,7 @@ EXAMPLE = """example:
       val_logvar=..., test_mu=..., test_logvar=...)"
   priorgap measure codes.npz --out my-vae/          # report.md, report.html, figures/, sampler.pt
   priorgap measure codes.npz --out quick/ --densities gaussian gmm --capacities gmm=10,50
+  priorgap measure data/codes --out measured/       # the pipeline's own codes (dvc repro encode)
 
 The npz holds each split's posterior means and log-variances (N x d). With MLFLOW_TRACKING_URI set,
 the report is also logged there as a run."""
@@ -23,7 +24,10 @@ def main(argv=None) -> None:
     m = sub.add_parser("measure", help="how far q(z) is from N(0,I), and a sampler to use instead", epilog=EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     m.add_argument(
-        "codes", type=Path, help="an npz with train_mu, train_logvar, val_mu, val_logvar, test_mu, test_logvar"
+        "codes",
+        type=Path,
+        help="an npz with train_mu, train_logvar, val_mu, val_logvar, test_mu, test_logvar; or a folder of "
+        "train.npz, val.npz and test.npz, each with mu and logvar (the pipeline's data/codes)",
     )
     m.add_argument("--out", type=Path, required=True, help="the folder to write (replaced as a whole)")
     m.add_argument("--densities", nargs="+", help="the densities to fit (default: every one)")
@@ -48,7 +52,7 @@ def main(argv=None) -> None:
             capacities[name] = [float(v) if "." in v else int(v) for v in values.split(",")]
         except ValueError:
             raise PriorgapError(f"--capacities {item}: not NAME=C1,C2 (numbers)") from None
-    codes = inputs.read_npz(args.codes, args.allow_positive_logvar)
+    codes = inputs.read(args.codes, args.allow_positive_logvar)
     steps = 2 + len(args.densities or registry.REGISTRY)  # the diagnostics, the prior, each density
     with tqdm(total=steps, desc="measure", unit="step", file=sys.stderr) as bar:
         begun = []

@@ -1,7 +1,8 @@
 """A researcher's codes, checked before any work: each split's posterior means and log-variances
 as arrays or tensors, or an npz that holds them.
 
-The npz names: train_mu, train_logvar, val_mu, val_logvar, test_mu, test_logvar (each N x d).
+The npz names: train_mu, train_logvar, val_mu, val_logvar, test_mu, test_logvar (each N x d); or
+a folder of train.npz, val.npz and test.npz, each with mu and logvar (the encode stage's data/codes).
 Every refusal is one line that names the array and the fix (a PriorgapError).
 
 Standard deviations where log-variances belong: a VAE's log-variances are below 0 on every
@@ -81,9 +82,15 @@ def splits(
     return codes
 
 
-def read_npz(path: Path, allow_positive: bool = False, least: dict[str, int] | None = None) -> dict[str, Codes]:
-    """The three splits of an npz (numpy.savez) with the names in this module's docstring."""
+def read(path: Path, allow_positive: bool = False, least: dict[str, int] | None = None) -> dict[str, Codes]:
+    """The three splits of an npz (numpy.savez) with the names in this module's docstring, or of a
+    folder as the pipeline's encode stage writes it (data/codes: train.npz, val.npz and test.npz,
+    each with mu and logvar), so our own codes need no conversion."""
     path = Path(path)
+    if path.is_dir():
+        from ..data.files import read_codes
+
+        return splits(*(read_codes(path / f"{s}.npz")[:2] for s in SPLITS), allow_positive=allow_positive, least=least)
     if not path.is_file():
         raise PriorgapError(f"{path}: not found; write the codes with numpy.savez(path, train_mu=..., ...)")
     try:
