@@ -88,8 +88,9 @@ known-answer: setup
 # After `make repro`: two known-answer families no estimator of the bound belongs to (box- and
 # Laplace-smeared codes), at the decision's encoders, into reports/known_families.json. It trains
 # each encoder unless KNOWN_CODES gives its codes (NAME=DIR ..., e.g. from `dvc exp apply NAME`).
+# KNOWN_ONLY="--families box --smears 0.3" computes those populations alone and adds them to the file.
 known-families: setup
-	python -m priorgap.analysis.known_families $(if $(KNOWN_CODES),--codes $(KNOWN_CODES))
+	python -m priorgap.analysis.known_families $(if $(KNOWN_CODES),--codes $(KNOWN_CODES)) $(if $(KNOWN_ONLY),$(KNOWN_ONLY) --add)
 
 bench: setup
 	python benchmarks/train_speed.py

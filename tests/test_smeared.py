@@ -101,3 +101,26 @@ def test_bad_family_and_smear_are_named():
         smeared.Smeared.of_codes(codes, "gauss", 0.5, 5, 0)
     with pytest.raises(ValueError, match=r"smear 1.0 is outside \[0, 1\)"):
         smeared.Smeared.of_codes(codes, "box", 1.0, 5, 0)
+
+
+def test_a_partial_known_families_run_adds_its_populations_and_keeps_the_rest(tmp_path):
+    """`--add`: the rows already in the file keep their order, a recomputed population replaces its
+    row, a new one is appended; a file drawn with other centres is refused, not mixed in."""
+    import json
+
+    from priorgap.analysis import known_families as kf
+    from priorgap.errors import PriorgapError
+
+    def row(encoder, family, smear, truth):
+        return {"encoder": encoder, "family": family, "smear": smear, "truth": truth}
+
+    kept = [row("d1", "laplace", 0.5, 1.0), row("d3", "laplace", 0.5, 0.9), row("d1", "box", 0.5, 1.1)]
+    found = [row("d3", "laplace", 0.5, 0.8), row("d1", "laplace", 0.3, 2.0)]
+    assert kf.merged(kept, found) == [kept[0], found[0], kept[2], found[1]]
+    assert kf.kept_rows(tmp_path / "none.json") == []
+    path = tmp_path / "kf.json"
+    path.write_text(json.dumps({"centres": kf.CENTRES, "splits": kf.SPLITS, "rows": kept}))
+    assert kf.kept_rows(path) == kept
+    path.write_text(json.dumps({"centres": kf.CENTRES + 1, "splits": kf.SPLITS, "rows": kept}))
+    with pytest.raises(PriorgapError, match="other centres or splits than this code's; run without --add"):
+        kf.kept_rows(path)

@@ -126,6 +126,30 @@ def under_families(rows: list[dict]) -> list[UnderFamily]:
     return found
 
 
+def _population(row: dict) -> tuple:
+    return row["encoder"], row["family"], row["smear"]
+
+
+def kept_rows(path: Path) -> list[dict]:
+    """--add: the populations already in `path`, which must come from the same centres and splits
+    (the same population drawn twice would not be the same known answer)."""
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    if old.get("centres") != CENTRES or old.get("splits") != SPLITS:
+        raise PriorgapError(
+            f"{path}: its populations were drawn with other centres or splits than this code's; "
+            "run without --add to recompute them all"
+        )
+    return old["rows"]
+
+
+def merged(kept: list[dict], found: list[dict]) -> list[dict]:
+    """kept's rows in their order, each replaced where found recomputed it, then found's new ones."""
+    new = {_population(r): r for r in found}
+    return [new.pop(_population(r), r) for r in kept] + list(new.values())
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mnist", type=Path, default=Path("data/mnist"), help="prepare's output (make repro)")
@@ -140,6 +164,11 @@ def main(argv=None) -> None:
     ap.add_argument("--families", nargs="+", default=["laplace", "box"], choices=smeared.FAMILIES)
     ap.add_argument("--smears", type=float, nargs="+", default=list(SMEARS))
     ap.add_argument("--out", type=Path, default=Path("reports/known_families.json"))
+    ap.add_argument(
+        "--add",
+        action="store_true",
+        help="keep --out's other populations and add (or replace) these: a partial run lands by this command",
+    )
     args = ap.parse_args(argv)
     names = ", ".join(s.name for s in DECISION)
     if any("=" not in item for item in args.codes):
@@ -148,6 +177,7 @@ def main(argv=None) -> None:
     unknown = set(given) - {s.name for s in DECISION}
     if unknown:
         raise PriorgapError(f"--codes {', '.join(sorted(unknown))}: not an encoder of the decision ({names})")
+    kept = kept_rows(args.out) if args.add else []
     posterior = schema.load(args.params, "posterior")
     codes, digests = {}, {}
     for setting in DECISION:
@@ -187,7 +217,8 @@ def main(argv=None) -> None:
                 atomic_write_text(
                     args.out,
                     json.dumps(
-                        {"command": "make known-families", "centres": CENTRES, "splits": SPLITS, "rows": found},
+                        {"command": "make known-families", "centres": CENTRES, "splits": SPLITS,
+                         "rows": merged(kept, found)},
                         indent=1,
                     )
                     + "\n",
