@@ -791,3 +791,46 @@ def test_the_decision_row_says_what_it_settles_and_what_the_slack_can_do():
     wide = decision.in_plain_words(found, arms, pair(0.3))  # a slack interval wider than the fall says nothing
     assert "the slack differs" not in wide and "FD gap" in wide
     assert decision.answer_row([], None) is None and "not measured yet" in decision.answer_row(arms, None).caveat
+
+
+def test_where_the_warm_up_leaves_unequal_units_both_ends_are_compared_per_active_unit():
+    """Latent 50: depth 1 keeps 29 units and depth 3 14 (as the first pair did). Depth 3's bound is
+    lower in nats only because it has fewer units; per active unit it is higher, and the arm, its
+    row and the plain answer compare per unit and say so."""
+    from priorgap.analysis import decision
+    from priorgap.report import decision_section
+
+    planned = [p for p in design.design() if p.part == "decision" and p.seed < 3]
+    rows = []
+    for p in planned:
+        r = row(p, synthetic(p))
+        units = 10 if p.latent == 10 else (29 if p.depth == 1 else 14) + p.seed % 2
+        per_unit = 0.19 - 0.03 * (p.depth == 3) if p.latent == 10 else 0.05 + 0.02 * (p.depth == 3)
+        m = {
+            **r.metrics,
+            "active_units": units,
+            "kl_q_prior_lower_bound": units * (per_unit + 0.001 * p.seed),
+            "kl_q_prior": units * (0.8 + 0.01 * p.seed),
+        }
+        rows.append(runs.Row(r.name, r.params, m, r.start_ms, r.end_ms))
+    ten, fifty = decision.arms(rows, EPOCHS)
+    assert decision.equal_units(ten) and not decision.equal_units(fifty)
+    assert decision.compared(fifty) == (decision.PER_UNIT, decision.UPPER_PER_UNIT)
+    assert fifty.diffs[decision.BOUND].verdict == stats.Direction.LOWER  # in nats: fewer units, less KL
+    assert fifty.diffs[decision.PER_UNIT].verdict == stats.Direction.HIGHER
+    found = decision.answer_row([ten, fifty], None)
+    assert [w for w, _ in found.diffs] == ["latent 10", "latent 50, per active unit"]
+    assert (
+        found.diffs[1][1] is fifty.diffs[decision.PER_UNIT]
+        and "per active unit where the units differ" in found.rests_on
+    )
+    plain = decision.in_plain_words(found, [ten, fifty], None)
+    assert "At latent 50, where the same warm-up leaves depth 1 30 active units and depth 3 15" not in plain
+    assert "At latent 50, where the same warm-up leaves depth 1 29 active units and depth 3 14" in plain
+    assert "depth 3 raises the bound per active unit" in plain
+    text = "\n".join(decision_section.in_full([ten, fifty], len(rows), len(planned)))
+    assert (
+        "**Latent size 50** (depth 1: seeds 0, 1, 2; depth 3: seeds 0, 1, 2). The bracket settles (the units differ: "
+        in text
+    )
+    assert text.count("| bound per active unit |") == 1 and text.count("| upper end per active unit |") == 1

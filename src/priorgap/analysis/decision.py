@@ -8,8 +8,10 @@ Two lines of evidence, each per latent size, as depth 3 minus depth 1 with Welch
   best fitted density, so the prior's precision gap and FD gap shrink with depth. This does not
   rest on the bound at all.
 The rate and the active units are shown beside them: a difference at unequal rate or units
-compares encoders that keep different information. Where the units differ (latent size 50), the
-bound per active unit is given too. The tempered prior, N(0, tau^2 I), sits beside N(0, I) on
+compares encoders that keep different information. Where the units differ (latent size 50, where
+the warm-up does not equalise them), both ends are compared per active unit: an inactive unit's
+posterior is the prior, so it adds nothing to KL(q || N(0,I)), and an encoder with more units
+would otherwise look further from N(0,I) for the units alone. The tempered prior, N(0, tau^2 I), sits beside N(0, I) on
 precision and recall.
 """
 from __future__ import annotations
@@ -24,9 +26,9 @@ from . import stats
 
 DEPTHS = (1, 3)
 BOUND, UPPER, RATE, UNITS = "kl_q_prior_lower_bound", "kl_q_prior", "test_kl", "active_units"
-PER_UNIT = "bound_per_active_unit"
+PER_UNIT, UPPER_PER_UNIT = "bound_per_active_unit", "upper_per_active_unit"
 PRECISION_GAP, FD_GAP = "precision_gap", "fd_gap"  # the prior minus the run's best fitted density
-SHOWN = (BOUND, UPPER, RATE, UNITS, PER_UNIT, PRECISION_GAP, FD_GAP,
+SHOWN = (BOUND, UPPER, RATE, UNITS, PER_UNIT, UPPER_PER_UNIT, PRECISION_GAP, FD_GAP,
          "precision.prior", "recall.prior", "precision.tempered", "recall.tempered", "fd.tempered")
 
 
@@ -35,8 +37,9 @@ def figures(row: runs.Row) -> dict[str, float]:
     m = row.metrics
     best = best_fitted(m) if all(m.get(f"val_gain.{s}") is not None for s in FITTED) else None
     out = {k: m.get(k) for k in SHOWN if k in m}
-    if m.get(BOUND) is not None and m.get(UNITS):
-        out[PER_UNIT] = m[BOUND] / m[UNITS]
+    for end, per_unit in ((BOUND, PER_UNIT), (UPPER, UPPER_PER_UNIT)):
+        if m.get(end) is not None and m.get(UNITS):
+            out[per_unit] = m[end] / m[UNITS]
     if best is not None:
         for measure, name in (("precision", PRECISION_GAP), ("fd", FD_GAP)):
             if m.get(f"{measure}.prior") is not None and m.get(f"{measure}.{best}") is not None:
@@ -72,14 +75,29 @@ def arms(rows: list[runs.Row], epochs: int) -> list[Arm]:
     return found
 
 
+def equal_units(arm: Arm) -> bool:
+    """Every run of the arm kept the same number of active units (the warm-up's aim)."""
+    d = arm.diffs.get(UNITS)
+    return d is not None and d.diff == 0 and d.se == 0
+
+
+def compared(arm: Arm) -> tuple[str, str]:
+    """The bracket's two ends as the arm compares them: as measured at equal units, else per active unit."""
+    return (BOUND, UPPER) if equal_units(arm) else (PER_UNIT, UPPER_PER_UNIT)
+
+
+def where(arm: Arm) -> str:
+    return f"latent {arm.latent}" + ("" if equal_units(arm) else ", per active unit")
+
+
 def settles(arm: Arm) -> str:
     """What the arm's bracket settles: q itself, the bound only, or nothing yet."""
     from .verdicts import FOR_BOUND, FOR_Q, settles as rule
 
-    if BOUND not in arm.diffs:
+    low, high = compared(arm)
+    if low not in arm.diffs:
         return "nothing yet"
-    said, _ = rule([(f"latent {arm.latent}", arm.diffs[BOUND])], [(f"latent {arm.latent}", arm.diffs[UPPER])]
-                   if UPPER in arm.diffs else [])
+    said, _ = rule([(where(arm), arm.diffs[low])], [(where(arm), arm.diffs[high])] if high in arm.diffs else [])
     return {FOR_Q: "q itself", FOR_BOUND: "the held-out bound only"}.get(said, "nothing yet")
 
 
@@ -110,12 +128,11 @@ def answer_row(found: list[Arm], families: list | None = None):
     from .answer import on_q
     from .verdicts import Answer, judge
 
-    arms_ = [a for a in found if BOUND in a.diffs]
+    arms_ = [a for a in found if compared(a)[0] in a.diffs]
     if not arms_:
         return None
-    where = {id(a): f"latent {a.latent}" for a in arms_}
-    diffs = [(where[id(a)], a.diffs[BOUND]) for a in arms_]
-    upper = [(where[id(a)], a.diffs[UPPER]) for a in arms_ if UPPER in a.diffs]
+    diffs = [(where(a), a.diffs[compared(a)[0]]) for a in arms_]
+    upper = [(where(a), a.diffs[compared(a)[1]]) for a in arms_ if compared(a)[1] in a.diffs]
     slack = _slack(families or [])
     verdict, on_upper = on_q(judge([d for _, d in diffs], stats.Direction.LOWER, "runs"), diffs, upper, slack)
     bits = []
@@ -132,15 +149,16 @@ def answer_row(found: list[Arm], families: list | None = None):
             f"{what} {a.diffs[n].fmt()}" for n, what in ((FD_GAP, "FD"), (PRECISION_GAP, "precision")) if n in a.diffs
         )
         bits.append(
-            f"{where[id(a)]}: seeds {seeds} (Welch df {a.diffs[BOUND].df:.1f})"
+            f"{where(a)}: seeds {seeds} (Welch df {a.diffs[compared(a)[0]].df:.1f})"
             + (f"; rate {rate.fmt()} nats, active units {units.fmt()}" if rate and units else "")
             + (f"; N(0,I)'s sampling gap to the best fitted density: {gaps}" if gaps else "")
         )
+    per_unit = "; per active unit where the units differ" if not all(map(equal_units, arms_)) else ""
     return Answer(
         SHORT,
         QUESTION,
         verdict,
-        "held-out bound on KL(q || N(0,I)), depth 3 minus 1 (nats)",
+        f"held-out bound on KL(q || N(0,I)), depth 3 minus 1 (nats{per_unit})",
         diffs,
         f"{on_upper} {'. '.join(b[:1].upper() + b[1:] for b in bits)}.".strip(),
         section="b0-the-decision-depth-at-equal-rate-measured-by-the-converging-instrument",
@@ -165,13 +183,12 @@ def in_plain_words(row, found: list[Arm], families: list | None = None) -> str:
     beside the bound (the known answers' slack, the prior's FD gap). "" before it has a row."""
     if row is None:
         return ""
-    arm = next(a for a in found if BOUND in a.diffs)
-    where, bound = row.diffs[0]
-    up = dict(row.upper).get(where)
-    counts = sorted({len(s) for s in arm.seeds.values()})
+    arm, *others = [a for a in found if compared(a)[0] in a.diffs]  # in the order of row.diffs
+    place, bound = row.diffs[0]
+    up = dict(row.upper).get(place)
     text = (
-        f"At equal rate and units, with the converging bound (the decision, {where}, {'-'.join(map(str, counts))} "
-        f"seeds a side), depth 3 lowers the bound ({bound.fmt()})"
+        f"At equal rate and units, with the converging bound (the decision, {place}, {_seeds(arm)} seeds a side), "
+        f"depth 3 {_moves(bound)} the bound ({bound.fmt()})"
     )
     if up is not None and up.verdict == stats.Direction.NO_CLEAR_CHANGE:
         text += f" but not the upper end ({up.fmt()}): the bound is settled, not q itself"
@@ -192,4 +209,19 @@ def in_plain_words(row, found: list[Arm], families: list | None = None) -> str:
         evidence.append(f"N(0,I)'s FD gap to the best fitted density shrinks at depth 3 ({arm.diffs[FD_GAP].fmt()})")
     if evidence:
         text += ". Yet " + " and ".join(evidence) + ": both point to q itself getting closer"
+    for other, (_, d) in zip(others, row.diffs[1:]):
+        units = other.levels[UNITS]
+        text += (
+            f". At latent {other.latent}, where the same warm-up leaves depth 1 {units[1]:.0f} active units and "
+            f"depth 3 {units[3]:.0f}, depth 3 {_moves(d)} the bound per active unit ({d.fmt()}, {_seeds(other)} "
+            "seeds a side)"
+        )
     return text + "."
+
+
+def _seeds(arm: Arm) -> str:
+    return "-".join(map(str, sorted({len(s) for s in arm.seeds.values()})))
+
+
+def _moves(d: stats.Diff) -> str:
+    return {stats.Direction.LOWER: "lowers", stats.Direction.HIGHER: "raises"}.get(d.verdict, "does not clearly move")
