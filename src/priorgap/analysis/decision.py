@@ -200,9 +200,11 @@ def in_plain_words(row, found: list[Arm], families: list | None = None) -> str:
     if small:
         kinds = list(dict.fromkeys(f"{p.family}-smeared" for p in small))
         copies = f"a {kinds[0]} copy" if len(small) == 1 else f"{' and '.join(kinds)} copies"
+        planned = len(FAMILIES) * len(SMEARS)
         evidence.append(
-            f"where q is known ({copies} of these codes; {len(families)} of "
-            f"{len(FAMILIES) * len(SMEARS)} such populations so far) the slack differs by only "
+            f"where q is known ({copies} of these codes; "
+            + (f"{len(families)} of {planned} such populations so far" if len(families) < planned else "both families")
+            + ") the slack differs by only "
             + " and ".join(p.slack.fmt() for p in small) + " between the depths"
         )
     if FD_GAP in arm.diffs and arm.diffs[FD_GAP].verdict == stats.Direction.LOWER:
