@@ -4,7 +4,8 @@ import pytest
 import yaml
 from conftest import ROOT, write_params
 
-from priorgap.config import schema
+from priorgap.config import cli, schema
+from priorgap.errors import ParamError
 
 
 def test_repository_params_load_and_every_leaf_is_read_as_written():
@@ -132,3 +133,22 @@ def test_every_problem_in_one_line_named_by_its_file(tmp_path):
         schema.ConfigError, match=rf"^{re.escape(str(path))}: model.latent_dim must be an integer >= 1, got 0$"
     ):
         schema.load(path, "model")
+
+
+@pytest.mark.parametrize(
+    "argv, shown", [(["in", "out", "--params", "sweep.yaml"], "sweep.yaml"), (["in", "out"], "params.yaml")]
+)
+def test_a_value_the_library_refuses_names_the_file_params_gave(argv, shown, capsys):
+    """The library knows the key (ParamError), not the file; the stage's one line names both."""
+
+    def main(argv):
+        cli.stage_args("t", ["in_dir"], ["out_dir"], argv)
+        raise ParamError("posterior.gmm.components", "(200) exceeds the 100 training codes")
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.run_stage("fit", main, argv)
+    assert exit_.value.code == 1
+    assert (
+        capsys.readouterr().err
+        == f"fit: error: {shown}: posterior.gmm.components (200) exceeds the 100 training codes\n"
+    )

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from priorgap.data import mnist
+from priorgap.errors import ParamError
 
 
 def test_offline_copy_is_canonical_mnist(mnist_arrays):
@@ -87,5 +88,5 @@ def test_split_is_seeded_disjoint_and_sized():
     assert not np.array_equal(train, other)
     small, val2 = mnist.split_indices(5000, 1000, seed=0)
     assert len(small) == 1000 and np.array_equal(val, val2)  # the subset never changes validation
-    with pytest.raises(mnist.MnistError, match="data.val_size .* exceed"):
+    with pytest.raises(ParamError, match=r"^data.val_size \(10000\) \+ data.train_size \(50001\) exceed"):
         mnist.split_indices(10_000, 50_001, seed=0)

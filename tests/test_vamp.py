@@ -11,7 +11,7 @@ import pytest
 import torch
 from scipy import special, stats
 
-from priorgap.errors import PriorgapError
+from priorgap.errors import ParamError, PriorgapError
 from priorgap.latent import aggregate, priors
 from priorgap.model import training, vae
 
@@ -156,7 +156,7 @@ def test_vamp_trains_its_pseudo_inputs_and_its_checkpoint_round_trips(tmp_path):
     ) as err:
         vae.load(tmp_path / "as_normal.pt")
     assert "\n" not in str(err.value)
-    with pytest.raises(training.TrainingError, match=r"model.prior.components \(700\) exceeds the 600 training images"):
+    with pytest.raises(ParamError, match=r"model.prior.components \(700\) exceeds the 600 training images"):
         training.train(vae.VAE(vae.VAEConfig(2, 1, 8, 1, 8, "vamp", 700)), x, x[:10], params)
 
 

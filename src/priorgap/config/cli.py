@@ -6,7 +6,12 @@ import signal
 import sys
 from pathlib import Path
 
-from ..errors import PriorgapError
+from ..errors import ParamError, PriorgapError
+
+
+def _with_params(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    return p
 
 
 def stage_args(description: str, inputs: list[str], outputs: list[str], argv=None) -> argparse.Namespace:
@@ -14,8 +19,13 @@ def stage_args(description: str, inputs: list[str], outputs: list[str], argv=Non
     p = argparse.ArgumentParser(description=description)
     for name in inputs + outputs:
         p.add_argument(name, type=Path)
-    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    return p.parse_args(argv)
+    return _with_params(p).parse_args(argv)
+
+
+def params_file(argv=None) -> Path:
+    """The file --params gives (else params.yaml): the library's ParamError names a key, the
+    stage's message names the file the user gave too."""
+    return _with_params(argparse.ArgumentParser(add_help=False)).parse_known_args(argv)[0].params
 
 
 class Terminated(KeyboardInterrupt):
@@ -34,6 +44,9 @@ def run_stage(stage: str, main, argv=None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         main(argv)
+    except ParamError as e:
+        print(f"{stage}: error: {params_file(argv)}: {e}", file=sys.stderr)
+        sys.exit(1)
     except PriorgapError as e:
         print(f"{stage}: error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PriorgapError
+from ..errors import ParamError, PriorgapError
 
 # name -> (canonical file name, MD5 of the uncompressed IDX bytes)
 FILES = {
@@ -198,9 +198,9 @@ def load(raw_dir: Path, sources=SOURCES) -> tuple[dict[str, np.ndarray], str]:
 def split_indices(val_size: int, train_size: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded disjoint (train, validation) indices into the 60,000 training images, each sorted."""
     if val_size + (train_size or 1) > N_TRAIN:
-        raise MnistError(
-            f"params.yaml: data.val_size ({val_size}) + data.train_size ({train_size}) exceed the "
-            f"{N_TRAIN} MNIST training images; lower one of them"
+        raise ParamError(
+            "data.val_size", f"({val_size}) + data.train_size ({train_size}) exceed the {N_TRAIN} MNIST "
+            "training images; lower one of them"
         )
     perm = np.random.default_rng(seed).permutation(N_TRAIN)
     val = perm[:val_size]

@@ -24,7 +24,7 @@ import torch
 from ..errors import PriorgapError
 from ..io.files import load_or_explain
 from ..io.outputs import flatten_dict, write_csv, write_json
-from . import aggregate, capacity, code_figures, densities, diagnostics, seeds
+from . import aggregate, capacity, densities, diagnostics, seeds
 from .aggregate import Codes
 
 # posterior.<key> each step reads: its stage's params in dvc.yaml (tests/test_dvc_yaml.py)
@@ -200,6 +200,8 @@ def write(result: Fitted, folder, codes: Codes, prior, saved: dict | None = None
     write_json(folder / "metrics.json", result.metrics)
     write_csv(folder / "ks.csv", match.ks)
     write_csv(folder / "capacity.csv", result.curves)
+    from . import code_figures  # matplotlib costs each fit@<density> process 0.4 s it does not need
+
     figures = folder / "figures"
     figures.mkdir()
     mu, labels, z_q = codes.mu.numpy(), codes.labels, match.z_q.numpy()

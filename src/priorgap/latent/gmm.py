@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import torch
 from pydantic import Field, model_validator
 
-from ..errors import PriorgapError
+from ..errors import ParamError
 from ..config.schema import Section
 from . import em
 from .aggregate import Codes
@@ -51,9 +51,7 @@ class GaussianMixture(Mixture):
         p = params.gmm
         data = codes.mu if p.fit_on == "mu" else codes.sample(p.draws * len(codes.mu), seed)
         if capacity > len(data):
-            raise PriorgapError(
-                f"params.yaml: posterior.gmm.components ({capacity}) exceeds the {len(data)} training codes"
-            )
+            raise ParamError("posterior.gmm.components", f"({capacity}) exceeds the {len(data)} training codes")
         weights, means, covs = em.fit(data, capacity, p.covariance_type, seed)
         if p.fit_on == "mu":
             resp = em.e_step(data.double(), weights, means, covs)[0]

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import torch
 
-from ..errors import PriorgapError
+from ..errors import ParamError, PriorgapError
 from .vae import VAE
 
 EVAL_SEED = 20_160_101  # the fixed binarisation and noise used by every evaluation
@@ -62,8 +62,8 @@ def train(model: VAE, train_x: torch.Tensor, val_binary: torch.Tensor, params, o
     if model.vamp is not None:
         k = model.cfg.prior_components
         if k > len(train_x):
-            raise TrainingError(f"params.yaml: model.prior.components ({k}) exceeds the {len(train_x)} training images "
-                                "the pseudo-inputs start from; lower it")
+            raise ParamError("model.prior.components", f"({k}) exceeds the {len(train_x)} training images the "
+                             "pseudo-inputs start from; lower it")
         model.vamp.init_from(train_x[torch.randperm(len(train_x), generator=g, device=device)[:k]])
     # fused: one kernel per step instead of a dozen per parameter (benchmarks/train_speed.py)
     opt = torch.optim.Adam(model.parameters(), lr=params.lr, fused=True)
