@@ -833,3 +833,4 @@ def test_where_the_warm_up_leaves_unequal_units_both_ends_are_compared_per_activ
         in text
     )
     assert text.count("| bound per active unit |") == 1 and text.count("| upper end per active unit |") == 1
+    assert text.count("| rate per active unit |") == 1  # what each unit carries: the per-unit ends' context

@@ -26,9 +26,10 @@ from . import stats
 
 DEPTHS = (1, 3)
 BOUND, UPPER, RATE, UNITS = "kl_q_prior_lower_bound", "kl_q_prior", "test_kl", "active_units"
-PER_UNIT, UPPER_PER_UNIT = "bound_per_active_unit", "upper_per_active_unit"
+PER_UNIT, UPPER_PER_UNIT, RATE_PER_UNIT = "bound_per_active_unit", "upper_per_active_unit", "rate_per_active_unit"
 PRECISION_GAP, FD_GAP = "precision_gap", "fd_gap"  # the prior minus the run's best fitted density
-SHOWN = (BOUND, UPPER, RATE, UNITS, PER_UNIT, UPPER_PER_UNIT, PRECISION_GAP, FD_GAP,
+PER_UNIT_FIGURES = (PER_UNIT, UPPER_PER_UNIT, RATE_PER_UNIT)  # shown where the units differ
+SHOWN = (BOUND, UPPER, RATE, UNITS, PER_UNIT, UPPER_PER_UNIT, RATE_PER_UNIT, PRECISION_GAP, FD_GAP,
          "precision.prior", "recall.prior", "precision.tempered", "recall.tempered", "fd.tempered")
 
 
@@ -37,7 +38,7 @@ def figures(row: runs.Row) -> dict[str, float]:
     m = row.metrics
     best = best_fitted(m) if all(m.get(f"val_gain.{s}") is not None for s in FITTED) else None
     out = {k: m.get(k) for k in SHOWN if k in m}
-    for end, per_unit in ((BOUND, PER_UNIT), (UPPER, UPPER_PER_UNIT)):
+    for end, per_unit in ((BOUND, PER_UNIT), (UPPER, UPPER_PER_UNIT), (RATE, RATE_PER_UNIT)):
         if m.get(end) is not None and m.get(UNITS):
             out[per_unit] = m[end] / m[UNITS]
     if best is not None:

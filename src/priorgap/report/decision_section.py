@@ -7,7 +7,7 @@ from . import known_section
 
 COLUMNS = [(decision.RATE, "rate (test KL)"), (decision.UNITS, "active units"), (decision.BOUND, "held-out bound"),
            (decision.UPPER, "upper end"), (decision.PER_UNIT, "bound per active unit"),
-           (decision.UPPER_PER_UNIT, "upper end per active unit"),
+           (decision.UPPER_PER_UNIT, "upper end per active unit"), (decision.RATE_PER_UNIT, "rate per active unit"),
            (decision.PRECISION_GAP, "prior's precision gap"), (decision.FD_GAP, "prior's FD gap"),
            ("precision.tempered", "tempered: precision"), ("recall.tempered", "tempered: recall"),
            ("precision.prior", "N(0,I): precision"), ("recall.prior", "N(0,I): recall")]
@@ -31,7 +31,7 @@ def in_full(arms: list[decision.Arm], measured: int, planned: int, families: dic
                   f"Sampling: {decision.consequence(arm) or 'not measured'}.", "",
                   "| figure | depth 1 | depth 3 | depth 3 - 1 [95%] | df |", "|---|---|---|---|---|"]
         for key, label in COLUMNS:
-            if key in arm.diffs and not (equal and key in (decision.PER_UNIT, decision.UPPER_PER_UNIT)):
+            if key in arm.diffs and not (equal and key in decision.PER_UNIT_FIGURES):
                 lv, d = arm.levels[key], arm.diffs[key]
                 lines.append(f"| {label} | {lv[1]:.4g} | {lv[3]:.4g} | {d.fmt()} | {d.df:.1f} |")
         lines += [""]
