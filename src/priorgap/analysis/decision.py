@@ -213,11 +213,12 @@ def in_plain_words(row, found: list[Arm], families: list | None = None) -> str:
     if evidence:
         text += ". Yet " + " and ".join(evidence) + ": both point to q itself getting closer"
     for other, (_, d) in zip(others, row.diffs[1:]):
-        units = other.levels[UNITS]
+        units, rate = other.levels[UNITS], other.levels.get(RATE_PER_UNIT)
+        each = {k: "" if rate is None else f" of {rate[k]:.2f} nats each" for k in DEPTHS}
         text += (
-            f". At latent {other.latent}, where the same warm-up leaves depth 1 {units[1]:.0f} active units and "
-            f"depth 3 {units[3]:.0f}, depth 3 {_moves(d)} the bound per active unit ({d.fmt()}, {_seeds(other)} "
-            "seeds a side)"
+            f". At latent {other.latent}, where the same warm-up leaves depth 1 {units[1]:.0f} active units{each[1]} "
+            f"and depth 3 {units[3]:.0f}{each[3]}, depth 3 {_moves(d)} the bound per active unit ({d.fmt()}, "
+            f"{_seeds(other)} seeds a side)"
         )
     return text + "."
 
