@@ -188,7 +188,7 @@ def in_plain_words(row, found: list[Arm], families: list | None = None) -> str:
     place, bound = row.diffs[0]
     up = dict(row.upper).get(place)
     text = (
-        f"At equal rate and units, with the converging bound (the decision, {place}, {_seeds(arm)} seeds a side), "
+        f"At equal rate and units, with the converging bound (the decision, {place}, {_seeds(arm)} a side), "
         f"depth 3 {_moves(bound)} the bound ({bound.fmt()})"
     )
     if up is not None and up.verdict == stats.Direction.NO_CLEAR_CHANGE:
@@ -218,13 +218,14 @@ def in_plain_words(row, found: list[Arm], families: list | None = None) -> str:
         text += (
             f". At latent {other.latent}, where the same warm-up leaves depth 1 {units[1]:.0f} active units{each[1]} "
             f"and depth 3 {units[3]:.0f}{each[3]}, depth 3 {_moves(d)} the bound per active unit ({d.fmt()}, "
-            f"{_seeds(other)} seeds a side)"
+            f"{_seeds(other)} a side)"
         )
     return text + "."
 
 
 def _seeds(arm: Arm) -> str:
-    return "-".join(map(str, sorted({len(s) for s in arm.seeds.values()})))
+    counts = sorted({len(s) for s in arm.seeds.values()})
+    return "-".join(map(str, counts)) + (" seed" if counts == [1] else " seeds")
 
 
 def _moves(d: stats.Diff) -> str:
