@@ -785,7 +785,7 @@ def test_the_decision_row_says_what_it_settles_and_what_the_slack_can_do():
 
     found = decision.answer_row(arms, pair(0.01))
     assert str(found.verdict) == "yes" + verdicts.FOR_BOUND and found.diffs[0][0] == "latent 10"
-    assert "laplace smear 0.5: recovery 50% and 47%, slack difference" in found.caveat
+    assert "laplace smear 0.5: recovery 50%/47%, slack difference" in found.caveat
     plain = decision.in_plain_words(found, arms, pair(0.01))
     assert "the bound is settled, not q itself" in plain and "the slack differs by only" in plain
     wide = decision.in_plain_words(found, arms, pair(0.3))  # a slack interval wider than the fall says nothing
@@ -835,3 +835,11 @@ def test_where_the_warm_up_leaves_unequal_units_both_ends_are_compared_per_activ
     )
     assert text.count("| bound per active unit |") == 1 and text.count("| upper end per active unit |") == 1
     assert text.count("| rate per active unit |") == 1  # what each unit carries: the per-unit ends' context
+
+
+def test_the_committed_page_reads_in_a_few_minutes():
+    """The committed study.md, as `make report` wrote it from the real runs: at most 2,500 words
+    before the appendices, the plain answer first (the synthetic page above is shorter)."""
+    text = (ROOT / "reports" / "study.md").read_text()
+    head = text.split("## Appendix")[0]
+    assert len(head.split()) <= 2500 and head.index("## In short") < head.index("## The answer")

@@ -152,7 +152,7 @@ def answer_row(found: list[Arm], families: list | None = None):
         bits.append(
             f"{where(a)}: seeds {seeds} (Welch df {a.diffs[compared(a)[0]].df:.1f})"
             + (f"; rate {rate.fmt()} nats, active units {units.fmt()}" if rate and units else "")
-            + (f"; N(0,I)'s sampling gap to the best fitted density: {gaps}" if gaps else "")
+            + (f"; N(0,I)'s gaps to the best fitted density: {gaps}" if gaps else "")
         )
     per_unit = "; per active unit where the units differ" if not all(map(equal_units, arms_)) else ""
     return Answer(
@@ -172,8 +172,8 @@ def _slack(pairs: list) -> str:
     if not pairs:
         return "its slack at these encoders: not measured yet, B0"
     said = "; ".join(
-        f"{p.family} smear {p.smear}: recovery {p.rows[1]['recovery']:.0%} and {p.rows[3]['recovery']:.0%}, "
-        f"slack difference {p.slack.fmt()}, the sign {'survives' if p.sign_survives else 'flips'}"
+        f"{p.family} smear {p.smear}: recovery {p.rows[1]['recovery']:.0%}/{p.rows[3]['recovery']:.0%}, "
+        f"slack difference {p.slack.fmt()}, sign {'kept' if p.sign_survives else 'flipped'}"
         for p in pairs
     )
     return f"known answers at these encoders, B0: {said}"

@@ -165,7 +165,8 @@ def latent_in_full(claim: latent_size.LatentClaim, rows, epochs) -> list[str]:
     return lines
 
 
-def sampling_in_full(results) -> list[str]:
+def sampling_in_full(results, fd_spread: tuple | None = None) -> list[str]:
+    """B3; fd_spread (low, high, seeds): how far the classifier's seed moves each sampler's FD."""
     lines = [
         "### B3. Sampling N(0,I), in full",
         "",
@@ -176,6 +177,13 @@ def sampling_in_full(results) -> list[str]:
         "real digits and against the reconstructions).",
         "",
     ]
+    if fd_spread:
+        lines += [
+            f"FD levels depend on the classifier: across {fd_spread[2]} classifier seeds each sampler's FD moves by "
+            f"{fd_spread[0]:.0%}-{fd_spread[1]:.0%} (sd over mean; reports/classifier_spread.json); a difference "
+            "within a run compares like with like.",
+            "",
+        ]
     lines += [f"- {prior_sampling.sentence(s)}" for s in results] + [""]
     lines += ["| latent | measure | prior | best | prior - best [95%] | floor |", "|---|---|---|---|---|---|"]
     for s in results:
@@ -235,7 +243,8 @@ def priors_in_full(results: list[learned_prior.PriorComparison]) -> list[str]:
     return lines
 
 
-def every_experiment(rows: list[runs.Row]) -> list[str]:
+def every_experiment(rows: list[runs.Row], opening: list[str] = ()) -> list[str]:
+    """Appendix C: `opening` (what the runs are, how to rebuild them), then a row per run."""
     cols = [
         ("test ELBO", "test_elbo"),
         ("rate", "test_kl"),
@@ -251,6 +260,7 @@ def every_experiment(rows: list[runs.Row]) -> list[str]:
     lines = [
         "## Appendix C: every experiment",
         "",
+        *opening,
         "| run | " + " | ".join(c for c, _ in cols) + " |",
         "|---" * (len(cols) + 1) + "|",
     ]

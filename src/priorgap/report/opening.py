@@ -30,9 +30,7 @@ TERMS = [
 ]
 
 
-def in_short(
-    found: list[answer.Answer], used, epochs: int, fd_spread: tuple | None = None, decided: str = ""
-) -> list[str]:
+def in_short(found: list[answer.Answer], used, epochs: int, decided: str = "") -> list[str]:
     """The answer in plain words, from the verdicts and their lead figures."""
     by = {a.short: a for a in found}
 
@@ -77,17 +75,6 @@ def in_short(
         if cover and cover.verdict.qualifier == sampling_answer.COVERS_MORE
         else f"; coverage: {said('Sampling N(0,I) hurts coverage')}"
     )
-    fd_note = (
-        [
-            f"FD levels depend on the classifier: across {fd_spread[2]} classifier seeds each sampler's FD moves by "
-            f"{fd_spread[0]:.0%}-{fd_spread[1]:.0%} (sd over mean; reports/classifier_spread.json); a "
-            "difference within "
-            "a run compares like with like.",
-            "",
-        ]
-        if fd_spread
-        else []
-    )
     levels = ", ".join(
         f"{fmt(v, 2)} at latent {z}"
         for z in (2, 10, 50)
@@ -117,7 +104,6 @@ def in_short(
         f"density fitted to q after training ({said('A learned prior beats ex post: samples')}).",
         "",
         *TERMS,
-        *fd_note,
     ]
 
 

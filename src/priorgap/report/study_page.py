@@ -65,14 +65,14 @@ def missing(rows: list[runs.Row], components: int) -> list[design.Planned]:
 
 
 def _header(rows: list[runs.Row], epochs: int, components: int) -> tuple[list[str], list[str]]:
-    """The runs the page rests on (a section before the appendices), and the list of missing runs."""
+    """The runs the page rests on (Appendix C's opening: the answer needs no count of them), and the
+    list of missing runs."""
     planned = design.design(components)
     lacking = missing(rows, components)
     count = {part: sum(r.part(epochs) == part for r in rows) for part in (*design.PARTS, "other")}
     of = {part: sum(p.part == part for p in planned) for part in design.PARTS}
     hours = sum(r.end_ms - r.start_ms for r in rows) / 3_600_000
-    lines = ["## The runs", "",
-             f"{len(rows)} of {len(planned)} planned experiments: "
+    lines = [f"{len(rows)} of {len(planned)} planned experiments: "
              + "; ".join(f"{part} {count[part]} of {of[part]}" for part in design.PARTS)
              + (f"; {count['other']} at other settings, not used" if count["other"] else "")
              + f" ({epochs} epochs, the slice {2 * epochs}; {hours:.1f} hours of run time"
@@ -169,20 +169,19 @@ def render(
     head, gone = _header(rows, epochs, components)
     lines = (
         ["# priorgap study: does the aggregate posterior q(z) match N(0, I)?", ""]
-        + opening.in_short(found, used, epochs, fd_spread, decision.in_plain_words(decided, arms, pairs))
+        + opening.in_short(found, used, epochs, decision.in_plain_words(decided, arms, pairs))
         + opening.answer_table(found)
         + thread_section.lines(list(pictures))
         + _sections()
-        + head
         + long_lines
         + ["## Appendix B: the analyses in full", ""]
         + decision_section.in_full(*_decision(rows, epochs, components, families))
         + appendix.depth_in_full(claim1)
         + appendix.latent_in_full(claim2, used, epochs)
-        + appendix.sampling_in_full(sampled)
+        + appendix.sampling_in_full(sampled, fd_spread)
         + appendix.priors_in_full(learned)
         + bound_section.bound_in_full(brackets, sens, known, claim1.at_beta1)
-        + appendix.every_experiment(rows)
+        + appendix.every_experiment(rows, head)
         + [""]
         + gone
     )
