@@ -840,6 +840,6 @@ def test_where_the_warm_up_leaves_unequal_units_both_ends_are_compared_per_activ
 def test_the_committed_page_reads_in_a_few_minutes():
     """The committed study.md, as `make report` wrote it from the real runs: at most 2,500 words
     before the appendices, the plain answer first (the synthetic page above is shorter)."""
-    text = (ROOT / "reports" / "study.md").read_text()
+    text = (Path(__file__).resolve().parents[1] / "reports" / "study.md").read_text()
     head = text.split("## Appendix")[0]
     assert len(head.split()) <= 2500 and head.index("## In short") < head.index("## The answer")
