@@ -825,9 +825,8 @@ def test_where_the_warm_up_leaves_unequal_units_both_ends_are_compared_per_activ
         and "per active unit where the units differ" in found.rests_on
     )
     plain = decision.in_plain_words(found, [ten, fifty], None)
-    leaves = "At latent 50, where the same warm-up leaves depth 1 29 active units of 0.69 nats each and depth 3 14 of "
-    assert leaves in plain
-    assert "depth 3 raises the bound per active unit" in plain
+    leaves = "At latent 50 the warm-up leaves depth 1 29 active units (0.69 nats each) and depth 3 14 ("
+    assert leaves in plain and "; per active unit depth 3 raises the bound (" in plain
     text = "\n".join(decision_section.in_full([ten, fifty], len(rows), len(planned)))
     assert (
         "**Latent size 50** (depth 1: seeds 0, 1; depth 3: seeds 0, 1). The bracket settles (the units differ: "

@@ -152,7 +152,7 @@ def answer_row(found: list[Arm], families: list | None = None):
         bits.append(
             f"{where(a)}: seeds {seeds} (Welch df {a.diffs[compared(a)[0]].df:.1f})"
             + (f"; rate {rate.fmt()} nats, active units {units.fmt()}" if rate and units else "")
-            + (f"; N(0,I)'s gaps to the best fitted density: {gaps}" if gaps else "")
+            + (f"; N(0,I)'s gaps{'' if bits else ' to the best fitted density'}: {gaps}" if gaps else "")
         )
     per_unit = "; per active unit where the units differ" if not all(map(equal_units, arms_)) else ""
     return Answer(
@@ -214,11 +214,11 @@ def in_plain_words(row, found: list[Arm], families: list | None = None) -> str:
         text += ". Yet " + " and ".join(evidence) + ": both point to q itself getting closer"
     for other, (_, d) in zip(others, row.diffs[1:]):
         units, rate = other.levels[UNITS], other.levels.get(RATE_PER_UNIT)
-        each = {k: "" if rate is None else f" of {rate[k]:.2f} nats each" for k in DEPTHS}
+        each = {k: "" if rate is None else f" ({rate[k]:.2f} nats each)" for k in DEPTHS}
         text += (
-            f". At latent {other.latent}, where the same warm-up leaves depth 1 {units[1]:.0f} active units{each[1]} "
-            f"and depth 3 {units[3]:.0f}{each[3]}, depth 3 {_moves(d)} the bound per active unit ({d.fmt()}, "
-            f"{_seeds(other)} a side)"
+            f". At latent {other.latent} the warm-up leaves depth 1 {units[1]:.3g} active units{each[1]} and depth 3 "
+            f"{units[3]:.3g}{each[3]}; per active unit depth 3 {_moves(d)} the bound ({d.fmt()}, {_seeds(other)} "
+            "a side)"
         )
     return text + "."
 
